@@ -1,0 +1,114 @@
+// Package connector defines the source side of a sync: the Entry a directory
+// yields, the small Connector interface every directory implements, and the
+// optional capabilities (incremental reads, health checks, group search) that
+// the Syncer discovers by type assertion, in the way database/sql discovers
+// optional driver interfaces.
+//
+// A connector only reads. It never decides what is in scope, how attributes
+// map to accounts, or what happens to an account: those are the jobs of the
+// policy, mapping and diff packages. Bundled connectors live in the
+// subpackages (ad, entra, google, ldif, fake); a host may write its own and
+// check it with connectortest.Test.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+)
+
+// Kind is the kind of a directory object.
+type Kind string
+
+// The kinds of entries a connector yields.
+const (
+	KindUser    Kind = "user"
+	KindGroup   Kind = "group"
+	KindOrgUnit Kind = "orgunit"
+)
+
+// Connector reads a directory.
+//
+// Read yields every user and group the connector is configured to see. A
+// connector reports a failure by yielding a non-nil error, after which the
+// sequence ends; the consumer must then treat the whole read as failed.
+// Ending the sequence early (break) is always safe and releases the
+// connector's resources. When ctx is cancelled Read yields an error that
+// wraps ctx.Err().
+type Connector interface {
+	Read(ctx context.Context) iter.Seq2[Entry, error]
+}
+
+// Cursor is an opaque position in a directory's change stream: a DirSync
+// cookie, a Graph delta link, a hash table of etags. Only the connector that
+// produced it can interpret it.
+type Cursor []byte
+
+// Incremental is an optional capability: a connector that can read only what
+// changed since an earlier read.
+//
+// ReadChanges calls yield for each entry that changed since the cursor
+// (deleted objects come back with Deleted set) and returns the cursor to pass
+// next time. A nil since cursor asks for a full read that also establishes a
+// cursor. Entries passed to yield are complete (all attributes, not only the
+// changed ones). If yield returns an error, ReadChanges stops and returns it.
+// A cursor the directory no longer accepts yields an error wrapping
+// ErrCursorExpired; the caller then performs a full read.
+type Incremental interface {
+	ReadChanges(ctx context.Context, since Cursor, yield func(Entry) error) (Cursor, error)
+}
+
+// Checker is an optional capability: a connector that can verify its
+// configuration (credentials, permissions, base DN) in one call. The error
+// names everything that is missing.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// GroupSearcher is an optional capability for admin UIs that let an admin type
+// a few letters and pick groups to sync.
+type GroupSearcher interface {
+	SearchGroups(ctx context.Context, prefix string, limit int) ([]Entry, error)
+}
+
+// Sentinel errors shared by all connectors.
+var (
+	// ErrAuth reports a credential that is wrong, expired or revoked, or
+	// missing consent or permission. A host asks the admin to
+	// re-authenticate.
+	ErrAuth = errors.New("connector: authentication or authorization failed")
+	// ErrCursorExpired reports a cursor the directory no longer accepts.
+	ErrCursorExpired = errors.New("connector: cursor expired")
+	// ErrDuplicateID reports a read that yielded the same ID twice.
+	ErrDuplicateID = errors.New("connector: duplicate entry ID")
+)
+
+// DuplicateIDError names the ID a read yielded twice.
+type DuplicateIDError struct {
+	ID string
+}
+
+func (e *DuplicateIDError) Error() string {
+	return fmt.Sprintf("connector: entry ID %q yielded twice", e.ID)
+}
+
+// Unwrap returns ErrDuplicateID.
+func (e *DuplicateIDError) Unwrap() error { return ErrDuplicateID }
+
+// ReadAll drains c.Read into a slice. Any error ends the read and is returned
+// with no entries: a partial read is never returned as if it were complete.
+func ReadAll(ctx context.Context, c Connector) ([]Entry, error) {
+	var out []Entry
+	for e, err := range c.Read(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := ctx.Err(); err != nil {
+		// A connector that stopped quietly on cancellation still failed.
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,18 @@
+// Package diff computes what must change in the application for it to match
+// the directory. It owns the target model (Account), the plan (Plan, Change,
+// Op, Reason, FieldChange) and Compute, a pure and deterministic function of
+// three sets, in the way ldap2pg works: what the directory wants (Desired),
+// what the app has (Current), and which of those accounts sync manages.
+//
+// Compute creates what is missing, updates what differs in the fields the
+// mapping owns, blocks and unblocks as the directory and the lifecycle
+// options say, and deletes only managed accounts. The join key is (Source,
+// ExternalID), never the email; on the first sync an unmanaged app account
+// with the same email is adopted rather than duplicated. Accounts left alone
+// on purpose are listed as OpSkip with their reason, so an admin sees why.
+//
+// Every change carries Reasons: stable codes for programs and sentences for
+// the Status column. Changes are sorted in apply order (departments,
+// creates, updates, unblocks, blocks, deletes), then by name and key, so the
+// same input in any order renders a byte-identical plan.
+package diff

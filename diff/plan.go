@@ -1,0 +1,175 @@
+package diff
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// Plan is the ordered list of changes that makes the app match the
+// directory. Changes are sorted by Op (the apply order), then by the
+// account's name and key, so a plan renders byte-identically for the same
+// inputs.
+type Plan struct {
+	Source  string   `json:"source"`
+	Changes []Change `json:"changes"`
+}
+
+func (p *Plan) sort() {
+	slices.SortStableFunc(p.Changes, func(a, b Change) int {
+		if c := cmp.Compare(a.Op, b.Op); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(strings.ToLower(a.Label()), strings.ToLower(b.Label())); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+}
+
+// Count returns the number of changes with the op.
+func (p *Plan) Count(op Op) int {
+	n := 0
+	for i := range p.Changes {
+		if p.Changes[i].Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// Actionable returns the number of changes that would modify the sink.
+func (p *Plan) Actionable() int {
+	n := 0
+	for i := range p.Changes {
+		if p.Changes[i].Op.Actionable() {
+			n++
+		}
+	}
+	return n
+}
+
+// Empty reports whether the plan changes nothing. Skipped accounts do not
+// count.
+func (p *Plan) Empty() bool { return p.Actionable() == 0 }
+
+// Summary renders the counts per op, e.g. "3 create, 1 block, 12 skip".
+func (p *Plan) Summary() string {
+	var parts []string
+	for _, op := range Ops {
+		if n := p.Count(op); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, op))
+		}
+	}
+	if len(parts) == 0 {
+		return "no changes"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Search returns a plan with the changes whose account name, email or
+// username (or department path) matches the regular expression. An invalid
+// expression is an error.
+func (p *Plan) Search(pattern string) (*Plan, error) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("diff: search pattern %q: %w", pattern, err)
+	}
+	out := &Plan{Source: p.Source}
+	for _, c := range p.Changes {
+		if c.Matches(re) {
+			out.Changes = append(out.Changes, c)
+		}
+	}
+	return out, nil
+}
+
+// Matches reports whether re matches the change's account name, display
+// name, email or username, before or after, or its department path.
+func (c *Change) Matches(re *regexp.Regexp) bool {
+	if c.Op == OpCreateDepartment {
+		return re.MatchString(c.Label())
+	}
+	for _, a := range []*Account{c.After, c.Before} {
+		if a == nil {
+			continue
+		}
+		for _, s := range []string{a.Name(), a.DisplayName, a.Email, a.Username} {
+			if s != "" && re.MatchString(s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// WriteText renders the plan as the table an admin reads: one row per
+// change with the operation, the account, its email and the Status
+// sentence, followed by indented field changes old → new.
+func (p *Plan) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "OPERATION\tACCOUNT\tEMAIL\tSTATUS\n")
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		email := ""
+		if a := c.Account(); a != nil {
+			email = a.Email
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Op, clean(c.Label()), clean(email), clean(c.Status()))
+		for _, f := range c.Fields {
+			old := f.Old
+			if old == "" {
+				old = "∅"
+			}
+			fmt.Fprintf(tw, "\t  %s: %s → %s\t\t\n", f.Name, clean(old), clean(f.New))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "Plan for %s: %s\n", p.Source, p.Summary())
+	return err
+}
+
+// String renders the plan as text.
+func (p *Plan) String() string {
+	var b strings.Builder
+	_ = p.WriteText(&b)
+	return b.String()
+}
+
+// clean keeps control characters from a directory value out of the table.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// MarshalJSON renders the plan with its summary counts. The output is
+// deterministic.
+func (p *Plan) MarshalJSON() ([]byte, error) {
+	type plain Plan
+	counts := map[string]int{}
+	for _, op := range Ops {
+		if n := p.Count(op); n > 0 {
+			counts[op.String()] = n
+		}
+	}
+	changes := p.Changes
+	if changes == nil {
+		changes = []Change{}
+	}
+	return json.Marshal(struct {
+		Source  string         `json:"source"`
+		Counts  map[string]int `json:"counts"`
+		Changes []Change       `json:"changes"`
+	}{p.Source, counts, changes})
+}

@@ -1,0 +1,3 @@
+module github.com/dirsync-go/dirsync
+
+go 1.26.0
