@@ -15,7 +15,9 @@ type Entry struct {
 	// DN is the distinguished name where the source has one.
 	DN string `json:"dn,omitempty"`
 	// Path is the org-unit path from the root, outermost first, e.g.
-	// ["Europe", "Sales department users"].
+	// ["Europe", "Sales department users"]. It holds organizational units
+	// only: an AD container such as CN=Users is not an OU and is left out,
+	// so scope rules over OUs never match it by accident.
 	Path []string `json:"path,omitempty"`
 	// Attrs holds the raw attributes. Names are case-insensitive.
 	Attrs Attrs `json:"attrs,omitempty"`

@@ -3,6 +3,7 @@ package connector
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Snapshot is an indexed, complete read of a directory: entries by ID and
@@ -13,6 +14,8 @@ type Snapshot struct {
 	byID   map[string]*Entry
 	users  []*Entry
 	groups []*Entry
+	// byDN maps a normalised DN to its entry.
+	byDN map[string]*Entry
 	// memberOf maps a member ID to the groups listing it in Members.
 	memberOf map[string][]string
 	// closure caches transitive group IDs per entry ID.
@@ -22,7 +25,7 @@ type Snapshot struct {
 // NewSnapshot indexes entries. It fails with a *DuplicateIDError if two
 // entries share an ID, and ignores entries with Deleted set.
 func NewSnapshot(entries []Entry) (*Snapshot, error) {
-	s := &Snapshot{byID: make(map[string]*Entry, len(entries)), closure: map[string][]string{}}
+	s := &Snapshot{byID: make(map[string]*Entry, len(entries)), byDN: map[string]*Entry{}, closure: map[string][]string{}}
 	for i := range entries {
 		e := &entries[i]
 		if e.Deleted {
@@ -32,6 +35,9 @@ func NewSnapshot(entries []Entry) (*Snapshot, error) {
 			return nil, &DuplicateIDError{ID: e.ID}
 		}
 		s.byID[e.ID] = e
+		if e.DN != "" {
+			s.byDN[NormalizeDN(e.DN)] = e
+		}
 		switch e.Kind {
 		case KindGroup:
 			s.groups = append(s.groups, e)
@@ -53,6 +59,50 @@ func (s *Snapshot) Len() int { return len(s.byID) }
 func (s *Snapshot) Get(id string) (*Entry, bool) {
 	e, ok := s.byID[id]
 	return e, ok
+}
+
+// ByDN returns the entry with the distinguished name, compared after
+// NormalizeDN.
+func (s *Snapshot) ByDN(dn string) (*Entry, bool) {
+	e, ok := s.byDN[NormalizeDN(dn)]
+	return e, ok
+}
+
+// NormalizeDN returns a comparison key for a DN: lower case, with the
+// spaces around the separators between RDNs and around '=' removed. It does
+// not decode escapes, so two spellings of one escaped value may differ; the
+// DNs a directory returns for one object are spelled alike.
+func NormalizeDN(dn string) string {
+	var b strings.Builder
+	b.Grow(len(dn))
+	escaped, pendingSpace := false, false
+	var last rune
+	for _, r := range strings.ToLower(strings.TrimSpace(dn)) {
+		separator := false
+		switch {
+		case escaped:
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case r == ' ':
+			pendingSpace = true
+			continue
+		case r == ',' || r == '=' || r == '+':
+			// Spaces around a separator are not part of the name.
+			separator, pendingSpace = true, false
+		}
+		if pendingSpace && last != ',' && last != '=' && last != '+' {
+			b.WriteByte(' ')
+		}
+		pendingSpace = false
+		b.WriteRune(r)
+		if separator {
+			last = r
+		} else {
+			last = 0
+		}
+	}
+	return b.String()
 }
 
 // Users returns the user entries sorted by ID.

@@ -69,6 +69,7 @@ const (
 	ReasonEnabled        = "source.enabled"
 	ReasonDeleted        = "source.deleted"
 	ReasonScopeLeft      = "scope.left"
+	ReasonInScope        = "scope.included"
 	ReasonOutOfScope     = "scope.excluded"
 	ReasonException      = "policy.exception"
 	ReasonAdopted        = "adopted.by-email"

@@ -168,10 +168,17 @@ func (c *computer) run() *Plan {
 			c.add(Change{Op: OpSkip, Key: keyOf(src, id), Before: cloneP(cur), After: &want, Reasons: []Reason{d.Reason}})
 			continue
 		}
-		if cur == nil && !d.OutOfScope {
-			if cand := c.adoptable(unmanagedByEmail, adopted, &want); cand != nil {
+		// A disabled entry adopts nothing: blocking an account sync did not
+		// manage a moment ago is not sync's call.
+		if cur == nil && !d.OutOfScope && !d.Disabled {
+			cand, conflict := c.adoptable(unmanagedByEmail, adopted, &want)
+			if conflict != nil {
+				c.add(Change{Op: OpSkip, Key: keyOf(src, id), After: &want, Reasons: []Reason{*conflict}})
+				continue
+			}
+			if cand != nil {
 				adopted[cand] = true
-				c.adopt(d, cand, &want)
+				c.adopt(cand, &want)
 				wantDepts = append(wantDepts, want.Department)
 				continue
 			}
@@ -245,7 +252,7 @@ func cloneP(a *Account) *Account {
 func newReason(d *Desired) Reason {
 	detail := "New in the directory"
 	if d.Reason.Detail != "" {
-		detail += "; " + d.Reason.Detail
+		detail += ": " + d.Reason.Detail
 	}
 	return Reason{Code: ReasonNew, Detail: detail}
 }
@@ -272,25 +279,31 @@ func (c *computer) excepted(want, cur *Account) (Reason, bool) {
 	return Reason{}, false
 }
 
-// adoptable returns the unmanaged account with want's email, if exactly one
-// is free.
-func (c *computer) adoptable(byEmail map[string][]*Account, adopted map[*Account]bool, want *Account) *Account {
+// adoptable returns the unmanaged account with want's email when exactly
+// one is free to adopt. conflict is set when creating want would duplicate
+// an account that cannot be adopted: several share the email, or the one
+// that has it is an exception.
+func (c *computer) adoptable(byEmail map[string][]*Account, adopted map[*Account]bool, want *Account) (cand *Account, conflict *Reason) {
 	if want.Email == "" {
-		return nil
+		return nil, nil
 	}
 	var free []*Account
 	for _, a := range byEmail[strings.ToLower(want.Email)] {
-		if !adopted[a] {
-			free = append(free, a)
+		if adopted[a] {
+			continue
 		}
+		if _, ex := c.excepted(nil, a); ex {
+			return nil, &Reason{Code: ReasonDuplicateEmail, Detail: "An app account with the same email is an exception; not created, to avoid a duplicate"}
+		}
+		free = append(free, a)
 	}
-	if len(free) != 1 {
-		return nil
+	switch len(free) {
+	case 0:
+		return nil, nil
+	case 1:
+		return free[0], nil
 	}
-	if _, ex := c.excepted(nil, free[0]); ex {
-		return nil
-	}
-	return free[0]
+	return nil, &Reason{Code: ReasonDuplicateEmail, Detail: fmt.Sprintf("%d app accounts share this email; none adopted, nothing created — resolve the duplicate in the app", len(free))}
 }
 
 // profileChanges lists the owned fields where want differs from cur.
@@ -377,7 +390,7 @@ func (c *computer) existing(d *Desired, cur, want *Account) {
 	c.add(Change{Op: op, Key: key, Before: cloneP(cur), After: after, Fields: fields, Reasons: reasons})
 }
 
-func (c *computer) adopt(d *Desired, cand, want *Account) {
+func (c *computer) adopt(cand, want *Account) {
 	fields := c.profileChanges(cand, want)
 	after := c.target(cand, want, fields)
 	after.Source, after.ExternalID, after.Managed = want.Source, want.ExternalID, true
@@ -387,15 +400,8 @@ func (c *computer) adopt(d *Desired, cand, want *Account) {
 		FieldChange{Name: FieldManaged, Old: cand.Get(FieldManaged), New: "true"},
 	)
 	reasons := []Reason{{Code: ReasonAdopted, Detail: "An app account with the same email exists; adopt it instead of creating a duplicate"}}
-	op := OpUpdate
-	if d.Disabled && !cand.Blocked {
-		op = OpBlock
-		c.block(after)
-		fields = append(fields, FieldChange{Name: FieldBlocked, Old: "false", New: "true"})
-		reasons = append(reasons, Reason{Code: ReasonDisabled, Detail: "Disabled in the directory; block and end all sessions"})
-	}
 	sortFields(fields)
-	c.add(Change{Op: op, Key: keyOf(c.in.Source, want.ExternalID), Before: cloneP(cand), After: after, Fields: fields, Reasons: reasons})
+	c.add(Change{Op: OpUpdate, Key: keyOf(c.in.Source, want.ExternalID), Before: cloneP(cand), After: after, Fields: fields, Reasons: reasons})
 }
 
 func (c *computer) block(a *Account) {

@@ -1,0 +1,61 @@
+package connector_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync-go/dirsync/connector"
+)
+
+func TestNormalizeDN(t *testing.T) {
+	for in, want := range map[string]string{
+		"CN=Smith\\, John,OU=Sales,DC=example,DC=test":   "cn=smith\\, john,ou=sales,dc=example,dc=test",
+		"cn = Smith\\, John , ou=Sales , DC=example":     "cn=smith\\, john,ou=sales,dc=example",
+		"  OU=IT  Users,DC=x ":                           "ou=it users,dc=x",
+		"CN=a\\ ,DC=x":                                   "cn=a\\ ,dc=x",
+		"CN=Jane Doe+employeeNumber=7,OU=People,DC=test": "cn=jane doe+employeenumber=7,ou=people,dc=test",
+	} {
+		assert.Equal(t, want, connector.NormalizeDN(in), in)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	entries := []connector.Entry{
+		{ID: "u1", Kind: connector.KindUser, DN: "CN=Ann,OU=Users,DC=x", MemberOf: []string{"g1"}},
+		{ID: "u2", Kind: connector.KindUser, DN: "CN=Bob,OU=Users,DC=x"},
+		{ID: "g1", Kind: connector.KindGroup, MemberOf: []string{"g2"}},
+		{ID: "g2", Kind: connector.KindGroup, Members: []string{"g3"}},
+		{ID: "g3", Kind: connector.KindGroup, Members: []string{"u2", "g2"}}, // cycle g2 ⇄ g3
+		{ID: "gone", Kind: connector.KindUser, Deleted: true},
+	}
+	s, err := connector.NewSnapshot(entries)
+	require.NoError(t, err)
+	assert.Equal(t, 5, s.Len())
+	assert.Equal(t, []string{"g1", "g2", "g3"}, s.GroupIDs("u1"))
+	assert.Equal(t, []string{"g2", "g3"}, s.GroupIDs("u2"))
+	assert.Equal(t, []string{"g2"}, s.GroupIDs("g3"), "a cycle ends; a group is not listed as its own member")
+	e, ok := s.ByDN("cn=ann, ou=users, dc=x")
+	require.True(t, ok)
+	assert.Equal(t, "u1", e.ID)
+	require.Len(t, s.Users(), 2)
+	assert.Equal(t, "u1", s.Users()[0].ID)
+
+	_, err = connector.NewSnapshot(append(entries, connector.Entry{ID: "u1"}))
+	var dup *connector.DuplicateIDError
+	require.ErrorAs(t, err, &dup)
+	assert.ErrorIs(t, err, connector.ErrDuplicateID)
+	assert.Equal(t, "u1", dup.ID)
+}
+
+func TestAttrs(t *testing.T) {
+	a := connector.Attrs{"Mail": {"x@y"}}
+	assert.Equal(t, "x@y", a.Get("mail"))
+	a.Set("MAIL", "z@y")
+	assert.Equal(t, []string{"z@y"}, a.Values("Mail"))
+	assert.Len(t, a, 1)
+	assert.Equal(t, "", a.Get("missing"))
+	var nilAttrs connector.Attrs
+	assert.Nil(t, nilAttrs.Values("x"))
+}

@@ -1,0 +1,61 @@
+package mapping
+
+import "github.com/dirsync-go/dirsync/diff"
+
+// ADSpec returns the default spec for Active Directory (and other LDAP
+// directories with AD attribute names). See the package documentation for
+// the attributes it reads.
+func ADSpec() Spec {
+	return NewBuilder().
+		From(diff.FieldUsername, "sAMAccountName").Transform("lower").
+		From(diff.FieldEmail, "mail", "userPrincipalName").Transform("lower").
+		From(diff.FieldGivenName, "givenName").
+		From(diff.FieldFamilyName, "sn").
+		From(diff.FieldDisplayName, "displayName").
+		Template(diff.FieldDisplayName, "{givenName} {sn}").
+		From(diff.FieldTitle, "title").
+		From(diff.FieldPhone, "telephoneNumber", "mobile").
+		From(diff.FieldManager, "manager").Lookup("mail").Transform("lower").
+		From(diff.FieldManager, "manager").Lookup("userPrincipalName").Transform("lower").
+		From(diff.FieldDepartment, "department").
+		Path(diff.FieldDepartment).TrimSuffixes("users", "user").
+		Spec()
+}
+
+// EntraSpec returns the default spec for Microsoft Entra ID, with Microsoft
+// Graph user property names. See the package documentation for the
+// properties it reads.
+func EntraSpec() Spec {
+	return NewBuilder().
+		From(diff.FieldUsername, "userPrincipalName").Transform("lower").
+		From(diff.FieldEmail, "mail", "userPrincipalName").Transform("lower").
+		From(diff.FieldGivenName, "givenName").
+		From(diff.FieldFamilyName, "surname").
+		From(diff.FieldDisplayName, "displayName").
+		Template(diff.FieldDisplayName, "{givenName} {surname}").
+		From(diff.FieldTitle, "jobTitle").
+		From(diff.FieldPhone, "businessPhones", "mobilePhone").
+		From(diff.FieldManager, "manager").Lookup("mail").Transform("lower").
+		From(diff.FieldManager, "manager").Lookup("userPrincipalName").Transform("lower").
+		From(diff.FieldDepartment, "department").
+		Spec()
+}
+
+// GoogleSpec returns the default spec for Google Workspace, with the dotted
+// field names of the Admin SDK Directory API user resource. See the package
+// documentation for the fields it reads.
+func GoogleSpec() Spec {
+	return NewBuilder().
+		From(diff.FieldUsername, "primaryEmail").Transform("lower").
+		From(diff.FieldEmail, "primaryEmail").Transform("lower").
+		From(diff.FieldGivenName, "name.givenName").
+		From(diff.FieldFamilyName, "name.familyName").
+		From(diff.FieldDisplayName, "name.fullName").
+		Template(diff.FieldDisplayName, "{name.givenName} {name.familyName}").
+		From(diff.FieldTitle, "organizations.title").
+		From(diff.FieldPhone, "phones.work", "phones.value").
+		From(diff.FieldManager, "relations.manager").Transform("lower").
+		From(diff.FieldDepartment, "organizations.department").
+		From(diff.FieldDepartment, "orgUnitPath").Split("/").
+		Spec()
+}
