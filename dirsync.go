@@ -1,3 +1,71 @@
 // Package dirsync keeps a host application's user accounts in step with a
-// customer's directory. Placeholder doc; see doc.go.
+// customer's directory: Active Directory, Microsoft Entra ID, Google
+// Workspace, or an LDIF export.
+//
+// The pipeline reads as the package tree:
+//
+//	Connector ──Entries──▶ policy (scope) ──▶ mapping ──Accounts──▶ diff ◀── Sink.Accounts
+//	                                                                  │
+//	                                                   Plan (changes with reasons)
+//	                                                                  │ preview, search, approve
+//	                                                   Syncer.Apply ──▶ Sink.Apply ──▶ Report
+//
+// A host picks a connector (package connector and its subpackages), writes
+// a Sink for its own user store, and calls New. Syncer.Plan reads both sides
+// and returns a Plan without changing anything; Syncer.Apply carries out
+// that very plan. A dry run and a real run share one code path, so they
+// cannot disagree.
+//
+// The types most hosts touch are re-exported here as aliases (Account,
+// Change, Op, Reason, Entry, …), so importing this package and one connector
+// is enough.
+//
+// # Safety
+//
+// A failed, partial or cancelled read aborts the plan: it never turns into
+// "block everyone". A plan that blocks or deletes more accounts than the
+// policy's limits, or that would act on an empty directory read while the
+// app holds managed accounts, is returned with an error wrapping
+// ErrSafetyLimit and is applied only after Plan.Approve.
+//
+// # Sinks
+//
+// Sink has two methods; optional capabilities (DepartmentLister) are found
+// by type assertion, as database/sql finds optional driver interfaces. The
+// dirsynctest package holds an in-memory sink and the conformance suite a
+// host runs against its own sink.
 package dirsync
+
+import (
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/diff"
+)
+
+// Aliases of the types most hosts use, so that one import is enough.
+type (
+	// Connector reads a directory; see package connector.
+	Connector = connector.Connector
+	// Entry is a directory object; see package connector.
+	Entry = connector.Entry
+	// Account is an account in the app; see package diff.
+	Account = diff.Account
+	// Change is one step of a plan; see package diff.
+	Change = diff.Change
+	// Op is a change's operation; see package diff.
+	Op = diff.Op
+	// Reason says why a change is planned; see package diff.
+	Reason = diff.Reason
+	// FieldChange is one changed field; see package diff.
+	FieldChange = diff.FieldChange
+)
+
+// The operations, re-exported from package diff.
+const (
+	OpCreateDepartment = diff.OpCreateDepartment
+	OpCreate           = diff.OpCreate
+	OpUpdate           = diff.OpUpdate
+	OpUnblock          = diff.OpUnblock
+	OpBlock            = diff.OpBlock
+	OpDelete           = diff.OpDelete
+	OpSkip             = diff.OpSkip
+)

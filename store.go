@@ -1,0 +1,201 @@
+package dirsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Store keeps what a Syncer must remember between runs: each integration's
+// cursor, its persisted exceptions and its run history. Keys are plain
+// strings; values are opaque bytes. Get reports a missing key with
+// ErrNotFound.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+}
+
+// ErrNotFound reports a key that a Store does not hold.
+var ErrNotFound = errors.New("dirsync: not found")
+
+// ErrCorruptStore reports a store file that cannot be read back. The file is
+// left as it is: a corrupt store is never reset silently, because that would
+// forget exceptions and cursors.
+var ErrCorruptStore = errors.New("dirsync: store is corrupt")
+
+// MemoryStore is a Store in memory, for tests and one-shot runs.
+type MemoryStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[string][]byte{}} }
+
+// Get implements Store.
+func (s *MemoryStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return slices.Clone(v), nil
+}
+
+// Put implements Store.
+func (s *MemoryStore) Put(ctx context.Context, key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = slices.Clone(value)
+	return nil
+}
+
+// Delete implements Store.
+func (s *MemoryStore) Delete(ctx context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
+}
+
+// FileStore is a Store in one JSON file, written atomically: every Put
+// writes a temporary file in the same directory, syncs it to disk and
+// renames it over the old one, so a crash leaves either the old or the new
+// file, never half of one. It is safe for concurrent use within one
+// process; two processes must not share a file.
+type FileStore struct {
+	path string
+	mu   sync.Mutex
+}
+
+type fileStoreData struct {
+	Version int                        `json:"version"`
+	Entries map[string]json.RawMessage `json:"entries"`
+}
+
+const fileStoreVersion = 1
+
+// OpenFileStore opens or creates the store file at path. A file that exists
+// but cannot be parsed is an error wrapping ErrCorruptStore.
+func OpenFileStore(path string) (*FileStore, error) {
+	s := &FileStore{path: path}
+	if _, err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *FileStore) load() (*fileStoreData, error) {
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &fileStoreData{Version: fileStoreVersion, Entries: map[string]json.RawMessage{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: read store: %w", err)
+	}
+	var d fileStoreData
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v (the file was left untouched; restore it from a backup or remove it to start over)", ErrCorruptStore, s.path, err)
+	}
+	if d.Version != fileStoreVersion {
+		return nil, fmt.Errorf("%w: %s: unsupported version %d", ErrCorruptStore, s.path, d.Version)
+	}
+	if d.Entries == nil {
+		d.Entries = map[string]json.RawMessage{}
+	}
+	return &d, nil
+}
+
+func (s *FileStore) save(d *fileStoreData) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("dirsync: write store: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("dirsync: write store: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("dirsync: write store: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("dirsync: write store: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("dirsync: write store: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // make the rename durable where the platform allows
+		d.Close()
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *FileStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	v, ok := d.Entries[key]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	var raw []byte
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %s: key %q: %v", ErrCorruptStore, s.path, key, err)
+	}
+	return raw, nil
+}
+
+// Put implements Store.
+func (s *FileStore) Put(ctx context.Context, key string, value []byte) error {
+	return s.update(func(d *fileStoreData) error {
+		b, err := json.Marshal(value)
+		if err != nil {
+			return err
+		}
+		d.Entries[key] = b
+		return nil
+	})
+}
+
+// Delete implements Store.
+func (s *FileStore) Delete(ctx context.Context, key string) error {
+	return s.update(func(d *fileStoreData) error {
+		delete(d.Entries, key)
+		return nil
+	})
+}
+
+func (s *FileStore) update(f func(*fileStoreData) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.load()
+	if err != nil {
+		return err
+	}
+	if err := f(d); err != nil {
+		return err
+	}
+	return s.save(d)
+}
