@@ -152,15 +152,12 @@ func (s *Syncer) report(p Progress) {
 // ask an admin to approve it.
 func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	start := s.now()
-	entries, err := s.read(ctx)
+	// The entries are dropped once mapped, before the sink is listed, so
+	// that a large directory and a large app are not held twice at once.
+	desired, sourceUsers, err := s.readDesired(ctx)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := connector.NewSnapshot(entries)
-	if err != nil {
-		return nil, fmt.Errorf("dirsync: read from directory: %w", err)
-	}
-	desired := s.desired(snap)
 
 	current, err := s.accounts(ctx)
 	if err != nil {
@@ -185,13 +182,13 @@ func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	dp := diff.Compute(in)
 	s.report(Progress{Phase: PhaseDiff, Done: len(dp.Changes), Total: len(dp.Changes)})
 
-	plan := &Plan{Plan: *dp, Created: start, SourceUsers: len(snap.Users())}
+	plan := &Plan{Plan: *dp, Created: start, SourceUsers: sourceUsers}
 	for i := range current {
 		if a := &current[i]; a.Managed && a.Source == s.source {
 			plan.Managed++
 		}
 	}
-	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "entries", snap.Len(), "accounts", len(current))
+	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", len(current))
 	if err := s.checkSafety(plan); err != nil {
 		return plan, err
 	}
@@ -205,6 +202,20 @@ func (s *Syncer) checkSafety(p *Plan) error {
 		p.Safety = se
 	}
 	return err
+}
+
+// readDesired reads the directory and maps every user entry. It returns
+// the desired accounts and how many users the directory returned.
+func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
+	entries, err := s.read(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap, err := connector.NewSnapshot(entries)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
+	}
+	return s.desired(snap), len(snap.Users()), nil
 }
 
 // read drains the connector, reporting progress. Any error aborts.

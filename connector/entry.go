@@ -47,9 +47,10 @@ func (e Entry) Clone() Entry {
 	return c
 }
 
-// Attrs is a multi-valued attribute map with case-insensitive names. Set
-// stores names in lower case; Get and Values also find names stored in
-// another case by a map literal.
+// Attrs is a multi-valued attribute map with case-insensitive names: keys
+// are stored in lower case. Set lowercases the name; Get and Values lowercase
+// the name they look up. A connector that builds the map literally must use
+// lower-case keys (NewSnapshot lowercases any it finds).
 type Attrs map[string][]string
 
 // Get returns the first value of the attribute, or "".
@@ -68,15 +69,36 @@ func (a Attrs) Values(name string) []string {
 	if v, ok := a[name]; ok {
 		return v
 	}
-	if v, ok := a[strings.ToLower(name)]; ok {
-		return v
-	}
-	for k, v := range a {
-		if strings.EqualFold(k, name) {
-			return v
-		}
+	if hasUpper(name) {
+		return a[strings.ToLower(name)]
 	}
 	return nil
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+// normalize lowercases keys stored in another case, merging values.
+func (a Attrs) normalize() {
+	var odd []string
+	for k := range a {
+		if hasUpper(k) && strings.ToLower(k) != k {
+			odd = append(odd, k)
+		}
+	}
+	slices.Sort(odd) // merge in a stable order
+	for _, k := range odd {
+		lower := strings.ToLower(k)
+		a[lower] = append(a[lower], a[k]...)
+		delete(a, k)
+	}
 }
 
 // Set replaces the values of the attribute.

@@ -23,9 +23,10 @@ type Snapshot struct {
 }
 
 // NewSnapshot indexes entries. It fails with a *DuplicateIDError if two
-// entries share an ID, and ignores entries with Deleted set.
+// entries share an ID, and ignores entries with Deleted set. It lowercases
+// attribute names that a connector stored in another case.
 func NewSnapshot(entries []Entry) (*Snapshot, error) {
-	s := &Snapshot{byID: make(map[string]*Entry, len(entries)), byDN: map[string]*Entry{}, closure: map[string][]string{}}
+	s := &Snapshot{byID: make(map[string]*Entry, len(entries)), closure: map[string][]string{}}
 	for i := range entries {
 		e := &entries[i]
 		if e.Deleted {
@@ -34,10 +35,8 @@ func NewSnapshot(entries []Entry) (*Snapshot, error) {
 		if _, dup := s.byID[e.ID]; dup {
 			return nil, &DuplicateIDError{ID: e.ID}
 		}
+		e.Attrs.normalize()
 		s.byID[e.ID] = e
-		if e.DN != "" {
-			s.byDN[NormalizeDN(e.DN)] = e
-		}
 		switch e.Kind {
 		case KindGroup:
 			s.groups = append(s.groups, e)
@@ -64,6 +63,16 @@ func (s *Snapshot) Get(id string) (*Entry, bool) {
 // ByDN returns the entry with the distinguished name, compared after
 // NormalizeDN.
 func (s *Snapshot) ByDN(dn string) (*Entry, bool) {
+	if s.byDN == nil {
+		s.byDN = make(map[string]*Entry, len(s.byID))
+		for _, list := range [][]*Entry{s.users, s.groups} {
+			for _, e := range list {
+				if e.DN != "" {
+					s.byDN[NormalizeDN(e.DN)] = e
+				}
+			}
+		}
+	}
 	e, ok := s.byDN[NormalizeDN(dn)]
 	return e, ok
 }

@@ -50,11 +50,20 @@ func TestSnapshot(t *testing.T) {
 }
 
 func TestAttrs(t *testing.T) {
-	a := connector.Attrs{"Mail": {"x@y"}}
+	a := connector.Attrs{}
+	a.Set("Mail", "x@y")
 	assert.Equal(t, "x@y", a.Get("mail"))
+	assert.Equal(t, "x@y", a.Get("MAIL"))
 	a.Set("MAIL", "z@y")
 	assert.Equal(t, []string{"z@y"}, a.Values("Mail"))
 	assert.Len(t, a, 1)
+
+	// A literal map with mixed-case keys is lowercased by NewSnapshot.
+	s, err := connector.NewSnapshot([]connector.Entry{{ID: "1", Attrs: connector.Attrs{"givenName": {"Ann"}, "SN": {"Lee"}}}})
+	require.NoError(t, err)
+	e, _ := s.Get("1")
+	assert.Equal(t, "Ann", e.Attr("GivenName"))
+	assert.Equal(t, "Lee", e.Attr("sn"))
 	assert.Equal(t, "", a.Get("missing"))
 	var nilAttrs connector.Attrs
 	assert.Nil(t, nilAttrs.Values("x"))

@@ -156,9 +156,13 @@ func (c *computer) run() *Plan {
 	for _, d := range desired {
 		id := d.Account.ExternalID
 		seen[id] = true
-		want := d.Account.Clone()
+		// A shallow copy: want shares slices with the input, which Compute
+		// never modifies.
+		want := d.Account
 		want.Source, want.Managed = src, true
-		slices.Sort(want.Roles)
+		if !slices.IsSorted(want.Roles) {
+			want.Roles = slices.Sorted(slices.Values(want.Roles))
+		}
 		cur := managed[id]
 		if r, ok := c.excepted(&want, cur); ok {
 			c.add(Change{Op: OpSkip, Key: keyOf(src, id), Before: cloneP(cur), After: &want, Reasons: []Reason{r}})
@@ -310,12 +314,23 @@ func (c *computer) adoptable(byEmail map[string][]*Account, adopted map[*Account
 func (c *computer) profileChanges(cur, want *Account) []FieldChange {
 	var out []FieldChange
 	for _, f := range c.ownedFields(cur, want) {
-		o, n := cur.Get(f), want.Get(f)
-		if o != n {
-			out = append(out, FieldChange{Name: f, Old: o, New: n})
+		if sameField(cur, want, f) {
+			continue
 		}
+		out = append(out, FieldChange{Name: f, Old: cur.Get(f), New: want.Get(f)})
 	}
 	return out
+}
+
+// sameField compares one field without building its string form.
+func sameField(a, b *Account, f string) bool {
+	switch f {
+	case FieldDepartment:
+		return slices.Equal(a.Department, b.Department)
+	case FieldRoles:
+		return slices.Equal(a.Roles, b.Roles)
+	}
+	return a.Get(f) == b.Get(f)
 }
 
 // ownedFields returns the owned field names; with no explicit list, every

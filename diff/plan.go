@@ -21,15 +21,34 @@ type Plan struct {
 }
 
 func (p *Plan) sort() {
-	slices.SortStableFunc(p.Changes, func(a, b Change) int {
-		if c := cmp.Compare(a.Op, b.Op); c != 0 {
+	type sortKey struct {
+		op    Op
+		label string
+		key   string
+		i     int
+	}
+	keys := make([]sortKey, len(p.Changes))
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		keys[i] = sortKey{c.Op, strings.ToLower(c.Label()), c.Key, i}
+	}
+	slices.SortFunc(keys, func(a, b sortKey) int {
+		if c := cmp.Compare(a.op, b.op); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(strings.ToLower(a.Label()), strings.ToLower(b.Label())); c != 0 {
+		if c := strings.Compare(a.label, b.label); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Key, b.Key)
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
 	})
+	sorted := make([]Change, len(p.Changes))
+	for i, k := range keys {
+		sorted[i] = p.Changes[k.i]
+	}
+	p.Changes = sorted
 }
 
 // Count returns the number of changes with the op.

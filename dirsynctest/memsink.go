@@ -4,7 +4,6 @@
 package dirsynctest
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 type MemorySink struct {
 	mu     sync.Mutex
 	byID   map[string]*diff.Account
+	byKey  map[string]*diff.Account // join key → account
 	depts  map[string][]string
 	nextID int
 	// Sessions counts open sessions per account ID; a block ends them.
@@ -40,16 +40,25 @@ var (
 // NewMemorySink returns a sink holding copies of the accounts. Accounts
 // without an ID get one.
 func NewMemorySink(accounts ...diff.Account) *MemorySink {
-	s := &MemorySink{byID: map[string]*diff.Account{}, depts: map[string][]string{}, sessions: map[string]int{}}
+	s := &MemorySink{byID: map[string]*diff.Account{}, byKey: map[string]*diff.Account{},
+		depts: map[string][]string{}, sessions: map[string]int{}}
 	for _, a := range accounts {
 		a = a.Clone()
 		if a.ID == "" {
 			a.ID = s.newID()
 		}
-		s.byID[a.ID] = &a
+		s.put(&a)
 		s.sessions[a.ID] = 1
 	}
 	return s
+}
+
+// put stores a and indexes its join key.
+func (s *MemorySink) put(a *diff.Account) {
+	s.byID[a.ID] = a
+	if k := a.Key(); k != "" {
+		s.byKey[k] = a
+	}
 }
 
 func (s *MemorySink) newID() string {
@@ -57,15 +66,26 @@ func (s *MemorySink) newID() string {
 	return fmt.Sprintf("app-%06d", s.nextID)
 }
 
-// Accounts implements dirsync.Sink; accounts come sorted by ID.
+// Accounts implements dirsync.Sink; accounts come sorted by ID. Accounts
+// changed while the sequence runs may be seen before or after the change.
 func (s *MemorySink) Accounts(ctx context.Context) iter.Seq2[diff.Account, error] {
 	return func(yield func(diff.Account, error) bool) {
-		for _, a := range s.Snapshot() {
+		s.mu.Lock()
+		ids := slices.Sorted(maps.Keys(s.byID))
+		s.mu.Unlock()
+		for _, id := range ids {
 			if err := ctx.Err(); err != nil {
 				yield(diff.Account{}, err)
 				return
 			}
-			if !yield(a, nil) {
+			s.mu.Lock()
+			a, ok := s.byID[id]
+			var c diff.Account
+			if ok {
+				c = a.Clone()
+			}
+			s.mu.Unlock()
+			if ok && !yield(c, nil) {
 				return
 			}
 		}
@@ -116,12 +136,7 @@ func (s *MemorySink) find(source, externalID string) *diff.Account {
 	if externalID == "" {
 		return nil
 	}
-	for _, a := range s.byID {
-		if a.Source == source && a.ExternalID == externalID {
-			return a
-		}
-	}
-	return nil
+	return s.byKey[source+"/"+externalID]
 }
 
 // locate finds the account a change is about: by app ID, else by join key.
@@ -177,7 +192,7 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 		}
 		a := c.After.Clone()
 		a.ID = s.newID()
-		s.byID[a.ID] = &a
+		s.put(&a)
 		s.sessions[a.ID] = 1
 	case diff.OpUpdate, diff.OpBlock, diff.OpUnblock:
 		if c.After == nil {
@@ -187,8 +202,13 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 		if a == nil {
 			return fmt.Errorf("%w: %s", ErrAccountNotFound, c.Key)
 		}
+		oldKey := a.Key()
 		for _, f := range c.Fields {
 			a.CopyField(f.Name, c.After)
+		}
+		if k := a.Key(); k != oldKey {
+			delete(s.byKey, oldKey)
+			s.put(a)
 		}
 		if c.Op == diff.OpBlock {
 			s.sessions[a.ID] = 0
@@ -196,15 +216,11 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 	case diff.OpDelete:
 		if a := s.locate(c); a != nil {
 			delete(s.byID, a.ID)
+			delete(s.byKey, a.Key())
 			delete(s.sessions, a.ID)
 		}
 	default:
 		return fmt.Errorf("dirsynctest: cannot apply op %s", c.Op)
 	}
 	return nil
-}
-
-// sortAccounts orders accounts by ID (helper for the suite).
-func sortAccounts(as []diff.Account) {
-	slices.SortFunc(as, func(a, b diff.Account) int { return cmp.Compare(a.ID, b.ID) })
 }

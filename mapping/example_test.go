@@ -34,9 +34,9 @@ func ExampleNew() {
 	dir, _ := connector.NewSnapshot([]connector.Entry{
 		{ID: "1", Kind: connector.KindUser, Path: []string{"Europe", "Sales users"},
 			Attrs: connector.Attrs{
-				"sAMAccountName":    {"JSmith"},
-				"userPrincipalName": {"J.Smith@Corp.Example"},
-				"givenName":         {"John"},
+				"samaccountname":    {"JSmith"},
+				"userprincipalname": {"J.Smith@Corp.Example"},
+				"givenname":         {"John"},
 				"sn":                {"Smith"},
 				"manager":           {"CN=Ann Lee,OU=Europe,DC=corp,DC=example"},
 			},
@@ -71,7 +71,7 @@ func ExampleNewBuilder() {
 		fmt.Println(err)
 		return
 	}
-	e := &connector.Entry{ID: "42", Attrs: connector.Attrs{"givenName": {"Юлия"}, "sn": {"Щербакова"}}}
+	e := &connector.Entry{ID: "42", Attrs: connector.Attrs{"givenname": {"Юлия"}, "sn": {"Щербакова"}}}
 	a, _ := m.Map(e, nil)
 	fmt.Println(a.Username)
 	fmt.Println(a.Email)

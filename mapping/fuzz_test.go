@@ -38,7 +38,7 @@ func FuzzSpec(f *testing.F) {
 	odd := []*connector.Entry{
 		{},
 		{ID: "x", Attrs: connector.Attrs{"mail": nil, "manager": {""}, "department": {"/", "//"}}},
-		{ID: "y", Path: []string{"", " ", "Users"}, Attrs: connector.Attrs{"manager": {"\\"}, "givenName": {"\xff\xfe"}}},
+		{ID: "y", Path: []string{"", " ", "Users"}, Attrs: connector.Attrs{"manager": {"\\"}, "givenname": {"\xff\xfe"}}},
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s mapping.Spec
@@ -100,7 +100,7 @@ func FuzzTemplate(f *testing.F) {
 			require.ErrorIs(t, err, mapping.ErrInvalidSpec)
 			return
 		}
-		e := &connector.Entry{ID: "1", Attrs: connector.Attrs{"givenName": {given}, "sn": {sn}}}
+		e := &connector.Entry{ID: "1", Attrs: connector.Attrs{"givenname": {given}, "sn": {sn}}}
 		a, err := m.Map(e, nil)
 		require.NoError(t, err)
 		got := a.DisplayName

@@ -181,7 +181,7 @@ func TestMapOddInput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, diff.Account{}, a)
 
-	a, err = m.Map(&connector.Entry{ID: "x", Attrs: connector.Attrs{"mail": {}, "givenName": {"  "}, "manager": {"\\"}}}, &connector.Snapshot{})
+	a, err = m.Map(&connector.Entry{ID: "x", Attrs: connector.Attrs{"mail": {}, "givenname": {"  "}, "manager": {"\\"}}}, &connector.Snapshot{})
 	require.NoError(t, err)
 	assert.Equal(t, diff.Account{ExternalID: "x"}, a)
 }
@@ -197,7 +197,7 @@ func TestSpecIsCopied(t *testing.T) {
 	s.Rules[0].From[0] = "mail"
 	assert.Equal(t, "sAMAccountName", m.Spec().Rules[0].From[0])
 
-	a, err := m.Map(&connector.Entry{ID: "1", Attrs: connector.Attrs{"sAMAccountName": {"JDoe"}}}, nil)
+	a, err := m.Map(&connector.Entry{ID: "1", Attrs: connector.Attrs{"samaccountname": {"JDoe"}}}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "jdoe", a.Username)
 }

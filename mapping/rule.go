@@ -161,8 +161,14 @@ func compileRule(r Rule) (*rule, error) {
 	if err := checkTarget(r.Target); err != nil {
 		return nil, err
 	}
-	cr := &rule{target: r.Target, from: r.From, value: r.Value, fromPath: r.FromPath,
-		lookup: r.Lookup, split: r.Split, skip: r.Skip}
+	// Attribute names are case-insensitive; connector.Attrs stores them in
+	// lower case, so compile them that way once.
+	from := make([]string, len(r.From))
+	for i, f := range r.From {
+		from[i] = strings.ToLower(f)
+	}
+	cr := &rule{target: r.Target, from: from, value: r.Value, fromPath: r.FromPath,
+		lookup: strings.ToLower(r.Lookup), split: r.Split, skip: r.Skip}
 
 	sources := 0
 	if len(r.From) > 0 {
@@ -257,29 +263,36 @@ func (m *RuleMapper) Map(e *connector.Entry, dir *connector.Snapshot) (diff.Acco
 	if m.lookup && dir != nil {
 		idx = m.dnIndex(dir)
 	}
-	done := map[string]bool{}
 	for _, r := range m.rules {
-		if done[r.target] {
+		// Several rules may share a target: the first non-empty result
+		// wins, and every result set is non-empty.
+		if isSet(&a, r.target) {
 			continue
 		}
 		if r.target == diff.FieldDepartment {
 			if p := r.path(e, dir, idx); len(p) > 0 {
 				a.Department = p
-				done[r.target] = true
 			}
 			continue
 		}
-		v := r.apply(r.source(e, dir, idx))
-		if v == "" {
-			continue
+		if v := r.apply(r.source(e, dir, idx)); v != "" {
+			setField(&a, r.target, v)
 		}
-		done[r.target] = true
-		setField(&a, r.target, v)
 	}
 	if len(m.roles) > 0 && dir != nil {
 		a.Roles = m.rolesOf(e, dir)
 	}
 	return a, nil
+}
+
+func isSet(a *diff.Account, target string) bool {
+	switch target {
+	case TargetExternalID:
+		return a.ExternalID != ""
+	case diff.FieldDepartment:
+		return len(a.Department) > 0
+	}
+	return a.Get(target) != ""
 }
 
 func setField(a *diff.Account, target, v string) {
@@ -428,6 +441,10 @@ func resolve(ref string, dir *connector.Snapshot, idx map[string]*connector.Entr
 			return e
 		}
 	}
+	if e, ok := idx[ref]; ok {
+		// The DN exactly as the directory spelled it: the common case.
+		return e
+	}
 	return idx[normDN(ref)]
 }
 
@@ -445,9 +462,12 @@ func (m *RuleMapper) dnIndex(dir *connector.Snapshot) map[string]*connector.Entr
 			if e.DN == "" {
 				continue
 			}
-			k := normDN(e.DN)
-			if _, dup := idx[k]; !dup {
-				idx[k] = e
+			// Index the normalised DN and, to skip normalising on
+			// lookup, the DN as spelled.
+			for _, k := range []string{normDN(e.DN), e.DN} {
+				if _, dup := idx[k]; !dup {
+					idx[k] = e
+				}
 			}
 		}
 	}

@@ -192,19 +192,19 @@ func TestDefaultsADPathSuffix(t *testing.T) {
 func TestDefaultsEntra(t *testing.T) {
 	entries := []connector.Entry{
 		{ID: "0b5e-1", Kind: connector.KindUser, Attrs: connector.Attrs{
-			"userPrincipalName": {"Petr.Khrushchev@Contoso.onmicrosoft.com"},
-			"givenName":         {"Пётр"},
+			"userprincipalname": {"Petr.Khrushchev@Contoso.onmicrosoft.com"},
+			"givenname":         {"Пётр"},
 			"surname":           {"Хрущёв"},
-			"jobTitle":          {"Engineer"},
+			"jobtitle":          {"Engineer"},
 			"department":        {"R&D"},
-			"mobilePhone":       {"+7 900 000 00 00"},
-			"businessPhones":    {"+7 495 111 11 11", "+7 495 222 22 22"},
-			"employeeId":        {"1001"},
+			"mobilephone":       {"+7 900 000 00 00"},
+			"businessphones":    {"+7 495 111 11 11", "+7 495 222 22 22"},
+			"employeeid":        {"1001"},
 			"manager":           {"0b5e-2"},
 		}},
 		{ID: "0b5e-2", Kind: connector.KindUser, Attrs: connector.Attrs{
-			"userPrincipalName": {"Chief@Contoso.onmicrosoft.com"},
-			"displayName":       {"The Chief"},
+			"userprincipalname": {"Chief@Contoso.onmicrosoft.com"},
+			"displayname":       {"The Chief"},
 		}},
 	}
 	dir, err := connector.NewSnapshot(entries)
@@ -236,13 +236,13 @@ func TestDefaultsGoogle(t *testing.T) {
 	m, err := mapping.New(mapping.GoogleSpec())
 	require.NoError(t, err)
 	e := connector.Entry{ID: "1171", Kind: connector.KindUser, Attrs: connector.Attrs{
-		"primaryEmail":        {"Natalia.Zaitseva@Example.com"},
-		"name.givenName":      {"Наталья"},
-		"name.familyName":     {"Зайцева"},
+		"primaryemail":        {"Natalia.Zaitseva@Example.com"},
+		"name.givenname":      {"Наталья"},
+		"name.familyname":     {"Зайцева"},
 		"organizations.title": {"Designer"},
 		"phones.value":        {"+7 812 000 00 00"},
 		"relations.manager":   {"Boss@Example.com"},
-		"orgUnitPath":         {"/Europe/Design/"},
+		"orgunitpath":         {"/Europe/Design/"},
 	}}
 	a, err := m.Map(&e, nil)
 	require.NoError(t, err)

@@ -52,7 +52,7 @@ func parseTemplate(s string) (*template, error) {
 				return nil, fmt.Errorf("template %q: placeholder at offset %d: %w", s, i, err)
 			}
 			flush()
-			t.parts = append(t.parts, tmplPart{attr: name})
+			t.parts = append(t.parts, tmplPart{attr: strings.ToLower(name)})
 			t.attrs++
 			i += end + 2
 		default:

@@ -1,0 +1,363 @@
+package ldif
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ParseError reports input that is not a valid LDIF export, or an entry
+// that cannot become a connector.Entry (no ID, a DN that does not parse, a
+// duplicate ID). Line is the 1-based line of the offending attribute, or of
+// the entry's dn: line.
+type ParseError struct {
+	File string // Config.Path; empty for data given to New or FromBytes
+	Line int
+	DN   string // the entry, when known
+	Err  error
+}
+
+func (e *ParseError) Error() string {
+	var sb strings.Builder
+	sb.WriteString("ldif: ")
+	if e.File != "" {
+		sb.WriteString(e.File)
+		sb.WriteString(": ")
+	}
+	sb.WriteString("line ")
+	sb.WriteString(strconv.Itoa(e.Line))
+	sb.WriteString(": ")
+	if e.DN != "" {
+		sb.WriteString("entry ")
+		sb.WriteString(strconv.Quote(e.DN))
+		sb.WriteString(": ")
+	}
+	sb.WriteString(e.Err.Error())
+	return sb.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// value is one attribute value as the file holds it.
+type value struct {
+	raw    string // decoded bytes (base64 values decoded)
+	base64 bool   // the file gave it with "::"
+	line   int
+}
+
+// attr is one attribute of a record, values in file order.
+type attr struct {
+	name   string // as written, options included
+	values []value
+}
+
+// record is one entry of the file before interpretation.
+type record struct {
+	dn     string
+	line   int // line of the dn: line
+	attrs  []attr
+	byName map[string]int // lower-case name → index in attrs
+}
+
+func (r *record) add(name string, v value) {
+	key := strings.ToLower(name)
+	if i, ok := r.byName[key]; ok {
+		r.attrs[i].values = append(r.attrs[i].values, v)
+		return
+	}
+	r.byName[key] = len(r.attrs)
+	r.attrs = append(r.attrs, attr{name: name, values: []value{v}})
+}
+
+// get returns the attribute with the name (case-insensitive), or nil.
+func (r *record) get(name string) *attr {
+	if i, ok := r.byName[strings.ToLower(name)]; ok {
+		return &r.attrs[i]
+	}
+	return nil
+}
+
+// physLine is one logical line (folded lines joined) and the number of
+// its first physical line.
+type physLine struct {
+	text string
+	line int
+}
+
+// parse splits an LDIF file into records. It accepts the content form of
+// RFC 2849 as ldapsearch and ldifde write it: an optional version line,
+// comments, folded lines, base64 values, CRLF line ends, a UTF-8 or UTF-16
+// byte-order mark, "changetype: add" (ldifde), ldapsearch's "search:" /
+// "result:" trailer and search references. It rejects change records
+// other than add, URL values (a file must not make the connector read
+// other files) and an ldapsearch result other than success (the export is
+// incomplete).
+func parse(ctx context.Context, data []byte) ([]record, error) {
+	data, err := toUTF8(data)
+	if err != nil {
+		return nil, &ParseError{Line: 1, Err: err}
+	}
+	var records []record
+	var cur []physLine
+	first := true
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		lines := cur
+		cur = cur[:0]
+		if first {
+			first = false
+			if name, val, _, ok := splitLine(lines[0].text); ok && strings.EqualFold(name, "version") {
+				if strings.TrimSpace(val) != "1" {
+					return &ParseError{Line: lines[0].line, Err: fmt.Errorf("unsupported LDIF version %q", val)}
+				}
+				lines = lines[1:]
+				if len(lines) == 0 {
+					return nil
+				}
+			}
+		}
+		rec, skip, err := buildRecord(lines)
+		if err != nil || skip {
+			return err
+		}
+		records = append(records, rec)
+		if len(records)%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("ldif: parse interrupted: %w", err)
+			}
+		}
+		return nil
+	}
+
+	inComment := false
+	lineNo := 0
+	for len(data) > 0 {
+		lineNo++
+		var text []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			text, data = data[:i], data[i+1:]
+		} else {
+			text, data = data, nil
+		}
+		text = bytes.TrimSuffix(text, []byte{'\r'})
+		switch {
+		case len(text) == 0:
+			inComment = false
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		case text[0] == '#':
+			inComment = true
+		case text[0] == ' ':
+			if inComment {
+				continue // a folded comment
+			}
+			if len(cur) == 0 {
+				return nil, &ParseError{Line: lineNo, Err: errors.New("continuation line (starting with a space) with no line to continue")}
+			}
+			cur[len(cur)-1].text += string(text[1:])
+		default:
+			inComment = false
+			cur = append(cur, physLine{text: string(text), line: lineNo})
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return records, nil
+}
+
+// toUTF8 removes a UTF-8 byte-order mark and converts UTF-16 (as "ldifde
+// -u" writes) to UTF-8.
+func toUTF8(data []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		return data[3:], nil
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		le := data[0] == 0xFF
+		data = data[2:]
+		if len(data)%2 != 0 {
+			return nil, errors.New("UTF-16 file with an odd number of bytes")
+		}
+		u := make([]uint16, len(data)/2)
+		for i := range u {
+			if le {
+				u[i] = uint16(data[2*i]) | uint16(data[2*i+1])<<8
+			} else {
+				u[i] = uint16(data[2*i])<<8 | uint16(data[2*i+1])
+			}
+		}
+		return []byte(string(utf16.Decode(u))), nil
+	}
+	return data, nil
+}
+
+// Kinds of values, by their separator.
+const (
+	plainValue  = ':' // "name: value"
+	base64Value = 'b' // "name:: base64"
+	urlValue    = '<' // "name:< url"
+)
+
+// splitLine splits "name: value", "name:: base64" and "name:< url"; kind
+// tells which.
+func splitLine(s string) (name, val string, kind byte, ok bool) {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 {
+		return "", "", 0, false
+	}
+	name, rest := s[:i], s[i+1:]
+	kind = plainValue
+	if rest != "" {
+		switch rest[0] {
+		case ':':
+			kind, rest = base64Value, rest[1:]
+		case '<':
+			kind, rest = urlValue, rest[1:]
+		}
+	}
+	return name, strings.TrimLeft(rest, " "), kind, true
+}
+
+// buildRecord turns the logical lines of one record into a record. skip
+// is set for records that are not entries: ldapsearch's trailer and search
+// references.
+func buildRecord(lines []physLine) (rec record, skip bool, err error) {
+	name, val, kind, ok := splitLine(lines[0].text)
+	if !ok {
+		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\", found %q", clip(lines[0].text))}
+	}
+	switch strings.ToLower(name) {
+	case "dn":
+	case "search":
+		return rec, true, checkSearchResult(lines)
+	case "ref":
+		return rec, true, nil
+	default:
+		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\" at the start of an entry, found %q", clip(lines[0].text))}
+	}
+	dn, err := decodeValue(val, kind)
+	if err != nil {
+		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("dn: %w", err)}
+	}
+	if !utf8.ValidString(dn) {
+		return rec, false, &ParseError{Line: lines[0].line, Err: errors.New("dn is not valid UTF-8")}
+	}
+	rec = record{dn: dn, line: lines[0].line, byName: make(map[string]int, len(lines))}
+	for i, l := range lines[1:] {
+		name, val, kind, ok := splitLine(l.text)
+		if !ok {
+			if l.text == "-" {
+				return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New(`"-" belongs to a modify change record; an export holds entries`)}
+			}
+			return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("expected \"attribute: value\", found %q", clip(l.text))}
+		}
+		if err := checkAttrName(name); err != nil {
+			return rec, false, &ParseError{Line: l.line, DN: dn, Err: err}
+		}
+		switch lower := strings.ToLower(name); {
+		case lower == "dn":
+			return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New("a second dn: line; separate entries with an empty line")}
+		case lower == "changetype" && i == 0:
+			if !strings.EqualFold(strings.TrimSpace(val), "add") {
+				return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("changetype %q: this is a change file, not an export", val)}
+			}
+			continue
+		case lower == "control" && i == 0:
+			return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New("controls belong to change records; an export holds entries")}
+		}
+		v, err := decodeValue(val, kind)
+		if err != nil {
+			return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("%s: %w", name, err)}
+		}
+		rec.add(name, value{raw: v, base64: kind == base64Value, line: l.line})
+	}
+	return rec, false, nil
+}
+
+// checkSearchResult checks ldapsearch's trailer ("search: 2", "result: 0
+// Success"). A result other than 0 means the server stopped early (a size
+// or time limit, for instance): the export is incomplete.
+func checkSearchResult(lines []physLine) error {
+	for _, l := range lines[1:] {
+		name, val, _, ok := splitLine(l.text)
+		if !ok || !strings.EqualFold(name, "result") {
+			continue
+		}
+		code, _, _ := strings.Cut(strings.TrimSpace(val), " ")
+		if code != "0" {
+			return &ParseError{Line: l.line, Err: fmt.Errorf("ldapsearch reported %q: the export is incomplete", strings.TrimSpace(val))}
+		}
+	}
+	return nil
+}
+
+func decodeValue(val string, kind byte) (string, error) {
+	switch kind {
+	case base64Value:
+		b, err := base64.StdEncoding.DecodeString(val)
+		if err != nil {
+			// Some tools leave out the padding.
+			if b, err2 := base64.RawStdEncoding.DecodeString(val); err2 == nil {
+				return string(b), nil
+			}
+			return "", fmt.Errorf("invalid base64 value %q", clip(val))
+		}
+		return string(b), nil
+	case urlValue:
+		return "", fmt.Errorf("URL value %q: values that refer to files are not accepted", clip(val))
+	}
+	return val, nil
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if len(s) <= 60 {
+		return s
+	}
+	cut := 60
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// checkAttrName accepts an attribute description: a name (letter, then
+// letters, digits and hyphens) or a numeric OID, then options after ';'.
+func checkAttrName(name string) error {
+	base, opts, _ := strings.Cut(name, ";")
+	if base == "" {
+		return fmt.Errorf("empty attribute name in %q", name)
+	}
+	if c := base[0]; c >= '0' && c <= '9' {
+		for _, part := range strings.Split(base, ".") {
+			if part == "" || strings.Trim(part, "0123456789") != "" {
+				return fmt.Errorf("invalid attribute name %q", name)
+			}
+		}
+	} else {
+		for i := 0; i < len(base); i++ {
+			c := base[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '-')) {
+				return fmt.Errorf("invalid attribute name %q", name)
+			}
+		}
+	}
+	if opts != "" {
+		for _, o := range strings.Split(opts, ";") {
+			if o == "" || strings.Trim(o, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-=*") != "" {
+				return fmt.Errorf("invalid option %q in attribute %q", o, name)
+			}
+		}
+	}
+	return nil
+}
