@@ -129,7 +129,8 @@ func (c *Change) Matches(re *regexp.Regexp) bool {
 
 // WriteText renders the plan as the table an admin reads: one row per
 // change with the operation, the account, its email and the Status
-// sentence, followed by indented field changes old → new.
+// sentence, followed by the field changes old → new, indented under the
+// Status column.
 func (p *Plan) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "OPERATION\tACCOUNT\tEMAIL\tSTATUS\n")
@@ -145,7 +146,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 			if old == "" {
 				old = "∅"
 			}
-			fmt.Fprintf(tw, "\t  %s: %s → %s\t\t\n", f.Name, clean(old), clean(f.New))
+			// In the last column, which does not widen the table.
+			fmt.Fprintf(tw, "\t\t\t  %s: %s → %s\n", f.Name, clean(old), clean(f.New))
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -44,8 +44,8 @@ var cancelGrace = 10 * time.Second
 //     errors.Is(err, context.Canceled). A connector that returns nothing
 //     and no error is at fault, unless the directory is empty (or, for the
 //     second check, holds a single entry). A read must also end within
-//     ten seconds of the cancellation. After an error, nothing more is
-//     yielded.
+//     ten seconds of the cancellation (one that does not is reported and
+//     left running). After an error, nothing more is yielded.
 //   - If c implements connector.Incremental: ReadChanges(nil) yields the
 //     same IDs as Read, none Deleted, and returns a non-empty cursor;
 //     ReadChanges with that cursor, right away, does not yield every entry
@@ -56,6 +56,9 @@ var cancelGrace = 10 * time.Second
 //     succeeds and returns at most five entries, each a group the full
 //     read yielded.
 func Test(ctx context.Context, c connector.Connector, expectedIDs ...string) error {
+	if c == nil {
+		return errors.New("connectortest: nil connector")
+	}
 	t := &tester{ctx: ctx, c: c}
 	t.run(expectedIDs)
 	return errors.Join(t.findings...)

@@ -48,6 +48,10 @@ func TestPassesOnFakeShuffled(t *testing.T) {
 	assert.NoError(t, Test(t.Context(), d))
 }
 
+func TestNilConnector(t *testing.T) {
+	assert.EqualError(t, Test(t.Context(), nil), "connectortest: nil connector")
+}
+
 func TestPassesOnEmpty(t *testing.T) {
 	assert.NoError(t, Test(t.Context(), fake.New()))
 	assert.NoError(t, Test(t.Context(), &testConn{}))

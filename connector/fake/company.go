@@ -162,10 +162,12 @@ func asciiFold(s string) string {
 //     direct membership only.
 //   - IDs are UUID-shaped strings derived from the seed.
 //
-// Company is built for size: a million users take a few seconds and well
-// under 2 GiB. Entries share immutable strings (OU names, titles, the
-// manager's DN); each entry's slices are capped, so appending to one never
-// writes into another.
+// Company is built for size: a million users take about three seconds and
+// 1.4 GB (roughly 1.4 KB a user, half of it the Attrs map), in six
+// allocations a user. An entry's own strings are substrings of one
+// allocation, its slices share one backing array, and entries share the
+// immutable strings of the tables (OU names, titles) and the manager's DN.
+// Every slice is capped, so appending to one never writes into another.
 func Company(n int, seed int64) []connector.Entry {
 	n = max(n, 0)
 	g := &generator{
@@ -299,9 +301,16 @@ func (g *generator) user(i int, out []connector.Entry) connector.Entry {
 
 	// One backing array for every small slice of the entry: attribute
 	// values, path and group IDs.
-	const maxAttrs, maxGroups = 12, 3
-	slab := make([]string, 0, maxAttrs+len(ou.path)+maxGroups)
-	attrs := make(connector.Attrs, maxAttrs)
+	nAttrs := 5 // a service account's
+	if ou.style != styleService {
+		nAttrs = 10
+		if k > 0 {
+			nAttrs++ // manager
+		}
+	}
+	const maxGroups = 3
+	slab := make([]string, 0, nAttrs+len(ou.path)+maxGroups)
+	attrs := make(connector.Attrs, nAttrs)
 	set := func(name, value string) {
 		slab = append(slab, value)
 		attrs[name] = slab[len(slab)-1 : len(slab) : len(slab)]

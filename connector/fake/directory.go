@@ -111,7 +111,7 @@ func (d *Directory) Add(entries ...connector.Entry) error {
 	defer d.mu.Unlock()
 	d.seq++
 	for _, e := range entries {
-		c := e.Clone()
+		c := deepCopy(&e)
 		d.put(&c)
 	}
 	return nil
@@ -125,7 +125,7 @@ func (d *Directory) Get(id string) (connector.Entry, bool) {
 	if !ok {
 		return connector.Entry{}, false
 	}
-	return d.recs[i].e.Clone(), true
+	return deepCopy(d.recs[i].e), true
 }
 
 // Len reports the number of live entries.
@@ -154,7 +154,7 @@ func (d *Directory) live(id string) (int, bool) {
 // modify replaces the entry at position i with a modified copy, at the
 // current sequence number. The caller holds mu and has bumped d.seq.
 func (d *Directory) modify(i int, f func(e *connector.Entry)) {
-	c := d.recs[i].e.Clone()
+	c := deepCopy(d.recs[i].e)
 	if c.Attrs == nil {
 		c.Attrs = connector.Attrs{}
 	}
@@ -446,7 +446,7 @@ func (p *readPlan) run(ctx context.Context, tombstones bool, yield func(connecto
 		if err := p.before(ctx, n); err != nil {
 			return err
 		}
-		if !yield(r.e.Clone()) {
+		if !yield(deepCopy(r.e)) {
 			return nil
 		}
 		n++
@@ -492,8 +492,8 @@ func (d *Directory) Read(ctx context.Context) iter.Seq2[connector.Entry, error] 
 // ReadChanges implements connector.Incremental. A nil or empty cursor asks
 // for every live entry; a cursor from an earlier call yields the entries
 // added or changed since, complete, and those deleted since as tombstones
-// (ID, Kind, DN and Deleted). Changed entries come in the read order of
-// Read. The cursor records the change sequence number; a cursor the
+// (ID, Kind, DN and Deleted). Changes come in the order the entries were
+// added, or shuffled after Shuffle. The cursor records the change sequence number; a cursor the
 // directory did not issue, or issued before ExpireCursors, fails with an
 // error wrapping connector.ErrCursorExpired.
 func (d *Directory) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
@@ -587,7 +587,7 @@ func (d *Directory) SearchGroups(ctx context.Context, prefix string, limit int) 
 	}
 	out := make([]connector.Entry, len(hits))
 	for i, h := range hits {
-		out[i] = h.e.Clone()
+		out[i] = deepCopy(h.e)
 	}
 	return out, nil
 }
@@ -599,4 +599,35 @@ func groupName(e *connector.Entry) string {
 		}
 	}
 	return e.ID
+}
+
+// deepCopy is Entry.Clone with fewer allocations: every string slice of
+// the copy (attribute values, Path, MemberOf, Members) shares one backing
+// array, each capped so that appending to one cannot overwrite another.
+// Reads of a million entries spend most of their time here.
+func deepCopy(e *connector.Entry) connector.Entry {
+	c := *e
+	n := len(e.Path) + len(e.MemberOf) + len(e.Members)
+	for _, v := range e.Attrs {
+		n += len(v)
+	}
+	slab := make([]string, 0, n)
+	take := func(src []string) []string {
+		if src == nil {
+			return nil
+		}
+		start := len(slab)
+		slab = append(slab, src...)
+		return slab[start:len(slab):len(slab)]
+	}
+	c.Path = take(e.Path)
+	c.MemberOf = take(e.MemberOf)
+	c.Members = take(e.Members)
+	if e.Attrs != nil {
+		c.Attrs = make(connector.Attrs, len(e.Attrs))
+		for k, v := range e.Attrs {
+			c.Attrs[k] = take(v)
+		}
+	}
+	return c
 }

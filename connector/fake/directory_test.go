@@ -310,6 +310,7 @@ func TestDelayHonoursContext(t *testing.T) {
 func TestCancelledRead(t *testing.T) {
 	d := New(Company(10, 1)...)
 	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	n := 0
 	var last error
 	for _, err := range d.Read(ctx) {
@@ -411,4 +412,19 @@ func TestConcurrentUse(t *testing.T) {
 		assert.NotEqual(t, "reader's own copy", e.Attr("title"))
 	}
 	assert.True(t, slices.ContainsFunc(readAll(t, d), func(e connector.Entry) bool { return e.Attr("title") == "Changed" }))
+}
+
+func TestDeepCopy(t *testing.T) {
+	for _, e := range append(Company(30, 2), connector.Entry{ID: "bare"}, connector.Entry{ID: "empty", Path: []string{}, Attrs: connector.Attrs{"x": {}}}) {
+		c := deepCopy(&e)
+		require.Equal(t, e.Clone(), c)
+		want := deepCopy(&e)
+		_ = append(c.Path, "p")
+		_ = append(c.MemberOf, "m")
+		_ = append(c.Members, "m")
+		for _, v := range c.Attrs {
+			_ = append(v, "v")
+		}
+		require.Equal(t, want, c, "appending to one slice of a copy leaves the others alone")
+	}
 }

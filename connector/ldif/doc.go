@@ -21,9 +21,10 @@
 // trailer. It refuses change records (modify, delete, modrdn), values given
 // as URLs ("attr:< file:///…": an uploaded file must not make the
 // connector read other files), a trailer reporting anything but success
-// ("result: 4 Size limit exceeded" means the export is incomplete), and a
+// ("result: 4 Size limit exceeded" means the export is incomplete), a
 // multi-valued attribute holding only one range of its values
-// ("member;range=0-1499").
+// ("member;range=0-1499"), and an entry without objectClass (the export
+// left it out, and users could not be told from groups).
 //
 // Entries:
 //

@@ -245,6 +245,9 @@ func (c *Connector) build(ctx context.Context, records []record) ([]connector.En
 			}
 		}
 		r := &records[i]
+		if r.get("objectClass") == nil {
+			return nil, &ParseError{Line: r.line, DN: r.dn, Err: errors.New("no objectClass: export it, so that users and groups can be told apart")}
+		}
 		kind := classify(r)
 		if kind == "" {
 			skipped++
@@ -342,12 +345,8 @@ func (e *duplicateError) Unwrap() error { return &connector.DuplicateIDError{ID:
 // classify returns the kind of entry a record is, or "" for records the
 // connector does not yield (org units, computers, contacts, containers).
 func classify(r *record) connector.Kind {
-	oc := r.get("objectClass")
-	if oc == nil {
-		return ""
-	}
 	var user, group bool
-	for _, v := range oc.values {
+	for _, v := range r.get("objectClass").values {
 		switch strings.ToLower(strings.TrimSpace(v.raw)) {
 		case "computer", "contact":
 			// A computer is also a user, and a contact also a person,

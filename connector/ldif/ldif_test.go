@@ -239,6 +239,7 @@ func TestMalformed(t *testing.T) {
 		{"control", "dn: CN=a,DC=t\ncontrol: 1.2.840.113556.1.4.417\nobjectClass: user\n", 2, "controls belong to change records"},
 		{"dash", user + "-\n", 4, `"-" belongs to a modify change record`},
 		{"odd UTF-16", "\xff\xfeA", 1, "UTF-16 file with an odd number of bytes"},
+		{"no objectClass", user + "\ndn: CN=b,DC=t\nentryUUID: 2\n", 5, "no objectClass"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

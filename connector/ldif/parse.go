@@ -1,5 +1,13 @@
 package ldif
 
+// The parser is this package's own. github.com/go-ldap/ldif (checked at
+// v0.0.0-20250910174327) was the first choice, but on real exports it
+// reports the line where a record ends rather than the offending line,
+// fails on ldapsearch's "search:/result:" trailer, on an empty value and on
+// a byte-order mark, and reads "attr:< file:///…" values from the local
+// disk, which an uploaded file must not be able to make it do. Working
+// around all of that needed a pre-scan that did most of the parsing anyway.
+
 import (
 	"bytes"
 	"context"

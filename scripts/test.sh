@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, vet, staticcheck (a
+# pinned version, installed here when missing), the import-layering rule,
+# every package's tests with the race detector, short fuzz runs, and the
+# offline quickstart twice. Run from anywhere: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+TOOLS="$PWD/.tools/bin"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain"
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; else echo "go not found" >&2; exit 1; fi
+fi
+go version
+go mod download
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))
+if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck $STATICCHECK_VERSION"
+if ! "$TOOLS/staticcheck" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  GOBIN="$TOOLS" GOFLAGS= go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+"$TOOLS/staticcheck" ./...
+
+step "layering: core packages import no vendor SDK"
+for pkg in . ./diff ./mapping ./policy ./connector; do
+  if go list -deps "$pkg" | grep -E 'msgraph|google.golang.org/api|microsoft'; then
+    echo "package $pkg depends on a vendor SDK" >&2; exit 1
+  fi
+done
+if go list -deps ./diff ./mapping ./policy ./connector/... | grep -qx 'github.com/dirsync-go/dirsync'; then
+  echo "a subpackage imports the root package" >&2; exit 1
+fi
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "fuzz (short runs)"
+fuzz() { go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-8s}" "$1"; }
+fuzz ./mapping FuzzSpec
+fuzz ./internal/ldaputil FuzzOUPath
+fuzz ./internal/ldaputil FuzzGUID
+
+step "benchmarks compile and run once"
+go test -run='^$' -bench=. -benchtime=1x ./diff/ ./ >/dev/null
+
+step "quickstart, twice"
+qs=$(mktemp -d)
+trap 'rm -rf "$qs"' EXIT
+go build -o "$qs/quickstart" ./examples/quickstart
+( cd "$qs" && ./quickstart > run1.txt && ./quickstart > run2.txt )
+grep -q "Applied" "$qs/run1.txt" || { echo "quickstart run 1 applied nothing:"; cat "$qs/run1.txt"; exit 1; }
+grep -q "No changes" "$qs/run2.txt" || { echo "quickstart run 2 is not empty:"; cat "$qs/run2.txt"; exit 1; }
+echo "quickstart: run 1 applied, run 2 has no changes"
+
+echo
+echo "all checks passed"
