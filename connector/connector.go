@@ -30,7 +30,9 @@ const (
 
 // Connector reads a directory.
 //
-// Read yields every user and group the connector is configured to see. A
+// Read yields every user and group the connector is configured to see
+// (connectors may also yield KindOrgUnit entries; the Syncer ignores them,
+// since a user's Path already names its OUs). A
 // connector reports a failure by yielding a non-nil error, after which the
 // sequence ends; the consumer must then treat the whole read as failed.
 // Ending the sequence early (break) is always safe and releases the
@@ -52,7 +54,7 @@ type Cursor []byte
 // (deleted objects come back with Deleted set) and returns the cursor to pass
 // next time. A nil since cursor asks for a full read that also establishes a
 // cursor. Entries passed to yield are complete (all attributes, not only the
-// changed ones). If yield returns an error, ReadChanges stops and returns it.
+// changed ones). A tombstone (Deleted set) carries at least ID and Kind. If yield returns an error, ReadChanges stops and returns it.
 // A cursor the directory no longer accepts yields an error wrapping
 // ErrCursorExpired; the caller then performs a full read.
 type Incremental interface {
@@ -67,7 +69,9 @@ type Checker interface {
 }
 
 // GroupSearcher is an optional capability for admin UIs that let an admin type
-// a few letters and pick groups to sync.
+// a few letters and pick groups to sync. SearchGroups returns groups whose
+// name starts with prefix (case-insensitive), sorted by name; an empty
+// prefix matches every group, and limit <= 0 means no limit.
 type GroupSearcher interface {
 	SearchGroups(ctx context.Context, prefix string, limit int) ([]Entry, error)
 }

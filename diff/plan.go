@@ -177,7 +177,6 @@ func clean(s string) string {
 // MarshalJSON renders the plan with its summary counts. The output is
 // deterministic.
 func (p *Plan) MarshalJSON() ([]byte, error) {
-	type plain Plan
 	counts := map[string]int{}
 	for _, op := range Ops {
 		if n := p.Count(op); n > 0 {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/diff"
@@ -89,7 +90,7 @@ type appStats struct {
 // openAppStore opens the store file at path, creating it if needed.
 func openAppStore(path string) (*appStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("appstore: %s is locked; is another quickstart running?", path)
 	}
 	if err != nil {
