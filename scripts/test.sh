@@ -50,7 +50,7 @@ fuzz ./internal/ldaputil FuzzOUPath
 fuzz ./internal/ldaputil FuzzGUID
 
 step "benchmarks compile and run once"
-go test -run='^$' -bench=. -benchtime=1x ./diff/ ./ >/dev/null
+DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null
 
 step "quickstart, twice"
 qs=$(mktemp -d)
