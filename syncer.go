@@ -221,21 +221,22 @@ func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
 // read drains the connector, reporting progress. Any error aborts.
 func (s *Syncer) read(ctx context.Context) ([]connector.Entry, error) {
 	s.report(Progress{Phase: PhaseRead})
-	var entries []connector.Entry
+	var entries chunked[connector.Entry]
 	for e, err := range s.conn.Read(ctx) {
 		if err != nil {
-			return nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", len(entries), err)
+			return nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", entries.len(), err)
 		}
-		entries = append(entries, e)
-		if len(entries)%1000 == 0 {
-			s.report(Progress{Phase: PhaseRead, Done: len(entries)})
+		entries.add(e)
+		if n := entries.len(); n%1000 == 0 {
+			s.report(Progress{Phase: PhaseRead, Done: n})
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
 	}
-	s.report(Progress{Phase: PhaseRead, Done: len(entries), Total: len(entries)})
-	return entries, nil
+	n := entries.len()
+	s.report(Progress{Phase: PhaseRead, Done: n, Total: n})
+	return entries.slice(), nil
 }
 
 func (s *Syncer) desired(snap *connector.Snapshot) []diff.Desired {
@@ -269,17 +270,17 @@ func (s *Syncer) desired(snap *connector.Snapshot) []diff.Desired {
 }
 
 func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {
-	var out []diff.Account
+	var out chunked[diff.Account]
 	for a, err := range s.sink.Accounts(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("dirsync: list accounts in the app (nothing planned): %w", err)
 		}
-		out = append(out, a)
+		out.add(a)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dirsync: list accounts in the app (nothing planned): %w", err)
 	}
-	return out, nil
+	return out.slice(), nil
 }
 
 // Apply carries out the plan's changes in order and returns a Report of

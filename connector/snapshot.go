@@ -44,7 +44,6 @@ func NewSnapshot(entries []Entry) (*Snapshot, error) {
 			s.users = append(s.users, e)
 		}
 	}
-	s.buildReverse()
 	byID := func(a, b *Entry) int { return cmp.Compare(a.ID, b.ID) }
 	slices.SortFunc(s.users, byID)
 	slices.SortFunc(s.groups, byID)
@@ -170,6 +169,7 @@ func (s *Snapshot) buildReverse() {
 }
 
 func (s *Snapshot) directParents(id string) []string {
+	s.buildReverse()
 	p := s.parents(id)
 	return append(p, s.memberOf[id]...)
 }

@@ -369,8 +369,12 @@ func (c *computer) target(cur, want *Account, changed []FieldChange) *Account {
 }
 
 func (c *computer) existing(d *Desired, cur, want *Account) {
-	key := keyOf(c.in.Source, cur.ExternalID)
 	fields := c.profileChanges(cur, want)
+	blockChange := d.Disabled != cur.Blocked
+	if len(fields) == 0 && !blockChange {
+		return // the common case: nothing to do, nothing allocated
+	}
+	key := keyOf(c.in.Source, cur.ExternalID)
 	after := c.target(cur, want, fields)
 	var reasons []Reason
 	if len(fields) > 0 {

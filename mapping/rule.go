@@ -29,7 +29,7 @@ type RuleMapper struct {
 
 	mu    sync.Mutex
 	dnSrc *connector.Snapshot
-	dnIdx map[string]*connector.Entry
+	dnIdx *dnIndex
 }
 
 var (
@@ -259,7 +259,7 @@ func (m *RuleMapper) Map(e *connector.Entry, dir *connector.Snapshot) (diff.Acco
 	if !m.extID {
 		a.ExternalID = e.ID
 	}
-	var idx map[string]*connector.Entry
+	var idx *dnIndex
 	if m.lookup && dir != nil {
 		idx = m.dnIndex(dir)
 	}
@@ -326,7 +326,7 @@ func setField(a *diff.Account, target, v string) {
 }
 
 // source returns the rule's raw value, trimmed.
-func (r *rule) source(e *connector.Entry, dir *connector.Snapshot, idx map[string]*connector.Entry) string {
+func (r *rule) source(e *connector.Entry, dir *connector.Snapshot, idx *dnIndex) string {
 	switch {
 	case r.tmpl != nil:
 		return r.tmpl.render(e)
@@ -360,7 +360,7 @@ func (r *rule) apply(v string) string {
 }
 
 // path computes a department path.
-func (r *rule) path(e *connector.Entry, dir *connector.Snapshot, idx map[string]*connector.Entry) []string {
+func (r *rule) path(e *connector.Entry, dir *connector.Snapshot, idx *dnIndex) []string {
 	var elems []string
 	switch {
 	case r.fromPath:
@@ -429,7 +429,7 @@ func trimSuffix(el string, suffixes []string) string {
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // resolve finds the entry a reference names: by ID, else by DN.
-func resolve(ref string, dir *connector.Snapshot, idx map[string]*connector.Entry) *connector.Entry {
+func resolve(ref string, dir *connector.Snapshot, idx *dnIndex) *connector.Entry {
 	if dir == nil {
 		return nil
 	}
@@ -441,38 +441,64 @@ func resolve(ref string, dir *connector.Snapshot, idx map[string]*connector.Entr
 			return e
 		}
 	}
-	if e, ok := idx[ref]; ok {
-		// The DN exactly as the directory spelled it: the common case.
-		return e
-	}
-	return idx[normDN(ref)]
+	return idx.get(ref)
 }
 
 // dnIndex returns the DN index of dir, building it on first use. The mapper
-// keeps the index of the last snapshot it saw.
-func (m *RuleMapper) dnIndex(dir *connector.Snapshot) map[string]*connector.Entry {
+// keeps the index of the last snapshot it saw. It maps each DN as the
+// directory spelled it; the normalised index, for references spelled
+// another way, is built on the first miss.
+func (m *RuleMapper) dnIndex(dir *connector.Snapshot) *dnIndex {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.dnSrc == dir {
 		return m.dnIdx
 	}
-	idx := map[string]*connector.Entry{}
-	for _, list := range [][]*connector.Entry{dir.Users(), dir.Groups()} {
+	idx := &dnIndex{dir: dir, raw: make(map[string]*connector.Entry, len(dir.Users())+len(dir.Groups()))}
+	idx.each(func(e *connector.Entry) {
+		if _, dup := idx.raw[e.DN]; !dup {
+			idx.raw[e.DN] = e
+		}
+	})
+	m.dnSrc, m.dnIdx = dir, idx
+	return idx
+}
+
+// dnIndex finds entries by DN.
+type dnIndex struct {
+	dir  *connector.Snapshot
+	raw  map[string]*connector.Entry
+	once sync.Once
+	norm map[string]*connector.Entry
+}
+
+func (x *dnIndex) each(f func(*connector.Entry)) {
+	for _, list := range [][]*connector.Entry{x.dir.Users(), x.dir.Groups()} {
 		for _, e := range list {
-			if e.DN == "" {
-				continue
-			}
-			// Index the normalised DN and, to skip normalising on
-			// lookup, the DN as spelled.
-			for _, k := range []string{normDN(e.DN), e.DN} {
-				if _, dup := idx[k]; !dup {
-					idx[k] = e
-				}
+			if e.DN != "" {
+				f(e)
 			}
 		}
 	}
-	m.dnSrc, m.dnIdx = dir, idx
-	return idx
+}
+
+func (x *dnIndex) get(dn string) *connector.Entry {
+	if x == nil {
+		return nil
+	}
+	if e, ok := x.raw[dn]; ok {
+		return e
+	}
+	x.once.Do(func() {
+		x.norm = map[string]*connector.Entry{}
+		x.each(func(e *connector.Entry) {
+			k := normDN(e.DN)
+			if _, dup := x.norm[k]; !dup {
+				x.norm[k] = e
+			}
+		})
+	})
+	return x.norm[normDN(dn)]
 }
 
 // rolesOf returns the sorted, distinct roles the entry's groups grant.

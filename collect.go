@@ -1,0 +1,44 @@
+package dirsync
+
+// chunked collects a sequence of unknown length without the repeated
+// copying of append: for large slices append grows by a quarter at a time,
+// which for a million accounts allocates several times the final size.
+// Values go into fixed-size chunks and are copied once into an exact slice.
+type chunked[T any] struct {
+	full []([]T)
+	cur  []T
+	n    int
+}
+
+const chunkSize = 4096
+
+func (c *chunked[T]) add(v T) {
+	if c.cur == nil {
+		c.cur = make([]T, 0, chunkSize)
+	}
+	c.cur = append(c.cur, v)
+	c.n++
+	if len(c.cur) == chunkSize {
+		c.full = append(c.full, c.cur)
+		c.cur = nil
+	}
+}
+
+func (c *chunked[T]) len() int { return c.n }
+
+// slice returns the values in order and empties c.
+func (c *chunked[T]) slice() []T {
+	if len(c.full) == 0 {
+		out := c.cur
+		*c = chunked[T]{}
+		return out
+	}
+	out := make([]T, 0, c.n)
+	for i, ch := range c.full {
+		out = append(out, ch...)
+		c.full[i] = nil // let the chunk go as soon as it is copied
+	}
+	out = append(out, c.cur...)
+	*c = chunked[T]{}
+	return out
+}
