@@ -33,12 +33,16 @@ func (c *chunked[T]) slice() []T {
 		*c = chunked[T]{}
 		return out
 	}
-	out := make([]T, 0, c.n)
+	return c.appendTo(make([]T, 0, c.n))
+}
+
+// appendTo appends the values to dst in order and empties c.
+func (c *chunked[T]) appendTo(dst []T) []T {
 	for i, ch := range c.full {
-		out = append(out, ch...)
+		dst = append(dst, ch...)
 		c.full[i] = nil // let the chunk go as soon as it is copied
 	}
-	out = append(out, c.cur...)
+	dst = append(dst, c.cur...)
 	*c = chunked[T]{}
-	return out
+	return dst
 }

@@ -206,7 +206,15 @@ func (s *Syncer) checkSafety(p *Plan) error {
 
 // readDesired reads the directory and maps every user entry. It returns
 // the desired accounts and how many users the directory returned.
+//
+// With a mapping.Deferred mapper (the rule mapper is one) entries are
+// mapped as they arrive and only slim copies are kept for the index that
+// lookups, roles and group scope rules need; otherwise the whole read is
+// held and mapped afterwards.
 func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
+	if dm, ok := s.mapper.(mapping.Deferred); ok {
+		return s.readDesiredStreaming(ctx, dm)
+	}
 	entries, err := s.read(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -215,7 +223,90 @@ func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
-	return s.desired(snap), len(snap.Users()), nil
+	users := snap.Users()
+	out := make([]diff.Desired, 0, len(users))
+	for i, e := range users {
+		acc, err := s.mapper.Map(e, snap)
+		out = append(out, s.toDesired(e, acc, err, snap))
+		s.reportMap(i+1, len(users))
+	}
+	return out, len(users), nil
+}
+
+func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) ([]diff.Desired, int, error) {
+	keep := append(dm.ReferencedAttributes(), s.policy.Attributes()...)
+	var users, others chunked[connector.Entry]
+	var mapped chunked[diff.Account]
+	var pending chunked[*mapping.Pending]
+	var errs chunked[error]
+	s.report(Progress{Phase: PhaseRead})
+	n := 0
+	for e, err := range s.conn.Read(ctx) {
+		if err != nil {
+			return nil, 0, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", n, err)
+		}
+		n++
+		if n%1000 == 0 {
+			s.report(Progress{Phase: PhaseRead, Done: n})
+		}
+		if e.Kind != connector.KindUser && e.Kind != "" {
+			others.add(e)
+			continue
+		}
+		acc, p, err := dm.MapEntry(&e)
+		mapped.add(acc)
+		pending.add(p)
+		errs.add(err)
+		users.add(slimEntry(e, keep))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
+	}
+	s.report(Progress{Phase: PhaseRead, Done: n, Total: n})
+
+	nUsers := users.len()
+	entries := others.appendTo(users.appendTo(make([]connector.Entry, 0, nUsers+others.len())))
+	snap, err := connector.NewSnapshot(entries)
+	if err != nil {
+		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
+	}
+	accs, ps, mapErrs := mapped.slice(), pending.slice(), errs.slice()
+	out := make([]diff.Desired, 0, nUsers)
+	for i := range nUsers {
+		e := &entries[i]
+		if e.Deleted {
+			continue // a tombstone has no place in a full read
+		}
+		if mapErrs[i] == nil {
+			dm.Resolve(&accs[i], ps[i], e, snap)
+		}
+		out = append(out, s.toDesired(e, accs[i], mapErrs[i], snap))
+		accs[i] = diff.Account{} // handed over to out
+		s.reportMap(i+1, nUsers)
+	}
+	return out, len(snap.Users()), nil
+}
+
+// slimEntry keeps what the index needs of a mapped user entry: identity,
+// place, memberships and the named attributes.
+func slimEntry(e connector.Entry, keep []string) connector.Entry {
+	slim := connector.Entry{ID: e.ID, Kind: e.Kind, DN: e.DN, Path: e.Path, Disabled: e.Disabled,
+		Deleted: e.Deleted, MemberOf: e.MemberOf, Members: e.Members}
+	for _, name := range keep {
+		if v := e.Attrs.Values(name); v != nil {
+			if slim.Attrs == nil {
+				slim.Attrs = make(connector.Attrs, len(keep))
+			}
+			slim.Attrs.Set(name, v...)
+		}
+	}
+	return slim
+}
+
+func (s *Syncer) reportMap(done, total int) {
+	if done%1000 == 0 || done == total {
+		s.report(Progress{Phase: PhaseMap, Done: done, Total: total})
+	}
 }
 
 // read drains the connector, reporting progress. Any error aborts.
@@ -239,34 +330,27 @@ func (s *Syncer) read(ctx context.Context) ([]connector.Entry, error) {
 	return entries.slice(), nil
 }
 
-func (s *Syncer) desired(snap *connector.Snapshot) []diff.Desired {
-	users := snap.Users()
-	out := make([]diff.Desired, 0, len(users))
-	for i, e := range users {
-		d := diff.Desired{Disabled: e.Disabled}
-		dec := s.policy.Decide(e, snap)
-		d.OutOfScope, d.Reason = !dec.In, dec.Reason
-		acc, err := s.mapper.Map(e, snap)
-		switch {
-		case err != nil:
-			d.Invalid = true
-			d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "Cannot map this entry: " + err.Error()}
-			acc.ExternalID = e.ID
-			acc.DisplayName = e.Attr("displayName")
-		case acc.ExternalID == "":
-			d.Invalid = true
-			d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "The mapping yields an empty join key; entry skipped"}
-			acc.ExternalID = e.ID
-		}
-		acc.Source = s.source
-		d.Account = acc
-		out = append(out, d)
-		if (i+1)%1000 == 0 {
-			s.report(Progress{Phase: PhaseMap, Done: i + 1, Total: len(users)})
-		}
+// toDesired turns a mapped entry into the diff's input: the scope
+// decision, and the mapping's failure or an empty join key as a reason to
+// skip.
+func (s *Syncer) toDesired(e *connector.Entry, acc diff.Account, mapErr error, snap *connector.Snapshot) diff.Desired {
+	d := diff.Desired{Disabled: e.Disabled}
+	dec := s.policy.Decide(e, snap)
+	d.OutOfScope, d.Reason = !dec.In, dec.Reason
+	switch {
+	case mapErr != nil:
+		d.Invalid = true
+		d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "Cannot map this entry: " + mapErr.Error()}
+		acc.ExternalID = e.ID
+		acc.DisplayName = e.Attr("displayName")
+	case acc.ExternalID == "":
+		d.Invalid = true
+		d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "The mapping yields an empty join key; entry skipped"}
+		acc.ExternalID = e.ID
 	}
-	s.report(Progress{Phase: PhaseMap, Done: len(users), Total: len(users)})
-	return out
+	acc.Source = s.source
+	d.Account = acc
+	return d
 }
 
 func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {

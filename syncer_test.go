@@ -453,3 +453,18 @@ func TestMemorySinkConformance(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// A mapper without the Deferred capability gets the whole read indexed
+// first; both paths plan alike.
+func TestSyncerPlainMapper(t *testing.T) {
+	rm, err := mapping.New(mapping.ADSpec())
+	require.NoError(t, err)
+	plain := mapping.MapperFunc(rm.Map)
+	entries := fake.Company(120, 9)
+	render := func(m mapping.Mapper) string {
+		p, err := newSyncer(t, fake.New(entries...), dirsynctest.NewMemorySink(), &dirsync.Options{Mapper: m}).Plan(context.Background())
+		require.NoError(t, err)
+		return p.String()
+	}
+	assert.Equal(t, render(rm), render(plain))
+}

@@ -361,12 +361,16 @@ func (r *rule) apply(v string) string {
 
 // path computes a department path.
 func (r *rule) path(e *connector.Entry, dir *connector.Snapshot, idx *dnIndex) []string {
-	var elems []string
-	switch {
-	case r.fromPath:
-		elems = e.Path
-	default:
-		v := r.source(e, dir, idx)
+	if r.fromPath {
+		return r.pathOf("", e.Path)
+	}
+	return r.pathOf(r.source(e, dir, idx), nil)
+}
+
+// pathOf makes a department path of elems or, when elems is nil, of the
+// attribute value v split on the rule's separator.
+func (r *rule) pathOf(v string, elems []string) []string {
+	if elems == nil {
 		if r.split != "" {
 			elems = strings.Split(v, r.split)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -132,4 +133,17 @@ func (p *Policy) Options(now time.Time, extra ...Exception) diff.Options {
 //     least MinManagedForPercent.
 func (p *Policy) CheckSafety(plan *diff.Plan, in SafetyInput) error {
 	return p.get().safety.check(plan, in)
+}
+
+// Attributes returns the entry attributes the scope rules read, lower
+// case and sorted. A Syncer that keeps slim copies of entries keeps these.
+func (p *Policy) Attributes() []string {
+	var out []string
+	for _, r := range p.get().cfg.Scope.Rules {
+		if r.Attr != "" {
+			out = append(out, strings.ToLower(r.Attr))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

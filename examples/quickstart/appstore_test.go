@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/dirsynctest"
 )
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -480,4 +482,14 @@ func TestSeedMatchesSample(t *testing.T) {
 	assert.Equal(t, "512", uac[strings.ToLower(seedAccounts[0].Email)], "CEO")
 	assert.NotContains(t, uac, strings.ToLower(seedAccounts[1].Email), "consultant")
 	assert.Equal(t, "514", uac[strings.ToLower(seedAccounts[2].Email)], "Ethan Walker")
+}
+
+// The quickstart's store passes the sink conformance suite that every host
+// sink should pass.
+func TestAppStoreConformance(t *testing.T) {
+	err := dirsynctest.TestSink(context.Background(), func(context.Context) (dirsync.Sink, error) {
+		s, _ := newStore(t)
+		return s, nil
+	})
+	require.NoError(t, err)
 }

@@ -1,0 +1,157 @@
+package mapping
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/diff"
+)
+
+// Deferred is an optional Mapper capability for large directories. A Syncer
+// that finds it maps each entry as the connector yields it, keeps only a
+// slim copy of the entry (its ID, DN, path, memberships and the attributes
+// ReferencedAttributes names), and completes the accounts once the whole
+// read is indexed. It never holds every entry's attributes at once, which
+// for a million users is the difference between hundreds of megabytes and
+// gigabytes.
+//
+// Map(e, dir) must equal MapEntry(e) followed by Resolve with dir.
+type Deferred interface {
+	Mapper
+	// MapEntry maps what e's own attributes decide. It returns what is
+	// left to do once the directory is indexed (lookups into other
+	// entries, roles from groups), or nil when nothing is.
+	MapEntry(e *connector.Entry) (diff.Account, *Pending, error)
+	// Resolve completes a, mapped by MapEntry, once dir holds the whole
+	// read. e may be the slim copy of the entry.
+	Resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot)
+	// ReferencedAttributes lists, lower case, the attributes rules read
+	// from entries other than the one mapped: lookup targets.
+	ReferencedAttributes() []string
+}
+
+var _ Deferred = (*RuleMapper)(nil)
+
+// Pending is what MapEntry leaves for Resolve: the rules it could not finish
+// alone, in spec order, with the values they need.
+type Pending struct {
+	rules []pendingRule
+	roles bool
+}
+
+type pendingRule struct {
+	rule *rule
+	// refs are the raw references of a lookup rule, one per from
+	// attribute in order; value is the finished value of a rule that only
+	// waits behind an earlier lookup for the same target.
+	refs  []string
+	value string
+	path  []string
+}
+
+// MapEntry implements Deferred.
+func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error) {
+	if e == nil {
+		return diff.Account{}, nil, ErrNilEntry
+	}
+	var a diff.Account
+	if !m.extID {
+		a.ExternalID = e.ID
+	}
+	var p Pending
+	var waiting []string // targets behind a pending lookup
+	for _, r := range m.rules {
+		if isSet(&a, r.target) {
+			continue
+		}
+		switch {
+		case r.lookup != "":
+			refs := make([]string, len(r.from))
+			for i, name := range r.from {
+				refs[i] = e.Attr(name)
+			}
+			p.rules = append(p.rules, pendingRule{rule: r, refs: refs})
+			waiting = append(waiting, r.target)
+		case r.target == diff.FieldDepartment:
+			path := r.path(e, nil, nil)
+			if slices.Contains(waiting, r.target) {
+				p.rules = append(p.rules, pendingRule{rule: r, path: path})
+			} else if len(path) > 0 {
+				a.Department = path
+			}
+		default:
+			v := r.apply(r.source(e, nil, nil))
+			if slices.Contains(waiting, r.target) {
+				p.rules = append(p.rules, pendingRule{rule: r, value: v})
+			} else if v != "" {
+				setField(&a, r.target, v)
+			}
+		}
+	}
+	p.roles = len(m.roles) > 0
+	if len(p.rules) == 0 && !p.roles {
+		return a, nil, nil
+	}
+	return a, &p, nil
+}
+
+// Resolve implements Deferred.
+func (m *RuleMapper) Resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) {
+	if p == nil || e == nil {
+		return
+	}
+	var idx *dnIndex
+	if dir != nil && len(p.rules) > 0 {
+		idx = m.dnIndex(dir)
+	}
+	for _, pr := range p.rules {
+		r := pr.rule
+		if isSet(a, r.target) {
+			continue
+		}
+		switch {
+		case r.lookup != "":
+			v := ""
+			for _, ref := range pr.refs {
+				if strings.TrimSpace(ref) == "" {
+					continue
+				}
+				if t := resolve(ref, dir, idx); t != nil {
+					v = strings.TrimSpace(t.Attr(r.lookup))
+				}
+				if v != "" {
+					break
+				}
+			}
+			if r.target == diff.FieldDepartment {
+				if path := r.pathOf(v, nil); len(path) > 0 {
+					a.Department = path
+				}
+			} else if v = r.apply(v); v != "" {
+				setField(a, r.target, v)
+			}
+		case r.target == diff.FieldDepartment:
+			if len(pr.path) > 0 {
+				a.Department = pr.path
+			}
+		case pr.value != "":
+			setField(a, r.target, pr.value)
+		}
+	}
+	if p.roles && dir != nil {
+		a.Roles = m.rolesOf(e, dir)
+	}
+}
+
+// ReferencedAttributes implements Deferred.
+func (m *RuleMapper) ReferencedAttributes() []string {
+	var out []string
+	for _, r := range m.rules {
+		if r.lookup != "" {
+			out = append(out, r.lookup)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
