@@ -236,7 +236,7 @@ func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
 func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) ([]diff.Desired, int, error) {
 	keep := append(dm.ReferencedAttributes(), s.policy.Attributes()...)
 	var users, others chunked[connector.Entry]
-	var mapped chunked[diff.Account]
+	var mapped chunked[diff.Desired] // the accounts, completed in place below
 	var pending chunked[*mapping.Pending]
 	var errs chunked[error]
 	s.report(Progress{Phase: PhaseRead})
@@ -254,7 +254,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) 
 			continue
 		}
 		acc, p, err := dm.MapEntry(&e)
-		mapped.add(acc)
+		mapped.add(diff.Desired{Account: acc})
 		pending.add(p)
 		errs.add(err)
 		users.add(slimEntry(e, keep))
@@ -270,21 +270,22 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) 
 	if err != nil {
 		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
-	accs, ps, mapErrs := mapped.slice(), pending.slice(), errs.slice()
-	out := make([]diff.Desired, 0, nUsers)
+	out, ps, mapErrs := mapped.slice(), pending.slice(), errs.slice()
+	kept := out[:0]
 	for i := range nUsers {
 		e := &entries[i]
 		if e.Deleted {
 			continue // a tombstone has no place in a full read
 		}
+		acc := out[i].Account
 		if mapErrs[i] == nil {
-			dm.Resolve(&accs[i], ps[i], e, snap)
+			dm.Resolve(&acc, ps[i], e, snap)
 		}
-		out = append(out, s.toDesired(e, accs[i], mapErrs[i], snap))
-		accs[i] = diff.Account{} // handed over to out
+		ps[i] = nil
+		kept = append(kept, s.toDesired(e, acc, mapErrs[i], snap))
 		s.reportMap(i+1, nUsers)
 	}
-	return out, len(snap.Users()), nil
+	return kept, len(snap.Users()), nil
 }
 
 // slimEntry keeps what the index needs of a mapped user entry: identity,
