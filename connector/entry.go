@@ -112,14 +112,26 @@ func (a Attrs) Set(name string, values ...string) {
 	a[lower] = values
 }
 
-// Clone returns a deep copy.
+// Clone returns a deep copy. All values share one new backing array, each
+// slice capped so that appending to one never writes into another.
 func (a Attrs) Clone() Attrs {
 	if a == nil {
 		return nil
 	}
+	n := 0
+	for _, v := range a {
+		n += len(v)
+	}
+	slab := make([]string, 0, n)
 	c := make(Attrs, len(a))
 	for k, v := range a {
-		c[k] = slices.Clone(v)
+		if v == nil {
+			c[k] = nil
+			continue
+		}
+		start := len(slab)
+		slab = append(slab, v...)
+		c[k] = slab[start:len(slab):len(slab)]
 	}
 	return c
 }

@@ -68,3 +68,14 @@ func TestAttrs(t *testing.T) {
 	var nilAttrs connector.Attrs
 	assert.Nil(t, nilAttrs.Values("x"))
 }
+
+func TestAttrsCloneIsDeep(t *testing.T) {
+	a := connector.Attrs{"mail": {"a@x"}, "proxyaddresses": {"smtp:a@x", "smtp:b@x"}, "empty": {}, "nil": nil}
+	c := a.Clone()
+	assert.Equal(t, a, c)
+	c["mail"][0] = "changed"
+	c["mail"] = append(c["mail"], "appended")
+	assert.Equal(t, []string{"a@x"}, a["mail"])
+	assert.Equal(t, []string{"smtp:a@x", "smtp:b@x"}, c["proxyaddresses"], "appending to one value never writes into another")
+	assert.Nil(t, connector.Attrs(nil).Clone())
+}
