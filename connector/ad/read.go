@@ -72,6 +72,10 @@ func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] 
 			return
 		}
 		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				yield(connector.Entry{}, fmt.Errorf("ad: read cancelled: %w", err))
+				return
+			}
 			if !yield(e, nil) {
 				return
 			}
