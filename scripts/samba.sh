@@ -32,6 +32,7 @@ export DIRSYNC_AD_BIND=Administrator@$REALM
 export DIRSYNC_AD_PASSWORD=$ADMINPASS
 export DIRSYNC_AD_BASE="$BASE"
 export DIRSYNC_AD_CA=$DIR/tls/ca.pem
+export DIRSYNC_AD_THROWAWAY=1
 EOF
 }
 

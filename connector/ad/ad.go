@@ -1,10 +1,13 @@
 package ad
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/go-ldap/ldap/v3"
@@ -21,9 +24,10 @@ type Connector struct {
 }
 
 var (
-	_ connector.Connector   = (*Connector)(nil)
-	_ connector.Incremental = (*Connector)(nil)
-	_ connector.Checker     = (*Connector)(nil)
+	_ connector.Connector     = (*Connector)(nil)
+	_ connector.Incremental   = (*Connector)(nil)
+	_ connector.Checker       = (*Connector)(nil)
+	_ connector.GroupSearcher = (*Connector)(nil)
 )
 
 // Open validates cfg and returns a Connector. It does not contact a DC;
@@ -74,4 +78,52 @@ func (c *Connector) Check(ctx context.Context) error {
 		return fmt.Errorf("ad: check: %s sees no users under %q on %s: check the base DN, the filter and the account's read permission", c.cfg.BindDN, c.cfg.BaseDN, s.srv.url)
 	}
 	return nil
+}
+
+// SearchGroups returns the groups under BaseDN whose name (cn, name,
+// sAMAccountName or displayName) starts with prefix, ignoring case,
+// sorted by name; limit <= 0 means no limit. Members and MemberOf are
+// resolved on the DC as in ReadChanges.
+func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+	s, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	filter := "(objectClass=group)"
+	if prefix != "" {
+		p := ldap.EscapeFilter(prefix)
+		filter = "(&(objectClass=group)(|(cn=" + p + "*)(name=" + p + "*)(sAMAccountName=" + p + "*)(displayName=" + p + "*)))"
+	}
+	var groups []connector.Entry
+	err = s.search(ctx, "search groups", c.cfg.BaseDN, ldap.ScopeWholeSubtree, c.filter(filter),
+		c.attributes(), nil, func(le *ldap.Entry) error {
+			e, err := s.entry(ctx, le)
+			if err != nil {
+				return err
+			}
+			groups = append(groups, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	name := func(e connector.Entry) string {
+		for _, a := range []string{"displayName", "name", "cn", "sAMAccountName"} {
+			if v := e.Attr(a); v != "" {
+				return strings.ToLower(v)
+			}
+		}
+		return e.ID
+	}
+	slices.SortFunc(groups, func(a, b connector.Entry) int {
+		return cmp.Or(cmp.Compare(name(a), name(b)), cmp.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(groups) > limit {
+		groups = groups[:limit]
+	}
+	if err := s.resolveByDN(ctx, groups); err != nil {
+		return nil, err
+	}
+	return groups, nil
 }

@@ -1,6 +1,6 @@
 // Package ad reads users and groups from Microsoft Active Directory (and
 // Samba AD) over LDAP. It implements connector.Connector,
-// connector.Incremental and connector.Checker.
+// connector.Incremental, connector.Checker and connector.GroupSearcher.
 //
 //	c, err := ad.Open(ad.Config{
 //		URLs:     []string{"ldaps://dc1.example.com", "ldaps://dc2.example.com"},

@@ -81,7 +81,9 @@ func needDC(t *testing.T) *fixture {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fix.base != "" {
+	// A DC that is thrown away after the run (scripts/samba.sh) is not
+	// worth the time a tree delete of the fixture takes.
+	if fix.base != "" && os.Getenv("DIRSYNC_AD_THROWAWAY") != "1" {
 		fix.cleanup()
 	}
 	os.Exit(code)

@@ -420,3 +420,90 @@ func TestDirSync(t *testing.T) {
 	})
 	step("no change again", 0, none, nil)
 }
+
+func TestSearchGroups(t *testing.T) {
+	f := needDC(t)
+	c := f.open(t, f.base)
+	groups, err := c.SearchGroups(testCtx(t), "it t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 1 || groups[0].Attr("cn") != "IT Team" || len(groups[0].Members) != 2 {
+		t.Fatalf("search \"it t\": %+v", groups)
+	}
+	all, err := c.SearchGroups(testCtx(t), "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Attr("cn") != "Big" || all[1].Attr("cn") != "IT Team" {
+		t.Errorf("first two groups: %d, want Big and IT Team", len(all))
+	}
+}
+
+// TestUSNFallback binds as an ordinary user, whom the DC refuses DirSync,
+// and checks that incremental reads fall back to uSNChanged.
+func TestUSNFallback(t *testing.T) {
+	f := needDC(t)
+	ctx := testCtx(t)
+	conn, err := f.admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	base := "OU=dirsync-usn-" + f.tag + "," + f.env.base
+	if err := addOU(conn, base); err != nil {
+		t.Fatal(err)
+	}
+	f.extra = append(f.extra, base)
+	password := "Reader-" + f.tag + "-Pw1!"
+	if err := f.addUser(conn, user{key: "reader", cn: "Reader", sam: "reader" + f.tag, given: "Read", sn: "Churn", ou: base}); err != nil {
+		t.Fatal(err)
+	}
+	mod := ldap.NewModifyRequest(f.dn["reader"], nil)
+	mod.Replace("unicodePwd", []string{utf16LE(`"` + password + `"`)})
+	if err := conn.Modify(mod); err != nil {
+		t.Fatalf("set password: %v", err)
+	}
+	cfg := f.config(base)
+	cfg.BindDN, cfg.Password = "reader"+f.tag+"@EXAMPLE.TEST", password
+	c, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	cur, err := c.ReadChanges(ctx, nil, func(connector.Entry) error { n++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := decodeCursor(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dc.Cookie) > 0 {
+		t.Skip("the DC lets an ordinary user use DirSync; the fallback is not reached")
+	}
+	if n != 1 || dc.USN == 0 {
+		t.Fatalf("full read: %d entries, cursor %+v", n, dc)
+	}
+	if err := f.addUser(conn, user{cn: "Later", sam: "later" + f.tag, given: "Later", sn: "Churn", ou: base}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if _, err := c.ReadChanges(ctx, cur, func(e connector.Entry) error {
+		got = append(got, e.Attr("sAMAccountName"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "later"+f.tag {
+		t.Errorf("changes by uSNChanged: %q, want the new user only", got)
+	}
+}
+
+func utf16LE(s string) string {
+	var b []byte
+	for _, r := range s {
+		b = append(b, byte(r), byte(r>>8))
+	}
+	return string(b)
+}
