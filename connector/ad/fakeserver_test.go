@@ -2,10 +2,13 @@ package ad
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -16,7 +19,11 @@ import (
 // returns member;range=0-1499, and base searches for member;range=N-*
 // return the next 1,500 values, the last range ending in "*". Samba never
 // splits by itself, so this is the only place the unrequested path runs.
-func fakeWindowsDC(t *testing.T, members []string) string {
+func fakeWindowsDC(t *testing.T, members []string) string { return fakeDC(t, members, "") }
+
+// fakeDC is fakeWindowsDC with a fault: mode "drop" closes the connection
+// after the first entry of a subtree search, "hang" never answers one.
+func fakeDC(t *testing.T, members []string, mode string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +36,7 @@ func fakeWindowsDC(t *testing.T, members []string) string {
 			if err != nil {
 				return
 			}
-			go serveFake(conn, members)
+			go serveFake(conn, members, mode)
 		}
 	}()
 	return ln.Addr().String()
@@ -37,7 +44,7 @@ func fakeWindowsDC(t *testing.T, members []string) string {
 
 const fakeGroupDN = "CN=Big,OU=Groups,DC=fake,DC=test"
 
-func serveFake(conn net.Conn, members []string) {
+func serveFake(conn net.Conn, members []string, mode string) {
 	defer conn.Close()
 	for {
 		p, err := ber.ReadPacket(conn)
@@ -58,6 +65,10 @@ func serveFake(conn net.Conn, members []string) {
 			if scope == 0 { // base: a range request
 				write(conn, id, rangeEntry(attrs, members))
 			} else {
+				if mode == "hang" {
+					_, _ = io.Copy(io.Discard, conn) // until the client closes
+					return
+				}
 				guid := make([]byte, 16)
 				guid[15] = 7
 				e := entryPacket(fakeGroupDN, map[string][]string{
@@ -67,6 +78,9 @@ func serveFake(conn net.Conn, members []string) {
 					"member;range=0-1499": members[:1500],
 				})
 				write(conn, id, e)
+				if mode == "drop" {
+					return
+				}
 			}
 			write(conn, id, result(5, 0))
 		default: // unbind and anything else ends the session
@@ -152,5 +166,43 @@ func TestRangedMembersWindowsShape(t *testing.T) {
 	}
 	if entries[0].Kind != connector.KindGroup {
 		t.Errorf("kind %s", entries[0].Kind)
+	}
+}
+
+func TestDroppedConnectionIsAnError(t *testing.T) {
+	addr := fakeDC(t, make([]string, 1600), "drop")
+	c, err := Open(Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
+		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := connector.ReadAll(context.Background(), c)
+	if err == nil {
+		t.Fatalf("a read whose connection dropped returned %d entries and no error", len(entries))
+	}
+	t.Log(err)
+	var op *OpError
+	if !errors.As(err, &op) || op.URL != "ldap://"+addr || !strings.Contains(err.Error(), "search") {
+		t.Errorf("error does not name the DC and the operation: %v", err)
+	}
+}
+
+func TestCancelUnblocksRead(t *testing.T) {
+	addr := fakeDC(t, make([]string, 1600), "hang")
+	c, err := Open(Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
+		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = connector.ReadAll(ctx, c)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("read of a hanging DC: %v, want one wrapping the ctx error", err)
+	}
+	t.Log(err)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancelled read took %v", d)
 	}
 }

@@ -176,6 +176,7 @@ type change struct {
 	kind    connector.Kind
 	deleted bool
 	dn      string
+	skip    bool // a computer: not a kind the connector reads
 }
 
 func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
@@ -206,6 +207,9 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	if err != nil {
 		return nil, err
 	}
+	if err := s.tombstoneKinds(ctx, nc, changes); err != nil {
+		return nil, err
+	}
 	var live []change
 	for _, ch := range changes {
 		if ch.deleted {
@@ -227,7 +231,7 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 		if !ch.deleted && !slices.ContainsFunc(live, func(l change) bool { return l.id == ch.id }) {
 			continue // outside BaseDN
 		}
-		if !ch.deleted && found[ch.id] {
+		if ch.skip || !ch.deleted && found[ch.id] {
 			continue
 		}
 		if !ch.deleted && ch.kind == "" {
@@ -249,6 +253,44 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	next := cur
 	next.Cookie = cookie
 	return next.encode(), nil
+}
+
+// showDeletedOID is the Show Deleted control: searches see tombstones.
+const showDeletedOID = "1.2.840.113556.1.4.417"
+
+// tombstoneKinds fills the kind of tombstones that DirSync reported
+// without objectClass (it reports only changed attributes) by reading the
+// tombstones with the Show Deleted control.
+func (s *session) tombstoneKinds(ctx context.Context, nc string, changes []change) error {
+	var unknown []int
+	for i, ch := range changes {
+		if ch.deleted && ch.kind == "" {
+			unknown = append(unknown, i)
+		}
+	}
+	for chunk := range slices.Chunk(unknown, reReadBatch) {
+		guids := make([][]byte, len(chunk))
+		byID := map[string]int{}
+		for j, i := range chunk {
+			guids[j] = changes[i].guid
+			byID[changes[i].id] = i
+		}
+		err := s.search(ctx, "read tombstones", nc, ldap.ScopeWholeSubtree, "(&(isDeleted=TRUE)"+guidFilter(guids)+")",
+			[]string{"objectGUID", "objectClass"}, []ldap.Control{ldap.NewControlString(showDeletedOID, true, "")},
+			func(le *ldap.Entry) error {
+				id, err := ldaputil.GUIDFromBytes(le.GetRawAttributeValue("objectGUID"))
+				if i, ok := byID[id]; err == nil && ok {
+					changes[i].kind = kindOf(le)
+					changes[i].skip = slices.ContainsFunc(le.GetAttributeValues("objectClass"),
+						func(oc string) bool { return strings.EqualFold(oc, "computer") })
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // kindOf tells a user from a group by objectClass; "" for computers and

@@ -314,6 +314,10 @@ func TestDirSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	group := "CN=Churn group," + a
+	if err := addGroup(conn, group, "churngroup"+f.tag, []string{f.dn["churn-mod"]}); err != nil {
+		t.Fatal(err)
+	}
 	c := f.open(t, base)
 	initial := map[string]connector.Entry{}
 	cur, err := c.ReadChanges(ctx, nil, func(e connector.Entry) error {
@@ -323,8 +327,8 @@ func TestDirSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(initial) != 5 {
-		t.Fatalf("initial read: %d entries, want 5", len(initial))
+	if len(initial) != 6 {
+		t.Fatalf("initial read: %d entries, want 6", len(initial))
 	}
 	id := func(u string) string { return initial[u+f.tag].ID }
 
@@ -415,6 +419,33 @@ func TestDirSync(t *testing.T) {
 	}, func(e connector.Entry) error {
 		if !e.Deleted || e.ID != id("del") || e.Kind != connector.KindUser {
 			return fmt.Errorf("want a user tombstone with ID %s", id("del"))
+		}
+		return nil
+	})
+	var newID string
+	step("add member", 1, func() error {
+		req := ldap.NewModifyRequest(group, nil)
+		req.Add("member", []string{"CN=Churn new," + a})
+		return conn.Modify(req)
+	}, func(e connector.Entry) error {
+		if e.ID != initial["churngroup"+f.tag].ID || len(e.Members) != 2 || !slices.Contains(e.Members, id("mod")) {
+			return fmt.Errorf("want the group with two members, got members %v", e.Members)
+		}
+		for _, m := range e.Members {
+			if m != id("mod") {
+				newID = m
+			}
+		}
+		return nil
+	})
+	if newID == "" {
+		t.Fatal("new member not resolved")
+	}
+	step("delete group", 1, func() error {
+		return conn.Del(ldap.NewDelRequest(group, nil))
+	}, func(e connector.Entry) error {
+		if !e.Deleted || e.ID != initial["churngroup"+f.tag].ID || e.Kind != connector.KindGroup {
+			return errors.New("want a group tombstone")
 		}
 		return nil
 	})
