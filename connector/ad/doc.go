@@ -77,7 +77,11 @@
 // complete entries, with memberships resolved on the DC. Renames and moves
 // keep their ID (DirSync is asked for name, parentGUID and
 // distinguishedName, so moves show up). A deleted object comes back as a
-// tombstone (isDeleted) and is yielded with Deleted set. An object under
+// tombstone (isDeleted) and is yielded with Deleted set, when its
+// lastKnownParent lies under BaseDN (or is unknown). A membership change
+// yields the group with its new Members; the members themselves are not
+// re-read (their memberOf is a back link, which DirSync does not report),
+// so a consumer derives membership from the groups. An object under
 // BaseDN that no longer matches the filter is yielded as Deleted too (it
 // left the connector's view). Not seen: an object moved out of BaseDN (it
 // is outside the base afterwards and DirSync does not say where it was);

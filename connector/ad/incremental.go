@@ -176,7 +176,8 @@ type change struct {
 	kind    connector.Kind
 	deleted bool
 	dn      string
-	skip    bool // a computer: not a kind the connector reads
+	skip    bool   // a computer: not a kind the connector reads
+	parent  string // lastKnownParent of a tombstone
 }
 
 func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
@@ -190,6 +191,7 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 		}
 		ch := change{id: id, guid: raw, dn: le.DN, kind: kindOf(le)}
 		ch.deleted = strings.EqualFold(le.GetAttributeValue("isDeleted"), "TRUE")
+		ch.parent = stripExtendedDN(le.GetAttributeValue("lastKnownParent"))
 		if i, ok := seen[id]; ok {
 			if ch.kind == "" {
 				ch.kind = changes[i].kind
@@ -234,6 +236,11 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 		if ch.skip || !ch.deleted && found[ch.id] {
 			continue
 		}
+		if ch.deleted && ch.parent != "" {
+			if in, err := ldaputil.IsUnder(ch.parent, s.c.cfg.BaseDN); err == nil && !in {
+				continue // deleted elsewhere in the domain
+			}
+		}
 		if !ch.deleted && ch.kind == "" {
 			continue // a computer or another kind the read filter excludes
 		}
@@ -255,6 +262,19 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	return next.encode(), nil
 }
 
+// stripExtendedDN removes the "<GUID=…>;<SID=…>;" prefix of an extended
+// DN, in which DirSync may return DN-valued attributes.
+func stripExtendedDN(dn string) string {
+	for strings.HasPrefix(dn, "<") {
+		i := strings.Index(dn, ">;")
+		if i < 0 {
+			break
+		}
+		dn = dn[i+2:]
+	}
+	return dn
+}
+
 // showDeletedOID is the Show Deleted control: searches see tombstones.
 const showDeletedOID = "1.2.840.113556.1.4.417"
 
@@ -264,7 +284,7 @@ const showDeletedOID = "1.2.840.113556.1.4.417"
 func (s *session) tombstoneKinds(ctx context.Context, nc string, changes []change) error {
 	var unknown []int
 	for i, ch := range changes {
-		if ch.deleted && ch.kind == "" {
+		if ch.deleted && (ch.kind == "" || ch.parent == "") {
 			unknown = append(unknown, i)
 		}
 	}
@@ -276,11 +296,16 @@ func (s *session) tombstoneKinds(ctx context.Context, nc string, changes []chang
 			byID[changes[i].id] = i
 		}
 		err := s.search(ctx, "read tombstones", nc, ldap.ScopeWholeSubtree, "(&(isDeleted=TRUE)"+guidFilter(guids)+")",
-			[]string{"objectGUID", "objectClass"}, []ldap.Control{ldap.NewControlString(showDeletedOID, true, "")},
+			[]string{"objectGUID", "objectClass", "lastKnownParent"}, []ldap.Control{ldap.NewControlString(showDeletedOID, true, "")},
 			func(le *ldap.Entry) error {
 				id, err := ldaputil.GUIDFromBytes(le.GetRawAttributeValue("objectGUID"))
 				if i, ok := byID[id]; err == nil && ok {
-					changes[i].kind = kindOf(le)
+					if changes[i].kind == "" {
+						changes[i].kind = kindOf(le)
+					}
+					if changes[i].parent == "" {
+						changes[i].parent = stripExtendedDN(le.GetAttributeValue("lastKnownParent"))
+					}
 					changes[i].skip = slices.ContainsFunc(le.GetAttributeValues("objectClass"),
 						func(oc string) bool { return strings.EqualFold(oc, "computer") })
 				}

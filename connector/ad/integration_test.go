@@ -314,6 +314,14 @@ func TestDirSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	outside := "OU=dirsync-outside-" + f.tag + "," + f.env.base
+	if err := addOU(conn, outside); err != nil {
+		t.Fatal(err)
+	}
+	f.extra = append(f.extra, outside)
+	if err := f.addUser(conn, user{key: "outsider", cn: "Outsider", sam: "outsider" + f.tag, ou: outside}); err != nil {
+		t.Fatal(err)
+	}
 	group := "CN=Churn group," + a
 	if err := addGroup(conn, group, "churngroup"+f.tag, []string{f.dn["churn-mod"]}); err != nil {
 		t.Fatal(err)
@@ -449,6 +457,9 @@ func TestDirSync(t *testing.T) {
 		}
 		return nil
 	})
+	step("delete outside the base DN", 0, func() error {
+		return conn.Del(ldap.NewDelRequest(f.dn["outsider"], nil))
+	}, nil)
 	step("no change again", 0, none, nil)
 }
 

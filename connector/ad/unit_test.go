@@ -234,3 +234,16 @@ func TestCancelledBeforeDial(t *testing.T) {
 		t.Errorf("cancelled read: %v", err)
 	}
 }
+
+func TestStripExtendedDN(t *testing.T) {
+	for in, want := range map[string]string{
+		"<GUID=abc>;<SID=S-1-5>;OU=A,DC=x": "OU=A,DC=x",
+		"<GUID=abc>;OU=A,DC=x":             "OU=A,DC=x",
+		"OU=A,DC=x":                        "OU=A,DC=x",
+		"":                                 "",
+	} {
+		if got := stripExtendedDN(in); got != want {
+			t.Errorf("stripExtendedDN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
