@@ -60,7 +60,7 @@ var (
 
 // needDC returns the loaded fixture, skipping the test when no DC is
 // configured (failing under CI=true).
-func needDC(t *testing.T) *fixture {
+func needDC(t testing.TB) *fixture {
 	t.Helper()
 	env := loadEnv()
 	if env.url == "" {
