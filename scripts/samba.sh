@@ -37,17 +37,20 @@ EOF
 }
 
 install_packages() {
-  local missing=()
-  command -v samba >/dev/null 2>&1 || missing+=(samba samba-ad-dc)
-  command -v samba-tool >/dev/null 2>&1 || missing+=(samba-ad-dc)
-  command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils)
-  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # samba-ad-dc's Recommends include samba-ad-provision (the provisioning
+  # data), so recommended packages are installed too.
+  local missing=() pkg
+  for pkg in samba samba-ad-dc samba-ad-provision ldap-utils openssl iproute2; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
   if [ ${#missing[@]} -eq 0 ]; then return; fi
   log "installing ${missing[*]}"
   if [ "$(id -u)" != 0 ]; then log "need root to install packages"; exit 1; fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends samba samba-ad-dc ldap-utils openssl >/dev/null
+  local aptlog; aptlog=$(mktemp)
+  { apt-get update -qq && apt-get install -y -qq samba samba-ad-dc ldap-utils openssl iproute2; } >"$aptlog" 2>&1 ||
+    { log "apt-get failed:"; tail -30 "$aptlog" >&2; rm -f "$aptlog"; exit 1; }
+  rm -f "$aptlog"
 }
 
 # running reports whether our DC process is alive.
