@@ -59,7 +59,8 @@ type Config struct {
 	// Attributes lists extra attributes to fetch for users and groups, for
 	// a custom mapping.
 	Attributes []string `json:"attributes,omitempty"`
-	// Timeout bounds dialling and each LDAP request. Default 30s.
+	// Timeout bounds dialling and each LDAP request. Default 30s. In JSON
+	// it is a number of nanoseconds, as encoding/json writes a Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 

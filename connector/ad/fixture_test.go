@@ -216,6 +216,11 @@ func (f *fixture) load() error {
 			return err
 		}
 	}
+	mgr := ldap.NewModifyRequest(f.dn["alice"], nil)
+	mgr.Replace("manager", []string{f.dn["carol"]})
+	if err := conn.Modify(mgr); err != nil {
+		return fmt.Errorf("set alice's manager: %w", err)
+	}
 	// The bulk users, on four connections at once.
 	bulkDNs := make([]string, bulkUsers)
 	var wg sync.WaitGroup

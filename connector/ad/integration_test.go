@@ -182,7 +182,8 @@ func TestNestedGroups(t *testing.T) {
 func TestPlanThroughCore(t *testing.T) {
 	f := needDC(t)
 	ctx := testCtx(t)
-	sy, err := dirsync.New(f.open(t, f.base), dirsynctest.NewMemorySink(), &dirsync.Options{Source: "ad"})
+	sink := dirsynctest.NewMemorySink()
+	sy, err := dirsync.New(f.open(t, f.base), sink, &dirsync.Options{Source: "ad"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,18 @@ func TestPlanThroughCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = rep
+	if n := rep.Count(dirsync.StatusFailed); n > 0 {
+		t.Errorf("%d changes failed", n)
+	}
+	alice := f.byKey(t, f.readSnapshot(t), "alice")
+	acc, ok := sink.Get("ad", alice.ID)
+	if !ok {
+		t.Fatal("alice not created")
+	}
+	if acc.Email != "alice"+f.tag+"@example.test" || acc.Manager != "carol"+f.tag+"@example.test" ||
+		acc.Username != "alice"+f.tag || acc.Title != "Sales lead" || acc.Blocked {
+		t.Errorf("alice's account: %+v", acc)
+	}
 	again, err := sy.Plan(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +252,19 @@ func TestPlaintextRefused(t *testing.T) {
 	}
 	if err := c.Check(testCtx(t)); err != nil {
 		t.Errorf("StartTLS: %v", err)
+	}
+}
+
+func TestBindWithDN(t *testing.T) {
+	f := needDC(t)
+	cfg := f.config(f.base)
+	cfg.BindDN = "CN=Administrator,CN=Users," + f.env.base
+	c, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(testCtx(t)); err != nil {
+		t.Errorf("bind with a DN: %v", err)
 	}
 }
 
