@@ -177,6 +177,35 @@ func TestNestedGroups(t *testing.T) {
 	if !slices.Contains(staff.Members, it.ID) {
 		t.Errorf("Staff members %v lack IT Team", staff.Members)
 	}
+
+	// The DC's own transitive view (the in-chain matching rule) agrees
+	// with the snapshot's, for every named user.
+	ctx := testCtx(t)
+	c := f.open(t, f.base)
+	s, err := c.dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for _, key := range []string{"alice", "bob", "carol", "dave", "eve"} {
+		e := f.byKey(t, snap, key)
+		var dc []string
+		err := s.search(ctx, "in-chain", f.base, ldap.ScopeWholeSubtree,
+			"(&(objectClass=group)(member:1.2.840.113556.1.4.1941:="+ldap.EscapeFilter(e.DN)+"))",
+			[]string{"objectGUID"}, nil, func(le *ldap.Entry) error {
+				e, err := convert(le, time.Now())
+				dc = append(dc, e.ID)
+				return err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(dc)
+		mine := slices.Sorted(slices.Values(snap.GroupIDs(e.ID)))
+		if !slices.Equal(dc, mine) {
+			t.Errorf("%s: snapshot groups %v, DC in-chain groups %v", key, mine, dc)
+		}
+	}
 }
 
 func TestPlanThroughCore(t *testing.T) {
