@@ -214,7 +214,7 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	}
 	var live []change
 	for _, ch := range changes {
-		if ch.deleted {
+		if ch.deleted || ch.skip {
 			continue
 		}
 		if in, _ := ldaputil.IsUnder(ch.dn, s.c.cfg.BaseDN); in {
@@ -229,23 +229,28 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	for _, e := range entries {
 		found[e.ID] = true
 	}
-	for _, ch := range changes {
-		if !ch.deleted && !slices.ContainsFunc(live, func(l change) bool { return l.id == ch.id }) {
-			continue // outside BaseDN
+	// Objects under BaseDN that the re-read did not return no longer match
+	// the filter: users and groups among them left the connector's view.
+	var gone []change
+	for _, ch := range live {
+		if !found[ch.id] {
+			gone = append(gone, ch)
 		}
-		if ch.skip || !ch.deleted && found[ch.id] {
+	}
+	left, err := s.leftView(ctx, gone)
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, left...)
+	for _, ch := range changes {
+		if !ch.deleted || ch.skip {
 			continue
 		}
-		if ch.deleted && ch.parent != "" {
+		if ch.parent != "" {
 			if in, err := ldaputil.IsUnder(ch.parent, s.c.cfg.BaseDN); err == nil && !in {
 				continue // deleted elsewhere in the domain
 			}
 		}
-		if !ch.deleted && ch.kind == "" {
-			continue // a computer or another kind the read filter excludes
-		}
-		// A tombstone, or an object under BaseDN that no longer matches
-		// the filter: it left the connector's view.
 		kind := ch.kind
 		if kind == "" {
 			kind = connector.KindUser
@@ -260,6 +265,35 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	next := cur
 	next.Cookie = cookie
 	return next.encode(), nil
+}
+
+// leftView returns Deleted entries for the changed objects that are users
+// (objectCategory person) or groups, read by objectGUID without the
+// connector's filter. Computers and other objects are left out.
+func (s *session) leftView(ctx context.Context, gone []change) ([]connector.Entry, error) {
+	var out []connector.Entry
+	for chunk := range slices.Chunk(gone, reReadBatch) {
+		guids := make([][]byte, len(chunk))
+		for i, ch := range chunk {
+			guids[i] = ch.guid
+		}
+		err := s.search(ctx, "read objects that left the filter", s.c.cfg.BaseDN, ldap.ScopeWholeSubtree,
+			"(&"+baseFilter+guidFilter(guids)+")", []string{"objectGUID", "objectClass"}, nil,
+			func(le *ldap.Entry) error {
+				id, err := ldaputil.GUIDFromBytes(le.GetRawAttributeValue("objectGUID"))
+				if err != nil {
+					return s.wrap(ctx, "read objects that left the filter", fmt.Errorf("entry %q: %w", le.DN, err))
+				}
+				if k := kindOf(le); k != "" {
+					out = append(out, connector.Entry{ID: id, Kind: k, DN: le.DN, Deleted: true})
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // stripExtendedDN removes the "<GUID=…>;<SID=…>;" prefix of an extended

@@ -515,6 +515,32 @@ func TestDirSync(t *testing.T) {
 		return conn.Del(ldap.NewDelRequest(f.dn["outsider"], nil))
 	}, nil)
 	step("no change again", 0, none, nil)
+
+	// With a filter, an object changed so that it no longer matches is
+	// yielded as Deleted: it left the connector's view.
+	cfg := f.config(base)
+	cfg.Filter = "(!(title=Excluded))"
+	filtered, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fcur, err := filtered.ReadChanges(ctx, nil, func(connector.Entry) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := modify(f.dn["churn-mod"], "title", "Excluded")(); err != nil {
+		t.Fatal(err)
+	}
+	var got []connector.Entry
+	if _, err := filtered.ReadChanges(ctx, fcur, func(e connector.Entry) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[0].Deleted || got[0].ID != id("mod") || got[0].Kind != connector.KindUser {
+		t.Errorf("user leaving the filter: %+v, want one Deleted user %s", got, id("mod"))
+	}
 }
 
 func TestSearchGroups(t *testing.T) {
