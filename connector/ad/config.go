@@ -47,9 +47,9 @@ type Config struct {
 	// connection, which sends the password in clear text. Without it such
 	// a configuration is refused.
 	InsecurePlaintext bool `json:"insecurePlaintext,omitempty"`
-	// CAFile names a PEM file of CA certificates trusted for the DCs'
-	// certificates, in addition to none: when CAFile or CAPEM is set, the
-	// system pool is not used.
+	// CAFile names a PEM file of the CA certificates that sign the DCs'
+	// certificates. When CAFile or CAPEM is set, only those CAs are
+	// trusted, not the system pool.
 	CAFile string `json:"caFile,omitempty"`
 	// CAPEM holds PEM CA certificates inline, as CAFile.
 	CAPEM string `json:"caPEM,omitempty"`
