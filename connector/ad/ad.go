@@ -1,0 +1,129 @@
+package ad
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Connector reads users and groups from Active Directory. It holds no open
+// connection between calls: each Read, ReadChanges or Check dials (with
+// fail-over) and closes. It is safe for concurrent use.
+type Connector struct {
+	cfg     Config
+	servers []server
+	tls     *tls.Config
+	log     *slog.Logger
+}
+
+var (
+	_ connector.Connector     = (*Connector)(nil)
+	_ connector.Incremental   = (*Connector)(nil)
+	_ connector.Checker       = (*Connector)(nil)
+	_ connector.GroupSearcher = (*Connector)(nil)
+)
+
+// Open validates cfg and returns a Connector. It does not contact a DC;
+// call Check for that. A nil logger discards.
+func Open(cfg Config, logger *slog.Logger) (*Connector, error) {
+	cfg, servers, tc, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Connector{cfg: cfg, servers: servers, tls: tc,
+		log: logger.With("connector", "ad")}, nil
+}
+
+// Config returns the validated configuration with defaults filled in.
+func (c *Connector) Config() Config { return c.cfg }
+
+// Check binds, reads the base DN and searches for one user. The error
+// names what is wrong: no DC reachable, bad credentials (wrapping
+// connector.ErrAuth), a base DN that does not exist, or a bind account that
+// cannot read users.
+func (c *Connector) Check(ctx context.Context) error {
+	s, err := c.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("ad: check: %w", err)
+	}
+	defer s.close()
+	req := ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, 0, false, "(objectClass=*)", []string{"objectClass"}, nil)
+	res, err := s.conn.Search(req)
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return fmt.Errorf("ad: check: base DN %q does not exist on %s (or the bind account cannot see it)", c.cfg.BaseDN, s.srv.url)
+	case err != nil:
+		return fmt.Errorf("ad: check: %w", s.wrap(ctx, "read base DN "+c.cfg.BaseDN, err))
+	case len(res.Entries) == 0:
+		return fmt.Errorf("ad: check: base DN %q is not readable by %s on %s", c.cfg.BaseDN, c.cfg.BindDN, s.srv.url)
+	}
+	req = ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		1, 0, false, c.filter("(&(objectCategory=person)(objectClass=user))"), []string{"objectGUID"}, nil)
+	res, err = s.conn.Search(req)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		return fmt.Errorf("ad: check: cannot read users: %w", s.wrap(ctx, "search users under "+c.cfg.BaseDN, err))
+	}
+	if res == nil || len(res.Entries) == 0 {
+		return fmt.Errorf("ad: check: %s sees no users under %q on %s: check the base DN, the filter and the account's read permission", c.cfg.BindDN, c.cfg.BaseDN, s.srv.url)
+	}
+	return nil
+}
+
+// SearchGroups returns the groups under BaseDN whose name (cn, name,
+// sAMAccountName or displayName) starts with prefix, ignoring case,
+// sorted by name; limit <= 0 means no limit. Members and MemberOf are
+// resolved on the DC as in ReadChanges.
+func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+	s, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	filter := "(objectClass=group)"
+	if prefix != "" {
+		p := ldap.EscapeFilter(prefix)
+		filter = "(&(objectClass=group)(|(cn=" + p + "*)(name=" + p + "*)(sAMAccountName=" + p + "*)(displayName=" + p + "*)))"
+	}
+	var groups []connector.Entry
+	err = s.search(ctx, "search groups", c.cfg.BaseDN, ldap.ScopeWholeSubtree, c.filter(filter),
+		c.attributes(), nil, func(le *ldap.Entry) error {
+			e, err := s.entry(ctx, le)
+			if err != nil {
+				return err
+			}
+			groups = append(groups, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	name := func(e connector.Entry) string {
+		for _, a := range []string{"displayName", "name", "cn", "sAMAccountName"} {
+			if v := e.Attr(a); v != "" {
+				return strings.ToLower(v)
+			}
+		}
+		return e.ID
+	}
+	slices.SortFunc(groups, func(a, b connector.Entry) int {
+		return cmp.Or(cmp.Compare(name(a), name(b)), cmp.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(groups) > limit {
+		groups = groups[:limit]
+	}
+	if err := s.resolveByDN(ctx, groups); err != nil {
+		return nil, err
+	}
+	return groups, nil
+}

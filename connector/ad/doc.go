@@ -1,0 +1,106 @@
+// Package ad reads users and groups from Microsoft Active Directory (and
+// Samba AD) over LDAP. It implements connector.Connector,
+// connector.Incremental, connector.Checker and connector.GroupSearcher.
+//
+//	c, err := ad.Open(ad.Config{
+//		URLs:     []string{"ldaps://dc1.example.com", "ldaps://dc2.example.com"},
+//		BindDN:   "svc-dirsync@example.com",
+//		Password: password,
+//		BaseDN:   "DC=example,DC=com",
+//	}, logger)
+//
+// # Configuration
+//
+// Config is JSON-tagged so a host can store it as is (keep the password in
+// a secret store). Open validates it without contacting a DC; Check binds
+// and reports what is wrong. URLs are tried in order: a DC that cannot be
+// dialled is skipped and the next one used (bad credentials are not
+// retried elsewhere). Transport security is the default: ldaps://, or
+// ldap:// with StartTLS. A simple bind over plain ldap:// is refused unless
+// InsecurePlaintext is set, and the refusal happens before any password is
+// sent. CAFile or CAPEM replace the system CA pool; InsecureSkipVerify is
+// for tests against a throwaway DC only. The password never appears in
+// String, %+v, LogValue or an error.
+//
+// # What is read
+//
+// Read runs one paged search (the paged-results control, PageSize per
+// page, default 500) under BaseDN for
+// (|(&(objectCategory=person)(objectClass=user))(objectClass=group)),
+// ANDed with Filter, fetching only the attributes the default AD mapping
+// (mapping.ADSpec) reads, the ones listed in Attributes, and those the
+// connector needs: objectGUID, userAccountControl,
+// msDS-User-Account-Control-Computed, lockoutTime, accountExpires,
+// memberOf, member and a few more. It reads everything before it yields
+// the first entry, so memberships can be resolved.
+//
+//   - ID is objectGUID in canonical form (see ldaputil.GUIDFromBytes).
+//   - Path holds the OU names of the DN, outermost first; containers such
+//     as CN=Users are not OUs and are left out.
+//   - Attribute names are stored in lower case; objectguid holds the
+//     canonical GUID text.
+//   - Disabled is set when userAccountControl has ACCOUNTDISABLE (0x2), or
+//     when accountExpires lies in the past (0 and 0x7FFFFFFFFFFFFFFF mean
+//     never); the latter also sets the attribute accountexpired: true.
+//   - A locked-out account (bit 0x10 of msDS-User-Account-Control-Computed,
+//     or a non-zero lockoutTime where the DC does not return the computed
+//     attribute) gets the attribute lockedout: true. Lockout does not set
+//     Disabled: it ends by itself.
+//   - MemberOf and Members hold the IDs of the entries that memberOf and
+//     member name; DNs outside the read (another OU, a filtered object,
+//     a builtin group) are dropped. Nesting is resolved by the caller
+//     (connector.Snapshot) from the groups' Members.
+//   - A group with more members than the DC's MaxValRange (1,500 on
+//     Windows) comes back as member;range=0-1499: the connector fetches the
+//     following ranges until the one ending in "*", so the group is
+//     complete.
+//
+// Any error ends a read with an error, never with a short result: an LDAP
+// error, a connection dropped between pages, a cancelled ctx (the
+// connection is closed to unblock the request in flight; the error wraps
+// ctx.Err()). Errors are *OpError values naming the DC and the operation.
+// Invalid credentials, and an account lacking rights, wrap
+// connector.ErrAuth.
+//
+// # Incremental reads
+//
+// ReadChanges uses the DirSync control (1.2.840.113556.1.4.841). Its cursor
+// is JSON holding the DirSync cookie, the DC's URL and the base DN; a cursor
+// from another DC (after a fail-over), for another base DN, or one that is
+// not the connector's, fails with connector.ErrCursorExpired, and the host
+// performs a full read. A nil cursor takes a fresh cookie first and then
+// does a full read, so changes made during the read are seen again rather
+// than lost.
+//
+// DirSync reports only the attributes that changed, so the connector
+// re-reads the changed objects by objectGUID (in batches) and yields
+// complete entries, with memberships resolved on the DC. Renames and moves
+// keep their ID (DirSync is asked for name, parentGUID and
+// distinguishedName, so moves show up). A deleted object comes back as a
+// tombstone (isDeleted) and is yielded with Deleted set, when its
+// lastKnownParent lies under BaseDN (or is unknown). A membership change
+// yields the group with its new Members; the members themselves are not
+// re-read (their memberOf is a back link, which DirSync does not report),
+// so a consumer derives membership from the groups. An object under
+// BaseDN that no longer matches the filter is yielded as Deleted too (it
+// left the connector's view). Not seen: an object moved out of BaseDN (it
+// is outside the base afterwards and DirSync does not say where it was);
+// the host's periodic full read catches it. Set BaseDN to the domain root
+// and select OUs with policy scope rules to avoid the case.
+//
+// If the DC refuses DirSync to the bind account, ReadChanges falls back to
+// uSNChanged: objects whose uSNChanged is above the DC's
+// highestCommittedUSN at the previous read. uSNChanged is per DC, so the
+// cursor holds the DC. This fallback cannot see deletions: the host must
+// schedule periodic full reads (dirsync's Syncer does by default).
+//
+// # Permissions
+//
+// A read-only bind account is enough for Read and Check: an ordinary domain
+// user can read users, groups and their attributes in a default domain.
+// No write permission is ever needed; the connector never modifies the
+// directory. DirSync additionally needs the "Replicating Directory
+// Changes" (DS-Replication-Get-Changes) extended right on the domain's
+// naming context; grant it to the bind account, not domain admin rights.
+// Without it ReadChanges uses the uSNChanged fallback described above.
+package ad

@@ -1,0 +1,354 @@
+package ad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/internal/ldaputil"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// baseFilter selects the users and groups a read returns. Computers are
+// objectClass=user too, but their objectCategory is computer.
+const baseFilter = "(|(&(objectCategory=person)(objectClass=user))(objectClass=group))"
+
+// readAttributes are fetched for every entry: the default AD mapping's
+// attributes and the ones the connector itself needs.
+var readAttributes = []string{
+	"objectGUID", "objectClass", "distinguishedName", "cn", "name",
+	"sAMAccountName", "userPrincipalName", "mail", "givenName", "sn", "displayName",
+	"title", "department", "company", "telephoneNumber", "mobile", "manager",
+	"employeeID", "description", "userAccountControl", "msDS-User-Account-Control-Computed",
+	"lockoutTime", "accountExpires", "memberOf", "member", "groupType",
+	"whenChanged", "uSNChanged",
+}
+
+// uacLockoutComputed is the LOCKOUT bit of
+// msDS-User-Account-Control-Computed, where AD reports lockout (the stored
+// userAccountControl does not carry it).
+const uacLockoutComputed = 0x10
+
+// accountExpiresNever are the two values of accountExpires that mean the
+// account never expires.
+const accountExpiresNever = 0x7FFFFFFFFFFFFFFF
+
+// filter returns the search filter: base ANDed with the configured Filter.
+func (c *Connector) filter(base string) string {
+	f := c.cfg.Filter
+	if f == "" {
+		return base
+	}
+	if !strings.HasPrefix(f, "(") {
+		f = "(" + f + ")"
+	}
+	return "(&" + base + f + ")"
+}
+
+func (c *Connector) attributes() []string {
+	out := slices.Clone(readAttributes)
+	for _, a := range c.cfg.Attributes {
+		if !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Read yields every user and group under BaseDN that matches Filter. The
+// whole directory is read (page by page) before the first entry is yielded,
+// because group memberships are resolved from DNs to IDs across entries.
+func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
+	return func(yield func(connector.Entry, error) bool) {
+		entries, err := c.readAll(ctx)
+		if err != nil {
+			yield(connector.Entry{}, err)
+			return
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				yield(connector.Entry{}, fmt.Errorf("ad: read cancelled: %w", err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
+	s, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	return s.readAll(ctx)
+}
+
+func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
+	start := time.Now()
+	var entries []connector.Entry
+	err := s.search(ctx, "search users and groups", s.c.cfg.BaseDN, ldap.ScopeWholeSubtree,
+		s.c.filter(baseFilter), s.c.attributes(), nil, func(le *ldap.Entry) error {
+			e, err := s.entry(ctx, le)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ad: read from %s: %w", s.srv.url, err)
+	}
+	resolveMembers(entries)
+	s.c.log.DebugContext(ctx, "read directory", "url", s.srv.url, "entries", len(entries), "took", time.Since(start))
+	return entries, nil
+}
+
+// search runs a paged search and calls fn for each entry. Every failure,
+// including a connection dropped between pages, is an error: a search
+// never ends short and quiet.
+func (s *session) search(ctx context.Context, op, base string, scope int, filter string, attrs []string, controls []ldap.Control, fn func(*ldap.Entry) error) error {
+	paging := ldap.NewControlPaging(uint32(s.c.cfg.PageSize))
+	for {
+		if err := ctx.Err(); err != nil {
+			return s.wrap(ctx, op, err)
+		}
+		req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false,
+			filter, attrs, append(slices.Clone(controls), paging))
+		res, err := s.conn.Search(req)
+		if err != nil {
+			return s.wrap(ctx, op, err)
+		}
+		for _, le := range res.Entries {
+			if err := fn(le); err != nil {
+				return err
+			}
+		}
+		ctrl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if !ok || len(ctrl.Cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(ctrl.Cookie)
+	}
+}
+
+// entry converts an LDAP entry, completing ranged attributes.
+func (s *session) entry(ctx context.Context, le *ldap.Entry) (connector.Entry, error) {
+	if err := s.completeRanges(ctx, le); err != nil {
+		return connector.Entry{}, err
+	}
+	return convert(le, time.Now())
+}
+
+// convert builds an Entry from a complete LDAP entry. MemberOf and Members
+// are left for resolveMembers.
+func convert(le *ldap.Entry, now time.Time) (connector.Entry, error) {
+	raw := le.GetRawAttributeValue("objectGUID")
+	id, err := ldaputil.GUIDFromBytes(raw)
+	if err != nil {
+		return connector.Entry{}, fmt.Errorf("ad: entry %q: objectGUID: %w", le.DN, err)
+	}
+	e := connector.Entry{ID: id, Kind: connector.KindUser, DN: le.DN, Attrs: connector.Attrs{}}
+	for _, oc := range le.GetAttributeValues("objectClass") {
+		if strings.EqualFold(oc, "group") {
+			e.Kind = connector.KindGroup
+		}
+	}
+	if e.Path, err = ldaputil.OUPath(le.DN); err != nil {
+		return connector.Entry{}, fmt.Errorf("ad: entry %q: %w", le.DN, err)
+	}
+	for _, a := range le.Attributes {
+		name := a.Name
+		if strings.EqualFold(name, "objectGUID") || len(a.Values) == 0 {
+			continue
+		}
+		e.Attrs.Set(name, slices.Clone(a.Values)...)
+	}
+	e.Attrs.Set("objectGUID", id)
+	if e.Kind == connector.KindUser {
+		if v := le.GetAttributeValue("userAccountControl"); v != "" {
+			uac, err := ldaputil.ParseUserAccountControl(v)
+			if err != nil {
+				return connector.Entry{}, fmt.Errorf("ad: entry %q: %w", le.DN, err)
+			}
+			e.Disabled = uac.Disabled()
+		}
+		if expired(le.GetAttributeValue("accountExpires"), now) {
+			e.Disabled = true
+			e.Attrs.Set("accountexpired", "true")
+		}
+		if lockedOut(le) {
+			e.Attrs.Set("lockedout", "true")
+		}
+	}
+	return e, nil
+}
+
+// expired reports whether an accountExpires value (100-nanosecond
+// intervals since 1601-01-01 UTC) lies in the past. 0 and
+// 0x7FFFFFFFFFFFFFFF mean "never"; an unparsable value is treated as never
+// expiring (the bit that disables accounts is userAccountControl's).
+func expired(v string, now time.Time) bool {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n == accountExpiresNever {
+		return false
+	}
+	return fileTime(n).Before(now)
+}
+
+// fileTime converts a Windows FILETIME count to a time.
+func fileTime(n int64) time.Time {
+	const epochDiff = 116444736000000000 // 1601-01-01 to 1970-01-01 in 100 ns
+	return time.Unix(0, 0).Add(time.Duration(n-epochDiff) * 100).UTC()
+}
+
+// lockedOut reads msDS-User-Account-Control-Computed, or lockoutTime where
+// the DC did not return the computed attribute.
+func lockedOut(le *ldap.Entry) bool {
+	if v := le.GetAttributeValue("msDS-User-Account-Control-Computed"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return err == nil && n&uacLockoutComputed != 0
+	}
+	n, err := strconv.ParseInt(le.GetAttributeValue("lockoutTime"), 10, 64)
+	return err == nil && n > 0
+}
+
+// rangeOption parses the "range=low-high" option of an attribute
+// description such as "member;range=0-1499". It reports ok false for an
+// attribute without range. high is -1 for "*" (the last range).
+func rangeOption(desc string) (base string, low, high int, ok bool, err error) {
+	parts := strings.Split(desc, ";")
+	base = parts[0]
+	for _, p := range parts[1:] {
+		v, found := strings.CutPrefix(strings.ToLower(p), "range=")
+		if !found {
+			continue
+		}
+		lo, hi, found := strings.Cut(v, "-")
+		if !found {
+			return base, 0, 0, false, fmt.Errorf("attribute %q: malformed range", desc)
+		}
+		if low, err = strconv.Atoi(lo); err != nil || low < 0 {
+			return base, 0, 0, false, fmt.Errorf("attribute %q: malformed range", desc)
+		}
+		if hi == "*" {
+			return base, low, -1, true, nil
+		}
+		if high, err = strconv.Atoi(hi); err != nil || high < low {
+			return base, 0, 0, false, fmt.Errorf("attribute %q: malformed range", desc)
+		}
+		return base, low, high, true, nil
+	}
+	return base, 0, 0, false, nil
+}
+
+// completeRanges replaces every ranged attribute of le ("member;range=0-1499",
+// as AD returns a multi-valued attribute with more than MaxValRange values)
+// by the complete attribute, fetching the remaining ranges from the DC.
+func (s *session) completeRanges(ctx context.Context, le *ldap.Entry) error {
+	for i, a := range le.Attributes {
+		base, _, high, ok, err := rangeOption(a.Name)
+		if err != nil {
+			return s.wrap(ctx, "read "+le.DN, err)
+		}
+		if !ok {
+			continue
+		}
+		values := slices.Clone(a.Values)
+		if high >= 0 {
+			rest, err := s.rangedValues(ctx, le.DN, base, high+1, 0)
+			if err != nil {
+				return err
+			}
+			values = append(values, rest...)
+		}
+		le.Attributes[i] = &ldap.EntryAttribute{Name: base, Values: values}
+	}
+	return nil
+}
+
+// rangedValues reads attr of the entry at dn with ranged retrieval, from
+// value index low to the end. step 0 asks for "low-*" and lets the DC
+// choose the range size (AD's MaxValRange); a positive step asks for
+// explicit ranges of that size.
+func (s *session) rangedValues(ctx context.Context, dn, attr string, low, step int) ([]string, error) {
+	var out []string
+	for range 1 << 20 { // bounded: a buggy DC must not make this spin forever
+		want := fmt.Sprintf("%s;range=%d-*", attr, low)
+		if step > 0 {
+			want = fmt.Sprintf("%s;range=%d-%d", attr, low, low+step-1)
+		}
+		var got *ldap.EntryAttribute
+		err := s.search(ctx, "ranged read of "+attr+" of "+dn, dn, ldap.ScopeBaseObject,
+			"(objectClass=*)", []string{want}, nil, func(le *ldap.Entry) error {
+				for _, a := range le.Attributes {
+					if b, _, _, _, _ := rangeOption(a.Name); strings.EqualFold(b, attr) {
+						got = a
+					}
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		if got == nil {
+			return out, nil // no values at or past low
+		}
+		_, lo, hi, ok, err := rangeOption(got.Name)
+		if err != nil {
+			return nil, s.wrap(ctx, "ranged read of "+dn, err)
+		}
+		out = append(out, got.Values...)
+		if !ok || hi < 0 {
+			return out, nil
+		}
+		if lo != low || hi < lo {
+			return nil, s.wrap(ctx, "ranged read of "+dn, fmt.Errorf("asked for values from %d, got range %d-%d", low, lo, hi))
+		}
+		low = hi + 1
+	}
+	return nil, s.wrap(ctx, "ranged read of "+dn, errors.New("too many ranges"))
+}
+
+// resolveMembers turns the DNs in memberOf and member into IDs of entries
+// in the same read. DNs outside the read are dropped.
+func resolveMembers(entries []connector.Entry) {
+	byDN := make(map[string]int, len(entries))
+	for i := range entries {
+		if k, err := ldaputil.NormalizeDN(entries[i].DN); err == nil {
+			byDN[k] = i
+		}
+	}
+	ids := func(dns []string, kind connector.Kind) []string {
+		var out []string
+		for _, dn := range dns {
+			k, err := ldaputil.NormalizeDN(dn)
+			if err != nil {
+				continue
+			}
+			if i, ok := byDN[k]; ok && (kind == "" || entries[i].Kind == kind) {
+				out = append(out, entries[i].ID)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.MemberOf = ids(e.Attrs.Values("memberOf"), connector.KindGroup)
+		if e.Kind == connector.KindGroup {
+			e.Members = ids(e.Attrs.Values("member"), "")
+		}
+	}
+}
