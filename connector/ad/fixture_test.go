@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,14 @@ func loadEnv() dcEnv {
 }
 
 // bulkUsers is the size of the large group: above AD's MaxValRange of 1,500.
-const bulkUsers = 1600
+// DIRSYNC_AD_BULK sets another size, for benchmarks at 10,000 users (the
+// fixture then takes a minute or two to load).
+var bulkUsers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("DIRSYNC_AD_BULK")); err == nil && n > 1500 {
+		return n
+	}
+	return 1600
+}()
 
 // fixture is the directory the tests load once per test binary:
 //
