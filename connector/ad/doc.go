@@ -92,7 +92,7 @@
 // uSNChanged: objects whose uSNChanged is above the DC's
 // highestCommittedUSN at the previous read. uSNChanged is per DC, so the
 // cursor holds the DC. This fallback cannot see deletions: the host must
-// schedule periodic full reads (dirsync's Syncer does by default).
+// schedule periodic full reads.
 //
 // # Permissions
 //
