@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -40,6 +41,11 @@ type Options struct {
 	Now func() time.Time
 	// HistoryLimit is how many runs History keeps. Default 100.
 	HistoryLimit int
+	// OnApplied, if set, is called after each change that applied, in plan
+	// order, with the change and its reasons: a created account is the
+	// host's cue to send the invitation, a blocked one to end sessions if
+	// its sink did not.
+	OnApplied func(context.Context, Result)
 }
 
 // Phase is a stage of a sync, reported through Progress.
@@ -63,7 +69,9 @@ type Progress struct {
 
 // Syncer plans and applies the changes that keep a Sink in step with a
 // Connector. Plan has no side effects; Apply carries out exactly the plan it
-// is given. A Syncer is safe to use from one goroutine at a time.
+// is given. Run syncs on a schedule. Applies never overlap: Apply, Run's
+// runs and ApprovePending take turns; SyncNow and Pending may be called
+// from any goroutine.
 type Syncer struct {
 	conn     connector.Connector
 	sink     Sink
@@ -75,6 +83,13 @@ type Syncer struct {
 	progress func(Progress)
 	now      func() time.Time
 	history  int
+	applied  func(context.Context, Result)
+
+	runMu     sync.Mutex // one run or apply at a time
+	historyMu sync.Mutex
+	syncNow   chan struct{}
+	pendingMu sync.Mutex
+	pending   *Plan
 }
 
 // ErrSafetyLimit is returned by Plan and Apply when a plan would block or
@@ -95,7 +110,8 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 		o = *opts
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
-		store: o.Store, log: o.Logger, progress: o.Progress, now: o.Now, history: o.HistoryLimit}
+		store: o.Store, log: o.Logger, progress: o.Progress, now: o.Now, history: o.HistoryLimit,
+		applied: o.OnApplied, syncNow: make(chan struct{}, 1)}
 	if sy.source == "" {
 		sy.source = "directory"
 	}
@@ -374,6 +390,12 @@ func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {
 // unless it was approved. When ctx is cancelled, Apply finishes no further
 // change and the report marks the rest as not attempted.
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.apply(ctx, p, "apply")
+}
+
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger string) (*Report, error) {
 	if p == nil {
 		return nil, errors.New("dirsync: Apply: nil plan")
 	}
@@ -404,6 +426,9 @@ func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 			s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
 		} else {
 			res.Status = StatusApplied
+			if s.applied != nil {
+				s.applied(ctx, res)
+			}
 		}
 		r.Results = append(r.Results, res)
 		done++
@@ -413,7 +438,7 @@ func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
 	}
 	r.Finished = s.now()
-	if err := s.record(context.WithoutCancel(ctx), p, r); err != nil {
+	if err := s.record(ctx, p, r, trigger); err != nil {
 		errs = append(errs, err)
 	}
 	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed))
