@@ -52,7 +52,7 @@ func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
 
 // record adds the run of an applied plan.
 func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger string) error {
-	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Outcome: OutcomeApplied, Full: true,
+	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Outcome: OutcomeApplied, Full: !p.Incremental,
 		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Approved: p.approved}
 	for _, res := range r.Results {
 		run.Counts[res.Change.Op.String()]++
@@ -80,7 +80,6 @@ func (s *Syncer) recordRun(ctx context.Context, run RunRecord) error {
 	if run.Counts == nil {
 		run.Counts = map[string]int{}
 	}
-	run.Full = true
 	runs = append(runs, run)
 	if over := len(runs) - s.history; over > 0 {
 		runs = runs[over:]

@@ -250,11 +250,17 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		return
 	case plan.Empty() && plan.Safety == nil:
 		s.setPending(nil)
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeNoChanges, Counts: counts(plan)})
+		// Nothing to apply, but the read moved the cursor on.
+		if plan.cursor != nil {
+			if err := s.saveCursor(ctx, plan); err != nil {
+				s.log.WarnContext(ctx, "run: save cursor", "err", err)
+			}
+		}
+		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeNoChanges, Full: !plan.Incremental, Counts: counts(plan)})
 		return
 	case o.Mode == ModeApproval || plan.Safety != nil:
 		s.setPending(plan)
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Counts: counts(plan), Safety: safetyText(plan)})
+		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan), Safety: safetyText(plan)})
 		return
 	}
 	s.setPending(nil)
