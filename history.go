@@ -17,6 +17,9 @@ type RunRecord struct {
 	Trigger string `json:"trigger,omitempty"`
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome,omitempty"`
+	// Mode is "automatic" or "approval" for runs of Run, "" for a direct
+	// Apply.
+	Mode string `json:"mode,omitempty"`
 	// Full is set for a run that read the whole directory.
 	Full bool `json:"full"`
 	// Counts holds the planned changes per op.
@@ -51,8 +54,8 @@ func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
 }
 
 // record adds the run of an applied plan.
-func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger string) error {
-	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Outcome: OutcomeApplied, Full: !p.Incremental,
+func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger, mode string) error {
+	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Mode: mode, Outcome: OutcomeApplied, Full: !p.Incremental,
 		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Approved: p.approved}
 	for _, res := range r.Results {
 		run.Counts[res.Change.Op.String()]++

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -20,6 +22,9 @@ type cursorState struct {
 	Cursor connector.Cursor `json:"cursor"`
 	// LastFull is when the last full read was applied.
 	LastFull time.Time `json:"lastFull"`
+	// Managed is how many accounts the integration managed after that
+	// read, for the safety limits of incremental plans.
+	Managed int `json:"managed,omitempty"`
 	// Config fingerprints the mapping and policy of that read: when they
 	// change, the next read is full, since accounts the old rules left
 	// alone may now be in scope, and the other way round.
@@ -88,6 +93,7 @@ func (s *Syncer) saveCursor(ctx context.Context, p *Plan) error {
 	if !p.Incremental {
 		st.LastFull = p.Created
 		st.Config = p.config
+		st.Managed = p.Managed + p.Count(diff.OpCreate)
 	}
 	return s.putJSON(ctx, s.key("cursor"), st)
 }
@@ -130,7 +136,7 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 	if err != nil {
 		return nil, fmt.Errorf("dirsync: read changes from directory: %w", err)
 	}
-	all, err := s.accounts(ctx)
+	all, err := s.touchedAccounts(ctx, touched, live)
 	if err != nil {
 		return nil, err
 	}
@@ -138,20 +144,22 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 	// may adopt or conflict with.
 	var current []diff.Account
 	byID := map[string]*diff.Account{}
-	managed := 0
 	for i := range all {
 		a := &all[i]
 		mine := a.Managed && a.Source == s.source
-		if mine {
-			managed++
-		}
 		if mine && !touched[a.ExternalID] {
 			continue
 		}
 		current = append(current, *a)
-		if mine {
-			byID[a.ExternalID] = &current[len(current)-1]
+	}
+	for i := range current {
+		if a := &current[i]; a.Managed && a.Source == s.source {
+			byID[a.ExternalID] = a
 		}
+	}
+	managed, err := s.managedCount(ctx, all)
+	if err != nil {
+		return nil, err
 	}
 
 	users := snap.Users()
@@ -180,4 +188,51 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 		return plan, err
 	}
 	return plan, nil
+}
+
+// touchedAccounts returns the app's accounts an incremental plan needs: by
+// the sink's AccountLookup when it has one, else the full listing.
+func (s *Syncer) touchedAccounts(ctx context.Context, touched map[string]bool, live []connector.Entry) ([]diff.Account, error) {
+	al, ok := s.sink.(AccountLookup)
+	if !ok {
+		return s.accounts(ctx)
+	}
+	ids := make([]string, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	// Emails a new entry may be adopted or conflict by: the mapped email is
+	// not known before mapping, so ask for every mail-like value.
+	var emails []string
+	for _, e := range live {
+		for _, name := range []string{"mail", "userPrincipalName", "primaryEmail"} {
+			if v := e.Attr(name); strings.Contains(v, "@") {
+				emails = append(emails, strings.ToLower(v))
+			}
+		}
+	}
+	slices.Sort(emails)
+	accts, err := al.LookupAccounts(ctx, s.source, ids, slices.Compact(emails))
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: look up accounts in the app (nothing planned): %w", err)
+	}
+	return accts, nil
+}
+
+// managedCount is how many accounts this integration manages, for the
+// safety limits' percentages. With an AccountLookup sink it is the count
+// stored by the last full run.
+func (s *Syncer) managedCount(ctx context.Context, all []diff.Account) (int, error) {
+	if _, ok := s.sink.(AccountLookup); !ok {
+		n := 0
+		for i := range all {
+			if a := &all[i]; a.Managed && a.Source == s.source {
+				n++
+			}
+		}
+		return n, nil
+	}
+	st, err := s.loadCursor(ctx)
+	return st.Managed, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"iter"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,11 +29,31 @@ func usersOf(entries []connector.Entry) []string {
 	return ids
 }
 
+// listOnly hides the in-memory sink's AccountLookup capability, so that
+// incremental runs list every account.
+type listOnly struct{ *dirsynctest.MemorySink }
+
+func (l listOnly) Accounts(ctx context.Context) iter.Seq2[diff.Account, error] {
+	return l.MemorySink.Accounts(ctx)
+}
+
+func (l listOnly) Apply(ctx context.Context, c diff.Change) error { return l.MemorySink.Apply(ctx, c) }
+
 func TestIncrementalRunAppliesExactlyTheChange(t *testing.T) {
+	t.Run("account lookup", func(t *testing.T) {
+		sink := dirsynctest.NewMemorySink()
+		testIncrementalExactly(t, sink, sink)
+	})
+	t.Run("full listing", func(t *testing.T) {
+		sink := dirsynctest.NewMemorySink()
+		testIncrementalExactly(t, listOnly{sink}, sink)
+	})
+}
+
+func testIncrementalExactly(t *testing.T, s dirsync.Sink, sink *dirsynctest.MemorySink) {
 	entries := fake.Company(120, 11)
 	dir := fake.New(entries...)
-	sink := dirsynctest.NewMemorySink()
-	sy := newSyncer(t, dir, sink, nil)
+	sy := newSyncer(t, dir, s, nil)
 	p, _ := syncOnce(t, sy)
 	assert.False(t, p.Incremental, "the first plan reads everything")
 
@@ -44,6 +65,16 @@ func TestIncrementalRunAppliesExactlyTheChange(t *testing.T) {
 	assert.Equal(t, diff.OpUpdate, p.Changes[0].Op)
 	assert.Equal(t, []diff.FieldChange{{Name: "title", Old: entries[3].Attr("title"), New: "Chief Of Staff"}}, p.Changes[0].Fields,
 		"the manager, resolved in the full read, is not blanked although the manager is not in the change set")
+
+	// A newcomer whose email an unmanaged app account has is adopted.
+	newcomer := user("new-1", "newcomer", "Users")
+	require.NoError(t, sink.Apply(context.Background(), diff.Change{Op: diff.OpCreate,
+		After: &diff.Account{Email: "newcomer@example.test"}, Fields: []diff.FieldChange{{Name: "email"}}}))
+	require.NoError(t, dir.Add(newcomer))
+	p, _ = syncOnce(t, sy)
+	assert.True(t, p.Incremental)
+	require.Equal(t, 1, p.Actionable(), p.String())
+	assert.True(t, p.Changes[0].HasReason(diff.ReasonAdopted), p.String())
 
 	require.NoError(t, dir.Delete(ids[5]))
 	p, _ = syncOnce(t, sy)

@@ -49,6 +49,13 @@ const (
 	ModeApproval
 )
 
+func (m Mode) String() string {
+	if m == ModeApproval {
+		return "approval"
+	}
+	return "automatic"
+}
+
 // RunOptions configure Run. A nil *RunOptions means the defaults.
 type RunOptions struct {
 	Schedule Schedule
@@ -199,13 +206,13 @@ func (s *Syncer) ApprovePending(ctx context.Context) (*Report, error) {
 	}
 	if !samePlan(seen, fresh) {
 		s.setPending(fresh)
-		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: "approval",
+		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: "approval", Mode: ModeApproval.String(),
 			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh)})
 		return nil, fmt.Errorf("dirsync: approve: %w", ErrPlanChanged)
 	}
 	fresh.Approve()
 	s.setPending(nil)
-	return s.apply(ctx, fresh, "approval")
+	return s.apply(ctx, fresh, "approval", ModeApproval.String())
 }
 
 // samePlan compares what two plans would do: ops, keys and field changes.
@@ -235,7 +242,7 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		return
 	}
 	rec := func(r RunRecord) {
-		r.Trigger = trigger
+		r.Trigger, r.Mode = trigger, o.Mode.String()
 		s.recordRun(ctx, r)
 		if o.OnRun != nil {
 			o.OnRun(r)
@@ -264,7 +271,7 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		return
 	}
 	s.setPending(nil)
-	if _, err := s.apply(ctx, plan, trigger); err != nil {
+	if _, err := s.apply(ctx, plan, trigger, o.Mode.String()); err != nil {
 		s.log.WarnContext(ctx, "run: apply", "err", err)
 	}
 	if o.OnRun != nil {

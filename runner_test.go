@@ -346,3 +346,18 @@ func TestTwoIntegrations(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, p.Empty(), "corp-ad does not touch subsidiary-ad's accounts:\n%s", p)
 }
+
+func TestHistoryRetention(t *testing.T) {
+	dir := fake.New(user("1", "alice", "Users"))
+	sy := newSyncer(t, dir, dirsynctest.NewMemorySink(), &dirsync.Options{HistoryLimit: 3})
+	for i := range 5 {
+		require.NoError(t, dir.Set("1", "title", "T"+string(rune('0'+i))))
+		syncOnce(t, sy)
+	}
+	runs, err := sy.History(context.Background())
+	require.NoError(t, err)
+	require.Len(t, runs, 3, "only the newest runs are kept")
+	assert.Equal(t, 1, runs[0].Counts["update"])
+	assert.True(t, runs[0].Started.Equal(runs[2].Started) || !runs[0].Started.Before(runs[2].Started), "newest first")
+	assert.Equal(t, "apply", runs[0].Trigger)
+}

@@ -452,10 +452,10 @@ func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	return s.apply(ctx, p, "apply")
+	return s.apply(ctx, p, "apply", "")
 }
 
-func (s *Syncer) apply(ctx context.Context, p *Plan, trigger string) (*Report, error) {
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Report, error) {
 	if p == nil {
 		return nil, errors.New("dirsync: Apply: nil plan")
 	}
@@ -504,7 +504,7 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger string) (*Report, e
 			errs = append(errs, err)
 		}
 	}
-	if err := s.record(ctx, p, r, trigger); err != nil {
+	if err := s.record(ctx, p, r, trigger, mode); err != nil {
 		errs = append(errs, err)
 	}
 	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed))
