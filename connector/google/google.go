@@ -100,7 +100,7 @@ type authError struct {
 	err error
 }
 
-func (e *authError) Error() string  { return "google: " + e.msg + ": " + e.err.Error() }
+func (e *authError) Error() string   { return "google: " + e.msg + ": " + e.err.Error() }
 func (e *authError) Unwrap() []error { return []error{connector.ErrAuth, e.err} }
 
 // classify turns an API or token error into an error for the caller: auth
