@@ -70,13 +70,15 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 		}
 		ge := &entries[index[g.Id]]
 		for _, m := range ms {
-			if _, ok := index[m.Id]; !ok || m.Id == g.Id || slices.Contains(ge.Members, m.Id) {
-				continue
+			if _, ok := index[m.Id]; ok && m.Id != g.Id {
+				ge.Members = append(ge.Members, m.Id)
 			}
-			ge.Members = append(ge.Members, m.Id)
-			parents[m.Id] = append(parents[m.Id], g.Id)
 		}
 		slices.Sort(ge.Members)
+		ge.Members = slices.Compact(ge.Members)
+		for _, id := range ge.Members {
+			parents[id] = append(parents[id], g.Id)
+		}
 	}
 	// MemberOf is transitive: nested groups are expanded, cycles are safe.
 	closure := map[string][]string{}

@@ -90,6 +90,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	users     []*User
+	userIdx   map[string]int // ID → index in users
 	groups    []*Group
 	members   map[string][]Member
 	orgUnits  []string
@@ -106,7 +107,7 @@ type Server struct {
 // New starts a fake whose only admin is admin and whose domain-wide
 // delegation grants every scope in AllScopes. Close it when done.
 func New(admin string) *Server {
-	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{},
+	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{},
 		tokens: map[string][]string{}, count: map[string]int{}, queries: map[string]url.Values{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -185,12 +186,11 @@ func (s *Server) issue(scopes []string) string {
 func (s *Server) AddUser(u User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, o := range s.users {
-		if o.ID == u.ID {
-			s.users[i] = &u
-			return
-		}
+	if i, ok := s.userIdx[u.ID]; ok {
+		s.users[i] = &u
+		return
 	}
+	s.userIdx[u.ID] = len(s.users)
 	s.users = append(s.users, &u)
 }
 
@@ -198,13 +198,11 @@ func (s *Server) AddUser(u User) {
 func (s *Server) UpdateUser(id string, f func(*User)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, u := range s.users {
-		if u.ID == id {
-			f(u)
-			return true
-		}
+	i, ok := s.userIdx[id]
+	if ok {
+		f(s.users[i])
 	}
-	return false
+	return ok
 }
 
 // DeleteUser removes a user and its memberships.
@@ -212,6 +210,10 @@ func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users = slices.DeleteFunc(s.users, func(u *User) bool { return u.ID == id })
+	clear(s.userIdx)
+	for i, u := range s.users {
+		s.userIdx[u.ID] = i
+	}
 	for g, ms := range s.members {
 		s.members[g] = slices.DeleteFunc(ms, func(m Member) bool { return m.ID == id })
 	}
