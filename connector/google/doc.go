@@ -59,7 +59,7 @@
 //	https://www.googleapis.com/auth/admin.directory.user.readonly          users.list
 //	https://www.googleapis.com/auth/admin.directory.group.readonly         groups.list
 //	https://www.googleapis.com/auth/admin.directory.group.member.readonly  members.list
-//	https://www.googleapis.com/auth/admin.directory.orgunit.readonly       orgunits.list (Check)
+//	https://www.googleapis.com/auth/admin.directory.orgunit.readonly       orgunits.list
 //
 // It never writes to the directory. Check verifies the key and the
 // delegation of each scope separately (one token request per scope, so the
@@ -74,8 +74,9 @@
 //
 // Read lists users (users.list with customer or domain, Query, maxResults
 // PageSize, a partial response limited by fields to what is used, all
-// pages), then groups (groups.list, 200 a page) and each group's members
-// (members.list, 200 a page). It reads everything before it yields the
+// pages), then groups (groups.list, 200 a page), each group's members
+// (members.list, 200 a page) and the org units (orgunits.list type=all,
+// one unpaged call). It reads everything before it yields the
 // first entry, so memberships can be resolved.
 //
 //   - ID is the Google user or group id (immutable; emails change).
@@ -98,7 +99,10 @@
 //     holds: users and groups. Members outside Query, external addresses
 //     and the whole-customer pseudo-member are dropped.
 //   - MemberOf is transitive: nested groups are expanded, and cycles
-//     (A in B in A) are safe. Org units are not yielded as entries.
+//     (A in B in A) are safe.
+//   - Org units are yielded as KindOrgUnit entries: ID orgUnitId, Path
+//     their own path, attributes name, orgunitpath and description. All
+//     of the customer's org units are yielded, whatever Query says.
 //
 // Any failed page fails the whole read, never a short read. Requests are
 // retried with exponential backoff and full jitter (Config.RetryDelay

@@ -191,14 +191,18 @@ func (c *Connector) Check(ctx context.Context) error {
 			errs = append(errs, c.classify(ctx, "members.list", ScopeGroupMember, err))
 		}
 	}
-	customer := c.cfg.Customer
-	if customer == "" {
-		customer = "my_customer"
-	}
-	if _, err := c.svc.Orgunits.List(customer).Type("children").Fields("organizationUnits(orgUnitPath)").Context(ctx).Do(); err != nil {
+	if _, err := c.svc.Orgunits.List(c.customerID()).Type("children").Fields("organizationUnits(orgUnitPath)").Context(ctx).Do(); err != nil {
 		errs = append(errs, c.classify(ctx, "orgunits.list", ScopeOrgUnit, err))
 	}
 	return errors.Join(errs...)
+}
+
+// customerID is the customer for the APIs that take no domain.
+func (c *Connector) customerID() string {
+	if c.cfg.Customer == "" {
+		return "my_customer"
+	}
+	return c.cfg.Customer
 }
 
 func (c *Connector) scopeFilter(uc *admin.UsersListCall) {

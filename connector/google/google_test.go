@@ -115,7 +115,12 @@ func TestFullRead(t *testing.T) {
 	entries, err := connector.ReadAll(testCtx(t), c)
 	require.NoError(t, err)
 	m := byID(entries)
-	require.Len(t, m, 8)
+	require.Len(t, m, 10, "5 users, 3 groups, 2 org units")
+	ou := m["id:Sales"]
+	assert.Equal(t, connector.KindOrgUnit, ou.Kind)
+	assert.Equal(t, []string{"Sales"}, ou.Path)
+	assert.Equal(t, "/Sales", ou.Attrs.Get("orgUnitPath"))
+	assert.Equal(t, "all", fk.LastQuery("orgunits").Get("type"))
 
 	alice := m["u1"]
 	assert.Equal(t, connector.KindUser, alice.Kind)
@@ -215,7 +220,7 @@ func TestRateLimitStorm(t *testing.T) {
 	start := time.Now()
 	entries, err := connector.ReadAll(testCtx(t), c)
 	require.NoError(t, err)
-	assert.Len(t, byID(entries), 8, "no page lost")
+	assert.Len(t, byID(entries), 10, "no page lost")
 	assert.Equal(t, 5+9, fk.Requests("users"), "5 pages, 9 of them retried")
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After is honoured")
 }
@@ -323,6 +328,7 @@ func TestCheck(t *testing.T) {
 	c := open(t, fk)
 	require.NoError(t, c.Check(testCtx(t)))
 	assert.Equal(t, 1, fk.Requests("orgunits"))
+	assert.Equal(t, "children", fk.LastQuery("orgunits").Get("type"), "the cheap call")
 	assert.Equal(t, 1, fk.Requests("members"))
 }
 
@@ -366,7 +372,7 @@ func TestIncremental(t *testing.T) {
 	fk := newFake(t)
 	c := open(t, fk)
 	all, cur := collect(t, c, nil)
-	assert.Len(t, all, 8)
+	assert.Len(t, all, 10)
 
 	got, cur := collect(t, c, cur)
 	assert.Empty(t, got, "no change, nothing yielded")
@@ -449,7 +455,7 @@ func TestOpenValidates(t *testing.T) {
 func TestConformance(t *testing.T) {
 	fk := newFake(t)
 	c := open(t, fk, func(c *google.Config) { c.PageSize = 3 })
-	require.NoError(t, connectortest.Test(testCtx(t), c, "u1", "u2", "u3", "u4", "u5", "g1", "g2", "g3"))
+	require.NoError(t, connectortest.Test(testCtx(t), c, "u1", "u2", "u3", "u4", "u5", "g1", "g2", "g3", "id:Sales"))
 }
 
 func TestPlanThroughCore(t *testing.T) {

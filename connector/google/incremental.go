@@ -74,8 +74,13 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 		slices.Sort(gone)
 		for _, id := range gone {
 			kind := connector.KindUser
-			if h := prev.Hashes[id]; h != "" && h[0] == 'g' {
-				kind = connector.KindGroup
+			if h := prev.Hashes[id]; h != "" {
+				switch h[0] {
+				case 'g':
+					kind = connector.KindGroup
+				case 'o':
+					kind = connector.KindOrgUnit
+				}
 			}
 			if err := yield(connector.Entry{ID: id, Kind: kind, Deleted: true}); err != nil {
 				return nil, err
@@ -93,8 +98,11 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 }
 
 func kindLetter(k connector.Kind) string {
-	if k == connector.KindGroup {
+	switch k {
+	case connector.KindGroup:
 		return "g"
+	case connector.KindOrgUnit:
+		return "o"
 	}
 	return "u"
 }

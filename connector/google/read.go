@@ -18,7 +18,8 @@ import (
 // the connector turns into entries.
 const userFields = "nextPageToken,users(id,primaryEmail,name,suspended,archived,orgUnitPath,emails,aliases,organizations,phones,relations,customSchemas)"
 
-// Read yields every user the configuration selects, then every group.
+// Read yields every user the configuration selects, then every group,
+// then every org unit.
 // It reads everything before it yields the first entry, so memberships
 // can be resolved; any failed page fails the whole read.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
@@ -49,7 +50,11 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]connector.Entry, 0, len(users)+len(groups))
+	ous, err := c.listOrgUnits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]connector.Entry, 0, len(users)+len(groups)+len(ous))
 	index := make(map[string]int, len(users)+len(groups))
 	for _, e := range users {
 		index[e.ID] = len(entries)
@@ -106,6 +111,11 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 	for i := range entries {
 		if a := ancestors(entries[i].ID); len(a) > 0 {
 			entries[i].MemberOf = slices.Clone(a)
+		}
+	}
+	for _, ou := range ous {
+		if _, dup := index[ou.ID]; !dup {
+			entries = append(entries, ou)
 		}
 	}
 	return entries, nil
@@ -182,6 +192,39 @@ func (c *Connector) listMembers(ctx context.Context, group string) ([]*admin.Mem
 	return out, nil
 }
 
+// listOrgUnits reads every org unit (orgunits.list type=all, which is not
+// paged) as KindOrgUnit entries.
+func (c *Connector) listOrgUnits(ctx context.Context) ([]connector.Entry, error) {
+	resp, err := c.svc.Orgunits.List(c.customerID()).Type("all").
+		Fields("organizationUnits(orgUnitId,name,orgUnitPath,description)").Context(ctx).Do()
+	if err != nil {
+		return nil, c.classify(ctx, "orgunits.list", ScopeOrgUnit, err)
+	}
+	out := make([]connector.Entry, 0, len(resp.OrganizationUnits))
+	for _, ou := range resp.OrganizationUnits {
+		if ou.OrgUnitId == "" {
+			continue
+		}
+		e := connector.Entry{ID: ou.OrgUnitId, Kind: connector.KindOrgUnit, Attrs: connector.Attrs{}, Path: splitPath(ou.OrgUnitPath)}
+		set(e.Attrs, "name", ou.Name)
+		set(e.Attrs, "orgunitpath", ou.OrgUnitPath)
+		set(e.Attrs, "description", ou.Description)
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b connector.Entry) int { return strings.Compare(a.Attr("orgunitpath"), b.Attr("orgunitpath")) })
+	return out, nil
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func groupEntry(g *admin.Group) connector.Entry {
 	e := connector.Entry{ID: g.Id, Kind: connector.KindGroup, Attrs: connector.Attrs{}}
 	set(e.Attrs, "name", g.Name)
@@ -216,11 +259,7 @@ func userEntry(u *admin.User) connector.Entry {
 	}
 	if u.OrgUnitPath != "" {
 		a.Set("orgunitpath", u.OrgUnitPath)
-		for _, p := range strings.Split(u.OrgUnitPath, "/") {
-			if p != "" {
-				e.Path = append(e.Path, p)
-			}
-		}
+		e.Path = splitPath(u.OrgUnitPath)
 	}
 	if len(u.Aliases) > 0 {
 		a.Set("aliases", slices.Clone(u.Aliases)...)

@@ -546,7 +546,7 @@ func (s *Server) listOrgUnits(w http.ResponseWriter) {
 	for _, p := range s.orgUnits {
 		name := p[strings.LastIndex(p, "/")+1:]
 		out = append(out, map[string]any{"kind": "admin#directory#orgUnit", "name": name,
-			"orgUnitPath": p, "orgUnitId": "id:" + name})
+			"orgUnitPath": p, "orgUnitId": "id:" + strings.TrimPrefix(p, "/"), "parentOrgUnitPath": cmpOr(p[:strings.LastIndex(p, "/")], "/")})
 	}
 	s.mu.Unlock()
 	writeJSON(w, map[string]any{"kind": "admin#directory#orgUnits", "organizationUnits": out})
