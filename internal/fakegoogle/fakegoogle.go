@@ -15,6 +15,7 @@
 package fakegoogle
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -90,7 +91,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	users     []*User
-	userIdx   map[string]int // ID → index in users
+	userIdx   map[string]int   // ID → index in users
+	rendered  map[*User][]byte // a user's JSON, cached until it changes
 	groups    []*Group
 	members   map[string][]Member
 	orgUnits  []string
@@ -107,7 +109,7 @@ type Server struct {
 // New starts a fake whose only admin is admin and whose domain-wide
 // delegation grants every scope in AllScopes. Close it when done.
 func New(admin string) *Server {
-	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{},
+	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{}, rendered: map[*User][]byte{},
 		tokens: map[string][]string{}, count: map[string]int{}, queries: map[string]url.Values{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -187,6 +189,7 @@ func (s *Server) AddUser(u User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i, ok := s.userIdx[u.ID]; ok {
+		delete(s.rendered, s.users[i])
 		s.users[i] = &u
 		return
 	}
@@ -200,6 +203,7 @@ func (s *Server) UpdateUser(id string, f func(*User)) bool {
 	defer s.mu.Unlock()
 	i, ok := s.userIdx[id]
 	if ok {
+		delete(s.rendered, s.users[i])
 		f(s.users[i])
 	}
 	return ok
@@ -211,6 +215,7 @@ func (s *Server) DeleteUser(id string) {
 	defer s.mu.Unlock()
 	s.users = slices.DeleteFunc(s.users, func(u *User) bool { return u.ID == id })
 	clear(s.userIdx)
+	clear(s.rendered)
 	for i, u := range s.users {
 		s.userIdx[u.ID] = i
 	}
@@ -472,22 +477,33 @@ func (s *Server) listUsers(w http.ResponseWriter, q url.Values) {
 		}
 	}
 	lo, hi, next, err := page(q, len(sel), 100, 500)
-	var out []any
+	var buf bytes.Buffer
 	if err == nil {
-		for _, u := range sel[lo:hi] {
-			out = append(out, u.resource())
+		buf.WriteString(`{"kind":"admin#directory#users","etag":"\"list\"","users":[`)
+		for i, u := range sel[lo:hi] {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			b, ok := s.rendered[u]
+			if !ok {
+				b, _ = json.Marshal(u.resource())
+				s.rendered[u] = b
+			}
+			buf.Write(b)
 		}
+		buf.WriteByte(']')
+		if next != "" {
+			buf.WriteString(`,"nextPageToken":"` + next + `"`)
+		}
+		buf.WriteString("}\n")
 	}
 	s.mu.Unlock()
 	if err != nil {
 		WriteError(w, 400, "invalid", "INVALID_ARGUMENT", err.Error())
 		return
 	}
-	resp := map[string]any{"kind": "admin#directory#users", "etag": `"list"`, "users": out}
-	if next != "" {
-		resp["nextPageToken"] = next
-	}
-	writeJSON(w, resp)
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_, _ = w.Write(buf.Bytes())
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, q url.Values) {
