@@ -91,8 +91,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	users     []*User
-	userIdx   map[string]int   // ID → index in users
-	rendered  map[*User][]byte // a user's JSON, cached until it changes
+	userIdx   map[string]int       // ID → index in users
+	rendered  map[renderKey][]byte // a user's JSON, cached until it changes
 	groups    []*Group
 	members   map[string][]Member
 	orgUnits  []string
@@ -109,7 +109,7 @@ type Server struct {
 // New starts a fake whose only admin is admin and whose domain-wide
 // delegation grants every scope in AllScopes. Close it when done.
 func New(admin string) *Server {
-	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{}, rendered: map[*User][]byte{},
+	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{}, rendered: map[renderKey][]byte{},
 		tokens: map[string][]string{}, count: map[string]int{}, queries: map[string]url.Values{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -189,7 +189,7 @@ func (s *Server) AddUser(u User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i, ok := s.userIdx[u.ID]; ok {
-		delete(s.rendered, s.users[i])
+		s.forget(s.users[i])
 		s.users[i] = &u
 		return
 	}
@@ -203,7 +203,7 @@ func (s *Server) UpdateUser(id string, f func(*User)) bool {
 	defer s.mu.Unlock()
 	i, ok := s.userIdx[id]
 	if ok {
-		delete(s.rendered, s.users[i])
+		s.forget(s.users[i])
 		f(s.users[i])
 	}
 	return ok
@@ -460,6 +460,42 @@ func matchQuery(query string, u *User) bool {
 	return p == v || strings.HasPrefix(p, strings.TrimSuffix(v, "/")+"/")
 }
 
+type renderKey struct {
+	u      *User
+	fields string
+}
+
+func (s *Server) forget(u *User) {
+	for k := range s.rendered {
+		if k.u == u {
+			delete(s.rendered, k)
+		}
+	}
+}
+
+// selectFields applies a partial-response fields parameter such as
+// "nextPageToken,users(id,name,emails)" to one user resource: only the
+// top-level fields named inside users(…) are kept (kind is always kept).
+// Without a users(…) selector the resource is returned whole.
+func selectFields(m map[string]any, fields string) map[string]any {
+	_, inner, ok := strings.Cut(fields, "users(")
+	if !ok {
+		return m
+	}
+	inner, _, _ = strings.Cut(inner, ")")
+	keep := map[string]bool{"kind": true}
+	for _, f := range strings.Split(inner, ",") {
+		f, _, _ = strings.Cut(strings.TrimSpace(f), "/")
+		keep[f] = true
+	}
+	for k := range m {
+		if !keep[k] {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
 func (s *Server) listUsers(w http.ResponseWriter, q url.Values) {
 	if q.Get("customer") == "" && q.Get("domain") == "" {
 		WriteError(w, 400, "badRequest", "INVALID_ARGUMENT", "Bad Request")
@@ -484,10 +520,11 @@ func (s *Server) listUsers(w http.ResponseWriter, q url.Values) {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			b, ok := s.rendered[u]
+			key := renderKey{u, q.Get("fields")}
+			b, ok := s.rendered[key]
 			if !ok {
-				b, _ = json.Marshal(u.resource())
-				s.rendered[u] = b
+				b, _ = json.Marshal(selectFields(u.resource(), key.fields))
+				s.rendered[key] = b
 			}
 			buf.Write(b)
 		}
