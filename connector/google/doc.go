@@ -110,7 +110,8 @@
 // Retry-After and ctx, on 403 rateLimitExceeded, userRateLimitExceeded and
 // quotaExceeded, 429, 5xx, and on connections that fail or drop before the
 // whole body arrived (each response body is read completely before it is
-// decoded). The default quota is 2,400 queries a minute per user per
+// decoded). Token requests are retried the same way on 429 and 5xx, at
+// most three times. The default quota is 2,400 queries a minute per user per
 // project; a 50,000-user read takes about 100 user pages plus one members
 // call per group.
 //

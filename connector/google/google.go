@@ -52,7 +52,15 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Connector{cfg: cfg, log: logger.With("connector", "google")}
+	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
 	tctx := context.WithoutCancel(ctx)
+	if tctx.Value(oauth2.HTTPClient) == nil {
+		// Token requests are retried too, but briefly: their waits do
+		// not end with any caller's ctx.
+		trt := *rt
+		trt.max = min(rt.max, 3)
+		tctx = context.WithValue(tctx, oauth2.HTTPClient, &http.Client{Transport: &trt})
+	}
 	ts := cfg.TokenSource
 	if ts == nil {
 		key := []byte(cfg.ServiceAccountJSON)
@@ -75,7 +83,6 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 			c.scopeSources[s] = one.TokenSource(tctx)
 		}
 	}
-	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
 	hc := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}}
 	opts := []option.ClientOption{option.WithHTTPClient(hc)}
 	if cfg.Endpoint != "" {

@@ -225,6 +225,15 @@ func TestRateLimitStorm(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After is honoured")
 }
 
+func TestTokenEndpointRetried(t *testing.T) {
+	fk := newFake(t)
+	c := open(t, fk)
+	fk.FailTokenNext(2)
+	_, err := connector.ReadAll(testCtx(t), c)
+	require.NoError(t, err)
+	assert.Equal(t, 3, fk.Requests("token"))
+}
+
 func TestFailedPageFailsRead(t *testing.T) {
 	for name, fault := range map[string]fakegoogle.Fault{"drop": fakegoogle.Drop, "503": fakegoogle.Unavailable, "rate": fakegoogle.RateLimit} {
 		t.Run(name, func(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 // reads each response body fully, so a page cut short is retried rather
 // than half decoded. Delays grow exponentially with full jitter, honour
 // Retry-After, and end when the request's context does. Only idempotent
-// requests (GET, which is all the connector sends) are retried.
+// requests are retried: the API calls are GETs, and the token endpoint's
+// POST (a JWT-bearer grant) has no side effect.
 type retryTransport struct {
 	base  http.RoundTripper
 	max   int
@@ -28,12 +29,24 @@ type retryTransport struct {
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	// A request with a body (the token endpoint's POST) can be resent
+	// only when its body can be recreated.
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && req.GetBody != nil {
+			b, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req = req.Clone(ctx)
+			req.Body = b
+		}
 		resp, body, err := t.once(req)
 		retry, after := false, time.Duration(0)
 		switch {
+		case !replayable:
 		case err != nil:
-			retry = req.Method == http.MethodGet && ctx.Err() == nil
+			retry = ctx.Err() == nil
 		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 			retry = true
 			after = retryAfter(resp.Header.Get("Retry-After"))

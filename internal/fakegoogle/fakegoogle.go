@@ -102,6 +102,7 @@ type Server struct {
 	tokens    map[string][]string
 	nextTok   int
 	faults    []*Fault // nil: let the request through
+	tokenFail int      // token requests still to fail with 503
 	count     map[string]int
 	queries   map[string]url.Values
 }
@@ -259,6 +260,13 @@ func (s *Server) FailAfter(skip, n int, f Fault) {
 	for range n {
 		s.faults = append(s.faults, &f)
 	}
+}
+
+// FailTokenNext makes the next n token requests fail with 503.
+func (s *Server) FailTokenNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenFail += n
 }
 
 // Requests returns how many requests reached an endpoint: "token",
@@ -611,7 +619,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.count["token"]++
 	key, admin, delegated := s.key, s.admin, slices.Clone(s.delegated)
+	fail := s.tokenFail > 0
+	if fail {
+		s.tokenFail--
+	}
 	s.mu.Unlock()
+	if fail {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"internal_failure","error_description":"Backend Error"}`))
+		return
+	}
 	oauthErr := func(code int, e, desc string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
