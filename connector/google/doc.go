@@ -61,8 +61,8 @@
 //	https://www.googleapis.com/auth/admin.directory.group.member.readonly  members.list
 //	https://www.googleapis.com/auth/admin.directory.orgunit.readonly       orgunits.list
 //
-// It never writes to the directory. Check verifies the key and the
-// delegation of each scope separately (one token request per scope, so the
+// It never writes to the directory. With a key, Check verifies the key and
+// the delegation of each scope separately (one token request per scope, so the
 // error names a scope that delegation does not grant), then makes one
 // cheap call to each API, naming the scope of a call that is refused.
 // Errors from a revoked or unknown key, an unknown or non-admin subject
@@ -75,7 +75,7 @@
 // Read lists users (users.list with customer or domain, Query, maxResults
 // PageSize, a partial response limited by fields to what is used, all
 // pages), then groups (groups.list, 200 a page), each group's members
-// (members.list, 200 a page) and the org units (orgunits.list type=all,
+// (members.list, 200 a page, four groups at a time) and the org units (orgunits.list type=all,
 // one unpaged call). It reads everything before it yields the
 // first entry, so memberships can be resolved.
 //

@@ -257,6 +257,16 @@ func TestFailedPageFailsRead(t *testing.T) {
 	}
 }
 
+func TestFailedMembersPageFailsRead(t *testing.T) {
+	fk := newFake(t)
+	c := open(t, fk, func(c *google.Config) { c.MaxAttempts = 2 })
+	fk.FailAfter(3, 100, fakegoogle.Unavailable) // users, groups and org units pass, members fail
+	_, err := connector.ReadAll(testCtx(t), c)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "members.list")
+	assert.LessOrEqual(t, fk.Requests("members"), 3*2, "the first failure stops the other groups")
+}
+
 func TestCancelDuringBackoff(t *testing.T) {
 	fk := newFake(t)
 	c := open(t, fk, func(c *google.Config) { c.RetryDelay = time.Hour })
