@@ -44,7 +44,9 @@ var scopes = []string{ScopeUser, ScopeGroup, ScopeGroupMember, ScopeOrgUnit}
 // Config configures a Connector. Open validates it.
 type Config struct {
 	// ServiceAccountJSON is the service account's JSON key, inline. It
-	// never appears in logs, errors, String or %+v.
+	// never appears in logs, errors, String or %+v; encoding/json does
+	// write it, since the JSON form is what a host stores (in a secret
+	// store).
 	ServiceAccountJSON string `json:"serviceAccountJSON,omitempty"`
 	// ServiceAccountFile names a file holding the JSON key instead.
 	ServiceAccountFile string `json:"serviceAccountFile,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -450,6 +451,18 @@ func TestRedaction(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), marker)
 	assert.NotContains(t, fmt.Sprintf("%+v", c.Config()), marker)
+}
+
+func TestConfigJSON(t *testing.T) {
+	in := google.Config{ServiceAccountFile: "/etc/key.json", Subject: adminEmail, Domain: "example.com",
+		Query: "orgUnitPath='/Sales'", PageSize: 200, RetryDelay: 2 * time.Second}
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"serviceAccountFile":"/etc/key.json","subject":"admin@example.com","domain":"example.com",
+		"query":"orgUnitPath='/Sales'","pageSize":200,"retryDelay":2000000000}`, string(b))
+	var out google.Config
+	require.NoError(t, json.Unmarshal(b, &out))
+	assert.Equal(t, in.String(), out.String())
 }
 
 func TestOpenValidates(t *testing.T) {
