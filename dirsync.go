@@ -28,9 +28,26 @@
 // app holds managed accounts, is returned with an error wrapping
 // ErrSafetyLimit and is applied only after Plan.Approve.
 //
+// # Continuous sync
+//
+// Run syncs on a schedule (every two hours with jitter by default, or
+// daily at a time) and when SyncNow is called; runs never overlap. In
+// ModeApproval, and whenever a plan exceeds the safety limits, a run stops
+// at "plan ready, waiting for approval" (Pending, ApprovePending). Every run
+// is recorded in the Store (History). A connector with incremental reads
+// (connector.Incremental) is read in full once, then from its cursor: the
+// plan covers only what changed, and the cursor is saved only after every
+// change of that plan applied, so a failed or interrupted apply is read
+// again next time. A full read still happens daily (Options.FullEvery),
+// when the cursor is missing or expired, and when the mapping, policy or
+// exceptions change. Each integration (a directory feeding the app) is one
+// Syncer with its own Source name, mapping, policy, schedule, cursor and
+// history; several may feed one sink.
+//
 // # Sinks
 //
-// Sink has two methods; optional capabilities (DepartmentLister) are found
+// Sink has two methods; optional capabilities (DepartmentLister,
+// AccountLookup) are found
 // by type assertion, as database/sql finds optional driver interfaces. The
 // dirsynctest package holds an in-memory sink and the conformance suite a
 // host runs against its own sink.

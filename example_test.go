@@ -66,7 +66,7 @@ func ExampleSyncer() {
 	// create Bob Ray: New in the directory: OU "IT Users" is a synced OU (name ends with "user" or "users")
 	// skip Backup Service: OU "Service Accounts" is not in a synced OU (name must end with "user" or "users")
 	// applied: 4
-	// next: 1 block, 1 skip
+	// next: 1 block
 	// block Bob Ray: Disabled in the directory; block and end all sessions
 }
 

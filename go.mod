@@ -3,7 +3,9 @@ module github.com/dirsync-go/dirsync
 go 1.26.0
 
 require (
+	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-asn1-ber/asn1-ber v1.5.8
+	github.com/go-jose/go-jose/v4 v4.1.4
 	github.com/go-ldap/ldap/v3 v3.4.15
 	github.com/mozillazg/go-unidecode v0.2.0
 	github.com/stretchr/testify v1.12.1

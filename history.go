@@ -7,22 +7,35 @@ import (
 	"time"
 )
 
-// Run is one applied plan as History records it: a host renders these as
+// RunRecord is one run as History records it: a host renders these as
 // "import sessions".
-type Run struct {
-	Started  time.Time      `json:"started"`
-	Finished time.Time      `json:"finished"`
-	Counts   map[string]int `json:"counts"`
-	Applied  int            `json:"applied"`
-	Failed   int            `json:"failed"`
+type RunRecord struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Trigger is what started the run: "start", "schedule", "sync-now",
+	// "approval", or "apply" for a direct Syncer.Apply.
+	Trigger string `json:"trigger,omitempty"`
+	// Outcome is one of the Outcome constants.
+	Outcome string `json:"outcome,omitempty"`
+	// Mode is "automatic" or "approval" for runs of Run, "" for a direct
+	// Apply.
+	Mode string `json:"mode,omitempty"`
+	// Full is set for a run that read the whole directory.
+	Full bool `json:"full"`
+	// Counts holds the planned changes per op.
+	Counts  map[string]int `json:"counts"`
+	Applied int            `json:"applied"`
+	Failed  int            `json:"failed"`
 	// Failures lists each failed change with its error.
 	Failures []RunFailure `json:"failures,omitempty"`
 	// Safety is the safety decision, when the plan exceeded the limits.
 	Safety   string `json:"safety,omitempty"`
 	Approved bool   `json:"approved,omitempty"`
+	// Error is why a plan could not be made.
+	Error string `json:"error,omitempty"`
 }
 
-// RunFailure is a failed change in a Run.
+// RunFailure is a failed change in a RunRecord.
 type RunFailure struct {
 	Op    string `json:"op"`
 	Key   string `json:"key"`
@@ -31,8 +44,8 @@ type RunFailure struct {
 }
 
 // History returns the recorded runs of this integration, newest first.
-func (s *Syncer) History(ctx context.Context) ([]Run, error) {
-	var runs []Run
+func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
+	var runs []RunRecord
 	if err := s.getJSON(ctx, s.key("history"), &runs); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -40,13 +53,10 @@ func (s *Syncer) History(ctx context.Context) ([]Run, error) {
 	return runs, nil
 }
 
-func (s *Syncer) record(ctx context.Context, p *Plan, r *Report) error {
-	var runs []Run
-	if err := s.getJSON(ctx, s.key("history"), &runs); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	run := Run{Started: r.Started, Finished: r.Finished, Counts: map[string]int{},
-		Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Approved: p.approved}
+// record adds the run of an applied plan.
+func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger, mode string) error {
+	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Mode: mode, Outcome: OutcomeApplied, Full: !p.Incremental,
+		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Approved: p.approved}
 	for _, res := range r.Results {
 		run.Counts[res.Change.Op.String()]++
 		if res.Err != nil {
@@ -54,8 +64,24 @@ func (s *Syncer) record(ctx context.Context, p *Plan, r *Report) error {
 				Name: res.Change.Label(), Error: res.Err.Error()})
 		}
 	}
-	if p.Safety != nil {
-		run.Safety = p.Safety.Error()
+	if run.Failed > 0 || r.Count(StatusNotAttempted) > 0 {
+		run.Outcome = OutcomeFailed
+	}
+	run.Safety = safetyText(p)
+	return s.recordRun(ctx, run)
+}
+
+// recordRun appends a run to the history, keeping the newest HistoryLimit.
+func (s *Syncer) recordRun(ctx context.Context, run RunRecord) error {
+	ctx = context.WithoutCancel(ctx)
+	s.historyMu.Lock()
+	defer s.historyMu.Unlock()
+	var runs []RunRecord
+	if err := s.getJSON(ctx, s.key("history"), &runs); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if run.Counts == nil {
+		run.Counts = map[string]int{}
 	}
 	runs = append(runs, run)
 	if over := len(runs) - s.history; over > 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/policy"
 )
@@ -25,8 +26,16 @@ type Plan struct {
 	// Safety is set when the plan exceeds the policy's safety limits; Apply
 	// refuses it until Approve is called.
 	Safety *policy.SafetyError
+	// Incremental is set when the plan was made from the directory's
+	// changes since the last applied plan rather than a full read.
+	Incremental bool
 
 	approved bool
+	// cursor is the connector's position after this plan's read; it is
+	// saved once every change of the plan applied.
+	cursor connector.Cursor
+	// config fingerprints the rules a full plan was made with.
+	config string
 }
 
 // Approve marks a plan over the safety limits as accepted by an admin, so
@@ -89,8 +98,9 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 		Plan        json.RawMessage `json:"plan"`
 		Managed     int             `json:"managed"`
 		SourceUsers int             `json:"sourceUsers"`
+		Incremental bool            `json:"incremental"`
 		Safety      *safetyJSON     `json:"safety,omitempty"`
-	}{inner, p.Managed, p.SourceUsers, safety})
+	}{inner, p.Managed, p.SourceUsers, p.Incremental, safety})
 }
 
 type safetyJSON struct {

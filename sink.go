@@ -44,3 +44,12 @@ type Sink interface {
 type DepartmentLister interface {
 	Departments(ctx context.Context) ([][]string, error)
 }
+
+// AccountLookup is an optional Sink capability for incremental runs: the
+// accounts managed under (source, externalID) for the given IDs, and every
+// account (managed by any integration or by none) with one of the emails,
+// so that a new entry can be adopted or reported as a conflict. Without it
+// an incremental run lists all accounts and filters them.
+type AccountLookup interface {
+	LookupAccounts(ctx context.Context, source string, externalIDs, emails []string) ([]diff.Account, error)
+}

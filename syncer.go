@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -40,6 +41,16 @@ type Options struct {
 	Now func() time.Time
 	// HistoryLimit is how many runs History keeps. Default 100.
 	HistoryLimit int
+	// FullEvery is how often a connector with incremental reads is read
+	// in full anyway, to heal drift made in the app by hand and anything an
+	// incremental read cannot see. Default 24 hours; negative: only when
+	// the cursor is missing or expired.
+	FullEvery time.Duration
+	// OnApplied, if set, is called after each change that applied, in plan
+	// order, with the change and its reasons: a created account is the
+	// host's cue to send the invitation, a blocked one to end sessions if
+	// its sink did not.
+	OnApplied func(context.Context, Result)
 }
 
 // Phase is a stage of a sync, reported through Progress.
@@ -63,18 +74,28 @@ type Progress struct {
 
 // Syncer plans and applies the changes that keep a Sink in step with a
 // Connector. Plan has no side effects; Apply carries out exactly the plan it
-// is given. A Syncer is safe to use from one goroutine at a time.
+// is given. Run syncs on a schedule. Applies never overlap: Apply, Run's
+// runs and ApprovePending take turns; SyncNow and Pending may be called
+// from any goroutine.
 type Syncer struct {
-	conn     connector.Connector
-	sink     Sink
-	source   string
-	mapper   mapping.Mapper
-	policy   *policy.Policy
-	store    Store
-	log      *slog.Logger
-	progress func(Progress)
-	now      func() time.Time
-	history  int
+	conn      connector.Connector
+	sink      Sink
+	source    string
+	mapper    mapping.Mapper
+	policy    *policy.Policy
+	store     Store
+	log       *slog.Logger
+	progress  func(Progress)
+	now       func() time.Time
+	history   int
+	applied   func(context.Context, Result)
+	fullEvery time.Duration
+
+	runMu     sync.Mutex // one run or apply at a time
+	historyMu sync.Mutex
+	syncNow   chan struct{}
+	pendingMu sync.Mutex
+	pending   *Plan
 }
 
 // ErrSafetyLimit is returned by Plan and Apply when a plan would block or
@@ -95,7 +116,11 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 		o = *opts
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
-		store: o.Store, log: o.Logger, progress: o.Progress, now: o.Now, history: o.HistoryLimit}
+		store: o.Store, log: o.Logger, progress: o.Progress, now: o.Now, history: o.HistoryLimit,
+		applied: o.OnApplied, fullEvery: o.FullEvery, syncNow: make(chan struct{}, 1)}
+	if sy.fullEvery == 0 {
+		sy.fullEvery = 24 * time.Hour
+	}
 	if sy.source == "" {
 		sy.source = "directory"
 	}
@@ -151,24 +176,77 @@ func (s *Syncer) report(p Progress) {
 // together with an error wrapping ErrSafetyLimit, so a host can show it and
 // ask an admin to approve it.
 func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
+	inc, ok := s.conn.(connector.Incremental)
+	if !ok {
+		return s.planFull(ctx, s.readAllSource)
+	}
+	if st, err := s.loadCursor(ctx); err != nil {
+		return nil, err
+	} else if st.Cursor != nil && s.incrementalOK(ctx, st) {
+		plan, err := s.planIncremental(ctx, inc, st.Cursor)
+		if !errors.Is(err, connector.ErrCursorExpired) {
+			return plan, err
+		}
+		s.log.WarnContext(ctx, "cursor expired; reading the whole directory", "err", err)
+	}
+	return s.planFull(ctx, func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+		return inc.ReadChanges(ctx, nil, yield)
+	})
+}
+
+// entrySource drives a read: it calls yield for each entry and returns the
+// cursor to save, if the connector has one.
+type entrySource func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error)
+
+// readAllSource reads with Connector.Read.
+func (s *Syncer) readAllSource(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+	for e, err := range s.conn.Read(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		if err := yield(e); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	start := s.now()
 	// The entries are dropped once mapped, before the sink is listed, so
 	// that a large directory and a large app are not held twice at once.
-	desired, sourceUsers, err := s.readDesired(ctx)
+	desired, sourceUsers, cursor, err := s.readDesired(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-
 	current, err := s.accounts(ctx)
 	if err != nil {
 		return nil, err
 	}
+	plan, err := s.compute(ctx, desired, current)
+	if err != nil {
+		return nil, err
+	}
+	plan.Created, plan.SourceUsers, plan.cursor = start, sourceUsers, cursor
+	if cursor != nil {
+		plan.config = s.fingerprint(ctx)
+	}
+	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", len(current))
+	if err := s.checkSafety(plan); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// compute runs the diff of desired against current.
+func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current []diff.Account) (*Plan, error) {
 	in := diff.Input{Source: s.source, Desired: desired, Current: current}
 	if fo, ok := s.mapper.(mapping.FieldOwner); ok {
 		in.Fields = fo.Fields()
 	}
 	if dl, ok := s.sink.(DepartmentLister); ok {
 		in.ManageDepartments = true
+		var err error
 		if in.Departments, err = dl.Departments(ctx); err != nil {
 			return nil, fmt.Errorf("dirsync: list departments: %w", err)
 		}
@@ -181,22 +259,18 @@ func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	s.report(Progress{Phase: PhaseDiff})
 	dp := diff.Compute(in)
 	s.report(Progress{Phase: PhaseDiff, Done: len(dp.Changes), Total: len(dp.Changes)})
-
-	plan := &Plan{Plan: *dp, Created: start, SourceUsers: sourceUsers}
+	plan := &Plan{Plan: *dp}
 	for i := range current {
 		if a := &current[i]; a.Managed && a.Source == s.source {
 			plan.Managed++
 		}
 	}
-	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", len(current))
-	if err := s.checkSafety(plan); err != nil {
-		return plan, err
-	}
 	return plan, nil
 }
 
 func (s *Syncer) checkSafety(p *Plan) error {
-	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.Managed, SourceUsers: p.SourceUsers, Approved: p.approved})
+	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.Managed, SourceUsers: p.SourceUsers,
+		Approved: p.approved, Incremental: p.Incremental})
 	var se *policy.SafetyError
 	if errors.As(err, &se) {
 		p.Safety = se
@@ -211,17 +285,17 @@ func (s *Syncer) checkSafety(p *Plan) error {
 // mapped as they arrive and only slim copies are kept for the index that
 // lookups, roles and group scope rules need; otherwise the whole read is
 // held and mapped afterwards.
-func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
+func (s *Syncer) readDesired(ctx context.Context, src entrySource) ([]diff.Desired, int, connector.Cursor, error) {
 	if dm, ok := s.mapper.(mapping.Deferred); ok {
-		return s.readDesiredStreaming(ctx, dm)
+		return s.readDesiredStreaming(ctx, dm, src)
 	}
-	entries, err := s.read(ctx)
+	entries, cursor, err := s.read(ctx, src)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	snap, err := connector.NewSnapshot(entries)
 	if err != nil {
-		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
 	users := snap.Users()
 	out := make([]diff.Desired, 0, len(users))
@@ -230,10 +304,10 @@ func (s *Syncer) readDesired(ctx context.Context) ([]diff.Desired, int, error) {
 		out = append(out, s.toDesired(e, acc, err, snap))
 		s.reportMap(i+1, len(users))
 	}
-	return out, len(users), nil
+	return out, len(users), cursor, nil
 }
 
-func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) ([]diff.Desired, int, error) {
+func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, src entrySource) ([]diff.Desired, int, connector.Cursor, error) {
 	keep := append(dm.ReferencedAttributes(), s.policy.Attributes()...)
 	var users, others chunked[connector.Entry]
 	var mapped chunked[diff.Desired] // the accounts, completed in place below
@@ -241,26 +315,27 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) 
 	var errs chunked[error]
 	s.report(Progress{Phase: PhaseRead})
 	n := 0
-	for e, err := range s.conn.Read(ctx) {
-		if err != nil {
-			return nil, 0, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", n, err)
-		}
+	cursor, err := src(ctx, func(e connector.Entry) error {
 		n++
 		if n%1000 == 0 {
 			s.report(Progress{Phase: PhaseRead, Done: n})
 		}
 		if e.Kind != connector.KindUser && e.Kind != "" {
 			others.add(e)
-			continue
+			return nil
 		}
 		acc, p, err := dm.MapEntry(&e)
 		mapped.add(diff.Desired{Account: acc})
 		pending.add(p)
 		errs.add(err)
 		users.add(slimEntry(e, keep))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", n, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
 	}
 	s.report(Progress{Phase: PhaseRead, Done: n, Total: n})
 
@@ -268,7 +343,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) 
 	entries := others.appendTo(users.appendTo(make([]connector.Entry, 0, nUsers+others.len())))
 	snap, err := connector.NewSnapshot(entries)
 	if err != nil {
-		return nil, 0, fmt.Errorf("dirsync: read from directory: %w", err)
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
 	out, ps, mapErrs := mapped.slice(), pending.slice(), errs.slice()
 	kept := out[:0]
@@ -285,7 +360,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred) 
 		kept = append(kept, s.toDesired(e, acc, mapErrs[i], snap))
 		s.reportMap(i+1, nUsers)
 	}
-	return kept, len(snap.Users()), nil
+	return kept, len(snap.Users()), cursor, nil
 }
 
 // slimEntry keeps what the index needs of a mapped user entry: identity,
@@ -310,25 +385,26 @@ func (s *Syncer) reportMap(done, total int) {
 	}
 }
 
-// read drains the connector, reporting progress. Any error aborts.
-func (s *Syncer) read(ctx context.Context) ([]connector.Entry, error) {
+// read drains src, reporting progress. Any error aborts.
+func (s *Syncer) read(ctx context.Context, src entrySource) ([]connector.Entry, connector.Cursor, error) {
 	s.report(Progress{Phase: PhaseRead})
 	var entries chunked[connector.Entry]
-	for e, err := range s.conn.Read(ctx) {
-		if err != nil {
-			return nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", entries.len(), err)
-		}
+	cursor, err := src(ctx, func(e connector.Entry) error {
 		entries.add(e)
 		if n := entries.len(); n%1000 == 0 {
 			s.report(Progress{Phase: PhaseRead, Done: n})
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", entries.len(), err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
+		return nil, nil, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
 	}
 	n := entries.len()
 	s.report(Progress{Phase: PhaseRead, Done: n, Total: n})
-	return entries.slice(), nil
+	return entries.slice(), cursor, nil
 }
 
 // toDesired turns a mapped entry into the diff's input: the scope
@@ -374,6 +450,12 @@ func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {
 // unless it was approved. When ctx is cancelled, Apply finishes no further
 // change and the report marks the rest as not attempted.
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.apply(ctx, p, "apply", "")
+}
+
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Report, error) {
 	if p == nil {
 		return nil, errors.New("dirsync: Apply: nil plan")
 	}
@@ -404,6 +486,9 @@ func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 			s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
 		} else {
 			res.Status = StatusApplied
+			if s.applied != nil {
+				s.applied(ctx, res)
+			}
 		}
 		r.Results = append(r.Results, res)
 		done++
@@ -413,7 +498,13 @@ func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
 	}
 	r.Finished = s.now()
-	if err := s.record(context.WithoutCancel(ctx), p, r); err != nil {
+	if len(errs) == 0 && p.cursor != nil {
+		// Every change applied: the connector's position may move on.
+		if err := s.saveCursor(context.WithoutCancel(ctx), p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.record(ctx, p, r, trigger, mode); err != nil {
 		errs = append(errs, err)
 	}
 	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed))

@@ -82,6 +82,8 @@ const (
 	ReasonInvalid        = "mapping.invalid"
 	ReasonDisabledNew    = "source.disabled-new"
 	ReasonDuplicateEmail = "conflict.email"
+	// ReasonConflictIntegration marks a person another integration manages.
+	ReasonConflictIntegration = "conflict.integration"
 )
 
 // Reason says why a change is in the plan.

@@ -122,6 +122,7 @@ func (c *computer) run() *Plan {
 	src := in.Source
 	managed := map[string]*Account{}
 	unmanagedByEmail := map[string][]*Account{}
+	otherByEmail := map[string]*Account{} // managed by another integration
 	var unmanaged []*Account
 	for i := range in.Current {
 		a := &in.Current[i]
@@ -129,7 +130,11 @@ func (c *computer) run() *Plan {
 		case a.Managed && a.ExternalID != "" && a.Source == src:
 			managed[a.ExternalID] = a
 		case a.Managed:
-			// Another integration's account: not ours to touch or list.
+			// Another integration's account: not ours to touch or list,
+			// but the same person must not be created twice.
+			if a.Email != "" {
+				otherByEmail[strings.ToLower(a.Email)] = a
+			}
 		default:
 			unmanaged = append(unmanaged, a)
 			if a.Email != "" {
@@ -193,6 +198,10 @@ func (c *computer) run() *Plan {
 		case d.OutOfScope:
 			r := Reason{Code: ReasonScopeLeft, Detail: "Left the sync scope: " + d.Reason.Detail}
 			c.missing(cur, r)
+		case cur == nil && otherByEmail[strings.ToLower(want.Email)] != nil && want.Email != "":
+			other := otherByEmail[strings.ToLower(want.Email)]
+			c.add(Change{Op: OpSkip, Key: keyOf(src, id), After: &want, Reasons: []Reason{{Code: ReasonConflictIntegration,
+				Detail: fmt.Sprintf("The same person (email %s) is managed by integration %q; not created twice", want.Email, other.Source)}}})
 		case cur == nil && d.Disabled:
 			c.add(Change{Op: OpSkip, Key: keyOf(src, id), After: &want, Reasons: []Reason{{
 				Code: ReasonDisabledNew, Detail: "Disabled in the directory; not invited"}}})

@@ -95,6 +95,13 @@ func TestCompute(t *testing.T) {
 			want:    map[string]diff.Op{},
 		},
 		{
+			name:    "same person in another integration is a conflict, not a duplicate",
+			desired: []diff.Desired{want("1", "a@x.test")},
+			current: []diff.Account{{ID: "app-9", Source: "google", ExternalID: "g1", Managed: true, Email: "A@x.test"}},
+			want:    map[string]diff.Op{"ad/1": diff.OpSkip},
+			reason:  map[string]string{"ad/1": diff.ReasonConflictIntegration},
+		},
+		{
 			name:    "missing managed account is blocked by default",
 			current: []diff.Account{managed("2", "b@x.test")},
 			want:    map[string]diff.Op{"ad/2": diff.OpBlock},

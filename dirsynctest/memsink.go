@@ -224,3 +224,38 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 	}
 	return nil
 }
+
+var _ dirsync.AccountLookup = (*MemorySink)(nil)
+
+// LookupAccounts implements dirsync.AccountLookup: the accounts managed
+// under source with the external IDs, and every account with one of the
+// emails (compared case-insensitively), sorted by ID.
+func (s *MemorySink) LookupAccounts(ctx context.Context, source string, externalIDs, emails []string) ([]diff.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := map[string]*diff.Account{}
+	for _, id := range externalIDs {
+		if a := s.find(source, id); a != nil {
+			found[a.ID] = a
+		}
+	}
+	if len(emails) > 0 {
+		want := map[string]bool{}
+		for _, e := range emails {
+			want[strings.ToLower(e)] = true
+		}
+		for _, a := range s.byID {
+			if a.Email != "" && want[strings.ToLower(a.Email)] {
+				found[a.ID] = a
+			}
+		}
+	}
+	out := make([]diff.Account, 0, len(found))
+	for _, id := range slices.Sorted(maps.Keys(found)) {
+		out = append(out, found[id].Clone())
+	}
+	return out, nil
+}

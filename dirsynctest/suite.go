@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
@@ -36,6 +37,7 @@ func TestSink(ctx context.Context, newSink NewSinkFunc) error {
 		{"delete of a missing account", checkDeleteMissing},
 		{"unmanaged accounts untouched", checkUnmanaged},
 		{"convergence", checkConverge},
+		{"account lookup (if implemented)", checkLookup},
 	}
 	var errs []error
 	for _, c := range checks {
@@ -382,6 +384,40 @@ func checkConverge(ctx context.Context, s dirsync.Sink) error {
 	}
 	if !p.Empty() {
 		return fmt.Errorf("plan after applying changes is not empty:\n%s", p)
+	}
+	return nil
+}
+
+func checkLookup(ctx context.Context, s dirsync.Sink) error {
+	al, ok := s.(dirsync.AccountLookup)
+	if !ok {
+		return nil
+	}
+	a, err := create(ctx, s, sampleAccount("07"))
+	if err != nil {
+		return err
+	}
+	b, err := create(ctx, s, sampleAccount("08"))
+	if err != nil {
+		return err
+	}
+	other := diff.Account{Username: "walkin", Email: "Walk.In@Example.test"}
+	if err := s.Apply(ctx, diff.Change{Op: diff.OpCreate, Key: "app/walkin", After: &other, Fields: allFields(&other)}); err != nil {
+		return fmt.Errorf("create unmanaged account: %w", err)
+	}
+	got, err := al.LookupAccounts(ctx, suiteSource, []string{a.ExternalID, "no-such-id"}, []string{"walk.in@example.test"})
+	if err != nil {
+		return fmt.Errorf("LookupAccounts: %w", err)
+	}
+	var keys []string
+	for _, g := range got {
+		keys = append(keys, g.Key()+"|"+strings.ToLower(g.Email))
+	}
+	slices.Sort(keys)
+	want := []string{"|walk.in@example.test", a.Key() + "|" + a.Email}
+	slices.Sort(want)
+	if !slices.Equal(keys, want) {
+		return fmt.Errorf("LookupAccounts by ID %s and email walk.in@example.test returned %v, want %v (and not %s)", a.ExternalID, keys, want, b.Key())
 	}
 	return nil
 }

@@ -96,10 +96,30 @@ func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error
 	return a, &p, nil
 }
 
+// PartialResolver is an optional capability of a Deferred mapper, for
+// incremental reads whose snapshot holds only the changed entries.
+// ResolvePartial is Resolve, and also returns the target fields it could not
+// know: a lookup whose reference is not in dir, roles (the groups are not
+// all there). The caller keeps the app's current values for those.
+type PartialResolver interface {
+	ResolvePartial(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) (unknown []string)
+}
+
+var _ PartialResolver = (*RuleMapper)(nil)
+
 // Resolve implements Deferred.
 func (m *RuleMapper) Resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) {
+	m.resolve(a, p, e, dir, false)
+}
+
+// ResolvePartial implements PartialResolver.
+func (m *RuleMapper) ResolvePartial(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) []string {
+	return m.resolve(a, p, e, dir, true)
+}
+
+func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot, partial bool) (unknown []string) {
 	if p == nil || e == nil {
-		return
+		return nil
 	}
 	var idx *dnIndex
 	if dir != nil && len(p.rules) > 0 {
@@ -117,7 +137,11 @@ func (m *RuleMapper) Resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 				if strings.TrimSpace(ref) == "" {
 					continue
 				}
-				if t := resolve(ref, dir, idx); t != nil {
+				t := resolve(ref, dir, idx)
+				if t == nil && partial && !slices.Contains(unknown, r.target) {
+					unknown = append(unknown, r.target)
+				}
+				if t != nil {
 					v = strings.TrimSpace(t.Attr(r.lookup))
 				}
 				if v != "" {
@@ -142,6 +166,10 @@ func (m *RuleMapper) Resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 	if p.roles && dir != nil {
 		a.Roles = m.rolesOf(e, dir)
 	}
+	if p.roles && partial {
+		unknown = append(unknown, diff.FieldRoles)
+	}
+	return unknown
 }
 
 // ReferencedAttributes implements Deferred.

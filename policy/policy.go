@@ -135,6 +135,17 @@ func (p *Policy) CheckSafety(plan *diff.Plan, in SafetyInput) error {
 	return p.get().safety.check(plan, in)
 }
 
+// UsesGroups reports whether a scope rule selects by group membership,
+// which needs the whole directory's groups to decide.
+func (p *Policy) UsesGroups() bool {
+	for _, r := range p.get().cfg.Scope.Rules {
+		if r.Group != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Attributes returns the entry attributes the scope rules read, lower
 // case and sorted. A Syncer that keeps slim copies of entries keeps these.
 func (p *Policy) Attributes() []string {

@@ -85,6 +85,10 @@ type SafetyInput struct {
 	// Approved is set when an admin approved this very plan; it lifts
 	// every limit.
 	Approved bool
+	// Incremental is set for a plan made from the changes since the last
+	// read: it holds only what changed, so a read without users is not an
+	// empty directory. The count and percent limits still apply.
+	Incremental bool
 }
 
 // SafetyError is the error CheckSafety returns. It unwraps to
@@ -166,7 +170,7 @@ func (s safety) check(plan *diff.Plan, in SafetyInput) error {
 	managed := max(in.Managed, removals)
 	e := &SafetyError{Removals: removals, Managed: managed, Percent: 100 * float64(removals) / float64(managed),
 		MaxRemovals: -1, MaxPercent: -1}
-	if in.SourceUsers == 0 {
+	if in.SourceUsers == 0 && !in.Incremental {
 		e.EmptySource = true
 		return e
 	}

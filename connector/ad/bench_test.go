@@ -2,6 +2,8 @@ package ad
 
 import (
 	"context"
+	"fmt"
+	"iter"
 	"testing"
 
 	"github.com/dirsync-go/dirsync"
@@ -91,5 +93,61 @@ func BenchmarkReadChangesNone(b *testing.B) {
 		if cur, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fullOnly hides the connector's incremental capability.
+type fullOnly struct{ c *Connector }
+
+func (f fullOnly) Read(ctx context.Context) iter.Seq2[connector.Entry, error] { return f.c.Read(ctx) }
+
+// BenchmarkRunAfterOneChange is a sync run (plan and apply) after one
+// change on the DC: with full reads, and with DirSync incremental reads.
+func BenchmarkRunAfterOneChange(b *testing.B) {
+	f := needDC(b)
+	admin, err := f.admin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	for _, mode := range []string{"full", "incremental"} {
+		b.Run(mode, func(b *testing.B) {
+			c, err := Open(f.config(f.base), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var conn connector.Connector = c
+			if mode == "full" {
+				conn = fullOnly{c}
+			}
+			sy, err := dirsync.New(conn, dirsynctest.NewMemorySink(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			run := func() *dirsync.Plan {
+				p, err := sy.Plan(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := sy.Apply(context.Background(), p); err != nil {
+					b.Fatal(err)
+				}
+				return p
+			}
+			run()
+			i := 0
+			b.ResetTimer()
+			for b.Loop() {
+				i++
+				req := ldap.NewModifyRequest(f.dn["carol"], nil)
+				req.Replace("title", []string{fmt.Sprintf("Admin %s %d", mode, i)})
+				if err := admin.Modify(req); err != nil {
+					b.Fatal(err)
+				}
+				if p := run(); p.Actionable() != 1 || p.Incremental != (mode == "incremental") {
+					b.Fatalf("incremental=%v, %d changes:\n%s", p.Incremental, p.Actionable(), p)
+				}
+			}
+		})
 	}
 }

@@ -378,19 +378,11 @@ func (s *session) reRead(ctx context.Context, changes []change) ([]connector.Ent
 		for i, ch := range chunk {
 			guids[i] = ch.guid
 		}
-		filter := s.c.filter("(&" + baseFilter + guidFilter(guids) + ")")
-		err := s.search(ctx, "re-read changed objects", s.c.cfg.BaseDN, ldap.ScopeWholeSubtree,
-			filter, s.c.attributes(), nil, func(le *ldap.Entry) error {
-				e, err := s.entry(ctx, le)
-				if err != nil {
-					return err
-				}
-				entries = append(entries, e)
-				return nil
-			})
+		batch, err := s.searchEntries(ctx, "re-read changed objects", s.c.filter("(&"+baseFilter+guidFilter(guids)+")"))
 		if err != nil {
 			return nil, err
 		}
+		entries = append(entries, batch...)
 	}
 	if err := s.resolveByDN(ctx, entries); err != nil {
 		return nil, err
@@ -531,17 +523,8 @@ func (s *session) usnChanges(ctx context.Context, cur cursor, yield func(connect
 	if err != nil {
 		return nil, err
 	}
-	var entries []connector.Entry
 	filter := s.c.filter("(&" + baseFilter + "(uSNChanged>=" + strconv.FormatInt(cur.USN+1, 10) + "))")
-	err = s.search(ctx, "search changes by uSNChanged", s.c.cfg.BaseDN, ldap.ScopeWholeSubtree,
-		filter, s.c.attributes(), nil, func(le *ldap.Entry) error {
-			e, err := s.entry(ctx, le)
-			if err != nil {
-				return err
-			}
-			entries = append(entries, e)
-			return nil
-		})
+	entries, err := s.searchEntries(ctx, "search changes by uSNChanged", filter)
 	if err != nil {
 		return nil, err
 	}

@@ -92,11 +92,12 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 	return s.readAll(ctx)
 }
 
-func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
-	start := time.Now()
+// searchEntries runs a paged search under BaseDN for filter and converts
+// every result; memberships are left as DNs for resolveByDN.
+func (s *session) searchEntries(ctx context.Context, op, filter string) ([]connector.Entry, error) {
 	var entries []connector.Entry
-	err := s.search(ctx, "search users and groups", s.c.cfg.BaseDN, ldap.ScopeWholeSubtree,
-		s.c.filter(baseFilter), s.c.attributes(), nil, func(le *ldap.Entry) error {
+	err := s.search(ctx, op, s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, filter, s.c.attributes(), nil,
+		func(le *ldap.Entry) error {
 			e, err := s.entry(ctx, le)
 			if err != nil {
 				return err
@@ -104,6 +105,12 @@ func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
 			entries = append(entries, e)
 			return nil
 		})
+	return entries, err
+}
+
+func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
+	start := time.Now()
+	entries, err := s.searchEntries(ctx, "search users and groups", s.c.filter(baseFilter))
 	if err != nil {
 		return nil, err
 	}

@@ -519,8 +519,10 @@ func TestPlanThroughCore(t *testing.T) {
 	_, ok = sink.Get("google", "u2")
 	assert.False(t, ok, "a suspended user is not invited")
 
+	assert.False(t, plan.Incremental, "the first plan is a full read")
 	again, err := sy.Plan(ctx)
 	require.NoError(t, err)
+	assert.True(t, again.Incremental, "after an applied plan the Syncer uses ReadChanges")
 	assert.True(t, again.Empty(), "no change, empty plan:\n%s", again.String())
 
 	// An incremental run after no change yields nothing to plan either.
@@ -531,6 +533,7 @@ func TestPlanThroughCore(t *testing.T) {
 	fk.UpdateUser("u3", func(u *fakegoogle.User) { u.Suspended = true })
 	third, err := sy.Plan(ctx)
 	require.NoError(t, err)
+	assert.True(t, third.Incremental)
 	assert.Equal(t, 1, third.Actionable(), third.String())
 	assert.True(t, slices.ContainsFunc(third.Changes, func(ch diff.Change) bool { return ch.Op == diff.OpBlock }))
 }

@@ -1,0 +1,353 @@
+// Package login lets colleagues join an organization by signing in with
+// Google, with no directory sync at all: the host's web handler runs the
+// OAuth 2.0 / OpenID Connect code flow (golang.org/x/oauth2 with
+// google.Endpoint, scopes "openid email profile"), and hands the ID token
+// to Authenticator.SignIn. SignIn verifies the token and decides, through
+// the same mapping and policy as a directory sync:
+//
+//   - first sign-in of an allowed, active user: allowed, with a Create
+//     change (reason "login.first-sign-in") for the host to apply to its
+//     sink, exactly like a change from a sync plan;
+//   - a known user: allowed, no change (an app account with the same email
+//     that no integration manages yet is adopted with an Update change);
+//   - a user suspended, archived or deleted in Google Workspace (asked
+//     through a DirectoryChecker, when the host configured one), blocked in
+//     the app, or excepted by policy: refused, with the reason.
+//
+// # What the token must show
+//
+// The ID token's signature is checked against Google's published keys
+// (JWKSURL), with the audience (the OAuth client ID), the issuer and the
+// expiry, by github.com/coreos/go-oidc — no hand-written JWT code. Then:
+// email_verified must be true; the hd (hosted domain) claim must be one of
+// AllowedDomains — the hd claim, never the email's suffix, because a
+// personal Google account can carry any address; and when the host passes
+// a nonce (it should: it ties the token to the browser session that asked
+// for it), the token's nonce must equal it.
+//
+// # Accounts
+//
+// The account is keyed like a Google Workspace directory sync: Source is
+// the integration name, ExternalID the token's sub, which is the Google
+// user id that the Directory API and connector/google use. So sign-in and
+// a later directory sync agree on who is who. The claims are mapped as a
+// directory entry with the attribute names of mapping.GoogleSpec
+// (primaryEmail, name.givenName, name.familyName, name.fullName, hd).
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/mapping"
+	"github.com/dirsync-go/dirsync/policy"
+)
+
+// Google's issuer and key set.
+const (
+	GoogleIssuer  = "https://accounts.google.com"
+	GoogleJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
+)
+
+// Reason codes of sign-in decisions.
+const (
+	ReasonFirstSignIn   = "login.first-sign-in"
+	ReasonKnown         = "login.known"
+	ReasonBadToken      = "login.token-invalid"
+	ReasonUnverified    = "login.email-unverified"
+	ReasonDomain        = "login.domain-not-allowed"
+	ReasonNonce         = "login.nonce-mismatch"
+	ReasonSuspended     = "login.suspended"
+	ReasonDeleted       = "login.deleted"
+	ReasonBlocked       = "login.blocked-in-app"
+	ReasonException     = "login.exception"
+	ReasonNotMappable   = "login.not-mappable"
+	ReasonDirectoryDown = "login.directory-unavailable"
+)
+
+// ErrRefused is wrapped by every *RefusedError.
+var ErrRefused = errors.New("login: sign-in refused")
+
+// RefusedError says why a sign-in was refused. Show Reason.Detail to the
+// person; log the rest.
+type RefusedError struct {
+	Reason diff.Reason
+	// Email is the address the token named, when it got that far.
+	Email string
+	Err   error
+}
+
+func (e *RefusedError) Error() string {
+	msg := "login: sign-in refused: " + e.Reason.Detail
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns ErrRefused and the underlying error.
+func (e *RefusedError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrRefused, e.Err}
+	}
+	return []error{ErrRefused}
+}
+
+// UserStatus is what the directory says of a user.
+type UserStatus struct {
+	Exists    bool
+	Suspended bool
+	Archived  bool
+}
+
+// DirectoryChecker asks the directory about one user by Google user id.
+// connector/google's connector (with a service account and delegation) is
+// the intended implementation; a host without one leaves it nil.
+type DirectoryChecker interface {
+	UserStatus(ctx context.Context, userID string) (UserStatus, error)
+}
+
+// AccountFinder finds the app's account of a signed-in person: the one
+// managed under (source, externalID), else an unmanaged one with the email.
+// It returns (nil, nil) when there is none.
+type AccountFinder interface {
+	FindAccount(ctx context.Context, source, externalID, email string) (*diff.Account, error)
+}
+
+// AccountFinderFunc adapts a function to AccountFinder.
+type AccountFinderFunc func(ctx context.Context, source, externalID, email string) (*diff.Account, error)
+
+// FindAccount implements AccountFinder.
+func (f AccountFinderFunc) FindAccount(ctx context.Context, source, externalID, email string) (*diff.Account, error) {
+	return f(ctx, source, externalID, email)
+}
+
+// Config configures an Authenticator.
+type Config struct {
+	// ClientID is the OAuth client ID: the audience the token must carry.
+	ClientID string `json:"clientId"`
+	// AllowedDomains are the Google Workspace domains (hd claim) whose
+	// people may join. Required: a sign-in open to every Google account
+	// is not an organization's sign-in.
+	AllowedDomains []string `json:"allowedDomains"`
+	// Source is the integration name stored on created accounts; use the
+	// name of the Google directory sync if there is one. Default "google".
+	Source string `json:"source,omitempty"`
+	// Issuer and JWKSURL default to Google's; tests point them at a fake.
+	Issuer  string `json:"issuer,omitempty"`
+	JWKSURL string `json:"jwksUrl,omitempty"`
+
+	// Mapper maps the claims (as a directory entry with GoogleSpec's
+	// attribute names). Default mapping.GoogleSpec().
+	Mapper mapping.Mapper `json:"-"`
+	// Policy supplies exceptions (accounts never touched, so never created
+	// by sign-in either). Default: none.
+	Policy *policy.Policy `json:"-"`
+	// Directory, if set, is asked whether the user is still active.
+	Directory DirectoryChecker `json:"-"`
+	// Accounts finds existing app accounts. Required.
+	Accounts AccountFinder `json:"-"`
+	Logger   *slog.Logger  `json:"-"`
+	Now      func() time.Time
+}
+
+// Authenticator verifies Google ID tokens and decides sign-ins.
+type Authenticator struct {
+	cfg      Config
+	domains  []string
+	verifier *oidc.IDTokenVerifier
+	mapper   mapping.Mapper
+	log      *slog.Logger
+}
+
+// New validates cfg. The key set is fetched lazily, on the first sign-in,
+// with the ctx of that call.
+func New(cfg Config) (*Authenticator, error) {
+	var errs []error
+	if cfg.ClientID == "" {
+		errs = append(errs, errors.New("clientId is required"))
+	}
+	var domains []string
+	for _, d := range cfg.AllowedDomains {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d == "" || strings.ContainsAny(d, "@/ ") {
+			errs = append(errs, fmt.Errorf("allowedDomains: %q is not a domain", d))
+			continue
+		}
+		domains = append(domains, d)
+	}
+	if len(cfg.AllowedDomains) == 0 {
+		errs = append(errs, errors.New("allowedDomains is required: name the Google Workspace domains whose people may join"))
+	}
+	if cfg.Accounts == nil {
+		errs = append(errs, errors.New("an AccountFinder (Config.Accounts) is required to find existing app accounts"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("login: invalid config: %w", err)
+	}
+	if cfg.Source == "" {
+		cfg.Source = "google"
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = GoogleIssuer
+	}
+	if cfg.JWKSURL == "" {
+		cfg.JWKSURL = GoogleJWKSURL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Authenticator{cfg: cfg, domains: domains, mapper: cfg.Mapper, log: cfg.Logger}
+	if a.mapper == nil {
+		m, err := mapping.New(mapping.GoogleSpec())
+		if err != nil {
+			return nil, fmt.Errorf("login: default mapping: %w", err)
+		}
+		a.mapper = m
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	// The remote key set caches Google's keys and refreshes them when a
+	// token names an unknown key id. Its context only carries values for
+	// the HTTP client; it is not a deadline.
+	keys := oidc.NewRemoteKeySet(context.Background(), cfg.JWKSURL)
+	a.verifier = oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now})
+	return a, nil
+}
+
+// Decision is an allowed sign-in.
+type Decision struct {
+	// Account is the person's app account: the existing one, or the one
+	// Change creates.
+	Account diff.Account
+	// Change is the Create the host applies to its sink on a first
+	// sign-in (then sends nothing: the person is already here); nil for a
+	// known user.
+	Change *diff.Change
+	Reason diff.Reason
+}
+
+// claims are the ID token claims SignIn reads.
+type claims struct {
+	Email         string `json:"email"`
+	EmailVerified bool   `json:"email_verified"`
+	HostedDomain  string `json:"hd"`
+	Name          string `json:"name"`
+	GivenName     string `json:"given_name"`
+	FamilyName    string `json:"family_name"`
+}
+
+func refuse(code, detail, email string, err error) error {
+	return &RefusedError{Reason: diff.Reason{Code: code, Detail: detail}, Email: email, Err: err}
+}
+
+// SignIn verifies rawIDToken (from the code exchange's "id_token") and
+// decides the sign-in. nonce is the value the host put in the
+// authorization request ("" if it set none). A refusal is a *RefusedError
+// (errors.Is(err, ErrRefused)); other errors are failures to decide
+// (directory or app store unreachable) and should be shown as "try again".
+func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*Decision, error) {
+	tok, err := a.verifier.Verify(ctx, rawIDToken)
+	if err != nil {
+		return nil, refuse(ReasonBadToken, "The Google sign-in token is not valid (signature, audience or expiry)", "", err)
+	}
+	var c claims
+	if err := tok.Claims(&c); err != nil {
+		return nil, refuse(ReasonBadToken, "The Google sign-in token carries unreadable claims", "", err)
+	}
+	if nonce != "" && tok.Nonce != nonce {
+		return nil, refuse(ReasonNonce, "The sign-in does not belong to this browser session (nonce mismatch); start again", c.Email, nil)
+	}
+	if !c.EmailVerified || c.Email == "" {
+		return nil, refuse(ReasonUnverified, "Google has not verified this account's email address", c.Email, nil)
+	}
+	hd := strings.ToLower(c.HostedDomain)
+	if hd == "" || !slices.Contains(a.domains, hd) {
+		shown := hd
+		if shown == "" {
+			shown = "a personal Google account"
+		}
+		return nil, refuse(ReasonDomain, fmt.Sprintf("Sign-in with %s is not allowed for this organization", shown), c.Email, nil)
+	}
+	if a.cfg.Directory != nil {
+		st, err := a.cfg.Directory.UserStatus(ctx, tok.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("login: ask the directory about %s: %w", c.Email, err)
+		}
+		switch {
+		case !st.Exists:
+			return nil, refuse(ReasonDeleted, "This account was deleted in Google Workspace", c.Email, nil)
+		case st.Suspended || st.Archived:
+			return nil, refuse(ReasonSuspended, "This account is suspended in Google Workspace", c.Email, nil)
+		}
+	}
+
+	entry := connector.Entry{ID: tok.Subject, Kind: connector.KindUser, Attrs: connector.Attrs{}}
+	entry.Attrs.Set("primaryEmail", c.Email)
+	entry.Attrs.Set("name.givenName", c.GivenName)
+	entry.Attrs.Set("name.familyName", c.FamilyName)
+	entry.Attrs.Set("name.fullName", c.Name)
+	entry.Attrs.Set("hd", hd)
+	acc, err := a.mapper.Map(&entry, nil)
+	if err != nil || acc.ExternalID == "" {
+		return nil, refuse(ReasonNotMappable, "This account cannot be mapped to an app account", c.Email, err)
+	}
+	acc.Source, acc.Managed = a.cfg.Source, true
+
+	existing, err := a.cfg.Accounts.FindAccount(ctx, a.cfg.Source, acc.ExternalID, c.Email)
+	if err != nil {
+		return nil, fmt.Errorf("login: find the app account of %s: %w", c.Email, err)
+	}
+	if existing != nil {
+		if existing.Blocked {
+			return nil, refuse(ReasonBlocked, "This account is blocked in the app; ask an administrator", c.Email, nil)
+		}
+		if !existing.Managed || existing.ExternalID == "" {
+			// An account made before, by hand or by an invitation: adopt
+			// it, as a directory sync would, instead of a duplicate.
+			after := existing.Clone()
+			after.Source, after.ExternalID, after.Managed = acc.Source, acc.ExternalID, true
+			reason := diff.Reason{Code: diff.ReasonAdopted, Detail: "First sign-in with Google; the app account with the same email is adopted"}
+			change := &diff.Change{Op: diff.OpUpdate, Key: after.Key(), Before: existing, After: &after,
+				Fields: []diff.FieldChange{
+					{Name: diff.FieldExternalID, Old: existing.ExternalID, New: after.ExternalID},
+					{Name: diff.FieldManaged, Old: existing.Get(diff.FieldManaged), New: "true"},
+					{Name: diff.FieldSource, Old: existing.Source, New: after.Source},
+				}, Reasons: []diff.Reason{reason}}
+			return &Decision{Account: after, Change: change, Reason: reason}, nil
+		}
+		return &Decision{Account: *existing, Reason: diff.Reason{Code: ReasonKnown, Detail: "Known account; signed in"}}, nil
+	}
+	if a.cfg.Policy != nil {
+		if r, ok := exceptedBy(a.cfg.Policy, a.cfg.Now(), &acc); ok {
+			return nil, refuse(ReasonException, "This account is excepted from automatic provisioning: "+r.Detail, c.Email, nil)
+		}
+	}
+	reason := diff.Reason{Code: ReasonFirstSignIn, Detail: "First sign-in with Google (" + hd + ")"}
+	change := &diff.Change{Op: diff.OpCreate, Key: acc.Key(), After: &acc, Reasons: []diff.Reason{reason}}
+	for _, f := range diff.Fields {
+		if v := acc.Get(f); v != "" {
+			change.Fields = append(change.Fields, diff.FieldChange{Name: f, New: v})
+		}
+	}
+	a.log.InfoContext(ctx, "first sign-in", "email", c.Email, "domain", hd)
+	return &Decision{Account: acc, Change: change, Reason: reason}, nil
+}
+
+func exceptedBy(p *policy.Policy, now time.Time, a *diff.Account) (diff.Reason, bool) {
+	except := p.Options(now).Except
+	if except == nil {
+		return diff.Reason{}, false
+	}
+	return except(a)
+}

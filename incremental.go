@@ -1,0 +1,238 @@
+package dirsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/mapping"
+	"github.com/dirsync-go/dirsync/policy"
+)
+
+// cursorState is what the Store keeps of an integration's change stream.
+type cursorState struct {
+	Cursor connector.Cursor `json:"cursor"`
+	// LastFull is when the last full read was applied.
+	LastFull time.Time `json:"lastFull"`
+	// Managed is how many accounts the integration managed after that
+	// read, for the safety limits of incremental plans.
+	Managed int `json:"managed,omitempty"`
+	// Config fingerprints the mapping and policy of that read: when they
+	// change, the next read is full, since accounts the old rules left
+	// alone may now be in scope, and the other way round.
+	Config string `json:"config,omitempty"`
+}
+
+// fingerprint identifies the mapping spec, the policy and the persisted
+// exceptions, or returns "" when the mapper's rules are not known.
+func (s *Syncer) fingerprint(ctx context.Context) string {
+	rm, ok := s.mapper.(*mapping.RuleMapper)
+	if !ok {
+		return ""
+	}
+	extra, err := s.Exceptions(ctx)
+	if err != nil {
+		return ""
+	}
+	b, err := json.Marshal(struct {
+		Spec       mapping.Spec
+		Policy     policy.Config
+		Exceptions []policy.Exception
+	}{rm.Spec(), s.policy.Config(), extra})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Syncer) loadCursor(ctx context.Context) (cursorState, error) {
+	var st cursorState
+	if err := s.getJSON(ctx, s.key("cursor"), &st); err != nil && !errors.Is(err, ErrNotFound) {
+		return cursorState{}, err
+	}
+	return st, nil
+}
+
+// incrementalOK reports whether the next plan may read only changes: the
+// last full read is recent enough, and the mapping and scope can decide
+// from the changed entries alone.
+func (s *Syncer) incrementalOK(ctx context.Context, st cursorState) bool {
+	if s.fullEvery >= 0 && s.now().Sub(st.LastFull) >= s.fullEvery {
+		return false
+	}
+	if fp := s.fingerprint(ctx); fp == "" || fp != st.Config {
+		return false
+	}
+	if _, ok := s.mapper.(mapping.PartialResolver); !ok {
+		return false
+	}
+	if _, ok := s.mapper.(mapping.Deferred); !ok {
+		return false
+	}
+	return !s.policy.UsesGroups()
+}
+
+// saveCursor records the cursor of an applied plan. It is called only when
+// every change of that plan applied, so the cursor is never ahead of the
+// applied work: after a failure the next plan re-reads from the old one.
+func (s *Syncer) saveCursor(ctx context.Context, p *Plan) error {
+	st, err := s.loadCursor(ctx)
+	if err != nil {
+		return err
+	}
+	st.Cursor = p.cursor
+	if !p.Incremental {
+		st.LastFull = p.Created
+		st.Config = p.config
+		st.Managed = p.Managed + p.Count(diff.OpCreate)
+	}
+	return s.putJSON(ctx, s.key("cursor"), st)
+}
+
+// planIncremental plans from the entries changed since the cursor. Only the
+// accounts those entries concern are compared; every other account is
+// left out of the diff (not "missing"). Fields the changed entries alone
+// cannot decide (a manager outside the change set, roles) keep the app's
+// values until the next full read.
+func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental, since connector.Cursor) (*Plan, error) {
+	start := s.now()
+	dm := s.mapper.(mapping.Deferred)
+	pr := s.mapper.(mapping.PartialResolver)
+	var changed chunked[connector.Entry]
+	s.report(Progress{Phase: PhaseRead})
+	next, err := inc.ReadChanges(ctx, since, func(e connector.Entry) error {
+		changed.add(e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: read changes from directory (nothing planned): %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dirsync: read changes from directory (nothing planned): %w", err)
+	}
+	entries := changed.slice()
+	s.report(Progress{Phase: PhaseRead, Done: len(entries), Total: len(entries)})
+
+	touched := map[string]bool{} // external IDs of changed users, deleted ones too
+	var live []connector.Entry
+	for _, e := range entries {
+		if e.Kind == connector.KindUser || e.Kind == "" {
+			touched[e.ID] = true
+		}
+		if !e.Deleted {
+			live = append(live, e)
+		}
+	}
+	snap, err := connector.NewSnapshot(live)
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: read changes from directory: %w", err)
+	}
+	all, err := s.touchedAccounts(ctx, touched, live)
+	if err != nil {
+		return nil, err
+	}
+	// The accounts the change set concerns, plus those that a new entry
+	// may adopt or conflict with.
+	var current []diff.Account
+	byID := map[string]*diff.Account{}
+	for i := range all {
+		a := &all[i]
+		mine := a.Managed && a.Source == s.source
+		if mine && !touched[a.ExternalID] {
+			continue
+		}
+		current = append(current, *a)
+	}
+	for i := range current {
+		if a := &current[i]; a.Managed && a.Source == s.source {
+			byID[a.ExternalID] = a
+		}
+	}
+	managed, err := s.managedCount(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+
+	users := snap.Users()
+	desired := make([]diff.Desired, 0, len(users))
+	for i, e := range users {
+		acc, p, mapErr := dm.MapEntry(e)
+		if mapErr == nil {
+			unknown := pr.ResolvePartial(&acc, p, e, snap)
+			if cur := byID[acc.ExternalID]; cur != nil {
+				for _, f := range unknown {
+					acc.CopyField(f, cur)
+				}
+			}
+		}
+		desired = append(desired, s.toDesired(e, acc, mapErr, snap))
+		s.reportMap(i+1, len(users))
+	}
+	plan, err := s.compute(ctx, desired, current)
+	if err != nil {
+		return nil, err
+	}
+	plan.Created, plan.SourceUsers, plan.cursor, plan.Incremental = start, len(users), next, true
+	plan.Managed = managed
+	s.log.InfoContext(ctx, "incremental plan ready", "changes", plan.Summary(), "changed", len(entries))
+	if err := s.checkSafety(plan); err != nil {
+		return plan, err
+	}
+	return plan, nil
+}
+
+// touchedAccounts returns the app's accounts an incremental plan needs: by
+// the sink's AccountLookup when it has one, else the full listing.
+func (s *Syncer) touchedAccounts(ctx context.Context, touched map[string]bool, live []connector.Entry) ([]diff.Account, error) {
+	al, ok := s.sink.(AccountLookup)
+	if !ok {
+		return s.accounts(ctx)
+	}
+	ids := make([]string, 0, len(touched))
+	for id := range touched {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	// Emails a new entry may be adopted or conflict by: the mapped email is
+	// not known before mapping, so ask for every mail-like value.
+	var emails []string
+	for _, e := range live {
+		for _, name := range []string{"mail", "userPrincipalName", "primaryEmail"} {
+			if v := e.Attr(name); strings.Contains(v, "@") {
+				emails = append(emails, strings.ToLower(v))
+			}
+		}
+	}
+	slices.Sort(emails)
+	accts, err := al.LookupAccounts(ctx, s.source, ids, slices.Compact(emails))
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: look up accounts in the app (nothing planned): %w", err)
+	}
+	return accts, nil
+}
+
+// managedCount is how many accounts this integration manages, for the
+// safety limits' percentages. With an AccountLookup sink it is the count
+// stored by the last full run.
+func (s *Syncer) managedCount(ctx context.Context, all []diff.Account) (int, error) {
+	if _, ok := s.sink.(AccountLookup); !ok {
+		n := 0
+		for i := range all {
+			if a := &all[i]; a.Managed && a.Source == s.source {
+				n++
+			}
+		}
+		return n, nil
+	}
+	st, err := s.loadCursor(ctx)
+	return st.Managed, err
+}
