@@ -10,7 +10,8 @@
 //
 // Only programs that import this package pay for the Google client
 // libraries; the root package and the other connectors do not depend on
-// them.
+// them. Sign-in with Google (join the organization on first sign-in) is
+// the subpackage login.
 //
 // # Configuration
 //
