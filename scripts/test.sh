@@ -70,6 +70,7 @@ fuzz ./internal/ldaputil FuzzGUID
 
 step "benchmarks compile and run once"
 DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null
+DIRSYNC_GOOGLE_BENCH_USERS=2000 go test -run='^$' -bench=. -benchtime=1x ./connector/google/ >/dev/null
 
 step "quickstart, twice"
 qs=$(mktemp -d)

@@ -1,0 +1,138 @@
+// Package google reads users and groups from Google Workspace through the
+// Admin SDK Directory API (google.golang.org/api/admin/directory/v1). It
+// implements connector.Connector, connector.Incremental, connector.Checker
+// and connector.GroupSearcher.
+//
+//	c, err := google.Open(ctx, google.Config{
+//		ServiceAccountFile: "/etc/dirsync/google-key.json",
+//		Subject:            "admin@example.com",
+//	}, logger)
+//
+// Only programs that import this package pay for the Google client
+// libraries; the root package and the other connectors do not depend on
+// them. Sign-in with Google (join the organization on first sign-in) is
+// the subpackage login.
+//
+// # Configuration
+//
+// Config is JSON-tagged so a host can store it (keep the key in a secret
+// store). Credentials are one of:
+//
+//   - ServiceAccountJSON (inline) or ServiceAccountFile: a service
+//     account's JSON key, used with domain-wide delegation: the connector
+//     signs a JWT-bearer grant with the key, impersonating Subject, an
+//     admin of the Workspace. Subject is required.
+//   - TokenSource: any oauth2.TokenSource whose tokens carry the scopes
+//     below (for a host that runs its own OAuth flow). Not JSON.
+//
+// Customer is the customer ID (default "my_customer", the customer of the
+// impersonated admin); Domain restricts the read to one domain instead.
+// Query is a users.list search query such as "orgUnitPath='/Sales'", which
+// also matches the org units below /Sales (and needs an admin subject).
+// CustomSchemas limits the custom schemas read (projection=custom); by
+// default all are read (projection=full). PageSize is users.list's
+// maxResults (default and maximum 500). Endpoint points the client
+// elsewhere, for tests. The key never appears in String, %+v, %#v,
+// LogValue or an error; a key that does not parse is refused without
+// being quoted. Open validates the configuration without contacting
+// Google; Check does.
+//
+// # Delegation set-up
+//
+//  1. In the Google Cloud console, create a project (or pick one), enable
+//     the "Admin SDK API", create a service account and a JSON key for it
+//     (IAM & Admin → Service accounts → Keys → Add key). Note the service
+//     account's numeric client ID (its "Unique ID").
+//  2. In the Google Admin console (admin.google.com), open Security →
+//     Access and data control → API controls → Manage Domain Wide
+//     Delegation, choose "Add new", paste the client ID and the scopes
+//     of the Scopes constant (comma-separated), and authorize.
+//  3. Configure Subject as an admin who may read users, groups and org
+//     units (a super admin, or a custom admin role with the read-only
+//     Users, Groups and Organizational Units privileges).
+//
+// Changes to delegation can take minutes (sometimes hours) to apply.
+//
+// # Permissions
+//
+// The connector asks for read-only scopes only, one per API it calls:
+//
+//	https://www.googleapis.com/auth/admin.directory.user.readonly          users.list
+//	https://www.googleapis.com/auth/admin.directory.group.readonly         groups.list
+//	https://www.googleapis.com/auth/admin.directory.group.member.readonly  members.list
+//	https://www.googleapis.com/auth/admin.directory.orgunit.readonly       orgunits.list
+//
+// It never writes to the directory. With a key, Check verifies the key and
+// the delegation of each scope separately (one token request per scope, so the
+// error names a scope that delegation does not grant), then makes one
+// cheap call to each API, naming the scope of a call that is refused.
+// Errors from a revoked or unknown key, an unknown or non-admin subject
+// (invalid_grant), missing delegation (unauthorized_client), a refused
+// token (401) and a permission denied (403 other than quota) wrap
+// connector.ErrAuth, with a sentence saying what to fix.
+//
+// # What is read
+//
+// Read lists users (users.list with customer or domain, Query, maxResults
+// PageSize, a partial response limited by fields to what is used, all
+// pages), then groups (groups.list, 200 a page), each group's members
+// (members.list, 200 a page, four groups at a time) and the org units (orgunits.list type=all,
+// one unpaged call). It reads everything before it yields the
+// first entry, so memberships can be resolved.
+//
+//   - ID is the Google user or group id (immutable; emails change).
+//   - Disabled is set for suspended or archived users.
+//   - Path is orgUnitPath split on "/", empty parts dropped ("/" is the
+//     root: an empty Path).
+//   - Attribute names are the dotted, lower-case field names of the user
+//     resource, as mapping.GoogleSpec reads them: id, primaryemail,
+//     name.givenname, name.familyname, name.fullname, orgunitpath,
+//     suspended and archived (set to "true" only when true), aliases,
+//     emails.address (every address, the primary first),
+//     organizations.title, .department, .name, .costcenter, .location,
+//     .description (of the primary organization, else the first),
+//     phones.value (the primary phone, else the first) and phones.<type>
+//     (the first phone of each type: phones.work, phones.mobile, …),
+//     relations.<type> (relations.manager holds the manager's email),
+//     and customschemas.<schema>.<field> (all values of a multi-valued
+//     field). Groups carry name, email and description.
+//   - Members of a group are the IDs of its direct members that the read
+//     holds: users and groups. Members outside Query, external addresses
+//     and the whole-customer pseudo-member are dropped.
+//   - MemberOf is transitive: nested groups are expanded, and cycles
+//     (A in B in A) are safe.
+//   - Org units are yielded as KindOrgUnit entries: ID orgUnitId, Path
+//     their own path, attributes name, orgunitpath and description. All
+//     of the customer's org units are yielded, whatever Query says.
+//
+// Any failed page fails the whole read, never a short read. Requests are
+// retried with exponential backoff and full jitter (Config.RetryDelay
+// doubling up to 64 times, Config.MaxAttempts tries, default 8), honouring
+// Retry-After and ctx, on 403 rateLimitExceeded, userRateLimitExceeded and
+// quotaExceeded, 429, 5xx, and on connections that fail or drop before the
+// whole body arrived (each response body is read completely before it is
+// decoded). Token requests are retried the same way on 429 and 5xx, at
+// most three times. The default quota is 2,400 queries a minute per user per
+// project; a 50,000-user read takes about 100 user pages plus one members
+// call per group.
+//
+// # Incremental reads
+//
+// Google has no delta token for the directory, so ReadChanges is honest
+// about it: every call does a full read. It then yields only the entries
+// whose content changed since the cursor (attributes, Path, Disabled,
+// Members, MemberOf), and a tombstone (Deleted, with ID and Kind) for each
+// entry that is gone. The cursor is JSON holding a 120-bit hash of every
+// entry read (about 40 bytes per user) and the customer, domain, query and
+// custom-schema list it was taken with; a cursor for another configuration,
+// of an older format or malformed fails with connector.ErrCursorExpired.
+// What it saves is the work downstream: after no change nothing is
+// yielded and nothing reaches the sink. A user that merely moved in or out
+// of a nested group is yielded too, since MemberOf is transitive.
+//
+// # Group search
+//
+// SearchGroups lists all groups and filters them here by name prefix,
+// case-insensitively; groups.list's own query matches words, not
+// prefixes.
+package google

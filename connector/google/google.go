@@ -1,0 +1,253 @@
+package google
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"golang.org/x/oauth2"
+	googleoauth "golang.org/x/oauth2/google"
+	admin "google.golang.org/api/admin/directory/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/dirsync-go/dirsync/connector"
+)
+
+// Connector reads users and groups from Google Workspace. Create it with
+// Open. It is safe for concurrent use.
+type Connector struct {
+	cfg Config
+	svc *admin.Service
+	log *slog.Logger
+	// scopeSources, with a key, holds one token source per scope, so that
+	// Check can name a scope delegation does not grant.
+	scopeSources map[string]oauth2.TokenSource
+}
+
+var (
+	_ connector.Connector     = (*Connector)(nil)
+	_ connector.Incremental   = (*Connector)(nil)
+	_ connector.Checker       = (*Connector)(nil)
+	_ connector.GroupSearcher = (*Connector)(nil)
+)
+
+// Open validates cfg and returns a Connector. It contacts nothing: Check
+// does. ctx supplies values to the token requests (such as an
+// oauth2.HTTPClient); its cancellation after Open returns is not
+// observed, since every later call takes its own ctx. A nil logger
+// discards.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Connector{cfg: cfg, log: logger.With("connector", "google")}
+	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
+	tctx := context.WithoutCancel(ctx)
+	if tctx.Value(oauth2.HTTPClient) == nil {
+		// Token requests are retried too, but briefly: their waits do
+		// not end with any caller's ctx.
+		trt := *rt
+		trt.max = min(rt.max, 3)
+		tctx = context.WithValue(tctx, oauth2.HTTPClient, &http.Client{Transport: &trt})
+	}
+	ts := cfg.TokenSource
+	if ts == nil {
+		key := []byte(cfg.ServiceAccountJSON)
+		if cfg.ServiceAccountFile != "" {
+			if key, err = os.ReadFile(cfg.ServiceAccountFile); err != nil {
+				return nil, fmt.Errorf("google: config: ServiceAccountFile: %w", err)
+			}
+		}
+		jc, err := googleoauth.JWTConfigFromJSON(key, scopes...)
+		if err != nil {
+			// The parser's message may quote the key; do not pass it on.
+			return nil, errors.New("google: config: the key is not a service-account JSON key (download one under IAM → Service accounts → Keys)")
+		}
+		jc.Subject = cfg.Subject
+		ts = jc.TokenSource(tctx)
+		c.scopeSources = map[string]oauth2.TokenSource{}
+		for _, s := range scopes {
+			one := *jc
+			one.Scopes = []string{s}
+			c.scopeSources[s] = one.TokenSource(tctx)
+		}
+	}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}}
+	opts := []option.ClientOption{option.WithHTTPClient(hc)}
+	if cfg.Endpoint != "" {
+		ep := cfg.Endpoint
+		if !strings.HasSuffix(ep, "/") {
+			ep += "/"
+		}
+		opts = append(opts, option.WithEndpoint(ep))
+	}
+	if c.svc, err = admin.NewService(ctx, opts...); err != nil {
+		return nil, fmt.Errorf("google: admin service: %w", err)
+	}
+	return c, nil
+}
+
+// Config returns the validated configuration, defaults filled in.
+func (c *Connector) Config() Config { return c.cfg }
+
+// authError wraps connector.ErrAuth and the cause with an explanation.
+type authError struct {
+	msg string
+	err error
+}
+
+func (e *authError) Error() string   { return "google: " + e.msg + ": " + e.err.Error() }
+func (e *authError) Unwrap() []error { return []error{connector.ErrAuth, e.err} }
+
+// classify turns an API or token error into an error for the caller: auth
+// failures wrap connector.ErrAuth with an explanation; others name op.
+func (c *Connector) classify(ctx context.Context, op, scope string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		code := re.ErrorCode
+		if code == "" {
+			// The JWT flow leaves the body unparsed.
+			var body struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(re.Body, &body)
+			code = body.Error
+		}
+		switch code {
+		case "unauthorized_client":
+			return &authError{"token request refused: domain-wide delegation is missing for the service account's client ID, or does not grant all of the scopes " + Scopes, err}
+		case "invalid_grant":
+			return &authError{fmt.Sprintf("token request refused: the key is revoked or invalid, or the subject %q is not an existing admin", c.cfg.Subject), err}
+		}
+		return &authError{"token request refused", err}
+	}
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		switch {
+		case ge.Code == http.StatusUnauthorized:
+			return &authError{op + ": the access token was refused", err}
+		case ge.Code == http.StatusForbidden && !retryableReason(ge):
+			msg := op + ": permission denied"
+			if scope != "" {
+				msg += fmt.Sprintf(" (needs scope %s, and the subject must be an admin allowed to read it)", scope)
+			}
+			return &authError{msg, err}
+		}
+	}
+	return fmt.Errorf("google: %s: %w", op, err)
+}
+
+func retryableReason(ge *googleapi.Error) bool {
+	for _, e := range ge.Errors {
+		switch e.Reason {
+		case "rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded":
+			return true
+		}
+	}
+	return false
+}
+
+// Check verifies the key, the delegation of each scope and one cheap call
+// to each API (users, groups, members, org units). The error names every
+// scope or API that fails.
+func (c *Connector) Check(ctx context.Context) error {
+	var errs []error
+	if c.scopeSources != nil {
+		for _, s := range scopes {
+			if _, err := c.scopeSources[s].Token(); err != nil {
+				errs = append(errs, fmt.Errorf("scope %s: %w", s, c.classify(ctx, "token", s, err)))
+			}
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	}
+	uc := c.svc.Users.List().MaxResults(1).Fields("users(id)").Context(ctx)
+	c.scopeFilter(uc)
+	if _, err := uc.Do(); err != nil {
+		errs = append(errs, c.classify(ctx, "users.list", ScopeUser, err))
+	}
+	gc := c.svc.Groups.List().MaxResults(1).Fields("groups(id)").Context(ctx)
+	if c.cfg.Domain != "" {
+		gc.Domain(c.cfg.Domain)
+	} else {
+		gc.Customer(c.cfg.Customer)
+	}
+	gs, err := gc.Do()
+	if err != nil {
+		errs = append(errs, c.classify(ctx, "groups.list", ScopeGroup, err))
+	} else if len(gs.Groups) > 0 {
+		if _, err := c.svc.Members.List(gs.Groups[0].Id).MaxResults(1).Fields("members(id)").Context(ctx).Do(); err != nil {
+			errs = append(errs, c.classify(ctx, "members.list", ScopeGroupMember, err))
+		}
+	}
+	if _, err := c.svc.Orgunits.List(c.customerID()).Type("children").Fields("organizationUnits(orgUnitPath)").Context(ctx).Do(); err != nil {
+		errs = append(errs, c.classify(ctx, "orgunits.list", ScopeOrgUnit, err))
+	}
+	return errors.Join(errs...)
+}
+
+// customerID is the customer for the APIs that take no domain.
+func (c *Connector) customerID() string {
+	if c.cfg.Customer == "" {
+		return "my_customer"
+	}
+	return c.cfg.Customer
+}
+
+func (c *Connector) scopeFilter(uc *admin.UsersListCall) {
+	if c.cfg.Domain != "" {
+		uc.Domain(c.cfg.Domain)
+	} else {
+		uc.Customer(c.cfg.Customer)
+	}
+	if c.cfg.Query != "" {
+		uc.Query(c.cfg.Query)
+	}
+}
+
+// SearchGroups lists the groups (groups.list, all pages) and keeps those
+// whose name starts with prefix, case-insensitively, sorted by name. The
+// filter runs here rather than through groups.list's query, whose name
+// search is word-based rather than a prefix match. Members are not read:
+// the entries carry ID, Kind and the name and email attributes.
+func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+	groups, err := c.listGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := strings.ToLower(prefix)
+	var out []connector.Entry
+	for _, g := range groups {
+		if strings.HasPrefix(strings.ToLower(g.Name), p) {
+			out = append(out, groupEntry(g))
+		}
+	}
+	slices.SortFunc(out, func(a, b connector.Entry) int {
+		if r := strings.Compare(strings.ToLower(a.Attr("name")), strings.ToLower(b.Attr("name"))); r != 0 {
+			return r
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
