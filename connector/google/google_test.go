@@ -22,6 +22,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/connectortest"
 	"github.com/dirsync-go/dirsync/connector/google"
+	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/fakegoogle"
@@ -536,4 +537,20 @@ func TestPlanThroughCore(t *testing.T) {
 	assert.True(t, third.Incremental)
 	assert.Equal(t, 1, third.Actionable(), third.String())
 	assert.True(t, slices.ContainsFunc(third.Changes, func(ch diff.Change) bool { return ch.Op == diff.OpBlock }))
+}
+
+// UserStatus is what sign-in with Google asks the directory.
+func TestUserStatus(t *testing.T) {
+	fk := newFake(t)
+	c := open(t, fk)
+	for id, want := range map[string]login.UserStatus{
+		"u1":      {Exists: true},
+		"u2":      {Exists: true, Suspended: true},
+		"u4":      {Exists: true, Archived: true},
+		"deleted": {},
+	} {
+		got, err := c.UserStatus(t.Context(), id)
+		require.NoError(t, err, id)
+		assert.Equal(t, want, got, id)
+	}
 }

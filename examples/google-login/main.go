@@ -10,7 +10,10 @@
 //	GOOGLE_CLIENT_ID=… GOOGLE_CLIENT_SECRET=… ALLOWED_DOMAINS=example.com \
 //	    go run ./examples/google-login
 //
-// and open http://localhost:8080. Accounts live in memory for the demo; a
+// and open http://localhost:8080. Set GOOGLE_SERVICE_ACCOUNT_FILE (a key
+// with domain-wide delegation) and GOOGLE_ADMIN (the admin it acts as) to
+// refuse people suspended or deleted in Google Workspace. Accounts live in
+// memory for the demo; a
 // real host applies the Change to its own user store.
 package main
 
@@ -29,8 +32,9 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/google"
+	googleoauth "golang.org/x/oauth2/google"
 
+	"github.com/dirsync-go/dirsync/connector/google"
 	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
@@ -45,16 +49,26 @@ func main() {
 	}
 	app := &app{
 		sink: dirsynctest.NewMemorySink(),
-		oauth: &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: google.Endpoint,
+		oauth: &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: googleoauth.Endpoint,
 			RedirectURL: envOr("REDIRECT_URL", "http://"+addr+"/callback"),
 			Scopes:      []string{"openid", "email", "profile"}},
 		domains: domains,
 	}
-	auth, err := login.New(login.Config{
+	cfg := login.Config{
 		ClientID: clientID, AllowedDomains: domains, Source: "google-login",
 		Accounts: login.AccountFinderFunc(app.findAccount),
 		Logger:   slog.Default(),
-	})
+	}
+	// With a service account allowed domain-wide delegation, people
+	// suspended or deleted in Google Workspace are refused at once.
+	if keyFile, admin := os.Getenv("GOOGLE_SERVICE_ACCOUNT_FILE"), os.Getenv("GOOGLE_ADMIN"); keyFile != "" && admin != "" {
+		dir, err := google.Open(context.Background(), google.Config{ServiceAccountFile: keyFile, Subject: admin}, slog.Default())
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.Directory = dir
+	}
+	auth, err := login.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -311,6 +311,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(parts) == 1 && parts[0] == "users":
 		endpoint, scope = "users", ScopeUserReadonly
+	case len(parts) == 2 && parts[0] == "users":
+		endpoint, scope = "user", ScopeUserReadonly
 	case len(parts) == 1 && parts[0] == "groups":
 		endpoint, scope = "groups", ScopeGroupReadonly
 	case len(parts) == 3 && parts[0] == "groups" && parts[2] == "members":
@@ -352,6 +354,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch endpoint {
 	case "users":
 		s.listUsers(w, q)
+	case "user":
+		s.getUser(w, q, parts[1])
 	case "groups":
 		s.listGroups(w, q)
 	case "members":
@@ -502,6 +506,28 @@ func selectFields(m map[string]any, fields string) map[string]any {
 		}
 	}
 	return m
+}
+
+// getUser answers users.get by ID or primary email.
+func (s *Server) getUser(w http.ResponseWriter, q url.Values, key string) {
+	s.mu.Lock()
+	var found *User
+	for _, u := range s.users {
+		if u.ID == key || strings.EqualFold(u.PrimaryEmail, key) {
+			found = u
+		}
+	}
+	var b []byte
+	if found != nil {
+		b, _ = json.Marshal(selectFields(found.resource(), q.Get("fields")))
+	}
+	s.mu.Unlock()
+	if found == nil {
+		WriteError(w, 404, "notFound", "NOT_FOUND", "Resource Not Found: userKey")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_, _ = w.Write(b)
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, q url.Values) {
