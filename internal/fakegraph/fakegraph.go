@@ -19,7 +19,6 @@
 package fakegraph
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -424,10 +423,8 @@ func drop(w http.ResponseWriter) {
 		return
 	}
 	defer conn.Close()
-	bw := bufio.NewWriter(conn)
-	_ = buf
-	_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"value\":[{\"id\":\"")
-	_ = bw.Flush()
+	_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"value\":[{\"id\":\"")
+	_ = buf.Flush()
 }
 
 var startsWith = regexp.MustCompile(`^startswith\(displayName,\s*'((?:[^']|'')*)'\)$`)
