@@ -330,11 +330,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch endpoint {
 	case "users":
-		items := make([]map[string]any, 0, len(s.users))
-		for _, u := range s.users {
-			items = append(items, s.userJSON(u, q, nil))
-		}
-		s.page(w, r, items, "users")
+		s.pageFunc(w, r, len(s.users), func(i int) map[string]any { return s.userJSON(s.users[i], q, nil) }, "users")
 	case "users/delta":
 		s.delta(w, r)
 	case "users/{id}":
@@ -385,15 +381,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, 404, "Request_ResourceNotFound", "Resource '"+seg[1]+"' does not exist.")
 			return
 		}
-		var items []map[string]any
-		for _, m := range s.transitive(g) {
+		members := s.transitive(g)
+		s.pageFunc(w, r, len(members), func(i int) map[string]any {
 			t := "#microsoft.graph.group"
-			if _, ok := s.byID[m]; ok {
+			if _, ok := s.byID[members[i]]; ok {
 				t = "#microsoft.graph.user"
 			}
-			items = append(items, map[string]any{"@odata.type": t, "id": m})
-		}
-		s.page(w, r, items, "directoryObjects")
+			return map[string]any{"@odata.type": t, "id": members[i]}
+		}, "directoryObjects")
 	default:
 		writeError(w, 400, "BadRequest", "Resource not found for the segment '"+path+"'.")
 	}
@@ -525,13 +520,22 @@ func pageSize(r *http.Request) int {
 
 // page writes one page of items; $skiptoken is the offset.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, items []map[string]any, context string) {
+	s.pageFunc(w, r, len(items), func(i int) map[string]any { return items[i] }, context)
+}
+
+// pageFunc writes one page of n items, rendering only those on the page.
+func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, n int, item func(int) map[string]any, context string) {
 	q := r.URL.Query()
 	off, _ := strconv.Atoi(q.Get("$skiptoken"))
 	size := pageSize(r)
-	end := min(off+size, len(items))
-	off = min(off, end)
-	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + context, "value": nonNil(items[off:end])}
-	if end < len(items) && q.Get("$top") == "" {
+	end := min(off+size, n)
+	off = max(min(off, end), 0)
+	items := make([]map[string]any, 0, end-off)
+	for i := off; i < end; i++ {
+		items = append(items, item(i))
+	}
+	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + context, "value": items}
+	if end < n && q.Get("$top") == "" {
 		q.Set("$skiptoken", strconv.Itoa(end))
 		out["@odata.nextLink"] = s.URL + r.URL.Path + "?" + q.Encode()
 	}
