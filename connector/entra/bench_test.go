@@ -1,0 +1,98 @@
+package entra
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/internal/fakegraph"
+)
+
+// benchUsers is the tenant size of the benchmarks: DIRSYNC_ENTRA_BENCH_USERS,
+// default 100,000.
+func benchUsers(b *testing.B) int {
+	if v := os.Getenv("DIRSYNC_ENTRA_BENCH_USERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("DIRSYNC_ENTRA_BENCH_USERS=%q", v)
+		}
+		return n
+	}
+	return 100_000
+}
+
+func benchConnector(b *testing.B, s *fakegraph.Server) *Connector {
+	c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: s.BaseURL()}, nil, s.Client().Transport)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkRead is a full read of a generated tenant (one group holding
+// every user) through the real Graph client and the fake Graph server,
+// with the default page size of 999. It reports the user page requests
+// per read and the allocations per user (client and connector; the
+// fake server runs in the same process, so its allocations count too).
+//
+//	go test -run '^$' -bench Read -benchtime 3x -benchmem ./connector/entra
+func BenchmarkRead(b *testing.B) {
+	n := benchUsers(b)
+	s := fakegraph.New()
+	defer s.Close()
+	ids := s.AddUsers(n)
+	s.AddGroup("Everyone", ids...)
+	c := benchConnector(b, s)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.ResetCounts()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		entries, err := connector.ReadAll(ctx, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(n), "allocs/user")
+		if len(entries) != n+1 {
+			b.Fatalf("read %d entries, want %d", len(entries), n+1)
+		}
+		b.ReportMetric(float64(s.RequestsTo("users")), "user-pages/op")
+		b.ReportMetric(float64(s.Requests()), "requests/op")
+	}
+}
+
+// BenchmarkOneChange is an incremental read after one user changed: the
+// requests it costs.
+func BenchmarkOneChange(b *testing.B) {
+	n := min(benchUsers(b), 10_000)
+	s := fakegraph.New()
+	defer s.Close()
+	ids := s.AddUsers(n)
+	c := benchConnector(b, s)
+	ctx := context.Background()
+	cur, err := c.ReadChanges(ctx, nil, func(connector.Entry) error { return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		s.UpdateUser(ids[i%n], map[string]any{"jobTitle": "Title " + strconv.Itoa(i)})
+		s.ResetCounts()
+		got := 0
+		cur, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { got++; return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != 1 {
+			b.Fatalf("%d changes, want 1", got)
+		}
+		b.ReportMetric(float64(s.Requests()), "requests/op")
+	}
+}
