@@ -116,3 +116,28 @@ func ReadAll(ctx context.Context, c Connector) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+// ReadAllThenYield is the Read of a connector that must read everything
+// before it yields anything (to resolve memberships across entries, say):
+// it calls readAll once, then yields its entries, checking ctx between
+// them. A failed readAll, or ctx cancelled while yielding, yields one error
+// (wrapping ctx.Err() for a cancellation, prefixed with name) and nothing
+// after it.
+func ReadAllThenYield(ctx context.Context, name string, readAll func(context.Context) ([]Entry, error)) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		entries, err := readAll(ctx)
+		if err != nil {
+			yield(Entry{}, err)
+			return
+		}
+		for i, e := range entries {
+			if err := ctx.Err(); err != nil {
+				yield(Entry{}, fmt.Errorf("%s: read interrupted after %d of %d entries: %w", name, i, len(entries), err))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package connector_test
 
 import (
+	"context"
+	"errors"
+	"iter"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -78,4 +81,44 @@ func TestAttrsCloneIsDeep(t *testing.T) {
 	assert.Equal(t, []string{"a@x"}, a["mail"])
 	assert.Equal(t, []string{"smtp:a@x", "smtp:b@x"}, c["proxyaddresses"], "appending to one value never writes into another")
 	assert.Nil(t, connector.Attrs(nil).Clone())
+}
+
+func TestReadAllThenYield(t *testing.T) {
+	three := func(context.Context) ([]connector.Entry, error) {
+		return []connector.Entry{{ID: "1"}, {ID: "2"}, {ID: "3"}}, nil
+	}
+	got, err := connector.ReadAll(context.Background(), readFunc(three))
+	require.NoError(t, err)
+	assert.Len(t, got, 3)
+
+	boom := errors.New("page 7 failed")
+	_, err = connector.ReadAll(context.Background(), readFunc(func(context.Context) ([]connector.Entry, error) { return nil, boom }))
+	assert.ErrorIs(t, err, boom)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var n int
+	var last error
+	for e, err := range connector.ReadAllThenYield(ctx, "test", three) {
+		if err != nil {
+			last = err
+			continue
+		}
+		n++
+		if e.ID == "1" {
+			cancel()
+		}
+	}
+	assert.Equal(t, 1, n)
+	assert.ErrorIs(t, last, context.Canceled)
+	assert.Contains(t, last.Error(), "test: read interrupted after 1 of 3 entries")
+
+	for range connector.ReadAllThenYield(context.Background(), "test", three) {
+		break // breaking out early is safe
+	}
+}
+
+type readFunc func(context.Context) ([]connector.Entry, error)
+
+func (f readFunc) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
+	return connector.ReadAllThenYield(ctx, "test", f)
 }

@@ -65,22 +65,7 @@ func (c *Connector) attributes() []string {
 // whole directory is read (page by page) before the first entry is yielded,
 // because group memberships are resolved from DNs to IDs across entries.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
-	return func(yield func(connector.Entry, error) bool) {
-		entries, err := c.readAll(ctx)
-		if err != nil {
-			yield(connector.Entry{}, err)
-			return
-		}
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				yield(connector.Entry{}, fmt.Errorf("ad: read cancelled: %w", err))
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
+	return connector.ReadAllThenYield(ctx, "ad", c.readAll)
 }
 
 func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {

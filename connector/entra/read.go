@@ -113,22 +113,7 @@ func deref(p *string) string {
 // entry, so that each user's MemberOf is complete. Any failed page fails
 // the read.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
-	return func(yield func(connector.Entry, error) bool) {
-		entries, err := c.readAll(ctx)
-		if err != nil {
-			yield(connector.Entry{}, err)
-			return
-		}
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				yield(connector.Entry{}, fmt.Errorf("entra: read: %w", err))
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
+	return connector.ReadAllThenYield(ctx, "entra", c.readAll)
 }
 
 func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {

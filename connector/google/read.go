@@ -24,22 +24,7 @@ const userFields = "nextPageToken,users(id,primaryEmail,name,suspended,archived,
 // It reads everything before it yields the first entry, so memberships
 // can be resolved; any failed page fails the whole read.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
-	return func(yield func(connector.Entry, error) bool) {
-		entries, err := c.readAll(ctx)
-		if err != nil {
-			yield(connector.Entry{}, err)
-			return
-		}
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				yield(connector.Entry{}, err)
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
+	return connector.ReadAllThenYield(ctx, "google", c.readAll)
 }
 
 func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {

@@ -128,22 +128,7 @@ func newConnector(cfg Config, data []byte) *Connector {
 // the single error is a *ParseError naming the line. Then it yields the
 // users and groups in file order.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
-	return func(yield func(connector.Entry, error) bool) {
-		entries, err := c.load(ctx)
-		if err != nil {
-			yield(connector.Entry{}, err)
-			return
-		}
-		for i, e := range entries {
-			if err := ctx.Err(); err != nil {
-				yield(connector.Entry{}, fmt.Errorf("ldif: read interrupted after %d entries: %w", i, err))
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-		}
-	}
+	return connector.ReadAllThenYield(ctx, "ldif", c.load)
 }
 
 // Check implements connector.Checker: it reads and parses the input and
