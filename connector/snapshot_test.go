@@ -96,6 +96,7 @@ func TestReadAllThenYield(t *testing.T) {
 	assert.ErrorIs(t, err, boom)
 
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var n int
 	var last error
 	for e, err := range connector.ReadAllThenYield(ctx, "test", three) {
