@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -602,6 +603,9 @@ func TestUSNFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(dc.Cookie) > 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the DC lets an ordinary user use DirSync, so the uSNChanged fallback is not tested")
+		}
 		t.Skip("the DC lets an ordinary user use DirSync; the fallback is not reached")
 	}
 	if n != 1 || dc.USN == 0 {
