@@ -64,7 +64,7 @@ func ExampleSyncer() {
 	// create-department Sales department: Department Sales department does not exist in the app yet
 	// create Ann Lee: New in the directory: OU "Sales department users" is a synced OU (name ends with "user" or "users")
 	// create Bob Ray: New in the directory: OU "IT Users" is a synced OU (name ends with "user" or "users")
-	// skip Backup Service: OU "Service Accounts" is not in a synced OU (name must end with "user" or "users")
+	// skip Backup Service: The account's OU "Service Accounts" is not synced (only OUs whose name ends with "user" or "users" are synced)
 	// applied: 4
 	// next: 1 block
 	// block Bob Ray: Disabled in the directory; block and end all sessions

@@ -44,7 +44,7 @@ func Example() {
 	// Output:
 	// true  OU "Sales department users" is a synced OU (name ends with "user" or "users")
 	// true  OU "IT Users/Interns" is inside synced OU "IT Users" (name ends with "user" or "users")
-	// false OU "Contractors" is not in a synced OU (name must end with "user" or "users")
+	// false The account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced)
 	// false OU "IT Users/Service Accounts" is an excluded OU (name matches "^service"), per rule "No service accounts"
 	// delete 720h0m0s
 }

@@ -212,7 +212,7 @@ func compileMatcher(r ScopeRule) (matcher, error) {
 		return &ouMatcher{
 			find:    findUserOU,
 			hitWhy:  `name ends with "user" or "users"`,
-			missWhy: `name must end with "user" or "users"`,
+			missWhy: `only OUs whose name ends with "user" or "users" are synced`,
 		}, nil
 	case r.OU != "":
 		path, err := ParseOUPath(r.OU)
@@ -221,7 +221,7 @@ func compileMatcher(r ScopeRule) (matcher, error) {
 		}
 		return &ouMatcher{
 			find:    func(p []string) int { return findSubtree(p, path) },
-			missWhy: fmt.Sprintf("must be %s or below it", quote(JoinOUPath(path))),
+			missWhy: fmt.Sprintf("only %s and the OUs below it are synced", quote(JoinOUPath(path))),
 		}, nil
 	case r.OURegex != "":
 		re, err := compileRegex(r.OURegex)
@@ -231,7 +231,7 @@ func compileMatcher(r ScopeRule) (matcher, error) {
 		return &ouMatcher{
 			find:    func(p []string) int { return findOU(p, re.MatchString) },
 			hitWhy:  fmt.Sprintf("name matches %s", quote(r.OURegex)),
-			missWhy: fmt.Sprintf("name must match %s", quote(r.OURegex)),
+			missWhy: fmt.Sprintf("only OUs whose name matches %s are synced", quote(r.OURegex)),
 		}, nil
 	case r.Group != "":
 		g := strings.TrimSpace(r.Group)
@@ -356,9 +356,9 @@ func (m *ouMatcher) hit(e *connector.Entry, h hit, include bool) string {
 
 func (m *ouMatcher) miss(e *connector.Entry) string {
 	if len(e.Path) == 0 {
-		return fmt.Sprintf("The account is in no OU, so not in a synced OU (%s)", m.missWhy)
+		return fmt.Sprintf("The account is in no OU (%s)", m.missWhy)
 	}
-	return fmt.Sprintf("OU %s is not in a synced OU (%s)", quote(JoinOUPath(e.Path)), m.missWhy)
+	return fmt.Sprintf("The account's OU %s is not synced (%s)", quote(JoinOUPath(e.Path)), m.missWhy)
 }
 
 // IsUserOU reports whether an org-unit name ends with "user" or "users",

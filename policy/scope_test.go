@@ -47,13 +47,13 @@ func TestOUEndsWithUsers(t *testing.T) {
 		// The words of the preset, literally: any name ending in "users".
 		{[]string{"Superusers"}, true, `OU "Superusers" is a synced OU (name ends with "user" or "users")`},
 		{[]string{"Contractors"}, false,
-			`OU "Contractors" is not in a synced OU (name must end with "user" or "users")`},
+			`The account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		{[]string{"Service Accounts"}, false,
-			`OU "Service Accounts" is not in a synced OU (name must end with "user" or "users")`},
+			`The account's OU "Service Accounts" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		{[]string{"Users Archive"}, false,
-			`OU "Users Archive" is not in a synced OU (name must end with "user" or "users")`},
+			`The account's OU "Users Archive" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		{[]string{"usersx"}, false,
-			`OU "usersx" is not in a synced OU (name must end with "user" or "users")`},
+			`The account's OU "usersx" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		// Nested: an OU includes its sub-OUs.
 		{[]string{"Europe", "Sales department users"}, true,
 			`OU "Europe/Sales department users" is a synced OU (name ends with "user" or "users")`},
@@ -64,9 +64,9 @@ func TestOUEndsWithUsers(t *testing.T) {
 		{[]string{"Users", "Admin users"}, true,
 			`OU "Users/Admin users" is a synced OU (name ends with "user" or "users")`},
 		{[]string{"Europe", "Contractors"}, false,
-			`OU "Europe/Contractors" is not in a synced OU (name must end with "user" or "users")`},
+			`The account's OU "Europe/Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		{[]string{"R/D users"}, true, `OU "R\/D users" is a synced OU (name ends with "user" or "users")`},
-		{nil, false, `The account is in no OU, so not in a synced OU (name must end with "user" or "users")`},
+		{nil, false, `The account is in no OU (only OUs whose name ends with "user" or "users" are synced)`},
 	}
 	for _, tt := range tests {
 		t.Run(policy.JoinOUPath(tt.path), func(t *testing.T) {
@@ -104,11 +104,11 @@ func TestOUSubtree(t *testing.T) {
 		{[]string{"Europe", "Sales"}, true, `OU "Europe/Sales" is a synced OU`},
 		{[]string{"europe", "SALES"}, true, `OU "europe/SALES" is a synced OU`},
 		{[]string{"Europe", "Sales", "Interns"}, true, `OU "Europe/Sales/Interns" is inside synced OU "Europe/Sales"`},
-		{[]string{"Europe"}, false, `OU "Europe" is not in a synced OU (must be "Europe/Sales" or below it)`},
-		{[]string{"Europe", "Marketing"}, false, `OU "Europe/Marketing" is not in a synced OU (must be "Europe/Sales" or below it)`},
-		{[]string{"Asia", "Europe", "Sales"}, false, `OU "Asia/Europe/Sales" is not in a synced OU (must be "Europe/Sales" or below it)`},
-		{[]string{"Europe", "Sales department"}, false, `OU "Europe/Sales department" is not in a synced OU (must be "Europe/Sales" or below it)`},
-		{nil, false, `The account is in no OU, so not in a synced OU (must be "Europe/Sales" or below it)`},
+		{[]string{"Europe"}, false, `The account's OU "Europe" is not synced (only "Europe/Sales" and the OUs below it are synced)`},
+		{[]string{"Europe", "Marketing"}, false, `The account's OU "Europe/Marketing" is not synced (only "Europe/Sales" and the OUs below it are synced)`},
+		{[]string{"Asia", "Europe", "Sales"}, false, `The account's OU "Asia/Europe/Sales" is not synced (only "Europe/Sales" and the OUs below it are synced)`},
+		{[]string{"Europe", "Sales department"}, false, `The account's OU "Europe/Sales department" is not synced (only "Europe/Sales" and the OUs below it are synced)`},
+		{nil, false, `The account is in no OU (only "Europe/Sales" and the OUs below it are synced)`},
 	}
 	for _, tt := range tests {
 		e := user("u1", tt.path...)
@@ -163,9 +163,9 @@ func TestOURegex(t *testing.T) {
 		{[]string{"DE-staff", "SERVICES"}, false, 0, `OU "DE-staff/SERVICES" is an excluded OU (name matches "^service")`},
 		{[]string{"DE-staff"}, true, 1, `OU "DE-staff" is a synced OU (name matches "(?-i)^[A-Z]{2}-staff$"), per rule "Country staff"`},
 		{[]string{"DE-staff", "Berlin"}, true, 1, `OU "DE-staff/Berlin" is inside synced OU "DE-staff" (name matches "(?-i)^[A-Z]{2}-staff$"), per rule "Country staff"`},
-		{[]string{"de-staff"}, false, -1, `OU "de-staff" is not in a synced OU (name must match "(?-i)^[A-Z]{2}-staff$"), per rule "Country staff"`},
+		{[]string{"de-staff"}, false, -1, `The account's OU "de-staff" is not synced (only OUs whose name matches "(?-i)^[A-Z]{2}-staff$" are synced), per rule "Country staff"`},
 		// The expression sees one name at a time, never the joined path.
-		{[]string{"DE", "staff"}, false, -1, `OU "DE/staff" is not in a synced OU (name must match "(?-i)^[A-Z]{2}-staff$"), per rule "Country staff"`},
+		{[]string{"DE", "staff"}, false, -1, `The account's OU "DE/staff" is not synced (only OUs whose name matches "(?-i)^[A-Z]{2}-staff$" are synced), per rule "Country staff"`},
 	}
 	for _, tt := range tests {
 		e := user("u1", tt.path...)
@@ -197,7 +197,7 @@ func TestRuleOrderAndDefaults(t *testing.T) {
 			detail: `Attribute employeeType is "Contractor" (excluded: employeeType equals "contractor")`},
 		{name: "include only, default exclude", path: []string{"Contractors"}, in: false, rule: -1,
 			scope:  policy.ScopeConfig{Rules: []policy.ScopeRule{include(userOUs)}},
-			detail: `OU "Contractors" is not in a synced OU (name must end with "user" or "users")`},
+			detail: `The account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced)`},
 		{name: "explicit default include with include rules", path: []string{"Contractors"}, in: true, rule: -1,
 			scope:  policy.ScopeConfig{Rules: []policy.ScopeRule{include(userOUs)}, Default: "include"},
 			detail: "No scope rule matched; synced by default"},
@@ -214,15 +214,15 @@ func TestRuleOrderAndDefaults(t *testing.T) {
 			scope: policy.ScopeConfig{Rules: []policy.ScopeRule{
 				exclude(contractors), include(userOUs), include(policy.ScopeRule{OU: "Europe/Sales", Name: "Sales"}),
 			}},
-			detail: `OU "Contractors" is not in a synced OU (name must end with "user" or "users"); ` +
-				`OU "Contractors" is not in a synced OU (must be "Europe/Sales" or below it), per rule "Sales"`},
+			detail: `The account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced); ` +
+				`The account's OU "Contractors" is not synced (only "Europe/Sales" and the OUs below it are synced), per rule "Sales"`},
 		{name: "many include rules capped", path: []string{"X"}, in: false, rule: -1,
 			scope: policy.ScopeConfig{Rules: []policy.ScopeRule{
 				include(policy.ScopeRule{OU: "A"}), include(policy.ScopeRule{OU: "B"}), include(policy.ScopeRule{OU: "C"}),
 				include(policy.ScopeRule{OU: "D"}), include(policy.ScopeRule{OU: "E"}),
 			}},
-			detail: `OU "X" is not in a synced OU (must be "A" or below it); OU "X" is not in a synced OU (must be "B" or below it); ` +
-				`OU "X" is not in a synced OU (must be "C" or below it); 2 more include rules did not match`},
+			detail: `The account's OU "X" is not synced (only "A" and the OUs below it are synced); The account's OU "X" is not synced (only "B" and the OUs below it are synced); ` +
+				`The account's OU "X" is not synced (only "C" and the OUs below it are synced); 2 more include rules did not match`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
