@@ -26,8 +26,15 @@ type RunRecord struct {
 	Counts  map[string]int `json:"counts"`
 	Applied int            `json:"applied"`
 	Failed  int            `json:"failed"`
+	// Skipped counts the changes Apply did not carry out on purpose.
+	Skipped int `json:"skipped,omitempty"`
 	// Failures lists each failed change with its error.
 	Failures []RunFailure `json:"failures,omitempty"`
+	// Skips lists each skipped change with its reason (in Error).
+	Skips []RunFailure `json:"skips,omitempty"`
+	// Plan is the digest of the plan (Plan.Digest) the run applied or left
+	// waiting for approval.
+	Plan string `json:"plan,omitempty"`
 	// Safety is the safety decision, when the plan exceeded the limits.
 	Safety   string `json:"safety,omitempty"`
 	Approved bool   `json:"approved,omitempty"`
@@ -56,12 +63,19 @@ func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
 // record adds the run of an applied plan.
 func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger, mode string) error {
 	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Mode: mode, Outcome: OutcomeApplied, Full: !p.Incremental,
-		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Approved: p.approved}
+		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Skipped: r.Count(StatusSkipped),
+		Approved: p.Approved(), Plan: p.Digest()}
 	for _, res := range r.Results {
 		run.Counts[res.Change.Op.String()]++
 		if res.Err != nil {
 			run.Failures = append(run.Failures, RunFailure{Op: res.Change.Op.String(), Key: res.Change.Key,
 				Name: res.Change.Label(), Error: res.Err.Error()})
+		}
+	}
+	for _, res := range r.Results {
+		if res.Status == StatusSkipped {
+			run.Skips = append(run.Skips, RunFailure{Op: res.Change.Op.String(), Key: res.Change.Key,
+				Name: res.Change.Label(), Error: res.Reason.Detail})
 		}
 	}
 	if run.Failed > 0 || r.Count(StatusNotAttempted) > 0 {
@@ -74,18 +88,14 @@ func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger, mode s
 // recordRun appends a run to the history, keeping the newest HistoryLimit.
 func (s *Syncer) recordRun(ctx context.Context, run RunRecord) error {
 	ctx = context.WithoutCancel(ctx)
-	s.historyMu.Lock()
-	defer s.historyMu.Unlock()
-	var runs []RunRecord
-	if err := s.getJSON(ctx, s.key("history"), &runs); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
 	if run.Counts == nil {
 		run.Counts = map[string]int{}
 	}
-	runs = append(runs, run)
-	if over := len(runs) - s.history; over > 0 {
-		runs = runs[over:]
-	}
-	return s.putJSON(ctx, s.key("history"), runs)
+	return updateJSON(ctx, s.store, s.key("history"), func(runs *[]RunRecord) error {
+		*runs = append(*runs, run)
+		if over := len(*runs) - s.history; over > 0 {
+			*runs = (*runs)[over:]
+		}
+		return nil
+	})
 }

@@ -66,8 +66,8 @@ func (s *Syncer) loadCursor(ctx context.Context) (cursorState, error) {
 // last full read is recent enough, and the mapping and scope can decide
 // from the changed entries alone.
 func (s *Syncer) incrementalOK(ctx context.Context, st cursorState) bool {
-	if s.fullEvery >= 0 && s.now().Sub(st.LastFull) >= s.fullEvery {
-		return false
+	if age := s.now().Sub(st.LastFull); age < 0 || s.fullEvery >= 0 && age >= s.fullEvery {
+		return false // stale, or stamped in the future by a clock since set back
 	}
 	if fp := s.fingerprint(ctx); fp == "" || fp != st.Config {
 		return false
@@ -84,18 +84,77 @@ func (s *Syncer) incrementalOK(ctx context.Context, st cursorState) bool {
 // saveCursor records the cursor of an applied plan. It is called only when
 // every change of that plan applied, so the cursor is never ahead of the
 // applied work: after a failure the next plan re-reads from the old one.
-func (s *Syncer) saveCursor(ctx context.Context, p *Plan) error {
-	st, err := s.loadCursor(ctx)
-	if err != nil {
-		return err
+// With the cursor it keeps how many accounts the integration manages now,
+// for the safety limits of later incremental plans: the count the plan was
+// made with, plus the accounts it created or adopted, minus those it
+// deleted. r is nil for a plan with nothing to apply.
+func (s *Syncer) saveCursor(ctx context.Context, p *Plan, r *Report) error {
+	managed := p.facts.managed
+	if r != nil {
+		for i := range r.Results {
+			res := &r.Results[i]
+			if res.Status != StatusApplied {
+				continue
+			}
+			switch c := &res.Change; {
+			case c.Op == diff.OpCreate:
+				managed++
+			case c.Op == diff.OpDelete && c.Before != nil && c.Before.Managed && c.Before.Source == s.source:
+				managed--
+			case c.Before != nil && !(c.Before.Managed && c.Before.Source == s.source) &&
+				c.After != nil && c.After.Managed && c.After.Source == s.source:
+				managed++ // adopted
+			}
+		}
 	}
-	st.Cursor = p.cursor
-	if !p.Incremental {
-		st.LastFull = p.Created
-		st.Config = p.config
-		st.Managed = p.Managed + p.Count(diff.OpCreate)
+	return updateJSON(ctx, s.store, s.key("cursor"), func(st *cursorState) error {
+		st.Cursor = p.cursor
+		st.Managed = max(managed, 0)
+		if !p.facts.incremental {
+			st.LastFull = p.Created
+			st.Config = p.config
+		}
+		return nil
+	})
+}
+
+// errNeedFull reports an incremental read whose changes only a full read
+// can plan; Plan then reads the whole directory at once.
+var errNeedFull = errors.New("dirsync: the changes need a full read")
+
+// groupChangeNeedsFull returns why a change set that holds a changed or
+// deleted group must be planned from a full read, or "" when no group
+// matters. A group's membership decides roles (mapping) and scope
+// (policy): when either uses groups, a changed group can change the roles
+// or the scope of members the change set does not otherwise name, and
+// revoking a role is a security action that must not wait for the daily
+// full read. Connectors report a membership change as a changed group
+// entry (see connector.Incremental).
+func (s *Syncer) groupChangeNeedsFull(entries []connector.Entry) string {
+	var group *connector.Entry
+	for i := range entries {
+		if entries[i].Kind == connector.KindGroup {
+			group = &entries[i]
+			break
+		}
 	}
-	return s.putJSON(ctx, s.key("cursor"), st)
+	if group == nil {
+		return ""
+	}
+	name := group.Attr("cn")
+	if name == "" {
+		name = group.Attr("displayName")
+	}
+	if name == "" {
+		name = group.ID
+	}
+	if s.policy.UsesGroups() {
+		return fmt.Sprintf("group %q changed and scope rules select by group", name)
+	}
+	if gu, ok := s.mapper.(interface{ UsesGroups() bool }); !ok || gu.UsesGroups() {
+		return fmt.Sprintf("group %q changed and the mapping derives roles from groups", name)
+	}
+	return ""
 }
 
 // planIncremental plans from the entries changed since the cursor. Only the
@@ -121,6 +180,10 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 	}
 	entries := changed.slice()
 	s.report(Progress{Phase: PhaseRead, Done: len(entries), Total: len(entries)})
+
+	if why := s.groupChangeNeedsFull(entries); why != "" {
+		return nil, fmt.Errorf("%w: %s", errNeedFull, why)
+	}
 
 	touched := map[string]bool{} // external IDs of changed users, deleted ones too
 	var live []connector.Entry
@@ -181,8 +244,9 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 	if err != nil {
 		return nil, err
 	}
-	plan.Created, plan.SourceUsers, plan.cursor, plan.Incremental = start, len(users), next, true
+	plan.Created, plan.ChangedUsers, plan.cursor, plan.Incremental = start, len(touched), next, true
 	plan.Managed = managed
+	s.seal(plan)
 	s.log.InfoContext(ctx, "incremental plan ready", "changes", plan.Summary(), "changed", len(entries))
 	if err := s.checkSafety(plan); err != nil {
 		return plan, err

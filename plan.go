@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,12 @@ type Plan struct {
 	Created time.Time
 	// Managed is how many accounts of this integration the sink held.
 	Managed int
-	// SourceUsers is how many users the directory returned.
+	// SourceUsers is how many users a full read of the directory
+	// returned; 0 on an incremental plan (see ChangedUsers).
 	SourceUsers int
+	// ChangedUsers is how many users an incremental read reported as
+	// changed (deleted ones included); 0 on a full plan.
+	ChangedUsers int
 	// Safety is set when the plan exceeds the policy's safety limits; Apply
 	// refuses it until Approve is called.
 	Safety *policy.SafetyError
@@ -30,24 +35,91 @@ type Plan struct {
 	// changes since the last applied plan rather than a full read.
 	Incremental bool
 
-	approved bool
+	// The fields below are what Apply trusts. The exported ones above are
+	// for display: a host may change them or build a Plan value of its own
+	// (from stored JSON, say), and Apply checks the safety limits with its
+	// own numbers anyway.
+	facts planFacts
+	// approved holds the sorted hashes of the changes an admin approved;
+	// nil when the plan was not approved.
+	approved []uint64
 	// cursor is the connector's position after this plan's read; it is
-	// saved once every change of the plan applied.
+	// saved once every change of the plan applied, and only when the plan
+	// still holds every change it was made with.
 	cursor connector.Cursor
 	// config fingerprints the rules a full plan was made with.
 	config string
 }
 
+// planFacts are the numbers a Syncer made a plan with.
+type planFacts struct {
+	made        bool // by a Syncer; otherwise Apply counts for itself
+	managed     int
+	sourceUsers int
+	incremental bool
+	// whole and actionable seal the plan's actionable changes as made.
+	whole      uint64
+	actionable int
+}
+
 // Approve marks a plan over the safety limits as accepted by an admin, so
-// Apply carries it out. It has no effect on a plan within the limits.
-func (p *Plan) Approve() { p.approved = true }
+// Apply carries it out. The approval covers the plan's changes as they are
+// now: a change added or altered afterwards is not approved, and Apply
+// refuses a plan over the limits that holds one. A subset of an approved
+// plan (Search) stays approved. Approve has no effect on a plan within the
+// limits.
+func (p *Plan) Approve() { p.approved = approvalSet(&p.Plan) }
 
-// Approved reports whether Approve was called.
-func (p *Plan) Approved() bool { return p.approved }
+// ApproveDigest approves the plan when its Digest is d, the digest of the
+// plan an admin was shown (perhaps by another process, from stored JSON).
+// Otherwise it approves nothing and returns an error wrapping
+// ErrPlanChanged.
+func (p *Plan) ApproveDigest(d string) error {
+	if got := p.Digest(); got != d {
+		return fmt.Errorf("dirsync: approve: plan digest %s, approved %q: %w", short(got), d, ErrPlanChanged)
+	}
+	p.Approve()
+	return nil
+}
 
-// Search returns a plan holding the changes whose account name, email or
-// username matches the regular expression (e.g. "^[0-9]"). An invalid
-// expression is an error.
+// Approved reports whether Approve was called and the plan's changes are
+// still the ones approved.
+func (p *Plan) Approved() bool { return p.approved != nil && p.covered() }
+
+// covered reports whether every actionable change is among the approved.
+func (p *Plan) covered() bool {
+	for i := range p.Changes {
+		if c := &p.Changes[i]; c.Op.Actionable() {
+			if _, ok := slices.BinarySearch(p.approved, changeHash(c)); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Digest identifies what the plan would do: a SHA-256, in hex, over its
+// actionable changes (op, account, field changes; not timestamps). Two
+// plans with the same digest make the same changes. Show it with the plan
+// and pass it to ApprovePending, so that the approval names the plan the
+// admin saw.
+func (p *Plan) Digest() string { return digest(&p.Plan) }
+
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+// Search returns a plan holding the changes that match the regular
+// expression (e.g. "^[0-9]"): see diff.Plan.Search for what is matched. An
+// invalid expression is an error.
+//
+// The result is a subset: applying it applies those changes only, and
+// saves neither the connector's cursor nor the time of the full read, so
+// what was left out is planned again on the next run. A subset of an
+// approved plan is approved.
 func (p *Plan) Search(pattern string) (*Plan, error) {
 	dp, err := p.Plan.Search(pattern)
 	if err != nil {
@@ -55,6 +127,7 @@ func (p *Plan) Search(pattern string) (*Plan, error) {
 	}
 	out := *p
 	out.Plan = *dp
+	out.cursor, out.config = nil, ""
 	return &out, nil
 }
 
@@ -66,7 +139,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	if p.Safety != nil {
 		state := "waiting for approval"
-		if p.approved {
+		if p.Approved() {
 			state = "approved"
 		}
 		_, err := fmt.Fprintf(w, "Safety limit: %v (%s)\n", p.Safety, state)
@@ -92,15 +165,17 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	}
 	var safety *safetyJSON
 	if p.Safety != nil {
-		safety = &safetyJSON{Message: p.Safety.Error(), Detail: p.Safety, Approved: p.approved}
+		safety = &safetyJSON{Message: p.Safety.Error(), Detail: p.Safety, Approved: p.Approved()}
 	}
 	return json.Marshal(struct {
-		Plan        json.RawMessage `json:"plan"`
-		Managed     int             `json:"managed"`
-		SourceUsers int             `json:"sourceUsers"`
-		Incremental bool            `json:"incremental"`
-		Safety      *safetyJSON     `json:"safety,omitempty"`
-	}{inner, p.Managed, p.SourceUsers, p.Incremental, safety})
+		Plan         json.RawMessage `json:"plan"`
+		Digest       string          `json:"digest"`
+		Managed      int             `json:"managed"`
+		SourceUsers  int             `json:"sourceUsers"`
+		ChangedUsers int             `json:"changedUsers,omitempty"`
+		Incremental  bool            `json:"incremental"`
+		Safety       *safetyJSON     `json:"safety,omitempty"`
+	}{inner, p.Digest(), p.Managed, p.SourceUsers, p.ChangedUsers, p.Incremental, safety})
 }
 
 type safetyJSON struct {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -187,51 +187,42 @@ func (s *Syncer) setPending(p *Plan) {
 	s.pending = p
 }
 
-// ApprovePending applies the plan waiting for approval. It plans again
-// first: if anything but timestamps differs from the plan the admin saw,
-// nothing is applied, the new plan becomes pending and the error wraps
-// ErrPlanChanged. Exceptions added since (AddException) are part of that
-// new plan, so "add exceptions, then approve" is: AddException, then
-// ApprovePending twice — once to be shown the new plan, once to apply it.
-func (s *Syncer) ApprovePending(ctx context.Context) (*Report, error) {
+// ApprovePending applies the plan waiting for approval, the one whose
+// Digest the admin was shown. When another plan has replaced it meanwhile
+// (a later run found more to do), nothing is applied and the error wraps
+// ErrPlanChanged: the admin must look at the new one.
+//
+// It plans again first: if anything but timestamps differs from the plan
+// the admin saw, nothing is applied, the new plan becomes pending and the
+// error wraps ErrPlanChanged. Exceptions added since (AddException) are
+// part of that new plan, so "add exceptions, then approve" is:
+// AddException, then ApprovePending with the shown digest — which answers
+// ErrPlanChanged with the new plan pending — then ApprovePending with the
+// new plan's digest once the admin has seen it.
+func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	seen := s.Pending()
 	if seen == nil {
 		return nil, ErrNoPendingPlan
 	}
+	if d := seen.Digest(); d != digest {
+		return nil, fmt.Errorf("dirsync: approve: the pending plan is %s, not the %q shown: %w", short(d), short(digest), ErrPlanChanged)
+	}
 	fresh, err := s.Plan(ctx)
 	if err != nil && !errors.Is(err, ErrSafetyLimit) {
 		return nil, err
 	}
-	if !samePlan(seen, fresh) {
+	if fresh.Digest() != digest {
 		s.setPending(fresh)
 		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: "approval", Mode: ModeApproval.String(),
-			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh)})
+			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh), Plan: fresh.Digest(),
+			Full: !fresh.Incremental})
 		return nil, fmt.Errorf("dirsync: approve: %w", ErrPlanChanged)
 	}
 	fresh.Approve()
 	s.setPending(nil)
 	return s.apply(ctx, fresh, "approval", ModeApproval.String())
-}
-
-// samePlan compares what two plans would do: ops, keys and field changes.
-func samePlan(a, b *Plan) bool {
-	type step struct {
-		op     diff.Op
-		key    string
-		fields string
-	}
-	steps := func(p *Plan) []step {
-		var out []step
-		for _, c := range p.Changes {
-			if c.Op.Actionable() {
-				out = append(out, step{c.Op, c.Key, fmt.Sprint(c.Fields)})
-			}
-		}
-		return out
-	}
-	return slices.Equal(steps(a), steps(b))
 }
 
 // runOnce is one scheduled or requested run.
@@ -249,6 +240,16 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		}
 	}
 	start := s.now()
+	defer func() {
+		// A panic in the connector, the mapping or the sink fails this
+		// run, not the schedule: later runs, and the host's other
+		// integrations, go on.
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "run: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError,
+				Error: fmt.Sprintf("%v: %v", ErrPanic, v)})
+		}
+	}()
 	plan, err := s.Plan(ctx)
 	switch {
 	case err != nil && !errors.Is(err, ErrSafetyLimit):
@@ -259,7 +260,7 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		s.setPending(nil)
 		// Nothing to apply, but the read moved the cursor on.
 		if plan.cursor != nil {
-			if err := s.saveCursor(ctx, plan); err != nil {
+			if err := s.saveCursor(ctx, plan, nil); err != nil {
 				s.log.WarnContext(ctx, "run: save cursor", "err", err)
 			}
 		}
@@ -267,7 +268,8 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		return
 	case o.Mode == ModeApproval || plan.Safety != nil:
 		s.setPending(plan)
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan), Safety: safetyText(plan)})
+		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan),
+			Safety: safetyText(plan), Plan: plan.Digest()})
 		return
 	}
 	s.setPending(nil)
@@ -332,11 +334,8 @@ func (s *Syncer) PlanRemoval(ctx context.Context) (*Plan, error) {
 	}
 	dp.Changes = kept
 	plan := &Plan{Plan: *dp, Created: s.now()}
-	for i := range current {
-		if a := &current[i]; a.Managed && a.Source == s.source {
-			plan.Managed++
-		}
-	}
+	plan.Managed = managedIn(current, s.source)
+	s.seal(plan)
 	if err := s.checkSafety(plan); err != nil {
 		return plan, err
 	}

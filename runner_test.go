@@ -222,11 +222,12 @@ func TestRunApprovalMode(t *testing.T) {
 	require.NotNil(t, h.sy.Pending())
 	assert.Empty(t, h.sink.Snapshot(), "nothing applied before approval")
 
-	rep, err := h.sy.ApprovePending(context.Background())
+	shown := h.sy.Pending().Digest()
+	rep, err := h.sy.ApprovePending(context.Background(), shown)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Count(dirsync.StatusApplied))
 	assert.Nil(t, h.sy.Pending())
-	_, err = h.sy.ApprovePending(context.Background())
+	_, err = h.sy.ApprovePending(context.Background(), shown)
 	assert.ErrorIs(t, err, dirsync.ErrNoPendingPlan)
 
 	// A plan that changed since it was shown is not applied.
@@ -236,13 +237,13 @@ func TestRunApprovalMode(t *testing.T) {
 	r = h.nextRun(t)
 	require.Equal(t, dirsync.OutcomeWaiting, r.Outcome)
 	require.NoError(t, h.dir.Set("1", "title", "CEO"))
-	_, err = h.sy.ApprovePending(context.Background())
+	_, err = h.sy.ApprovePending(context.Background(), h.sy.Pending().Digest())
 	require.ErrorIs(t, err, dirsync.ErrPlanChanged)
 	bob, _ := h.sink.Get("ad", "2")
 	assert.False(t, bob.Blocked)
 	// The new plan is pending; approving it applies it.
 	assert.Equal(t, 1, h.sy.Pending().Count(diff.OpUpdate))
-	_, err = h.sy.ApprovePending(context.Background())
+	_, err = h.sy.ApprovePending(context.Background(), h.sy.Pending().Digest())
 	require.NoError(t, err)
 	bob, _ = h.sink.Get("ad", "2")
 	assert.True(t, bob.Blocked)

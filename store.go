@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,22 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
+}
+
+// Updater is an optional Store capability: an atomic read-modify-write of
+// one key. Update calls f with the key's value (found is false when the key
+// is missing) and stores what f returns, with no other write to the key in
+// between, even from another process where the store is shared; an error
+// from f stores nothing and is returned. f may be called more than once
+// (an optimistic store retries it after a conflict), so it must not have
+// side effects.
+//
+// A Syncer updates exceptions, history and the cursor through Update when
+// its Store has it. Without it the Syncer serialises its own updates (and
+// those of every Syncer in the process sharing the Store), which is enough
+// for one process but not for several sharing one store.
+type Updater interface {
+	Update(ctx context.Context, key string, f func(old []byte, found bool) ([]byte, error)) error
 }
 
 // ErrNotFound reports a key that a Store does not hold.
@@ -55,6 +72,19 @@ func (s *MemoryStore) Put(ctx context.Context, key string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[key] = slices.Clone(value)
+	return nil
+}
+
+// Update implements Updater.
+func (s *MemoryStore) Update(ctx context.Context, key string, f func(old []byte, found bool) ([]byte, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, found := s.m[key]
+	v, err := f(slices.Clone(old), found)
+	if err != nil {
+		return err
+	}
+	s.m[key] = slices.Clone(v)
 	return nil
 }
 
@@ -179,6 +209,30 @@ func (s *FileStore) Put(ctx context.Context, key string, value []byte) error {
 	})
 }
 
+// Update implements Updater. Within one process it is atomic; two
+// processes must not share a FileStore's file.
+func (s *FileStore) Update(ctx context.Context, key string, f func(old []byte, found bool) ([]byte, error)) error {
+	return s.update(func(d *fileStoreData) error {
+		var old []byte
+		v, found := d.Entries[key]
+		if found {
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("%w: %s: key %q: %v", ErrCorruptStore, s.path, key, err)
+			}
+		}
+		nv, err := f(old, found)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(nv)
+		if err != nil {
+			return err
+		}
+		d.Entries[key] = b
+		return nil
+	})
+}
+
 // Delete implements Store.
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	return s.update(func(d *fileStoreData) error {
@@ -198,4 +252,59 @@ func (s *FileStore) update(f func(*fileStoreData) error) error {
 		return err
 	}
 	return s.save(d)
+}
+
+var (
+	_ Updater = (*MemoryStore)(nil)
+	_ Updater = (*FileStore)(nil)
+)
+
+// keyLocks serialises read-modify-write cycles on a Store without Update,
+// per store and key, across every Syncer in the process.
+var keyLocks sync.Map // storeKey -> *sync.Mutex
+
+type storeKey struct {
+	store Store
+	key   string
+}
+
+// updateJSON atomically reads the JSON value at key into a fresh *T (left
+// zero when the key is missing), lets f change it, and writes it back. An
+// error from f writes nothing.
+func updateJSON[T any](ctx context.Context, st Store, key string, f func(*T) error) error {
+	apply := func(old []byte, found bool) ([]byte, error) {
+		v := new(T)
+		if found {
+			if err := json.Unmarshal(old, v); err != nil {
+				return nil, fmt.Errorf("%w: key %q: %v", ErrCorruptStore, key, err)
+			}
+		}
+		if err := f(v); err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
+	if u, ok := st.(Updater); ok {
+		return u.Update(ctx, key, apply)
+	}
+	sk := storeKey{st, key}
+	if !reflect.TypeOf(st).Comparable() {
+		sk.store = nil // a store value that cannot be a map key: lock by key alone
+	}
+	mu := new(sync.Mutex)
+	if m, loaded := keyLocks.LoadOrStore(sk, mu); loaded {
+		mu = m.(*sync.Mutex)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := st.Get(ctx, key)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	b, err := apply(old, found)
+	if err != nil {
+		return err
+	}
+	return st.Put(ctx, key, b)
 }

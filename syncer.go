@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,8 +46,12 @@ type Options struct {
 	// FullEvery is how often a connector with incremental reads is read
 	// in full anyway, to heal drift made in the app by hand and anything an
 	// incremental read cannot see. Default 24 hours; negative: only when
-	// the cursor is missing or expired.
+	// the cursor is missing or expired. A last full read whose time lies
+	// in the future (a clock set back) counts as stale.
 	FullEvery time.Duration
+	// AlwaysFull reads the whole directory on every plan, even where the
+	// connector can read only what changed.
+	AlwaysFull bool
 	// OnApplied, if set, is called after each change that applied, in plan
 	// order, with the change and its reasons: a created account is the
 	// host's cue to send the invitation, a blocked one to end sessions if
@@ -78,21 +84,21 @@ type Progress struct {
 // runs and ApprovePending take turns; SyncNow and Pending may be called
 // from any goroutine.
 type Syncer struct {
-	conn      connector.Connector
-	sink      Sink
-	source    string
-	mapper    mapping.Mapper
-	policy    *policy.Policy
-	store     Store
-	log       *slog.Logger
-	progress  func(Progress)
-	now       func() time.Time
-	history   int
-	applied   func(context.Context, Result)
-	fullEvery time.Duration
+	conn       connector.Connector
+	sink       Sink
+	source     string
+	mapper     mapping.Mapper
+	policy     *policy.Policy
+	store      Store
+	log        *slog.Logger
+	progress   func(Progress)
+	now        func() time.Time
+	history    int
+	applied    func(context.Context, Result)
+	fullEvery  time.Duration
+	alwaysFull bool
 
 	runMu     sync.Mutex // one run or apply at a time
-	historyMu sync.Mutex
 	syncNow   chan struct{}
 	pendingMu sync.Mutex
 	pending   *Plan
@@ -117,7 +123,7 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
 		store: o.Store, log: o.Logger, progress: o.Progress, now: o.Now, history: o.HistoryLimit,
-		applied: o.OnApplied, fullEvery: o.FullEvery, syncNow: make(chan struct{}, 1)}
+		applied: o.OnApplied, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, syncNow: make(chan struct{}, 1)}
 	if sy.fullEvery == 0 {
 		sy.fullEvery = 24 * time.Hour
 	}
@@ -177,17 +183,21 @@ func (s *Syncer) report(p Progress) {
 // ask an admin to approve it.
 func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	inc, ok := s.conn.(connector.Incremental)
-	if !ok {
+	if !ok || s.alwaysFull {
 		return s.planFull(ctx, s.readAllSource)
 	}
 	if st, err := s.loadCursor(ctx); err != nil {
 		return nil, err
 	} else if st.Cursor != nil && s.incrementalOK(ctx, st) {
 		plan, err := s.planIncremental(ctx, inc, st.Cursor)
-		if !errors.Is(err, connector.ErrCursorExpired) {
+		switch {
+		case errors.Is(err, connector.ErrCursorExpired):
+			s.log.WarnContext(ctx, "cursor expired; reading the whole directory", "err", err)
+		case errors.Is(err, errNeedFull):
+			s.log.InfoContext(ctx, "reading the whole directory", "why", err)
+		default:
 			return plan, err
 		}
-		s.log.WarnContext(ctx, "cursor expired; reading the whole directory", "err", err)
 	}
 	return s.planFull(ctx, func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
 		return inc.ReadChanges(ctx, nil, yield)
@@ -228,9 +238,11 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 		return nil, err
 	}
 	plan.Created, plan.SourceUsers, plan.cursor = start, sourceUsers, cursor
+	plan.facts.sourceUsers = sourceUsers
 	if cursor != nil {
 		plan.config = s.fingerprint(ctx)
 	}
+	s.seal(plan)
 	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", len(current))
 	if err := s.checkSafety(plan); err != nil {
 		return plan, err
@@ -260,17 +272,34 @@ func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current []
 	dp := diff.Compute(in)
 	s.report(Progress{Phase: PhaseDiff, Done: len(dp.Changes), Total: len(dp.Changes)})
 	plan := &Plan{Plan: *dp}
-	for i := range current {
-		if a := &current[i]; a.Managed && a.Source == s.source {
-			plan.Managed++
-		}
-	}
+	plan.Managed = managedIn(current, s.source)
 	return plan, nil
 }
 
+// managedIn counts the accounts of the integration in a listing.
+func managedIn(current []diff.Account, source string) int {
+	n := 0
+	for i := range current {
+		if a := &current[i]; a.Managed && a.Source == source {
+			n++
+		}
+	}
+	return n
+}
+
+// seal records the numbers a plan was made with and the hash of its
+// changes: what Apply trusts, whatever a host does to the exported fields.
+func (s *Syncer) seal(p *Plan) {
+	p.facts.made = true
+	p.facts.managed = p.Managed
+	p.facts.incremental = p.Incremental
+	p.facts.whole, p.facts.actionable = seal(&p.Plan)
+}
+
+// checkSafety sets p.Safety from the plan's own facts.
 func (s *Syncer) checkSafety(p *Plan) error {
-	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.Managed, SourceUsers: p.SourceUsers,
-		Approved: p.approved, Incremental: p.Incremental})
+	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers,
+		Incremental: p.facts.incremental})
 	var se *policy.SafetyError
 	if errors.As(err, &se) {
 		p.Safety = se
@@ -446,14 +475,45 @@ func (s *Syncer) accounts(ctx context.Context) ([]diff.Account, error) {
 
 // Apply carries out the plan's changes in order and returns a Report of
 // every change. It goes on past a failed change; the returned error joins a
-// *ChangeError for each failure. A plan over the safety limit is refused
-// unless it was approved. When ctx is cancelled, Apply finishes no further
-// change and the report marks the rest as not attempted.
+// *ChangeError for each failure. When ctx is cancelled, Apply finishes no
+// further change and the report marks the rest as not attempted.
+//
+// Apply trusts nothing a host can change in the Plan value:
+//   - It checks the safety limits itself, on the changes it is given and
+//     with the numbers the Syncer made the plan with (for a Plan value the
+//     Syncer did not make, with the sink's own count of managed accounts).
+//     A plan over the limits is refused, with an error wrapping
+//     ErrSafetyLimit, unless every one of its changes was approved
+//     (Plan.Approve, Plan.ApproveDigest).
+//   - It applies under the exceptions as they are now: a change to an
+//     account that became an exception after the plan was made is skipped
+//     (StatusSkipped, with the exception as its reason), as is a change to
+//     an account another integration manages.
+//   - It saves the connector's cursor only when every change of the plan
+//     as made applied: a subset (Plan.Search, or any selection) applies
+//     its changes and leaves the cursor, so what was left out is planned
+//     again by the next run.
+//
+// A panic in the sink's Apply or in Options.OnApplied is recovered and
+// reported as that change's failure (its error wraps ErrPanic); Apply goes
+// on with the next change, and the cursor stays where it was.
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	return s.apply(ctx, p, "apply", "")
 }
+
+// ErrPanic is wrapped by the error of a change whose sink Apply or
+// OnApplied hook panicked.
+var ErrPanic = errors.New("dirsync: panic")
+
+// ReasonExceptionAtApply marks a change skipped by Apply because its
+// account became an exception after the plan was made.
+const ReasonExceptionAtApply = "policy.exception-at-apply"
+
+// ReasonForeign marks a change skipped by Apply because its account belongs
+// to another integration.
+const ReasonForeign = "conflict.foreign-account"
 
 func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Report, error) {
 	if p == nil {
@@ -462,13 +522,21 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Rep
 	if p.Source != s.source {
 		return nil, fmt.Errorf("dirsync: Apply: plan is for integration %q, not %q", p.Source, s.source)
 	}
-	if p.Safety != nil && !p.approved {
-		return nil, fmt.Errorf("dirsync: Apply: plan not approved: %w", p.Safety)
+	if err := s.verifySafety(ctx, p); err != nil {
+		return nil, err
 	}
+	extra, err := s.Exceptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: Apply: read exceptions (nothing applied): %w", err)
+	}
+	except := s.policy.Options(s.now(), extra...).Except
+	whole, _ := seal(&p.Plan)
+	complete := p.facts.made && whole == p.facts.whole
+
 	r := &Report{Source: s.source, Started: s.now()}
 	total := p.Actionable()
 	var errs []error
-	done := 0
+	done, skipped := 0, 0
 	for _, c := range p.Changes {
 		if !c.Op.Actionable() {
 			continue
@@ -479,16 +547,19 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Rep
 			r.Results = append(r.Results, res)
 			continue
 		}
-		if err := s.sink.Apply(ctx, c); err != nil {
+		if why, skip := s.skipAtApply(&c, except); skip {
+			res.Status, res.Reason = StatusSkipped, why
+			r.Results = append(r.Results, res)
+			skipped++
+			s.log.InfoContext(ctx, "change skipped", "op", c.Op.String(), "key", c.Key, "why", why.Detail)
+			continue
+		}
+		if err := s.applyOne(ctx, &res); err != nil {
 			res.Status, res.Err = StatusFailed, err
-			ce := &ChangeError{Change: c, Err: err}
-			errs = append(errs, ce)
+			errs = append(errs, &ChangeError{Change: c, Err: err})
 			s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
 		} else {
 			res.Status = StatusApplied
-			if s.applied != nil {
-				s.applied(ctx, res)
-			}
 		}
 		r.Results = append(r.Results, res)
 		done++
@@ -498,17 +569,94 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Rep
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
 	}
 	r.Finished = s.now()
-	if len(errs) == 0 && p.cursor != nil {
-		// Every change applied: the connector's position may move on.
-		if err := s.saveCursor(context.WithoutCancel(ctx), p); err != nil {
+	if len(errs) == 0 && skipped == 0 && complete && p.cursor != nil {
+		// Every change of the plan as made applied: the connector's
+		// position may move on.
+		if err := s.saveCursor(context.WithoutCancel(ctx), p, r); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := s.record(ctx, p, r, trigger, mode); err != nil {
 		errs = append(errs, err)
 	}
-	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed))
+	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed),
+		"skipped", skipped)
 	return r, errors.Join(errs...)
+}
+
+// verifySafety checks the safety limits with numbers Apply trusts, and the
+// approval against the changes it is about to apply.
+func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
+	in := policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers, Incremental: p.facts.incremental}
+	if !p.facts.made {
+		// Not a plan this Syncer made: count for ourselves. How many
+		// users the directory returned is unknown, so the empty-source
+		// rule cannot apply, but the limits and the every-account rule do.
+		current, err := s.accounts(ctx)
+		if err != nil {
+			return fmt.Errorf("dirsync: Apply: %w", err)
+		}
+		in.Managed, in.Incremental = managedIn(current, s.source), true
+	}
+	err := s.policy.CheckSafety(&p.Plan, in)
+	if err == nil {
+		return nil
+	}
+	if p.approved != nil && p.covered() {
+		return nil
+	}
+	if p.approved != nil {
+		return fmt.Errorf("dirsync: Apply: the plan holds changes that were not approved: %w", err)
+	}
+	return fmt.Errorf("dirsync: Apply: plan not approved: %w", err)
+}
+
+// skipAtApply reports a change Apply must not carry out: its account is an
+// exception now, or belongs to another integration.
+func (s *Syncer) skipAtApply(c *diff.Change, except func(*diff.Account) (diff.Reason, bool)) (diff.Reason, bool) {
+	for _, a := range []*diff.Account{c.Before, c.After} {
+		if a == nil {
+			continue
+		}
+		if a.Managed && a.Source != "" && a.Source != s.source {
+			return diff.Reason{Code: ReasonForeign, Detail: "Not applied: the account is managed by another integration (" + a.Source + ")"}, true
+		}
+		if except == nil {
+			continue
+		}
+		if r, ok := except(a); ok {
+			detail := r.Detail
+			if detail == "" {
+				detail = "never touched by sync"
+			}
+			return diff.Reason{Code: ReasonExceptionAtApply,
+				Detail: "Not applied: the account became an exception after the plan was made (" + detail + ")"}, true
+		}
+	}
+	return diff.Reason{}, false
+}
+
+// applyOne hands one change to the sink and then to OnApplied, turning a
+// panic in either into an error wrapping ErrPanic.
+func (s *Syncer) applyOne(ctx context.Context, res *Result) (err error) {
+	stage := "sink Apply"
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "panic", "in", stage, "key", res.Change.Key, "panic", fmt.Sprint(v),
+				"stack", string(debug.Stack()))
+			err = fmt.Errorf("%w in %s: %v", ErrPanic, stage, v)
+		}
+	}()
+	if err := s.sink.Apply(ctx, res.Change); err != nil {
+		return err
+	}
+	if s.applied != nil {
+		stage = "OnApplied"
+		applied := *res
+		applied.Status = StatusApplied
+		s.applied(ctx, applied)
+	}
+	return nil
 }
 
 // Exceptions returns the exceptions persisted in the Store for this
@@ -522,36 +670,30 @@ func (s *Syncer) Exceptions(ctx context.Context) ([]policy.Exception, error) {
 }
 
 // AddException persists an exception: the matching accounts are never
-// touched by this integration and are listed in plans as skipped.
+// touched by this integration and are listed in plans as skipped. A plan
+// made before still holds changes to them; Apply skips those. Concurrent
+// calls lose no update (see Updater).
 func (s *Syncer) AddException(ctx context.Context, x policy.Exception) error {
 	if _, err := policy.NewExceptions([]policy.Exception{x}); err != nil {
 		return err
 	}
-	list, err := s.Exceptions(ctx)
-	if err != nil {
-		return err
-	}
-	for _, have := range list {
-		if have == x {
-			return nil
+	return updateJSON(ctx, s.store, s.key("exceptions"), func(list *[]policy.Exception) error {
+		if !slices.Contains(*list, x) {
+			*list = append(*list, x)
 		}
-	}
-	return s.putJSON(ctx, s.key("exceptions"), append(list, x))
+		return nil
+	})
 }
 
 // RemoveException removes a persisted exception equal to x.
 func (s *Syncer) RemoveException(ctx context.Context, x policy.Exception) error {
-	list, err := s.Exceptions(ctx)
-	if err != nil {
-		return err
-	}
-	out := list[:0]
-	for _, have := range list {
-		if have != x {
-			out = append(out, have)
+	return updateJSON(ctx, s.store, s.key("exceptions"), func(list *[]policy.Exception) error {
+		*list = slices.DeleteFunc(*list, func(have policy.Exception) bool { return have == x })
+		if *list == nil {
+			*list = []policy.Exception{}
 		}
-	}
-	return s.putJSON(ctx, s.key("exceptions"), out)
+		return nil
+	})
 }
 
 func (s *Syncer) key(name string) string { return "integration/" + s.source + "/" + name }

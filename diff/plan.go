@@ -164,10 +164,12 @@ func (p *Plan) String() string {
 	return b.String()
 }
 
-// clean keeps control characters from a directory value out of the table.
+// clean keeps control characters from a directory value out of the table:
+// C0 (tabs and newlines among them), DEL, C1, and the Unicode line and
+// paragraph separators become spaces.
 func clean(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
 			return ' '
 		}
 		return r

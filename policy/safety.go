@@ -30,9 +30,11 @@ type Safety struct {
 	// before MaxPercent applies (default 10), so that a tenant of five
 	// people can lose one without an approval.
 	MinManagedForPercent int `json:"minManagedForPercent,omitempty"`
-	// Disabled turns MaxRemovals and MaxPercent off. The empty-source
-	// rule still holds: a plan that removes managed accounts while the
-	// directory returned no user at all always needs an approval.
+	// Disabled turns MaxRemovals and MaxPercent off, and the rule that a
+	// plan removing every managed account needs an approval for full
+	// reads. Two rules still hold: a full read that returned no user at
+	// all, and an incremental plan that removes every managed account,
+	// need an approval before they remove anyone.
 	Disabled bool `json:"disabled,omitempty"`
 }
 
@@ -109,12 +111,21 @@ type SafetyError struct {
 	// the sink holds managed accounts: a read that found nobody is never
 	// taken to mean that everybody left.
 	EmptySource bool `json:"emptySource,omitempty"`
+	// Everyone is set when the plan would block or delete every account
+	// sync manages, however few: an incremental read that reports
+	// everyone deleted, or a full read in which no managed account is
+	// found (a changed join key, say), is confirmed by an admin.
+	Everyone bool `json:"everyone,omitempty"`
 }
 
 func (e *SafetyError) Error() string {
 	if e.EmptySource {
 		return fmt.Sprintf("policy: the directory returned no users, yet the plan would block or delete %d of %d managed accounts; "+
 			"an empty read is not taken to mean that everybody left: check the connector, or approve the plan",
+			e.Removals, e.Managed)
+	}
+	if e.Everyone {
+		return fmt.Sprintf("policy: the plan would block or delete every account sync manages (%d of %d); approve the plan to apply it",
 			e.Removals, e.Managed)
 	}
 	var limits []string
@@ -172,6 +183,14 @@ func (s safety) check(plan *diff.Plan, in SafetyInput) error {
 		MaxRemovals: -1, MaxPercent: -1}
 	if in.SourceUsers == 0 && !in.Incremental {
 		e.EmptySource = true
+		return e
+	}
+	if removals >= managed && (in.Incremental || !s.disabled) {
+		// Every account sync manages would go: however few, that is for an
+		// admin to confirm. For a plan made from the changes alone this is
+		// what the empty-source rule is for a full read, so it holds even
+		// with the limits off.
+		e.Everyone = true
 		return e
 	}
 	if s.disabled {

@@ -91,7 +91,13 @@ func TestCheckSafety(t *testing.T) {
 			in: policy.SafetyInput{Managed: 3, Approved: true}},
 		{name: "empty source removing nobody", in: policy.SafetyInput{Managed: 3}},
 		{name: "managed under-reported", blocks: 30, in: policy.SafetyInput{Managed: 0, SourceUsers: 5},
-			want: &policy.SafetyError{Removals: 30, Managed: 30, Percent: 100, MaxRemovals: 500, MaxPercent: 20}},
+			want: &policy.SafetyError{Removals: 30, Managed: 30, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true}},
+		{name: "small tenant, everyone removed", blocks: 3, in: policy.SafetyInput{Managed: 3, SourceUsers: 7},
+			want: &policy.SafetyError{Removals: 3, Managed: 3, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true}},
+		{name: "incremental, everyone removed, limits off", blocks: 2, safety: policy.Safety{Disabled: true},
+			in:   policy.SafetyInput{Managed: 2, Incremental: true},
+			want: &policy.SafetyError{Removals: 2, Managed: 2, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true}},
+		{name: "small tenant, one of three removed", blocks: 1, in: policy.SafetyInput{Managed: 3, Incremental: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,6 +85,10 @@ func main() {
 		mode = dirsync.ModeApproval
 	}
 
+	var (
+		shownMu sync.Mutex
+		shown   string // digest of the pending plan last printed
+	)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	go func() {
@@ -96,7 +100,12 @@ func main() {
 		in := bufio.NewScanner(os.Stdin)
 		for in.Scan() {
 			if strings.TrimSpace(in.Text()) == "a" {
-				rep, err := sy.ApprovePending(ctx)
+				// Approve the plan this program printed, not whatever is
+				// pending by now.
+				shownMu.Lock()
+				digest := shown
+				shownMu.Unlock()
+				rep, err := sy.ApprovePending(ctx, digest)
 				if err != nil {
 					fmt.Println("approve:", err)
 					continue
@@ -119,6 +128,13 @@ func main() {
 				fmt.Printf(" — %s", r.Safety)
 			}
 			fmt.Println()
+			if p := sy.Pending(); r.Outcome == dirsync.OutcomeWaiting && p != nil {
+				fmt.Print(p)
+				fmt.Printf("plan %s is waiting: a+Enter approves it\n", p.Digest()[:12])
+				shownMu.Lock()
+				shown = p.Digest()
+				shownMu.Unlock()
+			}
 			churn()
 		},
 	})
