@@ -41,7 +41,9 @@
 //     value is used.
 //   - value: a constant.
 //   - template: attribute names in braces, "{givenName} {sn}". "{{" and "}}"
-//     are literal braces. Runs of white space are collapsed, so an empty
+//     are literal braces; any other brace without its partner
+//     ("givenName} {sn}", "{sn", "}{") is an error, wherever it stands (a
+//     lone "}" used to be taken literally). Runs of white space are collapsed, so an empty
 //     attribute leaves no gap, and a template whose attributes are all empty
 //     yields nothing (so the next rule for the target gets its turn).
 //   - fromPath: the entry's org-unit path (department only).
@@ -94,7 +96,12 @@
 // without from, or an option used on the wrong target is an error from New
 // that names the rule: a *RuleError wrapping ErrInvalidSpec. ParseSpec
 // decodes JSON strictly, so a misspelt key is an error too rather than a
-// silently ignored option.
+// silently ignored option, and so is a key given twice in one object (in
+// any case: "Rules" after "rules"), where encoding/json would keep the last
+// value.
+//
+// Spec.WithTransform adds transforms to every rule of one target, for
+// example transliteration to the display name of a default spec.
 //
 // # Roles
 //

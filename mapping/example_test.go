@@ -111,3 +111,30 @@ func ExampleRuleError() {
 	// 1 email true
 	// mapping: rule 1 (target "email"): unknown transform "lowercase" (known: lower, upper, trim, title, localpart, domain:<domain>, translit, translit:ru-icao)
 }
+
+func ExampleSpec_WithTransform() {
+	// The AD defaults, with display names in Latin letters.
+	spec, err := mapping.ADSpec().WithTransform(diff.FieldDisplayName, "translit:ru-icao")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := mapping.New(spec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	withName := &connector.Entry{ID: "1", Attrs: connector.Attrs{"displayname": {"Юлия Щербакова"}}}
+	fromParts := &connector.Entry{ID: "2", Attrs: connector.Attrs{"givenname": {"Пётр"}, "sn": {"Жуков"}}}
+	for _, e := range []*connector.Entry{withName, fromParts} {
+		a, _ := m.Map(e, nil)
+		fmt.Println(a.DisplayName)
+	}
+
+	_, err = mapping.ADSpec().WithTransform("nickname", "lower")
+	fmt.Println(err)
+	// Output:
+	// Iuliia Shcherbakova
+	// Petr Zhukov
+	// mapping: invalid spec: no rule fills target "nickname"
+}

@@ -31,6 +31,18 @@ func FuzzSpec(f *testing.F) {
 		`{"roles":[{"group":"CN=Everyone,OU=Groups,DC=corp,DC=example","role":"member"}]}`,
 		`{"rules":[{"target":"title","from":[""]}]}`,
 		`{"rules":[{"target":"department","value":"a/b","split":"","skip":-1}]}`,
+		// Unbalanced braces, refused by New wherever they stand.
+		`{"rules":[{"target":"displayName","template":"givenName} {sn}"}]}`,
+		`{"rules":[{"target":"displayName","template":"{givenName"}]}`,
+		`{"rules":[{"target":"displayName","template":"}{"}]}`,
+		`{"rules":[{"target":"displayName","template":"{{x}"}]}`,
+		`{"rules":[{"target":"displayName","template":"{sn}}"}]}`,
+		// Duplicate keys, refused by ParseSpec at any level and in any case.
+		`{"rules":[{"target":"email","from":["mail"]}],"rules":[{"target":"username","from":["uid"]}]}`,
+		`{"rules":[{"target":"email","from":["mail"]}],"Rules":[]}`,
+		`{"rules":[{"target":"email","from":["mail"],"target":"username"}]}`,
+		`{"rules":[{"target":"department","fromPath":true,"skip":1,"\u017fkip":2}]}`,
+		`{"roles":[{"group":"a","role":"x","ROLE":"admin"}]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -45,12 +57,26 @@ func FuzzSpec(f *testing.F) {
 		if json.Unmarshal(data, &s) != nil {
 			return
 		}
+		if strict, err := mapping.ParseSpec(data); err == nil {
+			// What the strict parser accepts (no unknown or duplicate
+			// key) means the same to encoding/json.
+			a, _ := json.Marshal(strict)
+			b, _ := json.Marshal(s)
+			require.JSONEq(t, string(b), string(a))
+		} else {
+			require.ErrorIs(t, err, mapping.ErrInvalidSpec)
+		}
 		m, err := mapping.New(s)
 		if err != nil {
 			require.ErrorIs(t, err, mapping.ErrInvalidSpec)
 			var re *mapping.RuleError
 			require.ErrorAs(t, err, &re)
 			return
+		}
+		for _, r := range s.Rules {
+			// Braces of an accepted template come in pairs: "{{", "}}"
+			// or a placeholder.
+			require.Zero(t, (strings.Count(r.Template, "{")+strings.Count(r.Template, "}"))%2, r.Template)
 		}
 		entries := append(append([]*connector.Entry{}, dir.Users()...), dir.Groups()...)
 		for _, e := range append(entries, odd...) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+	"unicode"
 )
 
 // Spec is a complete, JSON-serializable mapping: rules that fill account
@@ -46,7 +48,8 @@ type Rule struct {
 	// Value is a constant.
 	Value string `json:"value,omitempty"`
 	// Template composes attributes: "{givenName} {sn}". Attribute names
-	// go in braces, "{{" and "}}" stand for literal braces. Runs of white
+	// go in braces, "{{" and "}}" stand for literal braces, and any other
+	// brace without its partner is an error. Runs of white
 	// space are collapsed to one space, so an empty attribute leaves no
 	// gap, and a template whose attributes are all empty yields nothing.
 	Template string `json:"template,omitempty"`
@@ -91,9 +94,12 @@ type RoleLink struct {
 }
 
 // ParseSpec decodes a JSON spec strictly: unknown keys (a misspelt
-// "tranforms") and trailing data are errors wrapping ErrInvalidSpec, where
-// encoding/json would silently ignore them. It does not validate the rules;
-// New does.
+// "tranforms"), a key given twice in one object (`{"rules": […],
+// "rules": […]}`, or "from" twice in a rule), and trailing data are errors
+// wrapping ErrInvalidSpec, where encoding/json would silently ignore them
+// or keep the last value. Keys are compared as encoding/json matches them
+// to fields, without regard to case, so "Rules" after "rules" is a
+// duplicate too. It does not validate the rules; New does.
 func ParseSpec(data []byte) (Spec, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -104,7 +110,136 @@ func ParseSpec(data []byte) (Spec, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Spec{}, fmt.Errorf("%w: data after the spec", ErrInvalidSpec)
 	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return Spec{}, fmt.Errorf("%w: %v", ErrInvalidSpec, err)
+	}
 	return s.clone(), nil
+}
+
+// checkDuplicateKeys walks the tokens of one JSON value, already known to
+// be well formed, and reports the first object that has a key twice. Keys
+// are folded the way encoding/json folds a key to match a field name.
+func checkDuplicateKeys(data []byte) error {
+	type frame struct {
+		keys   map[string]string // folded key → key as written; nil for an array
+		path   string            // of this object or array, for the message
+		index  int               // next element, in an array
+		key    string            // last key read, in an object
+		wanted bool              // an object expects a key next
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []*frame
+	// elemPath is the path of the value about to be read.
+	elemPath := func() string {
+		if len(stack) == 0 {
+			return ""
+		}
+		f := stack[len(stack)-1]
+		if f.keys == nil {
+			p := fmt.Sprintf("%s[%d]", f.path, f.index)
+			f.index++
+			return p
+		}
+		if f.path == "" {
+			return f.key
+		}
+		return f.path + "." + f.key
+	}
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.keys != nil && top.wanted {
+			// An object key, or the end of the object.
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			key := tok.(string)
+			folded := foldKey(key)
+			if prev, dup := top.keys[folded]; dup {
+				where := "the spec"
+				if top.path != "" {
+					where = top.path
+				}
+				if prev == key {
+					return fmt.Errorf("%s: duplicate key %q", where, key)
+				}
+				return fmt.Errorf("%s: duplicate key %q (JSON keys match without regard to case: %q is the same key)", where, key, prev)
+			}
+			top.keys[folded] = key
+			top.key, top.wanted = key, false
+			continue
+		}
+		if tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		path := elemPath()
+		if top != nil && top.keys != nil {
+			top.wanted = true // the value is read; a key comes next
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]string{}, path: path, wanted: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{path: path})
+		}
+	}
+}
+
+// foldKey maps a key to a form that is equal for keys encoding/json
+// considers the same field name: each rune becomes the smallest rune of
+// its simple case-folding orbit ("K", "k" and the Kelvin sign K all become
+// "K"; "s" and the long s ſ become "S").
+func foldKey(key string) string {
+	var b strings.Builder
+	b.Grow(len(key))
+	for _, r := range key {
+		low := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			low = min(low, f)
+		}
+		b.WriteRune(low)
+	}
+	return b.String()
+}
+
+// WithTransform returns a copy of s in which every rule that fills target
+// (the rule and its fallbacks) applies the transforms after its own: a
+// default spec with transliterated names is
+//
+//	spec, err := mapping.ADSpec().WithTransform(diff.FieldDisplayName, "translit")
+//
+// It returns an error wrapping ErrInvalidSpec if no rule of s has that
+// target (targets are case-sensitive, as in New) or if a transform is
+// unknown. s itself is not modified.
+func (s Spec) WithTransform(target string, transforms ...string) (Spec, error) {
+	for _, name := range transforms {
+		if _, err := parseTransform(name); err != nil {
+			return Spec{}, fmt.Errorf("%w: target %q: %v", ErrInvalidSpec, target, err)
+		}
+	}
+	c := s.clone()
+	found := false
+	for i := range c.Rules {
+		if c.Rules[i].Target == target {
+			found = true
+			c.Rules[i].Transforms = append(c.Rules[i].Transforms, transforms...)
+		}
+	}
+	if !found {
+		return Spec{}, fmt.Errorf("%w: no rule fills target %q", ErrInvalidSpec, target)
+	}
+	return c, nil
 }
 
 // clone returns a deep copy in canonical form: empty slices become nil, so

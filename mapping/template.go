@@ -23,7 +23,9 @@ type tmplPart struct {
 }
 
 // parseTemplate parses "{givenName} {sn}". "{{" and "}}" are literal braces;
-// a lone "}" is literal too. Spaces around a name inside braces are ignored.
+// any other brace must open or close a placeholder, so a brace without its
+// partner ("givenName} {sn}", "{sn", "}{") is an error wherever it stands.
+// Spaces around a name inside braces are ignored.
 func parseTemplate(s string) (*template, error) {
 	t := &template{}
 	var lit strings.Builder
@@ -45,7 +47,7 @@ func parseTemplate(s string) (*template, error) {
 		case c == '{':
 			end := strings.IndexAny(s[i+1:], "{}")
 			if end < 0 || s[i+1+end] == '{' {
-				return nil, fmt.Errorf("template %q: unterminated { at offset %d", s, i)
+				return nil, fmt.Errorf("template %q: unmatched { at offset %d (write {{ for a literal brace)", s, i)
 			}
 			name := strings.TrimSpace(s[i+1 : i+1+end])
 			if err := checkAttrName(name); err != nil {
@@ -55,6 +57,8 @@ func parseTemplate(s string) (*template, error) {
 			t.parts = append(t.parts, tmplPart{attr: strings.ToLower(name)})
 			t.attrs++
 			i += end + 2
+		case c == '}':
+			return nil, fmt.Errorf("template %q: unmatched } at offset %d (write }} for a literal brace)", s, i)
 		default:
 			lit.WriteByte(c)
 			i++

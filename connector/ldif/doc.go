@@ -20,11 +20,37 @@
 // and ldapsearch's version line, search references and "search:/result:"
 // trailer. It refuses change records (modify, delete, modrdn), values given
 // as URLs ("attr:< file:///…": an uploaded file must not make the
-// connector read other files), a trailer reporting anything but success
-// ("result: 4 Size limit exceeded" means the export is incomplete), a
-// multi-valued attribute holding only one range of its values
-// ("member;range=0-1499"), and an entry without objectClass (the export
-// left it out, and users could not be told from groups).
+// connector read other files), a multi-valued attribute holding only one
+// range of its values ("member;range=0-1499"), and an entry without
+// objectClass (the export left it out, and users could not be told from
+// groups).
+//
+// Base64 values are decoded strictly (RFC 4648 standard alphabet, padding
+// required, no stray bits): a value with characters missing or added is an
+// error naming its line, never a shorter value. (Before, a value without
+// its padding was accepted.)
+//
+// A DN with more than 256 RDNs (levels; internal/ldaputil.MaxDNDepth) is an
+// error naming its line, found in one pass before the DN is parsed; no
+// directory nests that deep, and a hostile DN of 100,000 levels costs
+// time and memory in proportion to its length, not more. A member value
+// that deep names no entry. Folded lines are joined in linear time.
+//
+// # Incomplete ldapsearch exports
+//
+// ldapsearch, run without -LL or -LLL, starts its output with a header of
+// comments ("# extended LDIF", "# LDAPv3", "# base <…> with scope …") and
+// ends it with the counts of what it received ("# numResponses: N",
+// "# numEntries: M"), after a search result per search or page ("# search
+// result", and without -L "search: 2" / "result: 0 Success"). A file with
+// that header is read only if it is whole: it must end with the counts,
+// every search must have a result, the result must be success
+// ("result: 4 Size limit exceeded" means the server stopped early), and
+// numEntries must equal the number of entries in the file. Otherwise the
+// read fails with a *ParseError wrapping ErrIncomplete, and yields nothing,
+// so a sync plans nothing from a cut-off upload. Files without the header
+// (ldifde, ldapsearch -LL or -LLL) have no such frame, and are read as they
+// are.
 //
 // Entries:
 //
@@ -69,9 +95,10 @@
 //	ldapsearch -H ldaps://dc.example.test -D reader@example.test -W -b "DC=example,DC=test" \
 //	    -E pr=1000/noprompt "(|(objectClass=user)(objectClass=group))" '*' objectGUID
 //
-// Keep ldapsearch's default output (no -L): its "search:/result:" trailer
-// lets the connector detect a truncated export; with -L, -LL or -LLL check
-// ldapsearch's exit status instead. Against OpenLDAP, request the operational
+// Keep ldapsearch's default output (no -L): its header, result codes and
+// counts let the connector detect a truncated or incomplete export; -L
+// keeps the header and the counts but not the result codes; with -LL or
+// -LLL check ldapsearch's exit status instead. Against OpenLDAP, request the operational
 // attribute entryUUID ('*' entryUUID) and, if the memberof overlay is on,
 // memberOf.
 package ldif

@@ -54,5 +54,5 @@ func ExampleParseError() {
 	_, err := connector.ReadAll(context.Background(), c)
 	fmt.Println(err)
 	// Output:
-	// ldif: upload.ldif: line 3: entry "CN=a,DC=example,DC=test": sn: invalid base64 value "not base64!"
+	// ldif: upload.ldif: line 3: entry "CN=a,DC=example,DC=test": sn: invalid base64 value "not base64!": 11 characters, not a multiple of 4: characters are missing
 }

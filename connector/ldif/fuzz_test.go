@@ -23,6 +23,8 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add([]byte("dn: CN=a,DC=t\nobjectClass: user\nentryUUID: 1\nmemberOf: CN=g,DC=t\n\ndn: CN=g,DC=t\nobjectClass: group\nentryUUID: 2\nmember: cn=A,dc=T\n"))
 	f.Add([]byte("version: 1\n\n# x\n  y\ndn:: Q049YSxEQz10\nobjectClass: user\nobjectGUID: ABCDEFGHIJKLMNOP\n"))
+	f.Add([]byte("# extended LDIF\n#\n# LDAPv3\n# base <dc=t> with scope subtree\n#\n\ndn: cn=a,dc=t\nobjectClass: user\nentryUUID: 1\n\n# search result\nsearch: 2\nresult: 0 Success\n\n# numResponses: 2\n# numEntries: 1\n"))
+	f.Add([]byte("version: 1\n\n#\n# base <dc=t> with scope subtree\n#\n\ndn: cn=a,dc=t\nobjectClass: user\nentryUUID: 1\nsn:: QQ\n\n# search result\n\n# numResponses: 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := FromBytes(data, Config{})
 		require.NoError(t, err)

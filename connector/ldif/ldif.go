@@ -47,7 +47,7 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.BaseDN != "" {
-		if _, err := ldap.ParseDN(c.BaseDN); err != nil {
+		if _, err := ldaputil.ParseDN(c.BaseDN); err != nil {
 			errs = append(errs, fmt.Errorf("ldif: BaseDN %q: %w", c.BaseDN, err))
 		}
 	}
@@ -215,7 +215,7 @@ type pending struct {
 func (c *Connector) build(ctx context.Context, records []record) ([]connector.Entry, error) {
 	var base *ldap.DN
 	if c.cfg.BaseDN != "" {
-		base, _ = ldap.ParseDN(c.cfg.BaseDN) // validated by Open and FromBytes
+		base, _ = ldaputil.ParseDN(c.cfg.BaseDN) // validated by Open and FromBytes
 	}
 	var (
 		items    []*pending
@@ -238,7 +238,7 @@ func (c *Connector) build(ctx context.Context, records []record) ([]connector.En
 			skipped++
 			continue
 		}
-		dn, err := ldap.ParseDN(r.dn)
+		dn, err := ldaputil.ParseDN(r.dn)
 		if err != nil {
 			return nil, &ParseError{Line: r.line, DN: r.dn, Err: fmt.Errorf("invalid DN: %w", err)}
 		}

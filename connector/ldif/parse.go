@@ -18,6 +18,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/dirsync-go/dirsync/internal/ldaputil"
 )
 
 // ParseError reports input that is not a valid LDIF export, or an entry
@@ -43,7 +45,7 @@ func (e *ParseError) Error() string {
 	sb.WriteString(": ")
 	if e.DN != "" {
 		sb.WriteString("entry ")
-		sb.WriteString(strconv.Quote(e.DN))
+		sb.WriteString(strconv.Quote(clipN(e.DN, 200)))
 		sb.WriteString(": ")
 	}
 	sb.WriteString(e.Err.Error())
@@ -105,12 +107,20 @@ type physLine struct {
 // byte-order mark, "changetype: add" (ldifde), ldapsearch's "search:" /
 // "result:" trailer and search references. It rejects change records
 // other than add, URL values (a file must not make the connector read
-// other files) and an ldapsearch result other than success (the export is
-// incomplete).
+// other files), base64 values that are not exactly what an encoder writes,
+// DNs deeper than ldaputil.MaxDNDepth, and an ldapsearch export that is
+// incomplete (see framing).
+//
+// Its cost is linear in the size of the input: a folded line is joined in
+// one buffer, not by repeated concatenation.
 func parse(ctx context.Context, data []byte) ([]record, error) {
 	data, err := toUTF8(data)
 	if err != nil {
 		return nil, &ParseError{Line: 1, Err: err}
+	}
+	fr := newFraming(data)
+	if err := fr.checkEnd(data); err != nil {
+		return nil, err
 	}
 	var records []record
 	var cur []physLine
@@ -133,9 +143,15 @@ func parse(ctx context.Context, data []byte) ([]record, error) {
 				}
 			}
 		}
-		rec, skip, err := buildRecord(lines)
-		if err != nil || skip {
+		rec, kind, err := buildRecord(lines)
+		if err != nil {
 			return err
+		}
+		if err := fr.record(kind, lines[0].line); err != nil {
+			return err
+		}
+		if kind != entryRecord {
+			return nil
 		}
 		records = append(records, rec)
 		if len(records)%4096 == 0 {
@@ -144,6 +160,17 @@ func parse(ctx context.Context, data []byte) ([]record, error) {
 			}
 		}
 		return nil
+	}
+
+	// The logical line being read: its text so far (folded lines are
+	// appended to it) and the number of its first physical line.
+	var logical []byte
+	logicalLine := 0
+	endLogical := func() {
+		if logicalLine > 0 {
+			cur = append(cur, physLine{text: string(logical), line: logicalLine})
+			logical, logicalLine = logical[:0], 0
+		}
 	}
 
 	inComment := false
@@ -160,25 +187,42 @@ func parse(ctx context.Context, data []byte) ([]record, error) {
 		switch {
 		case len(text) == 0:
 			inComment = false
+			endLogical()
 			if err := flush(); err != nil {
 				return nil, err
 			}
 		case text[0] == '#':
 			inComment = true
+			if fr.header && fr.isCounts(text) {
+				// ldapsearch writes the counts after an empty line;
+				// end the record before them all the same.
+				endLogical()
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+			if err := fr.comment(text, lineNo); err != nil {
+				return nil, err
+			}
 		case text[0] == ' ':
 			if inComment {
 				continue // a folded comment
 			}
-			if len(cur) == 0 {
+			if logicalLine == 0 {
 				return nil, &ParseError{Line: lineNo, Err: errors.New("continuation line (starting with a space) with no line to continue")}
 			}
-			cur[len(cur)-1].text += string(text[1:])
+			logical = append(logical, text[1:]...)
 		default:
 			inComment = false
-			cur = append(cur, physLine{text: string(text), line: lineNo})
+			endLogical()
+			logical, logicalLine = append(logical, text...), lineNo
 		}
 	}
+	endLogical()
 	if err := flush(); err != nil {
+		return nil, err
+	}
+	if err := fr.end(lineNo); err != nil {
 		return nil, err
 	}
 	return records, nil
@@ -236,65 +280,77 @@ func splitLine(s string) (name, val string, kind byte, ok bool) {
 	return name, strings.TrimLeft(rest, " "), kind, true
 }
 
-// buildRecord turns the logical lines of one record into a record. skip
-// is set for records that are not entries: ldapsearch's trailer and search
-// references.
-func buildRecord(lines []physLine) (rec record, skip bool, err error) {
+// Kinds of records.
+const (
+	entryRecord  = iota // "dn:"
+	searchRecord        // ldapsearch's "search:" / "result:" trailer
+	refRecord           // a search reference, "ref:"
+)
+
+// buildRecord turns the logical lines of one record into a record. Only an
+// entryRecord has a record; the trailer and search references are not
+// entries.
+func buildRecord(lines []physLine) (rec record, recKind int, err error) {
 	name, val, kind, ok := splitLine(lines[0].text)
 	if !ok {
-		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\", found %q", clip(lines[0].text))}
+		return rec, 0, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\", found %q", clip(lines[0].text))}
 	}
 	switch strings.ToLower(name) {
 	case "dn":
 	case "search":
-		return rec, true, checkSearchResult(lines)
+		return rec, searchRecord, checkSearchResult(lines)
 	case "ref":
-		return rec, true, nil
+		return rec, refRecord, nil
 	default:
-		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\" at the start of an entry, found %q", clip(lines[0].text))}
+		return rec, 0, &ParseError{Line: lines[0].line, Err: fmt.Errorf("expected \"dn:\" at the start of an entry, found %q", clip(lines[0].text))}
 	}
 	dn, err := decodeValue(val, kind)
 	if err != nil {
-		return rec, false, &ParseError{Line: lines[0].line, Err: fmt.Errorf("dn: %w", err)}
+		return rec, 0, &ParseError{Line: lines[0].line, Err: fmt.Errorf("dn: %w", err)}
 	}
 	if !utf8.ValidString(dn) {
-		return rec, false, &ParseError{Line: lines[0].line, Err: errors.New("dn is not valid UTF-8")}
+		return rec, 0, &ParseError{Line: lines[0].line, Err: errors.New("dn is not valid UTF-8")}
+	}
+	// Refuse a DN of thousands of levels before anything parses it.
+	if err := ldaputil.CheckDNDepth(dn); err != nil {
+		return rec, 0, &ParseError{Line: lines[0].line, DN: dn, Err: err}
 	}
 	rec = record{dn: dn, line: lines[0].line, byName: make(map[string]int, len(lines))}
 	for i, l := range lines[1:] {
 		name, val, kind, ok := splitLine(l.text)
 		if !ok {
 			if l.text == "-" {
-				return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New(`"-" belongs to a modify change record; an export holds entries`)}
+				return rec, 0, &ParseError{Line: l.line, DN: dn, Err: errors.New(`"-" belongs to a modify change record; an export holds entries`)}
 			}
-			return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("expected \"attribute: value\", found %q", clip(l.text))}
+			return rec, 0, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("expected \"attribute: value\", found %q", clip(l.text))}
 		}
 		if err := checkAttrName(name); err != nil {
-			return rec, false, &ParseError{Line: l.line, DN: dn, Err: err}
+			return rec, 0, &ParseError{Line: l.line, DN: dn, Err: err}
 		}
 		switch lower := strings.ToLower(name); {
 		case lower == "dn":
-			return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New("a second dn: line; separate entries with an empty line")}
+			return rec, 0, &ParseError{Line: l.line, DN: dn, Err: errors.New("a second dn: line; separate entries with an empty line")}
 		case lower == "changetype" && i == 0:
 			if !strings.EqualFold(strings.TrimSpace(val), "add") {
-				return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("changetype %q: this is a change file, not an export", val)}
+				return rec, 0, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("changetype %q: this is a change file, not an export", val)}
 			}
 			continue
 		case lower == "control" && i == 0:
-			return rec, false, &ParseError{Line: l.line, DN: dn, Err: errors.New("controls belong to change records; an export holds entries")}
+			return rec, 0, &ParseError{Line: l.line, DN: dn, Err: errors.New("controls belong to change records; an export holds entries")}
 		}
 		v, err := decodeValue(val, kind)
 		if err != nil {
-			return rec, false, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("%s: %w", name, err)}
+			return rec, 0, &ParseError{Line: l.line, DN: dn, Err: fmt.Errorf("%s: %w", name, err)}
 		}
 		rec.add(name, value{raw: v, base64: kind == base64Value, line: l.line})
 	}
-	return rec, false, nil
+	return rec, 0, nil
 }
 
 // checkSearchResult checks ldapsearch's trailer ("search: 2", "result: 0
 // Success"). A result other than 0 means the server stopped early (a size
-// or time limit, for instance): the export is incomplete.
+// or time limit, for instance): the export is incomplete. So is a trailer
+// without a result.
 func checkSearchResult(lines []physLine) error {
 	for _, l := range lines[1:] {
 		name, val, _, ok := splitLine(l.text)
@@ -303,22 +359,27 @@ func checkSearchResult(lines []physLine) error {
 		}
 		code, _, _ := strings.Cut(strings.TrimSpace(val), " ")
 		if code != "0" {
-			return &ParseError{Line: l.line, Err: fmt.Errorf("ldapsearch reported %q: the export is incomplete", strings.TrimSpace(val))}
+			return &ParseError{Line: l.line, Err: fmt.Errorf("ldapsearch reported %q: %w", clip(strings.TrimSpace(val)), ErrIncomplete)}
 		}
+		return nil
 	}
-	return nil
+	return &ParseError{Line: lines[0].line, Err: fmt.Errorf("ldapsearch's search result has no result code: %w", ErrIncomplete)}
 }
+
+// strictBase64 decodes exactly what RFC 2849 (by RFC 4648) allows: the
+// standard alphabet, the padding, and zero bits after the last byte. A
+// value with characters missing or added is an error rather than a
+// different value.
+var strictBase64 = base64.StdEncoding.Strict()
 
 func decodeValue(val string, kind byte) (string, error) {
 	switch kind {
 	case base64Value:
-		b, err := base64.StdEncoding.DecodeString(val)
-		if err != nil {
-			// Some tools leave out the padding.
-			if b, err2 := base64.RawStdEncoding.DecodeString(val); err2 == nil {
-				return string(b), nil
-			}
-			return "", fmt.Errorf("invalid base64 value %q", clip(val))
+		// encoding/base64 skips CR and LF; a value holds neither once
+		// its lines are joined, so that leniency does not apply here.
+		b, err := strictBase64.DecodeString(val)
+		if err != nil || strings.ContainsAny(val, "\r\n") {
+			return "", fmt.Errorf("invalid base64 value %q: %s", clip(val), base64Problem(val, err))
 		}
 		return string(b), nil
 	case urlValue:
@@ -327,12 +388,27 @@ func decodeValue(val string, kind byte) (string, error) {
 	return val, nil
 }
 
+// base64Problem describes what is wrong with a base64 value.
+func base64Problem(val string, err error) string {
+	var ce base64.CorruptInputError
+	switch {
+	case len(val)%4 != 0:
+		return fmt.Sprintf("%d characters, not a multiple of 4: characters are missing", len(val))
+	case errors.As(err, &ce) && int(ce) < len(val):
+		return fmt.Sprintf("%q at offset %d is not base64", val[ce], int64(ce))
+	}
+	return "bad padding or stray bits: characters are missing"
+}
+
 // clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) <= 60 {
+func clip(s string) string { return clipN(s, 60) }
+
+// clipN shortens s to about n bytes, at a character boundary.
+func clipN(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := 60
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

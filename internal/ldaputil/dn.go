@@ -1,12 +1,55 @@
 package ldaputil
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 )
+
+// MaxDNDepth is the most RDNs (levels) a DN may have. Directories nest a
+// few levels, rarely more than 20; 256 leaves room for any real tree while
+// bounding the work a hostile DN of thousands of levels can cause. Every
+// function of this package that parses a DN refuses deeper ones with an
+// error wrapping ErrDNTooDeep, before parsing.
+const MaxDNDepth = 256
+
+// ErrDNTooDeep is wrapped by the error for a DN with more than MaxDNDepth
+// RDNs.
+var ErrDNTooDeep = errors.New("DN too deep")
+
+// CheckDNDepth returns an error wrapping ErrDNTooDeep if dn has more than
+// MaxDNDepth RDNs. It counts the separators go-ldap's ParseDN splits on
+// (',' and ';' not escaped by a backslash) in one pass, allocating only
+// for the error, and stops at the first separator past the limit, so its
+// cost is at most linear in len(dn) whatever the input.
+func CheckDNDepth(dn string) error {
+	rdns := 1
+	for i := 0; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++ // the escaped character, or the first hex digit of "\2C"
+		case ',', ';':
+			rdns++
+			if rdns > MaxDNDepth {
+				return fmt.Errorf("%w: more than %d RDNs", ErrDNTooDeep, MaxDNDepth)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseDN is ldap.ParseDN for DNs of at most MaxDNDepth RDNs.
+func ParseDN(dn string) (*ldap.DN, error) {
+	if err := CheckDNDepth(dn); err != nil {
+		return nil, err
+	}
+	return ldap.ParseDN(dn)
+}
 
 // OUPath returns the names of the organizational units in a distinguished
 // name, from the root down (outermost first). Other naming attributes (CN,
@@ -22,9 +65,9 @@ import (
 // itself an OU, it is part of the path: the path of an org-unit entry
 // names the unit itself. An empty dn has an empty path.
 func OUPath(dn string) ([]string, error) {
-	parsed, err := ldap.ParseDN(dn)
+	parsed, err := ParseDN(dn)
 	if err != nil {
-		return nil, fmt.Errorf("ldaputil: parse DN %q: %w", dn, err)
+		return nil, fmt.Errorf("ldaputil: parse DN %s: %w", quoteDN(dn), err)
 	}
 	var path []string
 	for _, rdn := range slices.Backward(parsed.RDNs) {
@@ -54,9 +97,9 @@ func OUPath(dn string) ([]string, error) {
 // The result is a valid DN string but meant only for comparison: it does
 // not preserve the case the directory uses.
 func NormalizeDN(dn string) (string, error) {
-	parsed, err := ldap.ParseDN(dn)
+	parsed, err := ParseDN(dn)
 	if err != nil {
-		return "", fmt.Errorf("ldaputil: parse DN %q: %w", dn, err)
+		return "", fmt.Errorf("ldaputil: parse DN %s: %w", quoteDN(dn), err)
 	}
 	var sb strings.Builder
 	sb.Grow(len(dn))
@@ -75,6 +118,20 @@ func NormalizeDN(dn string) (string, error) {
 	return sb.String(), nil
 }
 
+// quoteDN quotes dn for an error message, shortened to its first 200
+// bytes: a hostile DN may be megabytes long.
+func quoteDN(dn string) string {
+	const limit = 200
+	if len(dn) <= limit {
+		return strconv.Quote(dn)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(dn[cut]) {
+		cut--
+	}
+	return strconv.Quote(dn[:cut]) + "…"
+}
+
 func compareFold(a, b string) int {
 	if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
 		return c
@@ -85,13 +142,13 @@ func compareFold(a, b string) int {
 // IsUnder reports whether dn equals base or lies below it, comparing case-
 // insensitively. An empty base contains every DN.
 func IsUnder(dn, base string) (bool, error) {
-	b, err := ldap.ParseDN(base)
+	b, err := ParseDN(base)
 	if err != nil {
-		return false, fmt.Errorf("ldaputil: parse base DN %q: %w", base, err)
+		return false, fmt.Errorf("ldaputil: parse base DN %s: %w", quoteDN(base), err)
 	}
-	d, err := ldap.ParseDN(dn)
+	d, err := ParseDN(dn)
 	if err != nil {
-		return false, fmt.Errorf("ldaputil: parse DN %q: %w", dn, err)
+		return false, fmt.Errorf("ldaputil: parse DN %s: %w", quoteDN(dn), err)
 	}
 	if len(b.RDNs) == 0 {
 		return true, nil

@@ -4,8 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 func TestOUPath(t *testing.T) {
@@ -173,4 +175,65 @@ func FuzzOUPath(f *testing.F) {
 			require.Equal(t, strings.ToLower(path[i]), normPath[i], "normal form %q of %q", norm, dn)
 		}
 	})
+}
+
+// deepDN has n RDNs.
+func deepDN(n int) string {
+	return "cn=a" + strings.Repeat(",ou=x", n-1)
+}
+
+// CheckDNDepth counts RDNs as go-ldap's ParseDN splits them, escapes
+// included, and draws the line at MaxDNDepth.
+func TestCheckDNDepthCountsLikeParseDN(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, MaxDNDepth+3).Draw(t, "rdns")
+		rdns := make([]string, n)
+		for i := range rdns {
+			v := rapid.SampledFrom([]string{"x", `a\,b`, `a\;b`, `a\\`, `\2C`, `J\C3\B6rg`, "a+cn=b", " s p "}).Draw(t, "value")
+			rdns[i] = rapid.SampledFrom([]string{"ou", "cn", "dc"}).Draw(t, "type") + "=" + v
+		}
+		dn := strings.Join(rdns, rapid.SampledFrom([]string{",", ";", ", "}).Draw(t, "sep"))
+		parsed, perr := ldap.ParseDN(dn)
+		require.NoError(t, perr, dn)
+		require.Len(t, parsed.RDNs, n, dn)
+
+		err := CheckDNDepth(dn)
+		if n > MaxDNDepth {
+			require.ErrorIs(t, err, ErrDNTooDeep)
+		} else {
+			require.NoError(t, err)
+		}
+		for _, f := range []func() error{
+			func() error { _, err := ParseDN(dn); return err },
+			func() error { _, err := OUPath(dn); return err },
+			func() error { _, err := NormalizeDN(dn); return err },
+			func() error { _, err := IsUnder(dn, "dc=x"); return err },
+			func() error { _, err := IsUnder("dc=x", dn); return err },
+		} {
+			if err := f(); n > MaxDNDepth {
+				require.ErrorIs(t, err, ErrDNTooDeep)
+			} else {
+				require.NotErrorIs(t, err, ErrDNTooDeep)
+			}
+		}
+	})
+}
+
+// A DN of 100,000 levels is refused before it is parsed: no allocation
+// per level, and an error message of bounded size.
+func TestDeepDNIsCheap(t *testing.T) {
+	dn := deepDN(100_000)
+	shallow := deepDN(MaxDNDepth)
+	assert.Zero(t, testing.AllocsPerRun(10, func() { _ = CheckDNDepth(shallow) }))
+	for name, f := range map[string]func() error{
+		"OUPath":      func() error { _, err := OUPath(dn); return err },
+		"NormalizeDN": func() error { _, err := NormalizeDN(dn); return err },
+		"IsUnder":     func() error { _, err := IsUnder(dn, ""); return err },
+	} {
+		var err error
+		allocs := testing.AllocsPerRun(5, func() { err = f() })
+		require.ErrorIs(t, err, ErrDNTooDeep, name)
+		assert.LessOrEqual(t, allocs, 20.0, name, "a few for the error, none per level")
+		assert.Less(t, len(err.Error()), 400, name)
+	}
 }
