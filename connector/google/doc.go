@@ -69,7 +69,14 @@
 // Errors from a revoked or unknown key, an unknown or non-admin subject
 // (invalid_grant), missing delegation (unauthorized_client), a refused
 // token (401) and a permission denied (403 other than quota) wrap
-// connector.ErrAuth, with a sentence saying what to fix.
+// connector.ErrAuth, with a sentence saying what to fix. The token
+// endpoint's refusals (an OAuth 2.0 error code such as invalid_grant,
+// unauthorized_client, access_denied or admin_policy_enforced in a 4xx
+// answer) wrap ErrAuth; a token endpoint that still answers 5xx or 429
+// after the retries is an outage, not a credential problem: that error
+// wraps ErrTokenUnavailable and not ErrAuth, so a host retries later
+// instead of asking the admin to re-authenticate. (Before, every failed
+// token request wrapped ErrAuth.)
 //
 // # What is read
 //

@@ -121,22 +121,7 @@ func (c *Connector) classify(ctx context.Context, op, scope string, err error) e
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		code := re.ErrorCode
-		if code == "" {
-			// The JWT flow leaves the body unparsed.
-			var body struct {
-				Error string `json:"error"`
-			}
-			_ = json.Unmarshal(re.Body, &body)
-			code = body.Error
-		}
-		switch code {
-		case "unauthorized_client":
-			return &authError{"token request refused: domain-wide delegation is missing for the service account's client ID, or does not grant all of the scopes " + Scopes, err}
-		case "invalid_grant":
-			return &authError{fmt.Sprintf("token request refused: the key is revoked or invalid, or the subject %q is not an existing admin", c.cfg.Subject), err}
-		}
-		return &authError{"token request refused", err}
+		return c.tokenError(re, err)
 	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
@@ -152,6 +137,49 @@ func (c *Connector) classify(ctx context.Context, op, scope string, err error) e
 		}
 	}
 	return fmt.Errorf("google: %s: %w", op, err)
+}
+
+// ErrTokenUnavailable is wrapped by the error of a read or Check whose
+// token request kept failing with 5xx or 429 after the retries: an outage
+// of Google's token endpoint (or of a proxy before it), not a credential
+// problem, so it does not wrap connector.ErrAuth. Try again later.
+var ErrTokenUnavailable = errors.New("google: the OAuth token endpoint is unavailable")
+
+// tokenError classifies a failed token request by its HTTP status and the
+// OAuth 2.0 error code of its JSON body (RFC 6749 §5.2; Google's list for
+// service accounts is at
+// https://developers.google.com/identity/protocols/oauth2/service-account#error-codes).
+// A 5xx or 429 that outlived the retries is an outage (ErrTokenUnavailable,
+// never ErrAuth). Any other non-2xx answer is the endpoint refusing the
+// grant: ErrAuth, with a sentence for the codes that have a known fix.
+func (c *Connector) tokenError(re *oauth2.RetrieveError, err error) error {
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	if status == http.StatusTooManyRequests || status >= 500 {
+		return fmt.Errorf("%w (HTTP %d after retries; try again later): %w", ErrTokenUnavailable, status, err)
+	}
+	code := re.ErrorCode
+	if code == "" {
+		// The JWT flow leaves the body unparsed.
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(re.Body, &body)
+		code = body.Error
+	}
+	switch code {
+	case "unauthorized_client":
+		return &authError{"token request refused: domain-wide delegation is missing for the service account's client ID, or does not grant all of the scopes " + Scopes, err}
+	case "invalid_grant":
+		return &authError{fmt.Sprintf("token request refused: the key is revoked or invalid, or the subject %q is not an existing admin", c.cfg.Subject), err}
+	case "access_denied", "admin_policy_enforced", "org_internal":
+		return &authError{fmt.Sprintf("token request refused: access denied for the subject %q (check the Workspace's API access controls for the service account)", c.cfg.Subject), err}
+	case "invalid_client", "disabled_client":
+		return &authError{"token request refused: the service account or its key is disabled or unknown", err}
+	}
+	return &authError{"token request refused", err}
 }
 
 func retryableReason(ge *googleapi.Error) bool {
