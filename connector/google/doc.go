@@ -15,8 +15,8 @@
 //
 // # Configuration
 //
-// Config is JSON-tagged so a host can store it (keep the key in a secret
-// store). Credentials are one of:
+// Config is JSON-tagged so a host can store it; its JSON form leaves the
+// key out (see below). Credentials are one of:
 //
 //   - ServiceAccountJSON (inline) or ServiceAccountFile: a service
 //     account's JSON key, used with domain-wide delegation: the connector
@@ -32,8 +32,13 @@
 // CustomSchemas limits the custom schemas read (projection=custom); by
 // default all are read (projection=full). PageSize is users.list's
 // maxResults (default and maximum 500). Endpoint points the client
-// elsewhere, for tests. The key never appears in String, %+v, %#v,
-// LogValue or an error; a key that does not parse is refused without
+// elsewhere, for tests. The key never appears in String, any fmt verb,
+// LogValue, slog output, an error, or the JSON form: encoding/json writes
+// "[redacted]" (the Redacted constant) in its place, so keep the key in a
+// secret store and set ServiceAccountJSON from it, or use
+// ServiceAccountFile (before, the JSON form carried the key). The same
+// holds for a Connector value and for the access tokens it holds, even
+// nested in a host's struct. A key that does not parse is refused without
 // being quoted. Open validates the configuration without contacting
 // Google; Check does.
 //

@@ -22,14 +22,31 @@ import (
 
 // Connector reads users and groups from Google Workspace. Create it with
 // Open. It is safe for concurrent use.
+//
+// A Connector never shows its key nor the access tokens it holds: String,
+// every fmt verb (Format), GoString, LogValue and MarshalJSON print the
+// redacted configuration. The key, the token sources and the host's
+// TokenSource are sealed in funcs, so that even fmt's reflection over a
+// Connector value held in an unexported field of a host's struct (which
+// calls none of these methods) prints an address, never a secret.
 type Connector struct {
-	cfg Config
-	svc *admin.Service
-	log *slog.Logger
+	// cfg is the validated configuration without its secrets
+	// (ServiceAccountJSON and TokenSource cleared); full has them.
+	cfg  Config
+	full sealed[Config]
+	svc  *admin.Service
+	log  *slog.Logger
 	// scopeSources, with a key, holds one token source per scope, so that
 	// Check can name a scope delegation does not grant.
-	scopeSources map[string]oauth2.TokenSource
+	scopeSources sealed[map[string]oauth2.TokenSource]
 }
+
+// sealed holds a value fmt must never print: its reflection shows a func
+// as an address, whatever the verb and at any depth, where a pointer to a
+// struct is expanded again by a bad verb such as %s.
+type sealed[T any] func() T
+
+func seal[T any](v T) sealed[T] { return func() T { return v } }
 
 var (
 	_ connector.Connector     = (*Connector)(nil)
@@ -51,7 +68,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Connector{cfg: cfg, log: logger.With("connector", "google")}
+	scrubbed := cfg
+	scrubbed.ServiceAccountJSON, scrubbed.TokenSource = "", nil
+	c := &Connector{cfg: scrubbed, full: seal(cfg), log: logger.With("connector", "google")}
 	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
 	tctx := context.WithoutCancel(ctx)
 	if tctx.Value(oauth2.HTTPClient) == nil {
@@ -76,12 +95,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 		}
 		jc.Subject = cfg.Subject
 		ts = jc.TokenSource(tctx)
-		c.scopeSources = map[string]oauth2.TokenSource{}
+		sources := map[string]oauth2.TokenSource{}
 		for _, s := range scopes {
 			one := *jc
 			one.Scopes = []string{s}
-			c.scopeSources[s] = one.TokenSource(tctx)
+			sources[s] = one.TokenSource(tctx)
 		}
+		c.scopeSources = seal(sources)
 	}
 	hc := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}}
 	opts := []option.ClientOption{option.WithHTTPClient(hc)}
@@ -99,7 +119,37 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 }
 
 // Config returns the validated configuration, defaults filled in.
-func (c *Connector) Config() Config { return c.cfg }
+func (c *Connector) Config() Config { return c.full() }
+
+// String describes the connector by its configuration, key redacted.
+func (c Connector) String() string {
+	if c.full == nil {
+		return "google.Connector{}"
+	}
+	return "google.Connector{" + c.full().String() + "}"
+}
+
+// GoString is String, so that %#v shows no key either.
+func (c Connector) GoString() string { return c.String() }
+
+// Format prints String for every verb (%v, %+v, %#v, %s, %q, %x, …).
+func (c Connector) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue logs the configuration without the key.
+func (c Connector) LogValue() slog.Value {
+	if c.full == nil {
+		return slog.GroupValue()
+	}
+	return c.full().LogValue()
+}
+
+// MarshalJSON writes the redacted configuration.
+func (c Connector) MarshalJSON() ([]byte, error) {
+	if c.full == nil {
+		return []byte("{}"), nil
+	}
+	return c.full().MarshalJSON()
+}
 
 // authError wraps connector.ErrAuth and the cause with an explanation.
 type authError struct {
@@ -198,8 +248,9 @@ func retryableReason(ge *googleapi.Error) bool {
 func (c *Connector) Check(ctx context.Context) error {
 	var errs []error
 	if c.scopeSources != nil {
+		sources := c.scopeSources()
 		for _, s := range scopes {
-			if _, err := c.scopeSources[s].Token(); err != nil {
+			if _, err := sources[s].Token(); err != nil {
 				errs = append(errs, fmt.Errorf("scope %s: %w", s, c.classify(ctx, "token", s, err)))
 			}
 		}

@@ -160,13 +160,33 @@ type Config struct {
 	Now      func() time.Time
 }
 
-// Authenticator verifies Google ID tokens and decides sign-ins.
+// Authenticator verifies Google ID tokens and decides sign-ins. String,
+// every fmt verb, GoString and LogValue show its client ID, domains and
+// source only, never what its Directory or Accounts hold.
 type Authenticator struct {
 	cfg      Config
 	domains  []string
 	verifier *oidc.IDTokenVerifier
 	mapper   mapping.Mapper
 	log      *slog.Logger
+}
+
+// String describes the authenticator: client ID, allowed domains, source.
+func (a Authenticator) String() string {
+	return fmt.Sprintf("login.Authenticator{ClientID:%q AllowedDomains:%q Source:%q Directory:%t}",
+		a.cfg.ClientID, a.domains, a.cfg.Source, a.cfg.Directory != nil)
+}
+
+// GoString is String.
+func (a Authenticator) GoString() string { return a.String() }
+
+// Format prints String for every verb.
+func (a Authenticator) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.String())) }
+
+// LogValue logs what String shows.
+func (a Authenticator) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("clientId", a.cfg.ClientID), slog.Any("allowedDomains", a.domains),
+		slog.String("source", a.cfg.Source), slog.Bool("directory", a.cfg.Directory != nil))
 }
 
 // New validates cfg. The key set is fetched lazily, on the first sign-in,
