@@ -131,16 +131,33 @@
 // # Incremental reads
 //
 // Google has no delta token for the directory, so ReadChanges is honest
-// about it: every call does a full read. It then yields only the entries
-// whose content changed since the cursor (attributes, Path, Disabled,
-// Members, MemberOf), and a tombstone (Deleted, with ID and Kind) for each
-// entry that is gone. The cursor is JSON holding a 120-bit hash of every
-// entry read (about 40 bytes per user) and the customer, domain, query and
-// custom-schema list it was taken with; a cursor for another configuration,
-// of an older format or malformed fails with connector.ErrCursorExpired.
-// What it saves is the work downstream: after no change nothing is
-// yielded and nothing reaches the sink. A user that merely moved in or out
-// of a nested group is yielded too, since MemberOf is transitive.
+// about it: every call does a full read (users, groups, members, org
+// units), then compares it with the cursor, which holds a 120-bit hash of
+// every user, group and org unit read (about 40 bytes per entry) and the
+// customer, domain, query and custom-schema list it was taken with. What
+// an incremental read yields, compared with the read that made the cursor:
+//
+//   - a user whose attributes, Path, Disabled or MemberOf changed, as a
+//     complete entry; MemberOf is transitive, so a user is yielded when
+//     added to or removed from a group directly or through a nested
+//     group, when such a group is deleted, even if nothing else of the
+//     user changed;
+//   - a group whose name, email, description, direct Members or own
+//     MemberOf changed, as a complete KindGroup entry with its current
+//     Members, exactly as Read yields it (a consumer re-plans the members
+//     from it: removing someone from a group that grants a role reaches the
+//     next incremental run, not the next full read);
+//   - an org unit whose name, path or description changed;
+//   - a tombstone (Deleted, with ID and Kind) for every user, group or org
+//     unit that is gone, after the other entries, in ID order.
+//
+// Nothing waits for a full read: every change the Directory API shows is
+// seen by the next ReadChanges. A user that left Query's selection is gone
+// from the read, so it gets a tombstone. A cursor for another
+// configuration, of an older format or malformed fails with
+// connector.ErrCursorExpired, never with "everything changed" or "nothing
+// changed". What incremental reads save is the work downstream: after no
+// change nothing is yielded and nothing reaches the sink.
 //
 // # Group search
 //
