@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/connector/google"
 	"github.com/dirsync-go/dirsync/internal/fakegoogle"
 )
 
@@ -32,6 +33,7 @@ func TestTokenEndpointOutageIsNotAuth(t *testing.T) {
 			_, err := connector.ReadAll(testCtx(t), c)
 			require.Error(t, err)
 			assert.NotErrorIs(t, err, connector.ErrAuth, err.Error())
+			assert.ErrorIs(t, err, google.ErrTokenUnavailable)
 			assert.Contains(t, err.Error(), "token endpoint")
 			assert.Contains(t, err.Error(), "unavailable")
 			assert.Less(t, 1000-fk.TokenFaultsLeft(), 10, "retried a few times, not forever")
@@ -70,6 +72,7 @@ func TestTokenEndpointRefusalIsAuth(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, connector.ErrAuth, err.Error())
 			assert.NotContains(t, err.Error(), "unavailable")
+			assert.NotErrorIs(t, err, google.ErrTokenUnavailable)
 			assert.Equal(t, 999, fk.TokenFaultsLeft(), "a refusal is not retried")
 		})
 	}
