@@ -1,6 +1,7 @@
 package google
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,9 +45,11 @@ var scopes = []string{ScopeUser, ScopeGroup, ScopeGroupMember, ScopeOrgUnit}
 // Config configures a Connector. Open validates it.
 type Config struct {
 	// ServiceAccountJSON is the service account's JSON key, inline. It
-	// never appears in logs, errors, String or %+v; encoding/json does
-	// write it, since the JSON form is what a host stores (in a secret
-	// store).
+	// never appears in logs, errors, String, any fmt verb, slog, or the
+	// JSON form: encoding/json writes "[redacted]" in its place, so a
+	// Config logged or stored as JSON never carries the key. Keep the key
+	// in a secret store and set this field from it when building the
+	// Config, or use ServiceAccountFile. Open refuses the placeholder.
 	ServiceAccountJSON string `json:"serviceAccountJSON,omitempty"`
 	// ServiceAccountFile names a file holding the JSON key instead.
 	ServiceAccountFile string `json:"serviceAccountFile,omitempty"`
@@ -85,11 +88,15 @@ type Config struct {
 
 func (c Config) keySet() bool { return c.ServiceAccountJSON != "" }
 
+// Redacted is what String, every fmt verb, LogValue and the JSON form show
+// in place of the service-account key.
+const Redacted = "[redacted]"
+
 // String describes the configuration with the key redacted.
 func (c Config) String() string {
 	key := ""
 	if c.keySet() {
-		key = "[redacted]"
+		key = Redacted
 	}
 	return fmt.Sprintf("google.Config{ServiceAccountJSON:%s ServiceAccountFile:%q Subject:%q TokenSource:%t Customer:%q Domain:%q Query:%q CustomSchemas:%v Endpoint:%q PageSize:%d MaxAttempts:%d RetryDelay:%v}",
 		key, c.ServiceAccountFile, c.Subject, c.TokenSource != nil, c.Customer, c.Domain, c.Query, c.CustomSchemas, c.Endpoint, c.PageSize, c.MaxAttempts, c.RetryDelay)
@@ -100,6 +107,19 @@ func (c Config) GoString() string { return c.String() }
 
 // Format prints String for every verb, including %+v and %#v.
 func (c Config) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
+
+// MarshalJSON writes the configuration with Redacted in place of the key,
+// so that no JSON form of a Config (a stored configuration, a log line of
+// slog's JSON handler holding a Config in a struct) carries it. (Before,
+// encoding/json wrote the key.)
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // no methods: no recursion
+	p := plain(c)
+	if p.ServiceAccountJSON != "" {
+		p.ServiceAccountJSON = Redacted
+	}
+	return json.Marshal(p)
+}
 
 // LogValue logs the configuration without the key.
 func (c Config) LogValue() slog.Value {
@@ -128,6 +148,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.TokenSource != nil {
 		n++
+	}
+	if c.ServiceAccountJSON == Redacted {
+		errs = append(errs, errors.New("google: config: ServiceAccountJSON is the redaction placeholder (a Config's JSON form never carries the key): set it from your secret store, or use ServiceAccountFile"))
 	}
 	switch {
 	case n == 0:

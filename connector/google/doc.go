@@ -15,8 +15,8 @@
 //
 // # Configuration
 //
-// Config is JSON-tagged so a host can store it (keep the key in a secret
-// store). Credentials are one of:
+// Config is JSON-tagged so a host can store it; its JSON form leaves the
+// key out (see below). Credentials are one of:
 //
 //   - ServiceAccountJSON (inline) or ServiceAccountFile: a service
 //     account's JSON key, used with domain-wide delegation: the connector
@@ -32,8 +32,13 @@
 // CustomSchemas limits the custom schemas read (projection=custom); by
 // default all are read (projection=full). PageSize is users.list's
 // maxResults (default and maximum 500). Endpoint points the client
-// elsewhere, for tests. The key never appears in String, %+v, %#v,
-// LogValue or an error; a key that does not parse is refused without
+// elsewhere, for tests. The key never appears in String, any fmt verb,
+// LogValue, slog output, an error, or the JSON form: encoding/json writes
+// "[redacted]" (the Redacted constant) in its place, so keep the key in a
+// secret store and set ServiceAccountJSON from it, or use
+// ServiceAccountFile (before, the JSON form carried the key). The same
+// holds for a Connector value and for the access tokens it holds, even
+// nested in a host's struct. A key that does not parse is refused without
 // being quoted. Open validates the configuration without contacting
 // Google; Check does.
 //
@@ -69,7 +74,14 @@
 // Errors from a revoked or unknown key, an unknown or non-admin subject
 // (invalid_grant), missing delegation (unauthorized_client), a refused
 // token (401) and a permission denied (403 other than quota) wrap
-// connector.ErrAuth, with a sentence saying what to fix.
+// connector.ErrAuth, with a sentence saying what to fix. The token
+// endpoint's refusals (an OAuth 2.0 error code such as invalid_grant,
+// unauthorized_client, access_denied or admin_policy_enforced in a 4xx
+// answer) wrap ErrAuth; a token endpoint that still answers 5xx or 429
+// after the retries is an outage, not a credential problem: that error
+// wraps ErrTokenUnavailable and not ErrAuth, so a host retries later
+// instead of asking the admin to re-authenticate. (Before, every failed
+// token request wrapped ErrAuth.)
 //
 // # What is read
 //
@@ -119,16 +131,33 @@
 // # Incremental reads
 //
 // Google has no delta token for the directory, so ReadChanges is honest
-// about it: every call does a full read. It then yields only the entries
-// whose content changed since the cursor (attributes, Path, Disabled,
-// Members, MemberOf), and a tombstone (Deleted, with ID and Kind) for each
-// entry that is gone. The cursor is JSON holding a 120-bit hash of every
-// entry read (about 40 bytes per user) and the customer, domain, query and
-// custom-schema list it was taken with; a cursor for another configuration,
-// of an older format or malformed fails with connector.ErrCursorExpired.
-// What it saves is the work downstream: after no change nothing is
-// yielded and nothing reaches the sink. A user that merely moved in or out
-// of a nested group is yielded too, since MemberOf is transitive.
+// about it: every call does a full read (users, groups, members, org
+// units), then compares it with the cursor, which holds a 120-bit hash of
+// every user, group and org unit read (about 40 bytes per entry) and the
+// customer, domain, query and custom-schema list it was taken with. What
+// an incremental read yields, compared with the read that made the cursor:
+//
+//   - a user whose attributes, Path, Disabled or MemberOf changed, as a
+//     complete entry; MemberOf is transitive, so a user is yielded when
+//     added to or removed from a group directly or through a nested
+//     group, when such a group is deleted, even if nothing else of the
+//     user changed;
+//   - a group whose name, email, description, direct Members or own
+//     MemberOf changed, as a complete KindGroup entry with its current
+//     Members, exactly as Read yields it (a consumer re-plans the members
+//     from it: removing someone from a group that grants a role reaches the
+//     next incremental run, not the next full read);
+//   - an org unit whose name, path or description changed;
+//   - a tombstone (Deleted, with ID and Kind) for every user, group or org
+//     unit that is gone, after the other entries, in ID order.
+//
+// Nothing waits for a full read: every change the Directory API shows is
+// seen by the next ReadChanges. A user that left Query's selection is gone
+// from the read, so it gets a tombstone. A cursor for another
+// configuration, of an older format or malformed fails with
+// connector.ErrCursorExpired, never with "everything changed" or "nothing
+// changed". What incremental reads save is the work downstream: after no
+// change nothing is yielded and nothing reaches the sink.
 //
 // # Group search
 //

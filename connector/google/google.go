@@ -22,14 +22,31 @@ import (
 
 // Connector reads users and groups from Google Workspace. Create it with
 // Open. It is safe for concurrent use.
+//
+// A Connector never shows its key nor the access tokens it holds: String,
+// every fmt verb (Format), GoString, LogValue and MarshalJSON print the
+// redacted configuration. The key, the token sources and the host's
+// TokenSource are sealed in funcs, so that even fmt's reflection over a
+// Connector value held in an unexported field of a host's struct (which
+// calls none of these methods) prints an address, never a secret.
 type Connector struct {
-	cfg Config
-	svc *admin.Service
-	log *slog.Logger
+	// cfg is the validated configuration without its secrets
+	// (ServiceAccountJSON and TokenSource cleared); full has them.
+	cfg  Config
+	full sealed[Config]
+	svc  *admin.Service
+	log  *slog.Logger
 	// scopeSources, with a key, holds one token source per scope, so that
 	// Check can name a scope delegation does not grant.
-	scopeSources map[string]oauth2.TokenSource
+	scopeSources sealed[map[string]oauth2.TokenSource]
 }
+
+// sealed holds a value fmt must never print: its reflection shows a func
+// as an address, whatever the verb and at any depth, where a pointer to a
+// struct is expanded again by a bad verb such as %s.
+type sealed[T any] func() T
+
+func seal[T any](v T) sealed[T] { return func() T { return v } }
 
 var (
 	_ connector.Connector     = (*Connector)(nil)
@@ -51,7 +68,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Connector{cfg: cfg, log: logger.With("connector", "google")}
+	scrubbed := cfg
+	scrubbed.ServiceAccountJSON, scrubbed.TokenSource = "", nil
+	c := &Connector{cfg: scrubbed, full: seal(cfg), log: logger.With("connector", "google")}
 	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
 	tctx := context.WithoutCancel(ctx)
 	if tctx.Value(oauth2.HTTPClient) == nil {
@@ -76,12 +95,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 		}
 		jc.Subject = cfg.Subject
 		ts = jc.TokenSource(tctx)
-		c.scopeSources = map[string]oauth2.TokenSource{}
+		sources := map[string]oauth2.TokenSource{}
 		for _, s := range scopes {
 			one := *jc
 			one.Scopes = []string{s}
-			c.scopeSources[s] = one.TokenSource(tctx)
+			sources[s] = one.TokenSource(tctx)
 		}
+		c.scopeSources = seal(sources)
 	}
 	hc := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}}
 	opts := []option.ClientOption{option.WithHTTPClient(hc)}
@@ -99,7 +119,37 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 }
 
 // Config returns the validated configuration, defaults filled in.
-func (c *Connector) Config() Config { return c.cfg }
+func (c *Connector) Config() Config { return c.full() }
+
+// String describes the connector by its configuration, key redacted.
+func (c Connector) String() string {
+	if c.full == nil {
+		return "google.Connector{}"
+	}
+	return "google.Connector{" + c.full().String() + "}"
+}
+
+// GoString is String, so that %#v shows no key either.
+func (c Connector) GoString() string { return c.String() }
+
+// Format prints String for every verb (%v, %+v, %#v, %s, %q, %x, …).
+func (c Connector) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue logs the configuration without the key.
+func (c Connector) LogValue() slog.Value {
+	if c.full == nil {
+		return slog.GroupValue()
+	}
+	return c.full().LogValue()
+}
+
+// MarshalJSON writes the redacted configuration.
+func (c Connector) MarshalJSON() ([]byte, error) {
+	if c.full == nil {
+		return []byte("{}"), nil
+	}
+	return c.full().MarshalJSON()
+}
 
 // authError wraps connector.ErrAuth and the cause with an explanation.
 type authError struct {
@@ -121,22 +171,7 @@ func (c *Connector) classify(ctx context.Context, op, scope string, err error) e
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		code := re.ErrorCode
-		if code == "" {
-			// The JWT flow leaves the body unparsed.
-			var body struct {
-				Error string `json:"error"`
-			}
-			_ = json.Unmarshal(re.Body, &body)
-			code = body.Error
-		}
-		switch code {
-		case "unauthorized_client":
-			return &authError{"token request refused: domain-wide delegation is missing for the service account's client ID, or does not grant all of the scopes " + Scopes, err}
-		case "invalid_grant":
-			return &authError{fmt.Sprintf("token request refused: the key is revoked or invalid, or the subject %q is not an existing admin", c.cfg.Subject), err}
-		}
-		return &authError{"token request refused", err}
+		return c.tokenError(re, err)
 	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
@@ -152,6 +187,49 @@ func (c *Connector) classify(ctx context.Context, op, scope string, err error) e
 		}
 	}
 	return fmt.Errorf("google: %s: %w", op, err)
+}
+
+// ErrTokenUnavailable is wrapped by the error of a read or Check whose
+// token request kept failing with 5xx or 429 after the retries: an outage
+// of Google's token endpoint (or of a proxy before it), not a credential
+// problem, so it does not wrap connector.ErrAuth. Try again later.
+var ErrTokenUnavailable = errors.New("google: the OAuth token endpoint is unavailable")
+
+// tokenError classifies a failed token request by its HTTP status and the
+// OAuth 2.0 error code of its JSON body (RFC 6749 §5.2; Google's list for
+// service accounts is at
+// https://developers.google.com/identity/protocols/oauth2/service-account#error-codes).
+// A 5xx or 429 that outlived the retries is an outage (ErrTokenUnavailable,
+// never ErrAuth). Any other non-2xx answer is the endpoint refusing the
+// grant: ErrAuth, with a sentence for the codes that have a known fix.
+func (c *Connector) tokenError(re *oauth2.RetrieveError, err error) error {
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	if status == http.StatusTooManyRequests || status >= 500 {
+		return fmt.Errorf("%w (HTTP %d after retries; try again later): %w", ErrTokenUnavailable, status, err)
+	}
+	code := re.ErrorCode
+	if code == "" {
+		// The JWT flow leaves the body unparsed.
+		var body struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(re.Body, &body)
+		code = body.Error
+	}
+	switch code {
+	case "unauthorized_client":
+		return &authError{"token request refused: domain-wide delegation is missing for the service account's client ID, or does not grant all of the scopes " + Scopes, err}
+	case "invalid_grant":
+		return &authError{fmt.Sprintf("token request refused: the key is revoked or invalid, or the subject %q is not an existing admin", c.cfg.Subject), err}
+	case "access_denied", "admin_policy_enforced", "org_internal":
+		return &authError{fmt.Sprintf("token request refused: access denied for the subject %q (check the Workspace's API access controls for the service account)", c.cfg.Subject), err}
+	case "invalid_client", "disabled_client":
+		return &authError{"token request refused: the service account or its key is disabled or unknown", err}
+	}
+	return &authError{"token request refused", err}
 }
 
 func retryableReason(ge *googleapi.Error) bool {
@@ -170,8 +248,9 @@ func retryableReason(ge *googleapi.Error) bool {
 func (c *Connector) Check(ctx context.Context) error {
 	var errs []error
 	if c.scopeSources != nil {
+		sources := c.scopeSources()
 		for _, s := range scopes {
-			if _, err := c.scopeSources[s].Token(); err != nil {
+			if _, err := sources[s].Token(); err != nil {
 				errs = append(errs, fmt.Errorf("scope %s: %w", s, c.classify(ctx, "token", s, err)))
 			}
 		}

@@ -32,7 +32,10 @@ func (c *Connector) scopeKey() string {
 // token, so every call does a full read; it then yields only the entries
 // whose content (attributes, Path, Disabled, memberships) differs from the
 // read that produced since, and a tombstone (Deleted, with ID and Kind) for
-// every entry that is gone. A nil since yields everything. A cursor that is
+// every entry that is gone. Groups are compared like users: a group whose
+// name or direct members changed is yielded complete, with its current
+// Members, and so is every user whose transitive MemberOf changed with it
+// (see the package documentation). A nil since yields everything. A cursor that is
 // malformed, of another version, or from a configuration with another
 // customer, domain, query or custom-schema list fails with
 // connector.ErrCursorExpired.

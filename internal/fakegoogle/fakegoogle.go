@@ -102,7 +102,7 @@ type Server struct {
 	tokens    map[string][]string
 	nextTok   int
 	faults    []*Fault // nil: let the request through
-	tokenFail int      // token requests still to fail with 503
+	tokenFail []TokenFault
 	count     map[string]int
 	queries   map[string]url.Values
 }
@@ -239,6 +239,43 @@ func (s *Server) AddMember(group string, m Member) {
 	s.members[group] = append(s.members[group], m)
 }
 
+// RemoveMember removes member (a user or group ID) from group; it reports
+// whether the membership existed.
+func (s *Server) RemoveMember(group, member string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.members[group])
+	s.members[group] = slices.DeleteFunc(s.members[group], func(m Member) bool { return m.ID == member })
+	return len(s.members[group]) < n
+}
+
+// UpdateGroup changes a group in place (its ID must stay); it reports
+// whether the group exists.
+func (s *Server) UpdateGroup(id string, f func(*Group)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if g.ID == id {
+			f(g)
+			g.ID = id
+			return true
+		}
+	}
+	return false
+}
+
+// DeleteGroup removes a group, its member list and its membership in
+// other groups, as deleting a group in the Admin console does.
+func (s *Server) DeleteGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups = slices.DeleteFunc(s.groups, func(g *Group) bool { return g.ID == id })
+	delete(s.members, id)
+	for g, ms := range s.members {
+		s.members[g] = slices.DeleteFunc(ms, func(m Member) bool { return m.ID == id })
+	}
+}
+
 // AddOrgUnit adds an org unit path such as "/Sales".
 func (s *Server) AddOrgUnit(path string) {
 	s.mu.Lock()
@@ -264,9 +301,41 @@ func (s *Server) FailAfter(skip, n int, f Fault) {
 
 // FailTokenNext makes the next n token requests fail with 503.
 func (s *Server) FailTokenNext(n int) {
+	s.FailTokenNextWith(n, TokenFault{Status: http.StatusServiceUnavailable, Error: "internal_failure", Description: "Backend Error"})
+}
+
+// TokenFault is an answer of the token endpoint: an HTTP status and, when
+// Error is set, an OAuth 2.0 error body {"error": …, "error_description":
+// …} (RFC 6749 §5.2). Google's token endpoint answers refusals of a
+// service account's JWT-bearer grant with such bodies: invalid_grant,
+// unauthorized_client, access_denied, admin_policy_enforced,
+// invalid_client, invalid_scope, disabled_client, org_internal (see
+// https://developers.google.com/identity/protocols/oauth2/service-account#error-codes).
+// With Error empty the body is Body as is (an HTML error page, say), and
+// RetryAfter, when set, is sent as the Retry-After header.
+type TokenFault struct {
+	Status      int
+	Error       string
+	Description string
+	Body        string
+	RetryAfter  string
+}
+
+// FailTokenNextWith makes the next n token requests answer f. Faults
+// queue after those already injected.
+func (s *Server) FailTokenNextWith(n int, f TokenFault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokenFail += n
+	for range n {
+		s.tokenFail = append(s.tokenFail, f)
+	}
+}
+
+// TokenFaultsLeft returns how many injected token faults are still queued.
+func (s *Server) TokenFaultsLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tokenFail)
 }
 
 // Requests returns how many requests reached an endpoint: "token",
@@ -645,15 +714,25 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.count["token"]++
 	key, admin, delegated := s.key, s.admin, slices.Clone(s.delegated)
-	fail := s.tokenFail > 0
-	if fail {
-		s.tokenFail--
+	var fault *TokenFault
+	if len(s.tokenFail) > 0 {
+		fault = &s.tokenFail[0]
+		s.tokenFail = s.tokenFail[1:]
 	}
 	s.mu.Unlock()
-	if fail {
+	if fault != nil {
+		if fault.RetryAfter != "" {
+			w.Header().Set("Retry-After", fault.RetryAfter)
+		}
+		if fault.Error == "" {
+			w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+			w.WriteHeader(fault.Status)
+			_, _ = w.Write([]byte(fault.Body))
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"error":"internal_failure","error_description":"Backend Error"}`))
+		w.WriteHeader(fault.Status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": fault.Error, "error_description": fault.Description})
 		return
 	}
 	oauthErr := func(code int, e, desc string) {

@@ -60,3 +60,63 @@ func TestServer(t *testing.T) {
 	assert.Equal(t, 403, code, "a token without the group scope")
 	assert.Equal(t, 4, s.Requests("users"))
 }
+
+func TestGroupEdits(t *testing.T) {
+	s := New("admin@example.com")
+	defer s.Close()
+	s.AddGroup(Group{ID: "g1", Name: "One"})
+	s.AddGroup(Group{ID: "g2", Name: "Two"})
+	s.AddMember("g1", Member{ID: "u1", Type: "USER"})
+	s.AddMember("g1", Member{ID: "g2", Type: "GROUP"})
+	s.AddMember("g2", Member{ID: "g1", Type: "GROUP"})
+	tok := s.StaticToken()
+
+	assert.True(t, s.RemoveMember("g1", "u1"))
+	assert.False(t, s.RemoveMember("g1", "u1"), "already gone")
+	_, m := get(t, s, tok, "/admin/directory/v1/groups/g1/members")
+	require.Len(t, m["members"].([]any), 1)
+
+	assert.True(t, s.UpdateGroup("g2", func(g *Group) { g.Name = "Deux"; g.ID = "changed" }))
+	assert.False(t, s.UpdateGroup("nope", func(*Group) {}))
+	_, m = get(t, s, tok, "/admin/directory/v1/groups?customer=my_customer")
+	g := m["groups"].([]any)[1].(map[string]any)
+	assert.Equal(t, "Deux", g["name"])
+	assert.Equal(t, "g2", g["id"], "the ID stays")
+
+	s.DeleteGroup("g2")
+	_, m = get(t, s, tok, "/admin/directory/v1/groups?customer=my_customer")
+	assert.Len(t, m["groups"].([]any), 1)
+	_, m = get(t, s, tok, "/admin/directory/v1/groups/g1/members")
+	assert.Empty(t, m["members"], "no longer a member of g1")
+	code, _ := get(t, s, tok, "/admin/directory/v1/groups/g2/members")
+	assert.Equal(t, 404, code)
+}
+
+func TestTokenFaults(t *testing.T) {
+	s := New("admin@example.com")
+	defer s.Close()
+	s.FailTokenNextWith(1, TokenFault{Status: 429, Error: "rate_limit_exceeded", RetryAfter: "3"})
+	s.FailTokenNextWith(1, TokenFault{Status: 502, Body: "<html>bad gateway</html>"})
+	require.Equal(t, 2, s.TokenFaultsLeft())
+
+	resp, err := http.PostForm(s.TokenURL(), nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 429, resp.StatusCode)
+	assert.Equal(t, "3", resp.Header.Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"rate_limit_exceeded","error_description":""}`, string(b))
+
+	resp, err = http.PostForm(s.TokenURL(), nil)
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 502, resp.StatusCode)
+	assert.Equal(t, "<html>bad gateway</html>", string(b))
+
+	resp, err = http.PostForm(s.TokenURL(), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 400, resp.StatusCode, "faults used up: a real answer (no grant type)")
+	assert.Zero(t, s.TokenFaultsLeft())
+}

@@ -8,11 +8,16 @@
 //   - first sign-in of an allowed, active user: allowed, with a Create
 //     change (reason "login.first-sign-in") for the host to apply to its
 //     sink, exactly like a change from a sync plan;
-//   - a known user: allowed, no change (an app account with the same email
-//     that no integration manages yet is adopted with an Update change);
+//   - a known user (the account managed under Source and the token's sub):
+//     allowed, no change, even when an exception names it (an exception
+//     keeps sync's hands off an account, it does not lock its owner out);
+//   - an app account with the same email that no integration manages yet
+//     is adopted with an Update change, unless an exception names the
+//     person or that account;
 //   - a user suspended, archived or deleted in Google Workspace (asked
 //     through a DirectoryChecker, when the host configured one), blocked in
-//     the app, or excepted by policy: refused, with the reason.
+//     the app, or named by an exception when sign-in would create or adopt
+//     an account: refused, with the reason.
 //
 // # What the token must show
 //
@@ -33,6 +38,24 @@
 // a later directory sync agree on who is who. The claims are mapped as a
 // directory entry with the attribute names of mapping.GoogleSpec
 // (primaryEmail, name.givenName, name.familyName, name.fullName, hd).
+//
+// # Exceptions and emails
+//
+// Before it creates or adopts an account, SignIn checks the exceptions of
+// Config.Policy and those the host persisted (Config.Exceptions, e.g. the
+// directory sync's *dirsync.Syncer) against both the account the token
+// maps to and the unmanaged app account it would adopt. An excepted
+// person is refused with ReasonException and nothing changes. Persisted
+// exceptions that cannot be read fail the sign-in (an error, not a
+// refusal); one that does not compile matches everyone, as in a sync plan.
+// (Before, an unmanaged account with the email was adopted even when the
+// email was excepted, and persisted exceptions were not consulted.)
+//
+// Emails are compared in one form, NormalizeEmail's: trimmed, lower case,
+// Unicode NFC. AccountFinder receives that form; an unmanaged account it
+// returns is adopted only if its email has the same form, and a managed
+// one is signed into only if its Source and ExternalID are this
+// integration's and the token's sub.
 package login
 
 import (
@@ -45,6 +68,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
@@ -131,6 +155,13 @@ func (f AccountFinderFunc) FindAccount(ctx context.Context, source, externalID, 
 	return f(ctx, source, externalID, email)
 }
 
+// ExceptionLister supplies exceptions a host persisted. The root
+// package's (*dirsync.Syncer).Exceptions has this signature, so the Syncer
+// of the Google directory sync can be passed as is.
+type ExceptionLister interface {
+	Exceptions(ctx context.Context) ([]policy.Exception, error)
+}
+
 // Config configures an Authenticator.
 type Config struct {
 	// ClientID is the OAuth client ID: the audience the token must carry.
@@ -152,6 +183,9 @@ type Config struct {
 	// Policy supplies exceptions (accounts never touched, so never created
 	// by sign-in either). Default: none.
 	Policy *policy.Policy `json:"-"`
+	// Exceptions, if set, supplies the exceptions the host persisted for
+	// this integration, on top of Policy's.
+	Exceptions ExceptionLister `json:"-"`
 	// Directory, if set, is asked whether the user is still active.
 	Directory DirectoryChecker `json:"-"`
 	// Accounts finds existing app accounts. Required.
@@ -160,13 +194,33 @@ type Config struct {
 	Now      func() time.Time
 }
 
-// Authenticator verifies Google ID tokens and decides sign-ins.
+// Authenticator verifies Google ID tokens and decides sign-ins. String,
+// every fmt verb, GoString and LogValue show its client ID, domains and
+// source only, never what its Directory or Accounts hold.
 type Authenticator struct {
 	cfg      Config
 	domains  []string
 	verifier *oidc.IDTokenVerifier
 	mapper   mapping.Mapper
 	log      *slog.Logger
+}
+
+// String describes the authenticator: client ID, allowed domains, source.
+func (a Authenticator) String() string {
+	return fmt.Sprintf("login.Authenticator{ClientID:%q AllowedDomains:%q Source:%q Directory:%t}",
+		a.cfg.ClientID, a.domains, a.cfg.Source, a.cfg.Directory != nil)
+}
+
+// GoString is String.
+func (a Authenticator) GoString() string { return a.String() }
+
+// Format prints String for every verb.
+func (a Authenticator) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.String())) }
+
+// LogValue logs what String shows.
+func (a Authenticator) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("clientId", a.cfg.ClientID), slog.Any("allowedDomains", a.domains),
+		slog.String("source", a.cfg.Source), slog.Bool("directory", a.cfg.Directory != nil))
 }
 
 // New validates cfg. The key set is fetched lazily, on the first sign-in,
@@ -304,34 +358,58 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 	}
 	acc.Source, acc.Managed = a.cfg.Source, true
 
-	existing, err := a.cfg.Accounts.FindAccount(ctx, a.cfg.Source, acc.ExternalID, c.Email)
+	email := NormalizeEmail(c.Email)
+	existing, err := a.cfg.Accounts.FindAccount(ctx, a.cfg.Source, acc.ExternalID, email)
 	if err != nil {
 		return nil, fmt.Errorf("login: find the app account of %s: %w", c.Email, err)
 	}
-	if existing != nil {
+	if existing != nil && existing.Managed && existing.ExternalID != "" {
+		// Known: signing in changes nothing, so an exception (which
+		// keeps sync's hands off an account, not its owner out) does
+		// not apply.
+		if existing.Source != acc.Source || existing.ExternalID != acc.ExternalID {
+			return nil, fmt.Errorf("login: the account finder returned an account managed as %s/%s for %s (%s/%s): refusing to sign in as someone else",
+				existing.Source, existing.ExternalID, c.Email, acc.Source, acc.ExternalID)
+		}
 		if existing.Blocked {
 			return nil, refuse(ReasonBlocked, "This account is blocked in the app; ask an administrator", c.Email, nil)
 		}
-		if !existing.Managed || existing.ExternalID == "" {
-			// An account made before, by hand or by an invitation: adopt
-			// it, as a directory sync would, instead of a duplicate.
-			after := existing.Clone()
-			after.Source, after.ExternalID, after.Managed = acc.Source, acc.ExternalID, true
-			reason := diff.Reason{Code: diff.ReasonAdopted, Detail: "First sign-in with Google; the app account with the same email is adopted"}
-			change := &diff.Change{Op: diff.OpUpdate, Key: after.Key(), Before: existing, After: &after,
-				Fields: []diff.FieldChange{
-					{Name: diff.FieldExternalID, Old: existing.ExternalID, New: after.ExternalID},
-					{Name: diff.FieldManaged, Old: existing.Get(diff.FieldManaged), New: "true"},
-					{Name: diff.FieldSource, Old: existing.Source, New: after.Source},
-				}, Reasons: []diff.Reason{reason}}
-			return &Decision{Account: after, Change: change, Reason: reason}, nil
-		}
 		return &Decision{Account: *existing, Reason: diff.Reason{Code: ReasonKnown, Detail: "Known account; signed in"}}, nil
 	}
-	if a.cfg.Policy != nil {
-		if r, ok := exceptedBy(a.cfg.Policy, a.cfg.Now(), &acc); ok {
+	// From here on sign-in would create or adopt an account: exceptions
+	// (the policy's and the persisted ones) come first.
+	except, err := a.exceptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("login: read the exceptions before the sign-in of %s: %w", c.Email, err)
+	}
+	candidates := []*diff.Account{&acc}
+	if existing != nil {
+		candidates = append(candidates, existing)
+	}
+	for _, cand := range candidates {
+		if r, ok := excepted(except, cand); ok {
 			return nil, refuse(ReasonException, "This account is excepted from automatic provisioning: "+r.Detail, c.Email, nil)
 		}
+	}
+	if existing != nil {
+		if NormalizeEmail(existing.Email) != email {
+			return nil, fmt.Errorf("login: the account finder returned an unmanaged account with another email for %s: refusing to adopt it", c.Email)
+		}
+		if existing.Blocked {
+			return nil, refuse(ReasonBlocked, "This account is blocked in the app; ask an administrator", c.Email, nil)
+		}
+		// An account made before, by hand or by an invitation: adopt
+		// it, as a directory sync would, instead of a duplicate.
+		after := existing.Clone()
+		after.Source, after.ExternalID, after.Managed = acc.Source, acc.ExternalID, true
+		reason := diff.Reason{Code: diff.ReasonAdopted, Detail: "First sign-in with Google; the app account with the same email is adopted"}
+		change := &diff.Change{Op: diff.OpUpdate, Key: after.Key(), Before: existing, After: &after,
+			Fields: []diff.FieldChange{
+				{Name: diff.FieldExternalID, Old: existing.ExternalID, New: after.ExternalID},
+				{Name: diff.FieldManaged, Old: existing.Get(diff.FieldManaged), New: "true"},
+				{Name: diff.FieldSource, Old: existing.Source, New: after.Source},
+			}, Reasons: []diff.Reason{reason}}
+		return &Decision{Account: after, Change: change, Reason: reason}, nil
 	}
 	reason := diff.Reason{Code: ReasonFirstSignIn, Detail: "First sign-in with Google (" + hd + ")"}
 	change := &diff.Change{Op: diff.OpCreate, Key: acc.Key(), After: &acc, Reasons: []diff.Reason{reason}}
@@ -344,10 +422,49 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 	return &Decision{Account: acc, Change: change, Reason: reason}, nil
 }
 
-func exceptedBy(p *policy.Policy, now time.Time, a *diff.Account) (diff.Reason, bool) {
-	except := p.Options(now).Except
+// exceptions compiles the policy's exceptions and the persisted ones, with
+// their emails normalised. As in a sync plan, a persisted exception that
+// does not compile matches every account (see policy.Policy.Options).
+func (a *Authenticator) exceptions(ctx context.Context) (func(*diff.Account) (diff.Reason, bool), error) {
+	list := a.cfg.Policy.Exceptions().List()
+	if a.cfg.Exceptions != nil {
+		more, err := a.cfg.Exceptions.Exceptions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, more...)
+	}
+	for i := range list {
+		if list[i].Email != "" {
+			list[i].Email = NormalizeEmail(list[i].Email)
+		}
+	}
+	var none *policy.Policy
+	return none.Options(a.cfg.Now(), list...).Except, nil
+}
+
+// excepted matches the account as it is and with its email normalised and
+// its names in Unicode NFC, so that no spelling of the same person escapes
+// an exception.
+func excepted(except func(*diff.Account) (diff.Reason, bool), acc *diff.Account) (diff.Reason, bool) {
 	if except == nil {
 		return diff.Reason{}, false
 	}
-	return except(a)
+	if r, ok := except(acc); ok {
+		return r, true
+	}
+	n := acc.Clone()
+	n.Email = NormalizeEmail(n.Email)
+	n.Username = norm.NFC.String(n.Username)
+	n.DisplayName = norm.NFC.String(n.DisplayName)
+	n.GivenName = norm.NFC.String(n.GivenName)
+	n.FamilyName = norm.NFC.String(n.FamilyName)
+	return except(&n)
+}
+
+// NormalizeEmail is how sign-in compares emails: surrounding white space
+// removed, Unicode NFC, lower case. AccountFinder receives emails in this
+// form.
+func NormalizeEmail(s string) string {
+	return norm.NFC.String(strings.ToLower(strings.TrimSpace(s)))
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
@@ -95,7 +97,7 @@ func sinkFinder(s *dirsynctest.MemorySink) login.AccountFinder {
 			return &a, nil
 		}
 		for _, a := range s.Snapshot() {
-			if !a.Managed && a.Email != "" && a.Email == email {
+			if !a.Managed && a.Email != "" && strings.ToLower(strings.TrimSpace(norm.NFC.String(a.Email))) == email {
 				return &a, nil
 			}
 		}
