@@ -184,7 +184,7 @@ func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	} else if st.Cursor != nil && s.incrementalOK(ctx, st) {
 		plan, err := s.planIncremental(ctx, inc, st.Cursor)
-		if !errors.Is(err, connector.ErrCursorExpired) {
+		if !errors.Is(err, connector.ErrCursorExpired) && !errors.Is(err, errNeedFull) {
 			return plan, err
 		}
 		s.log.WarnContext(ctx, "cursor expired; reading the whole directory", "err", err)
@@ -223,7 +223,7 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.compute(ctx, desired, current)
+	plan, err := s.compute(ctx, desired, current, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +238,10 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	return plan, nil
 }
 
-// compute runs the diff of desired against current.
-func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current []diff.Account) (*Plan, error) {
-	in := diff.Input{Source: s.source, Desired: desired, Current: current}
+// compute runs the diff of desired against current; unchanged are this
+// integration's accounts outside an incremental diff (diff.Input.Unchanged).
+func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current, unchanged []diff.Account) (*Plan, error) {
+	in := diff.Input{Source: s.source, Desired: desired, Current: current, Unchanged: unchanged}
 	if fo, ok := s.mapper.(mapping.FieldOwner); ok {
 		in.Fields = fo.Fields()
 	}
@@ -411,7 +412,7 @@ func (s *Syncer) read(ctx context.Context, src entrySource) ([]connector.Entry, 
 // decision, and the mapping's failure or an empty join key as a reason to
 // skip.
 func (s *Syncer) toDesired(e *connector.Entry, acc diff.Account, mapErr error, snap *connector.Snapshot) diff.Desired {
-	d := diff.Desired{Disabled: e.Disabled}
+	d := diff.Desired{EntryID: e.ID, Disabled: e.Disabled}
 	dec := s.policy.Decide(e, snap)
 	d.OutOfScope, d.Reason = !dec.In, dec.Reason
 	switch {
