@@ -29,6 +29,11 @@ type cursorState struct {
 	// change, the next read is full, since accounts the old rules left
 	// alone may now be in scope, and the other way round.
 	Config string `json:"config,omitempty"`
+	// JoinConflicts are the external IDs several entries map to, as the
+	// last full read and the incremental plans since found them. A change
+	// to an entry that maps to one is planned from a full read, so that
+	// the account never follows whichever of them changed last.
+	JoinConflicts []string `json:"joinConflicts,omitempty"`
 }
 
 // fingerprint identifies the mapping spec, the policy and the persisted
@@ -90,6 +95,7 @@ func (s *Syncer) saveCursor(ctx context.Context, p *Plan) error {
 		return err
 	}
 	st.Cursor = p.cursor
+	st.JoinConflicts = joinConflicts(st.JoinConflicts, p)
 	if !p.Incremental {
 		st.LastFull = p.Created
 		st.Config = p.config
@@ -180,6 +186,17 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 		}
 		s.reportMap(i+1, len(users))
 	}
+	if !entryKeyed {
+		st, err := s.loadCursor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range st.JoinConflicts {
+			if touched[id] {
+				return nil, fmt.Errorf("dirsync: several entries map to external ID %q: %w", id, errNeedFull)
+			}
+		}
+	}
 	all, err := s.touchedAccounts(ctx, touched, emails)
 	if err != nil {
 		return nil, err
@@ -231,6 +248,23 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 		return plan, err
 	}
 	return plan, nil
+}
+
+// joinConflicts returns the external IDs that several entries claim,
+// after p: those p found, and for an incremental p also those known before
+// (only a full read sees every entry, so only it clears one).
+func joinConflicts(known []string, p *Plan) []string {
+	var out []string
+	if p.Incremental {
+		out = slices.Clone(known)
+	}
+	for i := range p.Changes {
+		if c := &p.Changes[i]; c.After != nil && c.HasReason(diff.ReasonJoinConflict) {
+			out = append(out, c.After.ExternalID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // touchedAccounts returns the app's accounts an incremental plan needs: by

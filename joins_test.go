@@ -3,6 +3,7 @@ package dirsync_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,4 +157,46 @@ func TestMovedBackIntoScopeIsUnblockedWithScopeReason(t *testing.T) {
 	p, _ = syncOnce(t, sy)
 	require.Equal(t, []string{"ad/2"}, keysOf(p, diff.OpUnblock), p.String())
 	assert.True(t, p.Changes[0].HasReason(diff.ReasonEnabled), p.Changes[0].Status())
+}
+
+// Item 6: two entries with one employeeID are a conflict; once a read has
+// seen it, later runs, incremental ones included, never give the account
+// to whichever entry changed last.
+func TestJoinConflictDoesNotFlip(t *testing.T) {
+	dir := fake.New(employee("g1", "alice", "E-1"), employee("g2", "bob", "E-2"))
+	sink := dirsynctest.NewMemorySink()
+	now := clock
+	sy := newSyncer(t, dir, sink, &dirsync.Options{Now: func() time.Time { return now },
+		Mapper: specWith(t, mapping.Rule{Target: mapping.TargetExternalID, From: []string{"employeeID"}})})
+	syncOnce(t, sy)
+	before, ok := sink.Get("ad", "E-1")
+	require.True(t, ok)
+
+	// Bob's record is edited by mistake to Alice's employee ID; the next
+	// full read sees both.
+	require.NoError(t, dir.Set("g2", "employeeID", "E-1"))
+	now = now.Add(25 * time.Hour)
+	for round, change := range []func() error{
+		func() error { return nil },
+		func() error { return dir.Set("g2", "title", "Bob's new title") },
+		func() error { return dir.Set("g1", "title", "Alice's new title") },
+		func() error { return dir.Set("g2", "sn", "Renamed") },
+		func() error { return dir.Disable("g2") },
+	} {
+		require.NoError(t, change())
+		p, _ := syncOnce(t, sy)
+		n := 0
+		for _, c := range p.Changes {
+			if c.HasReason(diff.ReasonJoinConflict) {
+				n++
+			}
+			if c.Op.Actionable() && c.Account().ExternalID == "E-1" {
+				t.Fatalf("round %d: %s %s while two entries claim E-1:\n%s", round, c.Op, c.Key, p)
+			}
+		}
+		assert.Equal(t, 2, n, "round %d: both entries listed with the conflict:\n%s", round, p)
+		got, _ := sink.Get("ad", "E-1")
+		assert.Equal(t, before, got, "round %d: the account is left as it is", round)
+	}
+	assert.Len(t, sink.Snapshot(), 2, "nothing created")
 }
