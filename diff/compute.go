@@ -153,7 +153,8 @@ type computer struct {
 	// managed holds this integration's accounts by external ID, sorted by
 	// app ID; holders holds every account by normalised email.
 	managed map[string][]*Account
-	holders map[string][]*Account
+	holders emailIndex
+	pool    []item // backing store of the items, one per entry
 	// acquirers lists, by normalised email, the entries the plan would
 	// give that email to an account that does not have it.
 	acquirers map[string][]*item
@@ -163,7 +164,7 @@ type computer struct {
 type item struct {
 	d     *Desired
 	n     int    // position among the entries with its join key
-	key   string // the change key: the join key, with a suffix when shared
+	key   string // the change key when it is not the plain join key
 	want  Account
 	accts []*Account // the accounts under its join key, sorted by ID
 	email string     // want's normalised email
@@ -192,16 +193,14 @@ func (c *computer) run() *Plan {
 	in := c.in
 	src := in.Source
 	c.managed = map[string][]*Account{}
-	c.holders = map[string][]*Account{}
+	c.holders = emailIndex{one: map[string]*Account{}, more: map[string][]*Account{}}
 	c.acquirers = map[string][]*item{}
 	unmanagedByEmail := map[string][]*Account{}
 	var unmanaged []*Account
 	for i := range in.Current {
 		a := &in.Current[i]
 		e := NormalizeEmail(a.Email)
-		if e != "" {
-			c.holders[e] = append(c.holders[e], a)
-		}
+		c.holders.add(e, a)
 		switch {
 		case a.Managed && a.ExternalID != "" && a.Source == src:
 			c.managed[a.ExternalID] = append(c.managed[a.ExternalID], a)
@@ -217,11 +216,9 @@ func (c *computer) run() *Plan {
 	}
 	for i := range in.Unchanged {
 		a := &in.Unchanged[i]
-		if e := NormalizeEmail(a.Email); e != "" {
-			c.holders[e] = append(c.holders[e], a)
-		}
+		c.holders.add(NormalizeEmail(a.Email), a)
 	}
-	for _, m := range []map[string][]*Account{c.managed, c.holders, unmanagedByEmail} {
+	for _, m := range []map[string][]*Account{c.managed, c.holders.more, unmanagedByEmail} {
 		for _, list := range m {
 			slices.SortFunc(list, byAppID)
 		}
@@ -232,6 +229,7 @@ func (c *computer) run() *Plan {
 		desired[i] = &in.Desired[i]
 	}
 	slices.SortFunc(desired, compareDesired)
+	c.pool = make([]item, len(desired))
 
 	// Entries by join key: a key claimed by several entries is a conflict.
 	seen := map[string]bool{}
@@ -275,6 +273,9 @@ func (c *computer) run() *Plan {
 		d, want, cur := it.d, &it.want, it.cur()
 		id := want.ExternalID
 		key := it.key
+		if key == "" {
+			key = keyOf(src, want.ExternalID)
+		}
 		mark := len(c.changes)
 		switch {
 		case it.except != nil:
@@ -358,6 +359,42 @@ func (c *computer) run() *Plan {
 	return p
 }
 
+// emailIndex holds accounts by normalised email: the one with the lowest
+// app ID in one, all of them, sorted, in more when several share it.
+type emailIndex struct {
+	one  map[string]*Account
+	more map[string][]*Account
+}
+
+func (x emailIndex) add(email string, a *Account) {
+	if email == "" {
+		return
+	}
+	first, ok := x.one[email]
+	switch {
+	case !ok:
+		x.one[email] = a
+		return
+	case x.more[email] == nil:
+		x.more[email] = []*Account{first}
+	}
+	x.more[email] = append(x.more[email], a)
+	if byAppID(a, first) < 0 {
+		x.one[email] = a
+	}
+}
+
+// of returns the accounts with the email, sorted by app ID.
+func (x emailIndex) of(email string) []*Account {
+	if list, ok := x.more[email]; ok {
+		return list
+	}
+	if a, ok := x.one[email]; ok {
+		return []*Account{a}
+	}
+	return nil
+}
+
 // compareDesired orders entries by join key, then entry ID, then content,
 // so that entries sharing a join key come out in the same order whatever
 // the input order.
@@ -376,26 +413,33 @@ func compareDesired(a, b *Desired) int {
 func (c *computer) claim(group []*Desired) *item {
 	id := group[0].Account.ExternalID
 	accts := c.managed[id]
-	items := make([]*item, len(group))
-	var claimants []*item
-	invalid := false
+	var items []*item
 	for i, d := range group {
-		it := &item{d: d, n: i, key: keyOf(c.in.Source, id), want: d.Account, accts: accts}
+		it := &c.pool[0]
+		c.pool = c.pool[1:]
+		*it = item{d: d, n: i, want: d.Account, accts: accts}
 		it.want.Source, it.want.Managed = c.in.Source, true
 		if !slices.IsSorted(it.want.Roles) {
 			it.want.Roles = slices.Sorted(slices.Values(it.want.Roles))
 		}
 		it.email = NormalizeEmail(it.want.Email)
-		items[i] = it
+		if len(group) == 1 {
+			return it // the common case
+		}
+		if items == nil {
+			items = make([]*item, 0, len(group))
+		}
+		items = append(items, it)
+	}
+	var claimants []*item
+	invalid := false
+	for _, it := range items {
 		switch {
-		case d.Invalid:
+		case it.d.Invalid:
 			invalid = true
-		case !d.OutOfScope:
+		case !it.d.OutOfScope:
 			claimants = append(claimants, it)
 		}
-	}
-	if len(group) == 1 {
-		return items[0]
 	}
 	var winner *item
 	switch {
@@ -414,8 +458,9 @@ func (c *computer) claim(group []*Desired) *item {
 		if it == winner {
 			continue
 		}
-		if id := it.d.EntryID; id != "" && byEntry[id] == 1 {
-			it.key += "#entry=" + id
+		it.key = keyOf(c.in.Source, id)
+		if eid := it.d.EntryID; eid != "" && byEntry[eid] == 1 {
+			it.key += "#entry=" + eid
 		} else {
 			it.key += "#" + strconv.Itoa(it.n+1)
 		}
@@ -488,7 +533,11 @@ func (c *computer) excepted(want *Account, accts ...*Account) (Reason, bool) {
 	if f == nil {
 		return Reason{}, false
 	}
-	for _, a := range append([]*Account{want}, accts...) {
+	for i := -1; i < len(accts); i++ {
+		a := want
+		if i >= 0 {
+			a = accts[i]
+		}
 		if a == nil {
 			continue
 		}
@@ -568,7 +617,7 @@ func (c *computer) create(it *item, key string, unmanagedByEmail map[string][]*A
 		c.adopt(cand, want)
 		return true
 	}
-	for _, h := range c.holders[it.email] {
+	for _, h := range c.holders.of(it.email) {
 		if h.Managed && h.Source != c.in.Source {
 			return skip(Reason{Code: ReasonConflictIntegration, Detail: fmt.Sprintf(
 				"The same person (email %s) is managed by integration %q; not created twice", want.Email, h.Source)})
@@ -609,7 +658,7 @@ func (c *computer) emailTaken(it *item, self *Account) *Reason {
 	if r := c.sharedEmail(it); r != nil {
 		return r
 	}
-	for _, h := range c.holders[it.email] {
+	for _, h := range c.holders.of(it.email) {
 		if h == self {
 			continue
 		}
