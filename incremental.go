@@ -114,7 +114,12 @@ var errNeedFull = errors.New("dirsync: these changes need a full read")
 // accounts those entries concern are compared; every other account is
 // left out of the diff (not "missing"). Fields the changed entries alone
 // cannot decide (a manager outside the change set, roles) keep the app's
-// values until the next full read.
+// values until the next full read. Accounts are found as a full read finds
+// them, by the mapped external IDs and emails; what the changes alone
+// cannot key (a tombstone when the mapping does not key by entry ID, an
+// external ID known to be claimed by several entries) returns errNeedFull.
+// A new conflict made by editing one entry while the other is unchanged is
+// seen by the next full read.
 func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental, since connector.Cursor) (*Plan, error) {
 	start := s.now()
 	dm := s.mapper.(mapping.Deferred)
