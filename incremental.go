@@ -29,6 +29,11 @@ type cursorState struct {
 	// change, the next read is full, since accounts the old rules left
 	// alone may now be in scope, and the other way round.
 	Config string `json:"config,omitempty"`
+	// JoinConflicts are the external IDs several entries map to, as the
+	// last full read and the incremental plans since found them. A change
+	// to an entry that maps to one is planned from a full read, so that
+	// the account never follows whichever of them changed last.
+	JoinConflicts []string `json:"joinConflicts,omitempty"`
 }
 
 // fingerprint identifies the mapping spec, the policy and the persisted
@@ -109,6 +114,7 @@ func (s *Syncer) saveCursor(ctx context.Context, p *Plan, r *Report) error {
 	}
 	return updateJSON(ctx, s.store, s.key("cursor"), func(st *cursorState) error {
 		st.Cursor = p.cursor
+		st.JoinConflicts = joinConflicts(st.JoinConflicts, p)
 		st.Managed = max(managed, 0)
 		if !p.facts.incremental {
 			st.LastFull = p.Created
@@ -119,7 +125,10 @@ func (s *Syncer) saveCursor(ctx context.Context, p *Plan, r *Report) error {
 }
 
 // errNeedFull reports an incremental read whose changes only a full read
-// can plan; Plan then reads the whole directory at once.
+// can plan: a changed group that roles or scope depend on; a deleted
+// entry, or an external ID that refers to an entry outside the change set,
+// when the mapping does not key accounts by entry ID. Plan then reads the
+// whole directory at once.
 var errNeedFull = errors.New("dirsync: the changes need a full read")
 
 // groupChangeNeedsFull returns why a change set that holds a changed or
@@ -161,7 +170,12 @@ func (s *Syncer) groupChangeNeedsFull(entries []connector.Entry) string {
 // accounts those entries concern are compared; every other account is
 // left out of the diff (not "missing"). Fields the changed entries alone
 // cannot decide (a manager outside the change set, roles) keep the app's
-// values until the next full read.
+// values until the next full read. Accounts are found as a full read finds
+// them, by the mapped external IDs and emails; what the changes alone
+// cannot key (a tombstone when the mapping does not key by entry ID, an
+// external ID known to be claimed by several entries) returns errNeedFull.
+// A new conflict made by editing one entry while the other is unchanged is
+// seen by the next full read.
 func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental, since connector.Cursor) (*Plan, error) {
 	start := s.now()
 	dm := s.mapper.(mapping.Deferred)
@@ -185,38 +199,89 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 		return nil, fmt.Errorf("%w: %s", errNeedFull, why)
 	}
 
+	// Accounts are found by the mapped external IDs and emails, as a full
+	// read finds them: map first, then look up.
+	ek, ok := s.mapper.(mapping.EntryKeyed)
+	entryKeyed := ok && ek.ExternalIDFromEntryID()
 	touched := map[string]bool{} // external IDs of changed users, deleted ones too
 	var live []connector.Entry
 	for _, e := range entries {
-		if e.Kind == connector.KindUser || e.Kind == "" {
-			touched[e.ID] = true
-		}
 		if !e.Deleted {
 			live = append(live, e)
+			continue
+		}
+		if e.Kind == connector.KindUser || e.Kind == "" {
+			if !entryKeyed {
+				// A tombstone carries the entry's ID only: the join key
+				// the mapping took from its attributes is gone with it.
+				return nil, fmt.Errorf("dirsync: entry %s was deleted and the mapping does not key accounts by entry ID: %w", e.ID, errNeedFull)
+			}
+			touched[e.ID] = true
 		}
 	}
 	snap, err := connector.NewSnapshot(live)
 	if err != nil {
 		return nil, fmt.Errorf("dirsync: read changes from directory: %w", err)
 	}
-	all, err := s.touchedAccounts(ctx, touched, live)
+	users := snap.Users()
+	type mappedEntry struct {
+		acc     diff.Account
+		unknown []string
+		err     error
+	}
+	mapped := make([]mappedEntry, len(users))
+	var emails []string
+	for i, e := range users {
+		m := &mapped[i]
+		var p *mapping.Pending
+		m.acc, p, m.err = dm.MapEntry(e)
+		if m.err == nil {
+			m.unknown = pr.ResolvePartial(&m.acc, p, e, snap)
+			if slices.Contains(m.unknown, diff.FieldExternalID) {
+				return nil, fmt.Errorf("dirsync: the external ID of entry %s refers to an entry outside the change set: %w", e.ID, errNeedFull)
+			}
+		}
+		id := m.acc.ExternalID
+		if m.err != nil || id == "" {
+			id = e.ID // as toDesired keys an entry it cannot map
+		}
+		touched[id] = true
+		if m.acc.Email != "" {
+			emails = append(emails, m.acc.Email)
+		}
+		s.reportMap(i+1, len(users))
+	}
+	if !entryKeyed {
+		st, err := s.loadCursor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range st.JoinConflicts {
+			if touched[id] {
+				return nil, fmt.Errorf("dirsync: several entries map to external ID %q: %w", id, errNeedFull)
+			}
+		}
+	}
+	all, err := s.touchedAccounts(ctx, touched, emails)
 	if err != nil {
 		return nil, err
 	}
 	// The accounts the change set concerns, plus those that a new entry
-	// may adopt or conflict with.
-	var current []diff.Account
-	byID := map[string]*diff.Account{}
+	// may adopt or conflict with. This integration's other accounts are
+	// not in the diff (not "missing"), but still hold their emails.
+	var current, unchanged []diff.Account
 	for i := range all {
 		a := &all[i]
-		mine := a.Managed && a.Source == s.source
-		if mine && !touched[a.ExternalID] {
+		if a.Managed && a.Source == s.source && !touched[a.ExternalID] {
+			unchanged = append(unchanged, *a)
 			continue
 		}
 		current = append(current, *a)
 	}
+	byID := map[string]*diff.Account{}
 	for i := range current {
-		if a := &current[i]; a.Managed && a.Source == s.source {
+		a := &current[i]
+		if prev := byID[a.ExternalID]; a.Managed && a.Source == s.source && (prev == nil || a.ID < prev.ID) {
 			byID[a.ExternalID] = a
 		}
 	}
@@ -225,22 +290,19 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 		return nil, err
 	}
 
-	users := snap.Users()
 	desired := make([]diff.Desired, 0, len(users))
 	for i, e := range users {
-		acc, p, mapErr := dm.MapEntry(e)
-		if mapErr == nil {
-			unknown := pr.ResolvePartial(&acc, p, e, snap)
-			if cur := byID[acc.ExternalID]; cur != nil {
-				for _, f := range unknown {
-					acc.CopyField(f, cur)
+		m := &mapped[i]
+		if m.err == nil {
+			if cur := byID[m.acc.ExternalID]; cur != nil {
+				for _, f := range m.unknown {
+					m.acc.CopyField(f, cur)
 				}
 			}
 		}
-		desired = append(desired, s.toDesired(e, acc, mapErr, snap))
-		s.reportMap(i+1, len(users))
+		desired = append(desired, s.toDesired(e, m.acc, m.err, snap))
 	}
-	plan, err := s.compute(ctx, desired, current)
+	plan, err := s.compute(ctx, desired, current, unchanged)
 	if err != nil {
 		return nil, err
 	}
@@ -254,9 +316,28 @@ func (s *Syncer) planIncremental(ctx context.Context, inc connector.Incremental,
 	return plan, nil
 }
 
+// joinConflicts returns the external IDs that several entries claim,
+// after p: those p found, and for an incremental p also those known before
+// (only a full read sees every entry, so only it clears one).
+func joinConflicts(known []string, p *Plan) []string {
+	var out []string
+	if p.facts.incremental {
+		out = slices.Clone(known)
+	}
+	for i := range p.Changes {
+		if c := &p.Changes[i]; c.After != nil && c.HasReason(diff.ReasonJoinConflict) {
+			out = append(out, c.After.ExternalID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // touchedAccounts returns the app's accounts an incremental plan needs: by
-// the sink's AccountLookup when it has one, else the full listing.
-func (s *Syncer) touchedAccounts(ctx context.Context, touched map[string]bool, live []connector.Entry) ([]diff.Account, error) {
+// the sink's AccountLookup when it has one, else the full listing. ids are
+// the mapped external IDs of the changed entries, emails their mapped
+// emails, asked for as mapped and normalised (diff.NormalizeEmail).
+func (s *Syncer) touchedAccounts(ctx context.Context, touched map[string]bool, emails []string) ([]diff.Account, error) {
 	al, ok := s.sink.(AccountLookup)
 	if !ok {
 		return s.accounts(ctx)
@@ -266,18 +347,14 @@ func (s *Syncer) touchedAccounts(ctx context.Context, touched map[string]bool, l
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	// Emails a new entry may be adopted or conflict by: the mapped email is
-	// not known before mapping, so ask for every mail-like value.
-	var emails []string
-	for _, e := range live {
-		for _, name := range []string{"mail", "userPrincipalName", "primaryEmail"} {
-			if v := e.Attr(name); strings.Contains(v, "@") {
-				emails = append(emails, strings.ToLower(v))
-			}
+	var ask []string
+	for _, e := range emails {
+		if n := diff.NormalizeEmail(e); n != "" {
+			ask = append(ask, n, strings.TrimSpace(e))
 		}
 	}
-	slices.Sort(emails)
-	accts, err := al.LookupAccounts(ctx, s.source, ids, slices.Compact(emails))
+	slices.Sort(ask)
+	accts, err := al.LookupAccounts(ctx, s.source, ids, slices.Compact(ask))
 	if err != nil {
 		return nil, fmt.Errorf("dirsync: look up accounts in the app (nothing planned): %w", err)
 	}

@@ -233,7 +233,7 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.compute(ctx, desired, current)
+	plan, err := s.compute(ctx, desired, current, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -250,9 +250,10 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	return plan, nil
 }
 
-// compute runs the diff of desired against current.
-func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current []diff.Account) (*Plan, error) {
-	in := diff.Input{Source: s.source, Desired: desired, Current: current}
+// compute runs the diff of desired against current; unchanged are this
+// integration's accounts outside an incremental diff (diff.Input.Unchanged).
+func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current, unchanged []diff.Account) (*Plan, error) {
+	in := diff.Input{Source: s.source, Desired: desired, Current: current, Unchanged: unchanged}
 	if fo, ok := s.mapper.(mapping.FieldOwner); ok {
 		in.Fields = fo.Fields()
 	}
@@ -440,7 +441,7 @@ func (s *Syncer) read(ctx context.Context, src entrySource) ([]connector.Entry, 
 // decision, and the mapping's failure or an empty join key as a reason to
 // skip.
 func (s *Syncer) toDesired(e *connector.Entry, acc diff.Account, mapErr error, snap *connector.Snapshot) diff.Desired {
-	d := diff.Desired{Disabled: e.Disabled}
+	d := diff.Desired{EntryID: e.ID, Disabled: e.Disabled}
 	dec := s.policy.Decide(e, snap)
 	d.OutOfScope, d.Reason = !dec.In, dec.Reason
 	switch {

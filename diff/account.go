@@ -15,8 +15,9 @@ type Account struct {
 	ID string `json:"id,omitempty"`
 	// Source names the integration that manages the account.
 	Source string `json:"source,omitempty"`
-	// ExternalID is the directory's immutable ID (Entry.ID): with Source,
-	// the join key.
+	// ExternalID is the directory's key for the person, by default the
+	// entry's immutable ID (Entry.ID), or what the mapping takes from an
+	// attribute such as employeeID: with Source, the join key.
 	ExternalID string `json:"externalId,omitempty"`
 
 	Username    string   `json:"username,omitempty"`
@@ -40,6 +41,12 @@ type Account struct {
 	// BlockedAt is when sync blocked the account; it starts the grace
 	// period before a delete.
 	BlockedAt time.Time `json:"blockedAt,omitzero"`
+	// BlockReason is the reason code of the block sync set
+	// (ReasonDisabled, ReasonScopeLeft or ReasonDeleted), so that the
+	// unblock says why the person is back. It travels with Blocked; empty
+	// on accounts blocked before it existed, which unblock with a neutral
+	// reason.
+	BlockReason string `json:"blockReason,omitempty"`
 	// Managed accounts belong to sync. Only managed accounts are ever
 	// blocked or deleted by it.
 	Managed bool `json:"managed,omitempty"`
@@ -181,6 +188,7 @@ func (a *Account) CopyField(field string, src *Account) {
 		a.Blocked = src.Blocked
 		a.BlockedBySync = src.BlockedBySync
 		a.BlockedAt = src.BlockedAt
+		a.BlockReason = src.BlockReason
 	default:
 		if k, ok := strings.CutPrefix(field, ExtraPrefix); ok {
 			v, set := src.Extra[k]

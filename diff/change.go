@@ -84,6 +84,22 @@ const (
 	ReasonDuplicateEmail = "conflict.email"
 	// ReasonConflictIntegration marks a person another integration manages.
 	ReasonConflictIntegration = "conflict.integration"
+	// ReasonJoinConflict marks directory entries that map to one join key
+	// (Source, ExternalID): none of them is synced, and the app account
+	// under that key is left as it is.
+	ReasonJoinConflict = "conflict.external-id"
+	// ReasonDuplicateAccount marks app accounts that share one join key,
+	// for instance after a host's create ran twice.
+	ReasonDuplicateAccount = "conflict.duplicate-account"
+	// ReasonScopeReturned unblocks an account sync blocked when its entry
+	// left the sync scope, now that the entry is back in it.
+	ReasonScopeReturned = "scope.returned"
+	// ReasonRestored unblocks an account sync blocked when its entry
+	// disappeared from the directory, now that the entry is back.
+	ReasonRestored = "source.restored"
+	// ReasonActive unblocks an account sync blocked for a reason it did not
+	// record (a block from before Account.BlockReason existed).
+	ReasonActive = "source.active"
 )
 
 // Reason says why a change is in the plan.
@@ -115,7 +131,11 @@ type Change struct {
 	Op Op `json:"op"`
 	// Key identifies the change within the plan: the account's join key
 	// "source/externalID", "app/<id>" for accounts no directory manages,
-	// or "department/<path>" for a department.
+	// or "department/<path>" for a department. When several entries or
+	// app accounts share one join key, the extra ones are told apart by a
+	// suffix: "source/externalID#entry=<entry ID>" for an entry (or "#<n>"
+	// when the entry ID is not known), "source/externalID#app=<app ID>"
+	// for an app account.
 	Key string `json:"key"`
 	// Before is the account as the sink holds it (nil on create).
 	Before *Account `json:"before,omitempty"`

@@ -11,6 +11,16 @@
 // with the same email is adopted rather than duplicated. Accounts left alone
 // on purpose are listed as OpSkip with their reason, so an admin sees why.
 //
+// One join key is one person and one email one account: entries that map to
+// one join key are a conflict (ReasonJoinConflict) and none is synced; app
+// accounts that share a join key are all listed (ReasonDuplicateAccount) and
+// all follow the entry, so a leaver is blocked in every one; emails are
+// compared as NormalizeEmail gives them (case, surrounding white space,
+// Unicode NFC), and no change gives an email another account holds or
+// another entry gets (ReasonDuplicateEmail). Blocks record their reason in
+// Account.BlockReason, so the unblock says why the person is back
+// (ReasonEnabled, ReasonScopeReturned, ReasonRestored).
+//
 // Every change carries Reasons: stable codes for programs and sentences for
 // the Status column. Changes are sorted in apply order (departments,
 // creates, updates, unblocks, blocks, deletes), then by name and key, so the

@@ -227,35 +227,38 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 
 var _ dirsync.AccountLookup = (*MemorySink)(nil)
 
-// LookupAccounts implements dirsync.AccountLookup: the accounts managed
-// under source with the external IDs, and every account with one of the
-// emails (compared case-insensitively), sorted by ID.
+// LookupAccounts implements dirsync.AccountLookup: every account managed
+// under source with one of the external IDs (all of them when a create ran
+// twice), and every account with one of the emails (compared as
+// diff.NormalizeEmail compares them), sorted by ID.
 func (s *MemorySink) LookupAccounts(ctx context.Context, source string, externalIDs, emails []string) ([]diff.Account, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	found := map[string]*diff.Account{}
+	ids := map[string]bool{}
 	for _, id := range externalIDs {
-		if a := s.find(source, id); a != nil {
-			found[a.ID] = a
+		if id != "" {
+			ids[id] = true
 		}
 	}
-	if len(emails) > 0 {
-		want := map[string]bool{}
-		for _, e := range emails {
-			want[strings.ToLower(e)] = true
-		}
-		for _, a := range s.byID {
-			if a.Email != "" && want[strings.ToLower(a.Email)] {
-				found[a.ID] = a
-			}
+	want := map[string]bool{}
+	for _, e := range emails {
+		if n := diff.NormalizeEmail(e); n != "" {
+			want[n] = true
 		}
 	}
+	var found []string
+	for id, a := range s.byID {
+		if (a.Source == source && ids[a.ExternalID]) || (len(want) > 0 && want[diff.NormalizeEmail(a.Email)]) {
+			found = append(found, id)
+		}
+	}
+	slices.Sort(found)
 	out := make([]diff.Account, 0, len(found))
-	for _, id := range slices.Sorted(maps.Keys(found)) {
-		out = append(out, found[id].Clone())
+	for _, id := range found {
+		out = append(out, s.byID[id].Clone())
 	}
 	return out, nil
 }

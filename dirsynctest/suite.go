@@ -201,7 +201,7 @@ func checkBlockUnblock(ctx context.Context, s dirsync.Sink) error {
 		return err
 	}
 	blocked := before.Clone()
-	blocked.Blocked, blocked.BlockedBySync = true, true
+	blocked.Blocked, blocked.BlockedBySync, blocked.BlockReason = true, true, diff.ReasonScopeLeft
 	field := []diff.FieldChange{{Name: diff.FieldBlocked, Old: "false", New: "true"}}
 	if err := s.Apply(ctx, diff.Change{Op: diff.OpBlock, Key: before.Key(), Before: &before, After: &blocked, Fields: field}); err != nil {
 		return fmt.Errorf("apply block: %w", err)
@@ -213,8 +213,13 @@ func checkBlockUnblock(ctx context.Context, s dirsync.Sink) error {
 	if !got.Blocked || !got.BlockedBySync {
 		return fmt.Errorf("after block: blocked=%v blockedBySync=%v, want both true", got.Blocked, got.BlockedBySync)
 	}
+	if got.BlockReason != blocked.BlockReason {
+		// Without it, a person moved back into the sync scope is told
+		// "unblocked" without the reason.
+		return fmt.Errorf("after block: blockReason=%q, want %q (it travels with the field %q)", got.BlockReason, blocked.BlockReason, diff.FieldBlocked)
+	}
 	unblocked := got.Clone()
-	unblocked.Blocked, unblocked.BlockedBySync = false, false
+	unblocked.Blocked, unblocked.BlockedBySync, unblocked.BlockReason = false, false, ""
 	field = []diff.FieldChange{{Name: diff.FieldBlocked, Old: "true", New: "false"}}
 	if err := s.Apply(ctx, diff.Change{Op: diff.OpUnblock, Key: got.Key(), Before: &got, After: &unblocked, Fields: field}); err != nil {
 		return fmt.Errorf("apply unblock: %w", err)
@@ -223,8 +228,8 @@ func checkBlockUnblock(ctx context.Context, s dirsync.Sink) error {
 	if err != nil {
 		return err
 	}
-	if got.Blocked || got.BlockedBySync {
-		return fmt.Errorf("after unblock: blocked=%v blockedBySync=%v, want both false", got.Blocked, got.BlockedBySync)
+	if got.Blocked || got.BlockedBySync || got.BlockReason != "" {
+		return fmt.Errorf("after unblock: blocked=%v blockedBySync=%v blockReason=%q, want none", got.Blocked, got.BlockedBySync, got.BlockReason)
 	}
 	return nil
 }

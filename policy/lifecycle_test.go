@@ -211,7 +211,14 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			detail: `New in the directory: OU "IT Users" is a synced OU (name ends with "user" or "users")`},
 		{name: "re-enabled is unblocked when sync blocked it",
 			entry:   func(s *source) { s.user("u1", "IT Users", false) },
-			current: blockedBySync("u1", now.Add(-day)), op: diff.OpUnblock, codes: []string{diff.ReasonEnabled}},
+			current: func() diff.Account {
+				a := blockedBySync("u1", now.Add(-day))
+				a.BlockReason = diff.ReasonDisabled
+				return a
+			}(), op: diff.OpUnblock, codes: []string{diff.ReasonEnabled}},
+		{name: "blocked by an older version that kept no reason: unblocked with a neutral reason",
+			entry:   func(s *source) { s.user("u1", "IT Users", false) },
+			current: blockedBySync("u1", now.Add(-day)), op: diff.OpUnblock, codes: []string{diff.ReasonActive}},
 		{name: "an admin's block is kept",
 			entry: func(s *source) { s.user("u1", "IT Users", false) },
 			current: func() diff.Account {

@@ -1,0 +1,21 @@
+package diff
+
+import (
+	"strings"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// NormalizeEmail returns the form in which two emails are compared:
+// surrounding white space removed, lower case, Unicode NFC. "Jose@X.test"
+// and " jose@x.test" are one email, and so are "José" with a precomposed é
+// and "José" with e and a combining acute accent. Compute compares every
+// email (adoption, duplicates, conflicts) in this form; a host that looks
+// accounts up by email (AccountLookup) should compare the same way.
+func NormalizeEmail(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
+}
