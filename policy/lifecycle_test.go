@@ -210,7 +210,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			op:    diff.OpCreate, codes: []string{diff.ReasonNew},
 			detail: `New in the directory: OU "IT Users" is a synced OU (name ends with "user" or "users")`},
 		{name: "re-enabled is unblocked when sync blocked it",
-			entry:   func(s *source) { s.user("u1", "IT Users", false) },
+			entry: func(s *source) { s.user("u1", "IT Users", false) },
 			current: func() diff.Account {
 				a := blockedBySync("u1", now.Add(-day))
 				a.BlockReason = diff.ReasonDisabled
