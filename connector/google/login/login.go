@@ -462,9 +462,7 @@ func excepted(except func(*diff.Account) (diff.Reason, bool), acc *diff.Account)
 	return except(&n)
 }
 
-// NormalizeEmail is how sign-in compares emails: surrounding white space
-// removed, Unicode NFC, lower case. AccountFinder receives emails in this
-// form.
-func NormalizeEmail(s string) string {
-	return norm.NFC.String(strings.ToLower(strings.TrimSpace(s)))
-}
+// NormalizeEmail is how sign-in compares emails: diff.NormalizeEmail, the
+// rule of the whole engine (surrounding white space removed, Unicode NFC,
+// lower case). AccountFinder receives emails in this form.
+func NormalizeEmail(s string) string { return diff.NormalizeEmail(s) }
