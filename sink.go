@@ -25,8 +25,10 @@ import (
 //     Source and ExternalID) and set exactly the fields listed in c.Fields
 //     to their values in c.After; leave every other field alone. On
 //     OpBlock, end the account's sessions on every device. Blocked,
-//     BlockedBySync and BlockedAt travel together under the field
-//     "blocked".
+//     BlockedBySync, BlockedAt and BlockReason travel together under the
+//     field "blocked": store all four, since BlockReason decides the
+//     reason of a later unblock ("enabled again" or "back in the sync
+//     scope").
 //   - OpDelete: delete the account c.Before. Deleting an account that is
 //     already gone is not an error.
 //
@@ -48,8 +50,11 @@ type DepartmentLister interface {
 // AccountLookup is an optional Sink capability for incremental runs: the
 // accounts managed under (source, externalID) for the given IDs, and every
 // account (managed by any integration or by none) with one of the emails,
-// so that a new entry can be adopted or reported as a conflict. Without it
-// an incremental run lists all accounts and filters them.
+// so that a new entry can be adopted or reported as a conflict. Emails
+// match as diff.NormalizeEmail compares them (case, surrounding spaces,
+// Unicode NFC); return every account that holds one of the external IDs,
+// duplicates included. Without it an incremental run lists all accounts
+// and filters them.
 type AccountLookup interface {
 	LookupAccounts(ctx context.Context, source string, externalIDs, emails []string) ([]diff.Account, error)
 }

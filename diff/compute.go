@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // MissingAction is what happens to a managed account whose entry left the
@@ -285,7 +287,7 @@ func (c *computer) run() *Plan {
 		case d.OutOfScope && cur == nil:
 			c.add(Change{Op: OpSkip, Key: key, After: want, Reasons: []Reason{d.Reason}})
 		case d.OutOfScope:
-			r := Reason{Code: ReasonScopeLeft, Detail: "Left the sync scope: " + d.Reason.Detail}
+			r := Reason{Code: ReasonScopeLeft, Detail: "Left the sync scope: " + lowerFirst(d.Reason.Detail)}
 			for i, a := range it.accts {
 				c.missing(a, r, c.accountKey(id, it.accts, i))
 			}
@@ -932,4 +934,14 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d days", n)
 	}
 	return d.String()
+}
+
+// lowerFirst lowers the first letter of a sentence that continues another.
+func lowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	next, _ := utf8.DecodeRuneInString(s[n:])
+	if n == 0 || !unicode.IsUpper(r) || !unicode.IsLower(next) {
+		return s // "OU …" stays as it is
+	}
+	return string(unicode.ToLower(r)) + s[n:]
 }

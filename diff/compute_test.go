@@ -252,6 +252,14 @@ func TestPlanSearch(t *testing.T) {
 	assert.Equal(t, "ad/1", got.Changes[0].Key)
 	_, err = p.Search("([")
 	assert.ErrorContains(t, err, "search pattern")
+
+	// Department paths are searched too, as the docs say.
+	b.Account.Department = []string{"Europe", "Sales"}
+	p = compute([]diff.Desired{a, b}, nil, diff.Options{})
+	got, err = p.Search("^Europe / Sales$")
+	require.NoError(t, err)
+	require.Len(t, got.Changes, 1)
+	assert.Equal(t, "ad/2", got.Changes[0].Key)
 }
 
 func TestOpText(t *testing.T) {

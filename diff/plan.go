@@ -91,8 +91,8 @@ func (p *Plan) Summary() string {
 	return strings.Join(parts, ", ")
 }
 
-// Search returns a plan with the changes whose account name, email or
-// username (or department path) matches the regular expression. An invalid
+// Search returns a plan with the changes that match the regular expression
+// (see Change.Matches for the texts it is matched against). An invalid
 // expression is an error.
 func (p *Plan) Search(pattern string) (*Plan, error) {
 	re, err := regexp.Compile(pattern)
@@ -108,8 +108,12 @@ func (p *Plan) Search(pattern string) (*Plan, error) {
 	return out, nil
 }
 
-// Matches reports whether re matches the change's account name, display
-// name, email or username, before or after, or its department path.
+// Matches reports whether re matches one of the change's texts an admin
+// sees: for an account, before or after the change, its name (Name: the
+// display name, else given and family name), display name, email,
+// username, and department path joined with DepartmentSeparator ("Sales /
+// EMEA"); for a create-department change, the department path. Each text
+// is matched on its own, so "^[0-9]" finds names that start with a digit.
 func (c *Change) Matches(re *regexp.Regexp) bool {
 	if c.Op == OpCreateDepartment {
 		return re.MatchString(c.Label())
@@ -118,7 +122,7 @@ func (c *Change) Matches(re *regexp.Regexp) bool {
 		if a == nil {
 			continue
 		}
-		for _, s := range []string{a.Name(), a.DisplayName, a.Email, a.Username} {
+		for _, s := range []string{a.Name(), a.DisplayName, a.Email, a.Username, a.Get(FieldDepartment)} {
 			if s != "" && re.MatchString(s) {
 				return true
 			}

@@ -198,7 +198,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			cfg:     policy.Config{Scope: userOUsScope},
 			entry:   func(s *source) { s.user("u1", "Contractors", false) },
 			current: managed("u1"), op: diff.OpBlock, codes: []string{diff.ReasonScopeLeft},
-			detail: `Left the sync scope: The account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced); block and end all sessions`},
+			detail: `Left the sync scope: the account's OU "Contractors" is not synced (only OUs whose name ends with "user" or "users" are synced); block and end all sessions`},
 		{name: "new out of scope is skipped with the rule's reason",
 			cfg:   policy.Config{Scope: userOUsScope},
 			entry: func(s *source) { s.user("u2", "Service Accounts", false) },
