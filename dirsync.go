@@ -24,23 +24,50 @@
 //
 // A failed, partial or cancelled read aborts the plan: it never turns into
 // "block everyone". A plan that blocks or deletes more accounts than the
-// policy's limits, or that would act on an empty directory read while the
-// app holds managed accounts, is returned with an error wrapping
-// ErrSafetyLimit and is applied only after Plan.Approve.
+// policy's limits, that would act on an empty directory read while the
+// app holds managed accounts, or that would remove every account sync
+// manages (from a full read or from the changes alone), is returned with
+// an error wrapping ErrSafetyLimit and is applied only after Plan.Approve.
+//
+// Apply trusts nothing a host can change in a Plan value: it checks the
+// limits again with the numbers the plan was made with, accepts a plan
+// over them only when every change in it was approved (the approval is
+// bound to the changes; Plan.Digest names a plan across processes), skips
+// changes to accounts that became exceptions after the plan was shown, and
+// saves the connector's cursor only when the whole plan as made applied —
+// never for a subset such as Plan.Search's. A panic in the sink or in
+// OnApplied fails that change, not the run, and a panic while planning
+// fails that run, not Run's schedule.
+//
+// # Identity
+//
+// Accounts join the directory by (Source, ExternalID), in full and
+// incremental runs alike. Emails are compared after diff.NormalizeEmail
+// (case, surrounding spaces, Unicode NFC) wherever they are compared: two
+// entries that want one email, or one external ID, are conflicts listed
+// with a reason on both and create nothing; an update onto an email
+// another account holds keeps the old email, with a reason; duplicate app
+// accounts of one person are listed, and all of them are blocked when the
+// person is.
 //
 // # Continuous sync
 //
 // Run syncs on a schedule (every two hours with jitter by default, or
 // daily at a time) and when SyncNow is called; runs never overlap. In
 // ModeApproval, and whenever a plan exceeds the safety limits, a run stops
-// at "plan ready, waiting for approval" (Pending, ApprovePending). Every run
-// is recorded in the Store (History). A connector with incremental reads
+// at "plan ready, waiting for approval" (Pending, ApprovePending with the
+// digest of the plan the admin was shown). Every run is recorded in the
+// Store (History). A connector with incremental reads
 // (connector.Incremental) is read in full once, then from its cursor: the
 // plan covers only what changed, and the cursor is saved only after every
 // change of that plan applied, so a failed or interrupted apply is read
 // again next time. A full read still happens daily (Options.FullEvery),
-// when the cursor is missing or expired, and when the mapping, policy or
-// exceptions change. Each integration (a directory feeding the app) is one
+// when the cursor is missing or expired, when the last full read's time
+// lies in the future, when the mapping, policy or exceptions change, and
+// when the changes hold a changed group that roles or scope depend on (a
+// revoked role must not wait a day); Options.AlwaysFull reads in full
+// every time. What each connector sees incrementally is in its package
+// documentation. Each integration (a directory feeding the app) is one
 // Syncer with its own Source name, mapping, policy, schedule, cursor and
 // history; several may feed one sink.
 //

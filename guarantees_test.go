@@ -504,3 +504,22 @@ func TestGroupChangeReachesIncrementalRun(t *testing.T) {
 	assert.False(t, m2.UsesGroups())
 	assert.True(t, m.UsesGroups())
 }
+
+// Plan text cannot be forged by a directory value either: C0, C1 and the
+// Unicode line separators are blanked.
+func TestPlanTextControlCharacters(t *testing.T) {
+	for _, sep := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029", "\t"} {
+		e := user("1", "mallory", "Users")
+		e.Attrs.Set("displayName", "Mallory"+sep+"create  Fake Person  fake@example.test  New in the directory")
+		e.Attrs.Set("title", "x"+sep+"y")
+		sy := newSyncer(t, fake.New(e), dirsynctest.NewMemorySink(), nil)
+		p, err := sy.Plan(context.Background())
+		require.NoError(t, err)
+		text := p.String()
+		for _, line := range strings.Split(text, "\n") {
+			assert.False(t, strings.ContainsAny(line, "\r\t\u0085\u2028\u2029"), "separator %q: %q", sep, line)
+		}
+		assert.Len(t, strings.Split(strings.TrimSuffix(text, "\n"), "\n"), 1+1+len(p.Changes[0].Fields)+1,
+			"header, one row, its fields, summary; separator %q:\n%s", sep, text)
+	}
+}
