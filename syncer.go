@@ -709,11 +709,3 @@ func (s *Syncer) getJSON(ctx context.Context, key string, v any) error {
 	}
 	return nil
 }
-
-func (s *Syncer) putJSON(ctx context.Context, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return s.store.Put(ctx, key, b)
-}
