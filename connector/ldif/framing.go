@@ -64,12 +64,8 @@ func newFraming(data []byte) *framing {
 	for len(data) > 0 {
 		lineNo++
 		var text []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			text, data = data[:i], data[i+1:]
-		} else {
-			text, data = data, nil
-		}
-		line := string(bytes.TrimRight(text, "\r"))
+		text, data = cutLine(data)
+		line := string(text)
 		switch {
 		case line == "", line == "#":
 		case line == "# extended LDIF":

@@ -178,12 +178,7 @@ func parse(ctx context.Context, data []byte) ([]record, error) {
 	for len(data) > 0 {
 		lineNo++
 		var text []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			text, data = data[:i], data[i+1:]
-		} else {
-			text, data = data, nil
-		}
-		text = bytes.TrimSuffix(text, []byte{'\r'})
+		text, data = cutLine(data)
 		switch {
 		case len(text) == 0:
 			inComment = false
@@ -444,4 +439,11 @@ func checkAttrName(name string) error {
 		}
 	}
 	return nil
+}
+
+// cutLine returns the first line of data without its line ending (LF or
+// CRLF), and the rest.
+func cutLine(data []byte) (line, rest []byte) {
+	line, rest, _ = bytes.Cut(data, []byte{'\n'})
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest
 }
