@@ -523,3 +523,41 @@ func TestPlanTextControlCharacters(t *testing.T) {
 			"header, one row, its fields, summary; separator %q:\n%s", sep, text)
 	}
 }
+
+// A plan kept as JSON reads back with the same digest but no approval:
+// Apply checks it as a plan it did not make.
+func TestPlanJSONRoundTripIsUntrusted(t *testing.T) {
+	ctx := context.Background()
+	dir := fake.New(usersN(20, "Users")...)
+	sink := dirsynctest.NewMemorySink()
+	sy := newSyncer(t, dir, sink, nil)
+	syncOnce(t, sy)
+	for i := range 10 {
+		require.NoError(t, dir.Disable(fmt.Sprintf("u%03d", i)))
+	}
+	p, err := sy.Plan(ctx)
+	require.ErrorIs(t, err, dirsync.ErrSafetyLimit)
+	p.Approve()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"approved":true`)
+
+	var back dirsync.Plan
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, p.Digest(), back.Digest())
+	assert.False(t, back.Approved(), "an approval does not travel in JSON")
+	require.NotNil(t, back.Safety)
+	_, err = sy.Apply(ctx, &back)
+	require.ErrorIs(t, err, dirsync.ErrSafetyLimit)
+
+	require.ErrorIs(t, back.ApproveDigest("0123"), dirsync.ErrPlanChanged)
+	require.NoError(t, back.ApproveDigest(p.Digest()))
+	r, err := sy.Apply(ctx, &back)
+	require.NoError(t, err)
+	assert.Equal(t, 10, r.Count(dirsync.StatusApplied))
+	// The stored plan carried no cursor: the next plan is incremental from
+	// the old one and finds nothing left to do.
+	next, err := sy.Plan(ctx)
+	require.NoError(t, err)
+	assert.True(t, next.Empty(), next.String())
+}

@@ -178,6 +178,35 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	}{inner, p.Digest(), p.Managed, p.SourceUsers, p.ChangedUsers, p.Incremental, safety})
 }
 
+// UnmarshalJSON reads a plan written by MarshalJSON, so that a host can
+// keep a plan an admin is reviewing in its own database. What it reads is
+// for display only: the plan carries no approval (an "approved" flag in
+// the JSON is ignored) and no cursor, and Apply checks the safety limits
+// with its own count of managed accounts. To apply a stored plan over the
+// limits, approve it with ApproveDigest and the digest the admin saw.
+func (p *Plan) UnmarshalJSON(b []byte) error {
+	var in struct {
+		Plan struct {
+			Source  string        `json:"source"`
+			Changes []diff.Change `json:"changes"`
+		} `json:"plan"`
+		Managed      int         `json:"managed"`
+		SourceUsers  int         `json:"sourceUsers"`
+		ChangedUsers int         `json:"changedUsers"`
+		Incremental  bool        `json:"incremental"`
+		Safety       *safetyJSON `json:"safety"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("dirsync: read plan: %w", err)
+	}
+	*p = Plan{Plan: diff.Plan{Source: in.Plan.Source, Changes: in.Plan.Changes}, Managed: in.Managed,
+		SourceUsers: in.SourceUsers, ChangedUsers: in.ChangedUsers, Incremental: in.Incremental}
+	if in.Safety != nil {
+		p.Safety = in.Safety.Detail
+	}
+	return nil
+}
+
 type safetyJSON struct {
 	Message  string              `json:"message"`
 	Detail   *policy.SafetyError `json:"detail"`
