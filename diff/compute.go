@@ -199,13 +199,22 @@ func (c *computer) run() *Plan {
 	c.acquirers = map[string][]*item{}
 	unmanagedByEmail := map[string][]*Account{}
 	var unmanaged []*Account
+	cells := make([]*Account, 0, len(in.Current))
 	for i := range in.Current {
 		a := &in.Current[i]
 		e := NormalizeEmail(a.Email)
 		c.holders.add(e, a)
 		switch {
 		case a.Managed && a.ExternalID != "" && a.Source == src:
-			c.managed[a.ExternalID] = append(c.managed[a.ExternalID], a)
+			if list, ok := c.managed[a.ExternalID]; ok {
+				c.managed[a.ExternalID] = append(list, a) // a duplicate: rare
+			} else {
+				// One-element lists cut from one array: one allocation
+				// for all of them, not one per account.
+				cells = append(cells, a)
+				n := len(cells)
+				c.managed[a.ExternalID] = cells[n-1 : n : n]
+			}
 		case a.Managed:
 			// Another integration's account: not ours to touch or list,
 			// but the same person must not be created twice.
@@ -251,7 +260,7 @@ func (c *computer) run() *Plan {
 	// Who would acquire which email, before anything is decided.
 	for _, it := range items {
 		cur := it.cur()
-		if r, ok := c.excepted(&it.want, it.accts...); ok {
+		if r, ok := c.excepted(&it.want, it.accts); ok {
 			it.except = &r
 			continue
 		}
@@ -274,18 +283,21 @@ func (c *computer) run() *Plan {
 	for _, it := range items {
 		d, want, cur := it.d, &it.want, it.cur()
 		id := want.ExternalID
-		key := it.key
-		if key == "" {
-			key = keyOf(src, want.ExternalID)
+		// The key is built only for a change: most accounts need none.
+		key := func() string {
+			if it.key != "" {
+				return it.key
+			}
+			return keyOf(src, want.ExternalID)
 		}
 		mark := len(c.changes)
 		switch {
 		case it.except != nil:
-			c.add(Change{Op: OpSkip, Key: key, Before: cloneP(cur), After: want, Reasons: []Reason{*it.except}})
+			c.add(Change{Op: OpSkip, Key: key(), Before: cloneP(cur), After: want, Reasons: []Reason{*it.except}})
 		case d.Invalid:
-			c.add(Change{Op: OpSkip, Key: key, Before: cloneP(cur), After: want, Reasons: []Reason{d.Reason}})
+			c.add(Change{Op: OpSkip, Key: key(), Before: cloneP(cur), After: want, Reasons: []Reason{d.Reason}})
 		case d.OutOfScope && cur == nil:
-			c.add(Change{Op: OpSkip, Key: key, After: want, Reasons: []Reason{d.Reason}})
+			c.add(Change{Op: OpSkip, Key: key(), After: want, Reasons: []Reason{d.Reason}})
 		case d.OutOfScope:
 			r := Reason{Code: ReasonScopeLeft, Detail: "Left the sync scope: " + lowerFirst(d.Reason.Detail)}
 			for i, a := range it.accts {
@@ -294,10 +306,10 @@ func (c *computer) run() *Plan {
 		case cur == nil && d.Disabled:
 			// A disabled entry adopts nothing: blocking an account sync did
 			// not manage a moment ago is not sync's call.
-			c.add(Change{Op: OpSkip, Key: key, After: want, Reasons: []Reason{{
+			c.add(Change{Op: OpSkip, Key: key(), After: want, Reasons: []Reason{{
 				Code: ReasonDisabledNew, Detail: "Disabled in the directory; not invited"}}})
 		case cur == nil:
-			if c.create(it, key, unmanagedByEmail, adopted) {
+			if c.create(it, key(), unmanagedByEmail, adopted) {
 				wantDepts = append(wantDepts, want.Department)
 			}
 		default:
@@ -312,7 +324,7 @@ func (c *computer) run() *Plan {
 					taken = &Reason{Code: ReasonDuplicateEmail, Detail: fmt.Sprintf(
 						"The email %s goes to app account %s only, not to its duplicates", want.Email, cur.ID)}
 				}
-				c.existing(d, a, want, c.accountKey(id, it.accts, i), taken)
+				c.existing(d, a, want, accountKey{src, id, it.accts, i}, taken)
 			}
 			wantDepts = append(wantDepts, want.Department)
 		}
@@ -331,7 +343,7 @@ func (c *computer) run() *Plan {
 		mark := len(c.changes)
 		for i, a := range accts {
 			key := c.accountKey(id, accts, i)
-			if r, ok := c.excepted(nil, a); ok {
+			if r, ok := c.excepted(nil, []*Account{a}); ok {
 				c.add(Change{Op: OpSkip, Key: key, Before: cloneP(a), Reasons: []Reason{r}})
 				continue
 			}
@@ -345,7 +357,7 @@ func (c *computer) run() *Plan {
 			continue
 		}
 		key := "app/" + a.ID
-		if r, ok := c.excepted(nil, a); ok {
+		if r, ok := c.excepted(nil, []*Account{a}); ok {
 			c.add(Change{Op: OpSkip, Key: key, Before: cloneP(a), Reasons: []Reason{r}})
 			continue
 		}
@@ -530,7 +542,7 @@ func newReason(d *Desired) Reason {
 
 // excepted reports whether an exception covers want or one of the
 // accounts.
-func (c *computer) excepted(want *Account, accts ...*Account) (Reason, bool) {
+func (c *computer) excepted(want *Account, accts []*Account) (Reason, bool) {
 	f := c.in.Options.Except
 	if f == nil {
 		return Reason{}, false
@@ -556,17 +568,28 @@ func (c *computer) excepted(want *Account, accts ...*Account) (Reason, bool) {
 	return Reason{}, false
 }
 
-// accountKey is the plan key of the i-th account under a join key: the
-// join key for the first, with the app ID for the extra ones.
+// accountKey names the i-th account under a join key; its String is the
+// plan key: the join key for the first, with the app ID for the extra
+// ones. It is a value, built into a string only when a change needs it.
+type accountKey struct {
+	src, id string
+	accts   []*Account
+	i       int
+}
+
+func (k accountKey) String() string {
+	key := keyOf(k.src, k.id)
+	if k.i == 0 {
+		return key
+	}
+	if a := k.accts[k.i]; a.ID != "" {
+		return key + "#app=" + a.ID
+	}
+	return key + "#" + strconv.Itoa(k.i+1)
+}
+
 func (c *computer) accountKey(id string, accts []*Account, i int) string {
-	k := keyOf(c.in.Source, id)
-	if i == 0 {
-		return k
-	}
-	if a := accts[i]; a.ID != "" {
-		return k + "#app=" + a.ID
-	}
-	return k + "#" + strconv.Itoa(i+1)
+	return accountKey{c.in.Source, id, accts, i}.String()
 }
 
 // markDuplicates lists every account of a join key that several app
@@ -688,7 +711,7 @@ func (c *computer) adoptable(withEmail []*Account, adopted map[*Account]bool) (c
 		if adopted[a] {
 			continue
 		}
-		if _, ex := c.excepted(nil, a); ex {
+		if _, ex := c.excepted(nil, []*Account{a}); ex {
 			return nil, &Reason{Code: ReasonDuplicateEmail, Detail: "An app account with the same email is an exception; not created, to avoid a duplicate"}
 		}
 		free = append(free, a)
@@ -763,7 +786,7 @@ func (c *computer) target(cur, want *Account, changed []FieldChange) *Account {
 // existing plans the changes of one account under the entry's join key.
 // taken, when set, is why the entry's new email cannot be given to it: the
 // other fields are still updated, and the account keeps its email.
-func (c *computer) existing(d *Desired, cur, want *Account, key string, taken *Reason) {
+func (c *computer) existing(d *Desired, cur, want *Account, ak accountKey, taken *Reason) {
 	fields := c.profileChanges(cur, want)
 	var reasons []Reason
 	if taken != nil {
@@ -777,7 +800,7 @@ func (c *computer) existing(d *Desired, cur, want *Account, key string, taken *R
 	blockChange := d.Disabled != cur.Blocked
 	if len(fields) == 0 && !blockChange {
 		if len(reasons) > 0 {
-			c.add(Change{Op: OpSkip, Key: key, Before: cloneP(cur), After: cloneP(cur), Reasons: reasons})
+			c.add(Change{Op: OpSkip, Key: ak.String(), Before: cloneP(cur), After: cloneP(cur), Reasons: reasons})
 		}
 		return // the common case: nothing to do, nothing allocated
 	}
@@ -801,7 +824,7 @@ func (c *computer) existing(d *Desired, cur, want *Account, key string, taken *R
 		reasons = append(reasons, Reason{Code: ReasonDrift, Detail: "Blocked in the app but active in the directory, which is authoritative; unblock"})
 	case !d.Disabled && cur.Blocked && len(fields) == 0:
 		reasons = append([]Reason{{Code: ReasonAppBlockKept, Detail: "Blocked in the app by an admin; the block is kept although the directory account is active"}}, reasons...)
-		c.add(Change{Op: OpSkip, Key: key, Before: cloneP(cur), After: after, Reasons: reasons})
+		c.add(Change{Op: OpSkip, Key: ak.String(), Before: cloneP(cur), After: after, Reasons: reasons})
 		return
 	}
 	if op == OpBlock || op == OpUnblock {
@@ -810,11 +833,11 @@ func (c *computer) existing(d *Desired, cur, want *Account, key string, taken *R
 	}
 	if len(fields) == 0 {
 		if len(reasons) > 0 {
-			c.add(Change{Op: OpSkip, Key: key, Before: cloneP(cur), After: after, Reasons: reasons})
+			c.add(Change{Op: OpSkip, Key: ak.String(), Before: cloneP(cur), After: after, Reasons: reasons})
 		}
 		return
 	}
-	c.add(Change{Op: op, Key: key, Before: cloneP(cur), After: after, Fields: fields, Reasons: reasons})
+	c.add(Change{Op: op, Key: ak.String(), Before: cloneP(cur), After: after, Fields: fields, Reasons: reasons})
 }
 
 // unblockReason says why an account sync blocked is unblocked, by the
