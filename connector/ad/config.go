@@ -17,7 +17,8 @@ import (
 // DefaultPageSize is the paged-results page size when Config.PageSize is 0.
 const DefaultPageSize = 500
 
-// DefaultTimeout is the dial and per-request timeout when Config.Timeout is 0.
+// DefaultTimeout is the connect, handshake and per-request timeout when
+// Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
 
 // Config configures a Connector. Open validates it.
@@ -59,8 +60,13 @@ type Config struct {
 	// Attributes lists extra attributes to fetch for users and groups, for
 	// a custom mapping.
 	Attributes []string `json:"attributes,omitempty"`
-	// Timeout bounds dialling and each LDAP request. Default 30s. In JSON
-	// it is a number of nanoseconds, as encoding/json writes a Duration.
+	// Timeout bounds each step of talking to a DC: the TCP connect, the
+	// TLS handshake (LDAPS, and the StartTLS request and the handshake
+	// after it), and each LDAP request (bind, every page of a search).
+	// A DC that accepts the connection but never answers fails with
+	// ErrTimeout after Timeout, and the next URL is tried. Default 30s.
+	// In JSON it is a number of nanoseconds, as encoding/json writes a
+	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 

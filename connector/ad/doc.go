@@ -14,8 +14,13 @@
 // Config is JSON-tagged so a host can store it as is (keep the password in
 // a secret store). Open validates it without contacting a DC; Check binds
 // and reports what is wrong. URLs are tried in order: a DC that cannot be
-// dialled is skipped and the next one used (bad credentials are not
-// retried elsewhere). Transport security is the default: ldaps://, or
+// dialled, or that does not complete the TLS handshake or the bind within
+// Timeout, is skipped and the next one used (bad credentials are not
+// retried elsewhere). Timeout bounds every step separately: the TCP
+// connect, the TLS handshake (LDAPS, and StartTLS with the handshake
+// after it), the bind and each search request; a DC that accepts the
+// connection and then never answers costs one Timeout, and the error
+// wraps ErrTimeout. A cancelled ctx ends any of these steps at once. Transport security is the default: ldaps://, or
 // ldap:// with StartTLS. A simple bind over plain ldap:// is refused unless
 // InsecurePlaintext is set, and the refusal happens before any password is
 // sent. CAFile or CAPEM replace the system CA pool; InsecureSkipVerify is

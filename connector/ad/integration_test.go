@@ -633,3 +633,63 @@ func utf16LE(s string) string {
 	}
 	return string(b)
 }
+
+// TestStuckDCFailOverToSamba puts a DC that accepts and never answers
+// before the real one, over LDAPS and over StartTLS: Read, Check and
+// ReadChanges finish on the real DC within a few Timeouts.
+func TestStuckDCFailOverToSamba(t *testing.T) {
+	f := needDC(t)
+	// Long enough for Samba to answer a DirSync over the whole fixture
+	// in one request.
+	const timeout = 10 * time.Second
+	for _, tc := range []struct{ name, mode, stuck, good string }{
+		{"LDAPS", "silent", "ldaps", f.env.url},
+		{"StartTLS", "starttls-only", "ldap", "ldap://127.0.0.1:389"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stuck, accepted := stuckDC(t, tc.mode)
+			cfg := f.config(f.base)
+			cfg.URLs = []string{tc.stuck + "://" + stuck, tc.good}
+			cfg.StartTLS = tc.stuck == "ldap"
+			cfg.Timeout = timeout
+			c, err := Open(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := map[string]func() error{
+				"Read": func() error {
+					entries, err := connector.ReadAll(context.Background(), c)
+					if err == nil && len(entries) < bulkUsers {
+						err = fmt.Errorf("read %d entries", len(entries))
+					}
+					return err
+				},
+				"Check": func() error { return c.Check(context.Background()) },
+				"ReadChanges": func() error {
+					cur, err := c.ReadChanges(context.Background(), nil, func(connector.Entry) error { return nil })
+					if err == nil {
+						var dc cursor
+						if dc, err = decodeCursor(cur); err == nil && dc.DC != tc.good {
+							err = fmt.Errorf("cursor from %s, want %s", dc.DC, tc.good)
+						}
+					}
+					return err
+				},
+			}
+			for name, call := range calls {
+				took, err := within(t, time.Minute, call)
+				if err != nil {
+					t.Errorf("%s with a stuck first DC: %v", name, err)
+				}
+				// The stuck DC may add about one Timeout to the read.
+				if took > 5*timeout {
+					t.Errorf("%s took %v with Timeout %v", name, took, timeout)
+				}
+				t.Logf("%s: %v", name, took.Round(time.Millisecond))
+			}
+			if accepted() < len(calls) {
+				t.Errorf("the stuck DC was dialled %d times, want %d", accepted(), len(calls))
+			}
+		})
+	}
+}
