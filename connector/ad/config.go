@@ -3,6 +3,7 @@ package ad
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,8 +32,9 @@ type Config struct {
 	// ("CN=svc-dirsync,OU=Service,DC=example,DC=com") or a UPN
 	// ("svc-dirsync@example.com").
 	BindDN string `json:"bindDN"`
-	// Password of BindDN. It never appears in logs, errors or String.
-	Password string `json:"password"`
+	// Password of BindDN. It never appears in logs, errors, String or
+	// any fmt verb, nor in json.Marshal's output (see MarshalJSON).
+	Password string `json:"password,omitempty"`
 	// BaseDN is where the search starts, e.g. "DC=example,DC=com" or an
 	// OU to sync only part of the domain.
 	BaseDN string `json:"baseDN"`
@@ -85,6 +87,19 @@ func (c Config) GoString() string { return c.String() }
 
 // Format prints String for every verb, including %+v and %#v.
 func (c Config) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
+
+// MarshalJSON writes the configuration without the password, so that a
+// Config nested in a JSON log line (slog's JSON handler marshals struct
+// fields with encoding/json, without LogValue), an API answer or a dump
+// never carries it. UnmarshalJSON (the default) still reads "password":
+// keep the password in a secret store and set Password after loading a
+// stored Config, or store the Config and the password apart.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // the same fields and tags, without this method
+	p := plain(c)
+	p.Password = ""
+	return json.Marshal(p)
+}
 
 // LogValue logs the configuration without the password.
 func (c Config) LogValue() slog.Value {

@@ -11,8 +11,9 @@
 //
 // # Configuration
 //
-// Config is JSON-tagged so a host can store it as is (keep the password in
-// a secret store). Open validates it without contacting a DC; Check binds
+// Config is JSON-tagged so a host can store it; json.Marshal leaves the
+// password out (json.Unmarshal reads it), so keep the password in a secret
+// store and set Config.Password after loading. Open validates it without contacting a DC; Check binds
 // and reports what is wrong. URLs are tried in order: a DC that cannot be
 // dialled, or that does not complete the TLS handshake or the bind within
 // Timeout, is skipped and the next one used (bad credentials are not
@@ -25,7 +26,10 @@
 // InsecurePlaintext is set, and the refusal happens before any password is
 // sent. CAFile or CAPEM replace the system CA pool; InsecureSkipVerify is
 // for tests against a throwaway DC only. The password never appears in
-// String, %+v, LogValue or an error.
+// an error, nor when a Config or a Connector (value or pointer, on its
+// own or as a field of another struct) is printed with any fmt verb
+// (%v, %+v, %#v, %s, %q, %x, …), logged through slog (LogValue; text and
+// JSON handlers) or marshalled to JSON.
 //
 // # What is read
 //
