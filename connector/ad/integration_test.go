@@ -485,29 +485,40 @@ func TestDirSync(t *testing.T) {
 		}
 		return nil
 	})
+	// A membership change yields the group and the member whose
+	// membership changed (see TestGroupChangesIncremental).
 	var newID string
-	step("add member", 1, func() error {
+	groupID := initial["churngroup"+f.tag].ID
+	step("add member", 2, func() error {
 		req := ldap.NewModifyRequest(group, nil)
 		req.Add("member", []string{"CN=Churn new," + a})
 		return conn.Modify(req)
 	}, func(e connector.Entry) error {
-		if e.ID != initial["churngroup"+f.tag].ID || len(e.Members) != 2 || !slices.Contains(e.Members, id("mod")) {
-			return fmt.Errorf("want the group with two members, got members %v", e.Members)
-		}
-		for _, m := range e.Members {
-			if m != id("mod") {
-				newID = m
+		if e.Kind == connector.KindUser {
+			if !slices.Contains(e.MemberOf, groupID) {
+				return fmt.Errorf("added member's MemberOf %v lacks the group", e.MemberOf)
 			}
+			newID = e.ID
+			return complete(e, "new")
+		}
+		if e.ID != groupID || len(e.Members) != 2 || !slices.Contains(e.Members, id("mod")) {
+			return fmt.Errorf("want the group with two members, got members %v", e.Members)
 		}
 		return nil
 	})
 	if newID == "" {
-		t.Fatal("new member not resolved")
+		t.Fatal("new member not yielded")
 	}
-	step("delete group", 1, func() error {
+	step("delete group", 3, func() error {
 		return conn.Del(ldap.NewDelRequest(group, nil))
 	}, func(e connector.Entry) error {
-		if !e.Deleted || e.ID != initial["churngroup"+f.tag].ID || e.Kind != connector.KindGroup {
+		if e.Kind == connector.KindUser {
+			if e.Deleted || len(e.MemberOf) != 0 || (e.ID != newID && e.ID != id("mod")) {
+				return fmt.Errorf("want a former member without groups, got %s MemberOf %v", e.ID, e.MemberOf)
+			}
+			return nil
+		}
+		if !e.Deleted || e.ID != groupID || e.Kind != connector.KindGroup {
 			return errors.New("want a group tombstone")
 		}
 		return nil
