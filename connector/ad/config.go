@@ -66,7 +66,9 @@ type Config struct {
 	// TLS handshake (LDAPS, and the StartTLS request and the handshake
 	// after it), and each LDAP request (bind, every page of a search).
 	// A DC that accepts the connection but never answers fails with
-	// ErrTimeout after Timeout, and the next URL is tried. Default 30s.
+	// ErrTimeout after Timeout, and the next URL is tried. Set it above
+	// the DC's slowest answer: the first DirSync of ReadChanges (nil
+	// cursor) sweeps the whole domain in one request. Default 30s.
 	// In JSON it is a number of nanoseconds, as encoding/json writes a
 	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
