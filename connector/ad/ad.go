@@ -44,6 +44,22 @@ func Open(cfg Config, logger *slog.Logger) (*Connector, error) {
 		log: logger.With("connector", "ad")}, nil
 }
 
+// String describes the connector by its configuration, with the password
+// redacted.
+func (c Connector) String() string { return "ad.Connector{" + c.cfg.String() + "}" }
+
+// GoString is String, so that %#v does not print the password either.
+func (c Connector) GoString() string { return c.String() }
+
+// Format prints String for every verb, including %+v, %#v, %x and %q.
+// Without it fmt would print the unexported fields one by one, the
+// password among them (a Config's own String is not called for an
+// unexported field).
+func (c Connector) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
+
+// LogValue logs the connector's configuration without the password.
+func (c Connector) LogValue() slog.Value { return c.cfg.LogValue() }
+
 // Config returns the validated configuration with defaults filled in.
 func (c *Connector) Config() Config { return c.cfg }
 

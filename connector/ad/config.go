@@ -3,6 +3,7 @@ package ad
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,7 +18,8 @@ import (
 // DefaultPageSize is the paged-results page size when Config.PageSize is 0.
 const DefaultPageSize = 500
 
-// DefaultTimeout is the dial and per-request timeout when Config.Timeout is 0.
+// DefaultTimeout is the connect, handshake and per-request timeout when
+// Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
 
 // Config configures a Connector. Open validates it.
@@ -30,8 +32,9 @@ type Config struct {
 	// ("CN=svc-dirsync,OU=Service,DC=example,DC=com") or a UPN
 	// ("svc-dirsync@example.com").
 	BindDN string `json:"bindDN"`
-	// Password of BindDN. It never appears in logs, errors or String.
-	Password string `json:"password"`
+	// Password of BindDN. It never appears in logs, errors, String or
+	// any fmt verb, nor in json.Marshal's output (see MarshalJSON).
+	Password string `json:"password,omitempty"`
 	// BaseDN is where the search starts, e.g. "DC=example,DC=com" or an
 	// OU to sync only part of the domain.
 	BaseDN string `json:"baseDN"`
@@ -59,8 +62,15 @@ type Config struct {
 	// Attributes lists extra attributes to fetch for users and groups, for
 	// a custom mapping.
 	Attributes []string `json:"attributes,omitempty"`
-	// Timeout bounds dialling and each LDAP request. Default 30s. In JSON
-	// it is a number of nanoseconds, as encoding/json writes a Duration.
+	// Timeout bounds each step of talking to a DC: the TCP connect, the
+	// TLS handshake (LDAPS, and the StartTLS request and the handshake
+	// after it), and each LDAP request (bind, every page of a search).
+	// A DC that accepts the connection but never answers fails with
+	// ErrTimeout after Timeout, and the next URL is tried. Set it above
+	// the DC's slowest answer: the first DirSync of ReadChanges (nil
+	// cursor) sweeps the whole domain in one request. Default 30s.
+	// In JSON it is a number of nanoseconds, as encoding/json writes a
+	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
@@ -79,6 +89,19 @@ func (c Config) GoString() string { return c.String() }
 
 // Format prints String for every verb, including %+v and %#v.
 func (c Config) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(c.String())) }
+
+// MarshalJSON writes the configuration without the password, so that a
+// Config nested in a JSON log line (slog's JSON handler marshals struct
+// fields with encoding/json, without LogValue), an API answer or a dump
+// never carries it. UnmarshalJSON (the default) still reads "password":
+// keep the password in a secret store and set Password after loading a
+// stored Config, or store the Config and the password apart.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // the same fields and tags, without this method
+	p := plain(c)
+	p.Password = ""
+	return json.Marshal(p)
+}
 
 // LogValue logs the configuration without the password.
 func (c Config) LogValue() slog.Value {

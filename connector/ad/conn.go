@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/go-ldap/ldap/v3"
@@ -53,6 +55,8 @@ func (s *session) wrap(ctx context.Context, op string, err error) error {
 	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	} else if isTimeout(err) {
+		err = fmt.Errorf("%w: no answer within %v (%w)", ErrTimeout, s.c.cfg.Timeout, err)
 	} else if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) ||
 		ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
 		err = &authError{err}
@@ -91,6 +95,13 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 	return nil, fmt.Errorf("ad: no domain controller reachable: %w", errors.Join(errs...))
 }
 
+// dialOne connects and binds to one DC. Every step is bounded by
+// Config.Timeout and by ctx: the TCP connect (net.Dialer), the LDAPS
+// handshake (a deadline on the socket, and HandshakeContext for ctx), the
+// StartTLS request and the handshake that follows it (go-ldap runs that
+// handshake without a deadline of its own, so the socket's deadline is set
+// around the call; ctx cancellation closes the connection), and each LDAP
+// request (go-ldap's request timeout).
 func (c *Connector) dialOne(ctx context.Context, srv server) (*session, error) {
 	s := &session{c: c, srv: srv}
 	d := &net.Dialer{Timeout: c.cfg.Timeout}
@@ -105,7 +116,12 @@ func (c *Connector) dialOne(ctx context.Context, srv server) (*session, error) {
 	}
 	if srv.scheme == "ldaps" {
 		tconn := tls.Client(raw, tc)
-		if err := tconn.HandshakeContext(ctx); err != nil {
+		_ = raw.SetDeadline(time.Now().Add(c.cfg.Timeout))
+		err := tconn.HandshakeContext(ctx)
+		if err == nil {
+			err = raw.SetDeadline(time.Time{})
+		}
+		if err != nil {
 			raw.Close()
 			return nil, s.wrap(ctx, "TLS handshake", err)
 		}
@@ -118,7 +134,14 @@ func (c *Connector) dialOne(ctx context.Context, srv server) (*session, error) {
 	// ctx is cancelled.
 	s.stop = context.AfterFunc(ctx, func() { s.conn.Close() })
 	if srv.scheme == "ldap" && c.cfg.StartTLS {
-		if err := s.conn.StartTLS(tc); err != nil {
+		// The deadline bounds the TLS handshake inside StartTLS, and
+		// is lifted (for the reader already waiting, too) once done.
+		_ = raw.SetDeadline(time.Now().Add(c.cfg.Timeout))
+		err := s.conn.StartTLS(tc)
+		if err == nil {
+			err = raw.SetDeadline(time.Time{})
+		}
+		if err != nil {
 			s.close()
 			return nil, s.wrap(ctx, "StartTLS", err)
 		}
@@ -135,6 +158,21 @@ func (c *Connector) dialOne(ctx context.Context, srv server) (*session, error) {
 	return s, nil
 }
 
+// isTimeout reports whether err says that the DC did not answer in time:
+// a network deadline (connect, TLS handshake) or go-ldap's request
+// timeout. go-ldap reports the latter, a read that hit the socket's
+// deadline and a handshake failure inside StartTLS only as text ("ldap:
+// connection timed out", "… i/o timeout"), so the text is checked too.
+func isTimeout(err error) bool {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "ldap: connection timed out") || strings.Contains(msg, "i/o timeout")
+}
+
 // scrub removes the password from an error text, should a server or a
 // library ever echo it.
 func scrub(err error, password string) error {
@@ -143,3 +181,8 @@ func scrub(err error, password string) error {
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), password, "[redacted]"))
 }
+
+// ErrTimeout reports a domain controller that did not complete the TCP
+// connect, the TLS handshake (LDAPS or StartTLS) or an LDAP request within
+// Config.Timeout. It comes wrapped in an *OpError naming the DC.
+var ErrTimeout = errors.New("timed out")

@@ -11,16 +11,25 @@
 //
 // # Configuration
 //
-// Config is JSON-tagged so a host can store it as is (keep the password in
-// a secret store). Open validates it without contacting a DC; Check binds
+// Config is JSON-tagged so a host can store it; json.Marshal leaves the
+// password out (json.Unmarshal reads it), so keep the password in a secret
+// store and set Config.Password after loading. Open validates it without contacting a DC; Check binds
 // and reports what is wrong. URLs are tried in order: a DC that cannot be
-// dialled is skipped and the next one used (bad credentials are not
-// retried elsewhere). Transport security is the default: ldaps://, or
+// dialled, or that does not complete the TLS handshake or the bind within
+// Timeout, is skipped and the next one used (bad credentials are not
+// retried elsewhere). Timeout bounds every step separately: the TCP
+// connect, the TLS handshake (LDAPS, and StartTLS with the handshake
+// after it), the bind and each search request; a DC that accepts the
+// connection and then never answers costs one Timeout, and the error
+// wraps ErrTimeout. A cancelled ctx ends any of these steps at once. Transport security is the default: ldaps://, or
 // ldap:// with StartTLS. A simple bind over plain ldap:// is refused unless
 // InsecurePlaintext is set, and the refusal happens before any password is
 // sent. CAFile or CAPEM replace the system CA pool; InsecureSkipVerify is
 // for tests against a throwaway DC only. The password never appears in
-// String, %+v, LogValue or an error.
+// an error, nor when a Config or a Connector (value or pointer, on its
+// own or as a field of another struct) is printed with any fmt verb
+// (%v, %+v, %#v, %s, %q, %x, …), logged through slog (LogValue; text and
+// JSON handlers) or marshalled to JSON.
 //
 // # What is read
 //
@@ -65,34 +74,59 @@
 // # Incremental reads
 //
 // ReadChanges uses the DirSync control (1.2.840.113556.1.4.841). Its cursor
-// is JSON holding the DirSync cookie, the DC's URL and the base DN; a cursor
-// from another DC (after a fail-over), for another base DN, or one that is
-// not the connector's, fails with connector.ErrCursorExpired, and the host
-// performs a full read. A nil cursor takes a fresh cookie first and then
+// is JSON holding the DirSync cookie, the DC's URL, the base DN and the
+// groups' remembered members (see below); a cursor from another DC (after
+// a fail-over), for another base DN, or one that is not the connector's,
+// fails with connector.ErrCursorExpired, and the host performs a full
+// read. A nil cursor takes a fresh cookie first and then
 // does a full read, so changes made during the read are seen again rather
 // than lost.
 //
 // DirSync reports only the attributes that changed, so the connector
 // re-reads the changed objects by objectGUID (in batches) and yields
-// complete entries, with memberships resolved on the DC. Renames and moves
-// keep their ID (DirSync is asked for name, parentGUID and
-// distinguishedName, so moves show up). A deleted object comes back as a
-// tombstone (isDeleted) and is yielded with Deleted set, when its
-// lastKnownParent lies under BaseDN (or is unknown). A membership change
-// yields the group with its new Members; the members themselves are not
-// re-read (their memberOf is a back link, which DirSync does not report),
-// so a consumer derives membership from the groups. An object under
-// BaseDN that no longer matches the filter is yielded as Deleted too (it
-// left the connector's view). Not seen: an object moved out of BaseDN (it
-// is outside the base afterwards and DirSync does not say where it was);
-// the host's periodic full read catches it. Set BaseDN to the domain root
-// and select OUs with policy scope rules to avoid the case.
+// complete entries, with memberships resolved on the DC. What an
+// incremental read yields:
+//
+//   - A user or group created, modified, disabled or enabled, renamed or
+//     moved within BaseDN: the entry, complete, with its ID unchanged
+//     (DirSync is asked for name, parentGUID and distinguishedName, so
+//     moves show up).
+//   - A deleted user or group: a tombstone (isDeleted) yielded with
+//     Deleted set, when its lastKnownParent lies under BaseDN (or is
+//     unknown). An object under BaseDN that no longer matches Filter is
+//     yielded as Deleted too (it left the connector's view).
+//   - A membership change (member added to or removed from a group): the
+//     group, complete, with all its current Members, and every member
+//     whose membership changed, added or removed, re-read complete with
+//     its current MemberOf. A member that is itself a group is yielded
+//     too, with its own members, transitively (their effective groups
+//     changed). A deleted group (or one that left the view) comes as a
+//     tombstone followed by its former members, complete.
+//
+// A member change shows on the group only: memberOf is a back link, and
+// neither DirSync nor uSNChanged report the member. So the cursor
+// remembers, for every group in the view, its members' objectGUIDs (about
+// 22 bytes of cursor per membership, e.g. 34 KB for a group of 1,600), and
+// an incremental read compares each changed group's Members with them to
+// find who was added or removed. Cursors issued before this (version 1)
+// are expired: the host does one full read.
+//
+// Not seen incrementally, caught by the host's periodic full read: an
+// object moved out of BaseDN (it is outside the base afterwards and
+// DirSync does not say where it was; set BaseDN to the domain root and
+// select OUs with policy scope rules to avoid the case); a change to a
+// group outside the view that nests a group inside it; and attributes not
+// requested from DirSync (only the attributes the connector reads are).
 //
 // If the DC refuses DirSync to the bind account, ReadChanges falls back to
 // uSNChanged: objects whose uSNChanged is above the DC's
 // highestCommittedUSN at the previous read. uSNChanged is per DC, so the
-// cursor holds the DC. This fallback cannot see deletions: the host must
-// schedule periodic full reads.
+// cursor holds the DC. A membership change updates the group's uSNChanged,
+// so the fallback reports it as above (group and affected members). It
+// cannot see deleted users; it sees deleted groups, and groups that left
+// the view, by listing the groups' IDs on each read and comparing them
+// with the remembered ones. The host must schedule periodic full reads
+// for deleted users.
 //
 // # Permissions
 //

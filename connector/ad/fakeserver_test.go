@@ -2,6 +2,7 @@ package ad
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,12 @@ func fakeWindowsDC(t *testing.T, members []string) string { return fakeDC(t, mem
 // fakeDC is fakeWindowsDC with a fault: mode "drop" closes the connection
 // after the first entry of a subtree search, "hang" never answers one.
 func fakeDC(t *testing.T, members []string, mode string) string {
+	return fakeDCWith(t, members, mode, nil, false)
+}
+
+// fakeDCWith is fakeDC speaking TLS with tc: from the first byte when
+// implicit (ldaps://), else after a StartTLS extended operation.
+func fakeDCWith(t *testing.T, members []string, mode string, tc *tls.Config, implicit bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +43,10 @@ func fakeDC(t *testing.T, members []string, mode string) string {
 			if err != nil {
 				return
 			}
-			go serveFake(conn, members, mode)
+			if implicit {
+				conn = tls.Server(conn, tc)
+			}
+			go serveFake(conn, members, mode, tc)
 		}
 	}()
 	return ln.Addr().String()
@@ -44,8 +54,8 @@ func fakeDC(t *testing.T, members []string, mode string) string {
 
 const fakeGroupDN = "CN=Big,OU=Groups,DC=fake,DC=test"
 
-func serveFake(conn net.Conn, members []string, mode string) {
-	defer conn.Close()
+func serveFake(conn net.Conn, members []string, mode string, tc *tls.Config) {
+	defer func() { conn.Close() }()
 	for {
 		p, err := ber.ReadPacket(conn)
 		if err != nil || len(p.Children) < 2 {
@@ -56,6 +66,13 @@ func serveFake(conn net.Conn, members []string, mode string) {
 		switch op.Tag {
 		case 0: // bind
 			write(conn, id, result(1, 0))
+		case 23: // extended operation: StartTLS is the only one
+			if tc == nil {
+				write(conn, id, result(24, 2)) // protocolError
+				continue
+			}
+			write(conn, id, result(24, 0))
+			conn = tls.Server(conn, tc)
 		case 3: // search
 			var attrs []string
 			for _, a := range op.Children[7].Children {

@@ -28,8 +28,10 @@ var dirSyncAttributes = append(slices.Clone(readAttributes), "parentGUID", "isDe
 // reReadBatch is how many objects one re-read search names.
 const reReadBatch = 100
 
-// cursorVersion is the version of the cursor encoding.
-const cursorVersion = 1
+// cursorVersion is the version of the cursor encoding. Version 2 added
+// the remembered group memberships; a version 1 cursor is expired (one
+// full read), since without them removed members cannot be found.
+const cursorVersion = 2
 
 // cursor is the decoded form of a connector.Cursor: a DirSync cookie, or a
 // uSNChanged high-water mark when the bind account may not use DirSync.
@@ -40,6 +42,9 @@ type cursor struct {
 	Base   string `json:"base"`
 	Cookie []byte `json:"cookie,omitempty"`
 	USN    int64  `json:"usn,omitempty"`
+	// Groups maps each group in the view to its members' objectGUIDs
+	// (see memberships), as of the read that issued the cursor.
+	Groups map[string][]byte `json:"groups"`
 }
 
 func (c cursor) encode() connector.Cursor {
@@ -52,10 +57,29 @@ func decodeCursor(b connector.Cursor) (cursor, error) {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return c, fmt.Errorf("ad: cursor is not one of this connector's: %w", connector.ErrCursorExpired)
 	}
-	if c.V != cursorVersion || c.DC == "" || (len(c.Cookie) == 0 && c.USN <= 0) {
+	if c.V != cursorVersion || c.DC == "" || (len(c.Cookie) == 0 && c.USN <= 0) || c.Groups == nil {
 		return c, fmt.Errorf("ad: cursor is not one of this connector's: %w", connector.ErrCursorExpired)
 	}
 	return c, nil
+}
+
+// members decodes the remembered memberships.
+func (c cursor) members() (memberships, error) {
+	m, err := unpackMemberships(c.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("ad: cursor: %w: %w", err, connector.ErrCursorExpired)
+	}
+	return m, nil
+}
+
+// finish encodes c with mem as its remembered memberships.
+func (c cursor) finish(mem memberships) (connector.Cursor, error) {
+	p, err := mem.pack()
+	if err != nil {
+		return nil, err
+	}
+	c.Groups = p
+	return c.encode(), nil
 }
 
 // errDirSyncRefused reports that the DC does not let the bind account use
@@ -68,9 +92,13 @@ var errDirSyncRefused = errors.New("ad: DirSync refused")
 // for how changes are found.
 func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
 	var cur cursor
+	var mem memberships
 	if since != nil {
 		var err error
 		if cur, err = decodeCursor(since); err != nil {
+			return nil, err
+		}
+		if mem, err = cur.members(); err != nil {
 			return nil, err
 		}
 	}
@@ -91,9 +119,9 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 		return s.fullWithCursor(ctx, nc, yield)
 	}
 	if len(cur.Cookie) > 0 {
-		return s.dirSyncChanges(ctx, nc, cur, yield)
+		return s.dirSyncChanges(ctx, nc, cur, mem, yield)
 	}
-	return s.usnChanges(ctx, cur, yield)
+	return s.usnChanges(ctx, cur, mem, yield)
 }
 
 // fullWithCursor takes a cursor first and then reads everything, so a
@@ -121,7 +149,7 @@ func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(conn
 			return nil, err
 		}
 	}
-	return next.encode(), nil
+	return next.finish(membershipsOf(entries))
 }
 
 // dirSync runs DirSync from cookie until the DC has no more changes, calls
@@ -180,7 +208,7 @@ type change struct {
 	parent  string // lastKnownParent of a tombstone
 }
 
-func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
+func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, mem memberships, yield func(connector.Entry) error) (connector.Cursor, error) {
 	var changes []change
 	seen := map[string]int{}
 	cookie, err := s.dirSync(ctx, nc, cur.Cookie, func(le *ldap.Entry) error {
@@ -257,6 +285,9 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 		}
 		entries = append(entries, connector.Entry{ID: ch.id, Kind: kind, DN: ch.dn, Deleted: true})
 	}
+	if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
+		return nil, err
+	}
 	for _, e := range entries {
 		if err := yield(e); err != nil {
 			return nil, err
@@ -264,7 +295,7 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, yie
 	}
 	next := cur
 	next.Cookie = cookie
-	return next.encode(), nil
+	return next.finish(mem)
 }
 
 // leftView returns Deleted entries for the changed objects that are users
@@ -518,7 +549,7 @@ func (s *session) highestUSN(ctx context.Context) (int64, error) {
 
 // usnChanges is the fallback without DirSync: objects whose uSNChanged is
 // above the high-water mark. It cannot see deletions.
-func (s *session) usnChanges(ctx context.Context, cur cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
+func (s *session) usnChanges(ctx context.Context, cur cursor, mem memberships, yield func(connector.Entry) error) (connector.Cursor, error) {
 	high, err := s.highestUSN(ctx)
 	if err != nil {
 		return nil, err
@@ -531,6 +562,14 @@ func (s *session) usnChanges(ctx context.Context, cur cursor, yield func(connect
 	if err := s.resolveByDN(ctx, entries); err != nil {
 		return nil, err
 	}
+	gone, err := s.goneGroups(ctx, mem)
+	if err != nil {
+		return nil, err
+	}
+	entries = append(entries, gone...)
+	if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
+		return nil, err
+	}
 	for _, e := range entries {
 		if err := yield(e); err != nil {
 			return nil, err
@@ -538,5 +577,5 @@ func (s *session) usnChanges(ctx context.Context, cur cursor, yield func(connect
 	}
 	next := cur
 	next.USN = high
-	return next.encode(), nil
+	return next.finish(mem)
 }

@@ -485,29 +485,40 @@ func TestDirSync(t *testing.T) {
 		}
 		return nil
 	})
+	// A membership change yields the group and the member whose
+	// membership changed (see TestGroupChangesIncremental).
 	var newID string
-	step("add member", 1, func() error {
+	groupID := initial["churngroup"+f.tag].ID
+	step("add member", 2, func() error {
 		req := ldap.NewModifyRequest(group, nil)
 		req.Add("member", []string{"CN=Churn new," + a})
 		return conn.Modify(req)
 	}, func(e connector.Entry) error {
-		if e.ID != initial["churngroup"+f.tag].ID || len(e.Members) != 2 || !slices.Contains(e.Members, id("mod")) {
-			return fmt.Errorf("want the group with two members, got members %v", e.Members)
-		}
-		for _, m := range e.Members {
-			if m != id("mod") {
-				newID = m
+		if e.Kind == connector.KindUser {
+			if !slices.Contains(e.MemberOf, groupID) {
+				return fmt.Errorf("added member's MemberOf %v lacks the group", e.MemberOf)
 			}
+			newID = e.ID
+			return complete(e, "new")
+		}
+		if e.ID != groupID || len(e.Members) != 2 || !slices.Contains(e.Members, id("mod")) {
+			return fmt.Errorf("want the group with two members, got members %v", e.Members)
 		}
 		return nil
 	})
 	if newID == "" {
-		t.Fatal("new member not resolved")
+		t.Fatal("new member not yielded")
 	}
-	step("delete group", 1, func() error {
+	step("delete group", 3, func() error {
 		return conn.Del(ldap.NewDelRequest(group, nil))
 	}, func(e connector.Entry) error {
-		if !e.Deleted || e.ID != initial["churngroup"+f.tag].ID || e.Kind != connector.KindGroup {
+		if e.Kind == connector.KindUser {
+			if e.Deleted || len(e.MemberOf) != 0 || (e.ID != newID && e.ID != id("mod")) {
+				return fmt.Errorf("want a former member without groups, got %s MemberOf %v", e.ID, e.MemberOf)
+			}
+			return nil
+		}
+		if !e.Deleted || e.ID != groupID || e.Kind != connector.KindGroup {
 			return errors.New("want a group tombstone")
 		}
 		return nil
@@ -632,4 +643,74 @@ func utf16LE(s string) string {
 		b = append(b, byte(r), byte(r>>8))
 	}
 	return string(b)
+}
+
+// TestStuckDCFailOverToSamba puts a DC that accepts and never answers
+// before the real one, over LDAPS and over StartTLS: Read, Check and
+// ReadChanges finish on the real DC within a few Timeouts.
+func TestStuckDCFailOverToSamba(t *testing.T) {
+	f := needDC(t)
+	// The first DirSync sweeps the whole domain in one request, which a
+	// busy Samba holding several fixtures answers in tens of seconds; the
+	// ReadChanges here continues from a cursor, a small request.
+	const timeout = 10 * time.Second
+	for _, tc := range []struct{ name, mode, stuck, good string }{
+		{"LDAPS", "silent", "ldaps", f.env.url},
+		{"StartTLS", "starttls-only", "ldap", "ldap://127.0.0.1:389"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stuck, accepted := stuckDC(t, tc.mode)
+			cfg := f.config(f.base)
+			cfg.URLs = []string{tc.good}
+			cfg.StartTLS = tc.stuck == "ldap"
+			first, err := Open(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			since, err := first.ReadChanges(testCtx(t), nil, func(connector.Entry) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.URLs = []string{tc.stuck + "://" + stuck, tc.good}
+			cfg.Timeout = timeout
+			c, err := Open(cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls := map[string]func() error{
+				"Read": func() error {
+					entries, err := connector.ReadAll(context.Background(), c)
+					if err == nil && len(entries) < bulkUsers {
+						err = fmt.Errorf("read %d entries", len(entries))
+					}
+					return err
+				},
+				"Check": func() error { return c.Check(context.Background()) },
+				"ReadChanges": func() error {
+					cur, err := c.ReadChanges(context.Background(), since, func(connector.Entry) error { return nil })
+					if err == nil {
+						var dc cursor
+						if dc, err = decodeCursor(cur); err == nil && dc.DC != tc.good {
+							err = fmt.Errorf("cursor from %s, want %s", dc.DC, tc.good)
+						}
+					}
+					return err
+				},
+			}
+			for name, call := range calls {
+				took, err := within(t, time.Minute, call)
+				if err != nil {
+					t.Errorf("%s with a stuck first DC: %v", name, err)
+				}
+				// The stuck DC may add about one Timeout to the read.
+				if took > 5*timeout {
+					t.Errorf("%s took %v with Timeout %v", name, took, timeout)
+				}
+				t.Logf("%s: %v", name, took.Round(time.Millisecond))
+			}
+			if accepted() < len(calls) {
+				t.Errorf("the stuck DC was dialled %d times, want %d", accepted(), len(calls))
+			}
+		})
+	}
 }

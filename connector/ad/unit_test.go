@@ -196,16 +196,18 @@ func TestRangeOption(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
-	c := cursor{V: cursorVersion, DC: "ldaps://dc1", Base: "DC=x", Cookie: []byte{0, 1, 2, 0xff}}
+	c := cursor{V: cursorVersion, DC: "ldaps://dc1", Base: "DC=x", Cookie: []byte{0, 1, 2, 0xff}, Groups: map[string][]byte{}}
 	got, err := decodeCursor(c.encode())
 	if err != nil || got.DC != c.DC || !bytes.Equal(got.Cookie, c.Cookie) {
 		t.Errorf("round trip: %+v, %v", got, err)
 	}
-	u := cursor{V: cursorVersion, DC: "ldaps://dc1", Base: "DC=x", USN: 42}
+	u := cursor{V: cursorVersion, DC: "ldaps://dc1", Base: "DC=x", USN: 42, Groups: map[string][]byte{}}
 	if got, err := decodeCursor(u.encode()); err != nil || got.USN != 42 {
 		t.Errorf("USN round trip: %+v, %v", got, err)
 	}
-	for _, bad := range []string{"garbage", "{}", `{"v":2,"dc":"x","cookie":"AA=="}`, `{"v":1,"dc":"x"}`} {
+	for _, bad := range []string{"garbage", "{}", `{"v":3,"dc":"x","cookie":"AA==","groups":{}}`, `{"v":2,"dc":"x","groups":{}}`,
+		`{"v":1,"dc":"x","cookie":"AA=="}`, // before memberships were remembered
+		`{"v":2,"dc":"x","cookie":"AA=="}`} {
 		if _, err := decodeCursor(connector.Cursor(bad)); !errors.Is(err, connector.ErrCursorExpired) {
 			t.Errorf("decodeCursor(%s): %v, want ErrCursorExpired", bad, err)
 		}
