@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -85,6 +86,25 @@ func open(cfg Config, logger *slog.Logger, base http.RoundTripper) (*Connector, 
 
 // Config returns the validated configuration with defaults filled in.
 func (c *Connector) Config() Config { return c.cfg }
+
+// String describes the connector by its configuration, the secret and
+// the certificate redacted (Config.String).
+//
+// The formatting methods have value receivers so that they cover a
+// Connector and a *Connector alike: without them fmt would print the
+// unexported fields by reflection, the configuration's secret among them.
+func (c Connector) String() string { return "entra.Connector{" + c.cfg.String() + "}" }
+
+// GoString is String, so that %#v does not print the secret either.
+func (c Connector) GoString() string { return c.String() }
+
+// Format prints String for every verb, including %v, %+v, %#v and %s.
+func (c Connector) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs the connector's configuration without the secret.
+func (c Connector) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("connector", "entra"), slog.Any("config", c.cfg))
+}
 
 // tokenAuth authenticates Graph requests with a bearer token from an
 // azcore.TokenCredential (azidentity caches and refreshes it).
