@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -126,6 +127,25 @@ func (a *tokenAuth) AuthenticateRequest(ctx context.Context, req *abs.RequestInf
 	return nil
 }
 
+// errNotFound marks a 404 from Graph; callers decide what a missing
+// object means.
+var errNotFound = errors.New("not found")
+
+// expiredDeltaCodes are the error codes with which Graph refuses a delta
+// link it no longer holds state for (on a 400, or a 410 Gone). Graph
+// spells them inconsistently (SyncStateNotFound, syncStateNotFound), so
+// they are compared ignoring case.
+var expiredDeltaCodes = []string{"syncStateNotFound", "syncStateInvalid", "resyncRequired"}
+
+func expiredDeltaCode(code string) bool {
+	for _, c := range expiredDeltaCodes {
+		if strings.EqualFold(code, c) {
+			return true
+		}
+	}
+	return false
+}
+
 // graphError turns an error from the Graph client into one that names the
 // operation; authentication and permission failures wrap
 // connector.ErrAuth, an expired delta link connector.ErrCursorExpired, a
@@ -159,8 +179,10 @@ func graphError(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("entra: %s: Graph refused the access token (%s: %s): it is invalid, expired or revoked, or issued for another tenant: %w", op, code, msg, connector.ErrAuth)
 	case status == http.StatusForbidden:
 		return fmt.Errorf("entra: %s: Graph denied access (%s: %s): grant the app the application permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All) and an admin's consent: %w", op, code, msg, connector.ErrAuth)
-	case status == http.StatusGone || code == "syncStateNotFound" || code == "resyncRequired" || code == "syncStateInvalid":
+	case status == http.StatusGone || (status == http.StatusBadRequest && expiredDeltaCode(code)):
 		return fmt.Errorf("entra: %s: the delta link is no longer valid (%d %s): %w", op, status, code, connector.ErrCursorExpired)
+	case status == http.StatusNotFound:
+		return fmt.Errorf("entra: %s: Graph answered 404 %s: %s: %w", op, code, msg, errNotFound)
 	case status != 0:
 		return fmt.Errorf("entra: %s: Graph answered %d %s: %s", op, status, code, msg)
 	}
