@@ -750,13 +750,6 @@ func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, size, n int, i
 	writeJSON(w, out)
 }
 
-func nonNil(v []map[string]any) []map[string]any {
-	if v == nil {
-		return []map[string]any{}
-	}
-	return v
-}
-
 // deltaState parses the state of a delta request: base is the version
 // the previous round ended at (-1 for a first round), off the offset in
 // this round. It answers an error and returns false for an expired or
@@ -788,23 +781,32 @@ func (s *Server) deltaState(w http.ResponseWriter, q url.Values) (base, off int,
 	return base, off, true
 }
 
+// deltaItem is one object of a delta round, rendered only when it is on
+// the page asked for (a round of 100,000 users is paged through 100
+// times).
+type deltaItem struct {
+	refs   int // member references it carries
+	render func() map[string]any
+}
+
 // deltaPage writes one page of a delta round: the items from off, at
 // most size of them and (for groups) at most size member references, and
 // a next link or, at the end, a delta link that keeps $select.
-func (s *Server) deltaPage(w http.ResponseWriter, q url.Values, resource string, base, off, size int, items []map[string]any) {
+func (s *Server) deltaPage(w http.ResponseWriter, q url.Values, resource string, base, off, size int, items []deltaItem) {
 	end, refs := off, 0
 	for end < len(items) && end-off < size {
-		n := 0
-		if m, ok := items[end]["members@delta"].([]map[string]any); ok {
-			n = len(m)
-		}
-		if end > off && refs+n > size {
+		if end > off && refs+items[end].refs > size {
 			break
 		}
-		refs += n
+		refs += items[end].refs
 		end++
 	}
-	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + resource, "value": nonNil(items[off:end])}
+	off = min(off, end)
+	value := make([]map[string]any, 0, end-off)
+	for _, it := range items[off:end] {
+		value = append(value, it.render())
+	}
+	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + resource, "value": value}
 	nq := url.Values{}
 	if sel := q.Get("$select"); sel != "" {
 		nq.Set("$select", sel) // Graph encodes it in the state token
@@ -827,6 +829,12 @@ func ref(id, typ string, removed bool) map[string]any {
 	return m
 }
 
+func removedItem(id string) deltaItem {
+	return deltaItem{render: func() map[string]any {
+		return map[string]any{"id": id, "@removed": map[string]any{"reason": "changed"}}
+	}}
+}
+
 // userDelta serves /users/delta. $deltatoken is the version the previous
 // round ended at; $skiptoken "base:offset" pages through one round.
 func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
@@ -836,15 +844,17 @@ func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
 		return
 	}
 	withManager := slices.Contains(selectList(q), "manager")
-	var items []map[string]any
+	var items []deltaItem
 	for _, u := range s.users {
 		switch {
 		case base < 0 || u.created > base:
-			v := s.userJSON(u, q, nil)
-			if withManager && u.manager != "" {
-				v["manager@delta"] = []map[string]any{ref(u.manager, "#microsoft.graph.user", false)}
-			}
-			items = append(items, v)
+			items = append(items, deltaItem{render: func() map[string]any {
+				v := s.userJSON(u, q, nil)
+				if withManager && u.manager != "" {
+					v["manager@delta"] = []map[string]any{ref(u.manager, "#microsoft.graph.user", false)}
+				}
+				return v
+			}})
 		default:
 			var changed []string
 			for k, v := range u.changed {
@@ -852,8 +862,11 @@ func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
 					changed = append(changed, k)
 				}
 			}
-			if len(changed) > 0 {
-				slices.Sort(changed)
+			if len(changed) == 0 {
+				continue
+			}
+			slices.Sort(changed)
+			items = append(items, deltaItem{render: func() map[string]any {
 				v := s.userJSON(u, url.Values{}, changed)
 				if slices.Contains(changed, "manager") {
 					v["manager@delta"] = []map[string]any{}
@@ -861,18 +874,24 @@ func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
 						v["manager@delta"] = []map[string]any{ref(u.manager, "#microsoft.graph.user", false)}
 					}
 				}
-				items = append(items, v)
-			}
+				return v
+			}})
 		}
 	}
 	if base >= 0 {
 		for _, rm := range s.removals {
 			if rm.version > base && rm.created <= base {
-				items = append(items, map[string]any{"id": rm.id, "@removed": map[string]any{"reason": "changed"}})
+				items = append(items, removedItem(rm.id))
 			}
 		}
 	}
 	s.deltaPage(w, q, "users", base, off, size, items)
+}
+
+// memberRef is a member reference of members@delta before rendering.
+type memberRef struct {
+	id      string
+	removed bool
 }
 
 // groupDelta serves /groups/delta like userDelta; members@delta is
@@ -886,24 +905,30 @@ func (s *Server) groupDelta(w http.ResponseWriter, r *http.Request, size int) {
 	}
 	sel := selectList(q)
 	withMembers := sel == nil || slices.Contains(sel, "members")
-	var items []map[string]any
-	add := func(g *group, refs []map[string]any) {
+	var items []deltaItem
+	add := func(g *group, refs []memberRef) {
 		if len(refs) == 0 || !withMembers {
-			items = append(items, selectProps(g.props, q))
+			items = append(items, deltaItem{render: func() map[string]any { return selectProps(g.props, q) }})
 			return
 		}
 		for chunk := range slices.Chunk(refs, size) {
-			v := selectProps(g.props, q)
-			v["members@delta"] = chunk
-			items = append(items, v)
+			items = append(items, deltaItem{refs: len(chunk), render: func() map[string]any {
+				v := selectProps(g.props, q)
+				list := make([]map[string]any, len(chunk))
+				for i, m := range chunk {
+					list[i] = ref(m.id, s.typeOf(m.id), m.removed)
+				}
+				v["members@delta"] = list
+				return v
+			}})
 		}
 	}
 	for _, g := range s.groups {
-		var refs []map[string]any
+		var refs []memberRef
 		switch {
 		case base < 0 || g.created > base:
 			for _, m := range g.members {
-				refs = append(refs, ref(m, s.typeOf(m), false))
+				refs = append(refs, memberRef{id: m})
 			}
 			add(g, refs)
 		default:
@@ -915,7 +940,7 @@ func (s *Server) groupDelta(w http.ResponseWriter, r *http.Request, size int) {
 			}
 			slices.Sort(ids)
 			for _, m := range ids {
-				refs = append(refs, ref(m, s.typeOf(m), !slices.Contains(g.members, m)))
+				refs = append(refs, memberRef{id: m, removed: !slices.Contains(g.members, m)})
 			}
 			if g.changed > base || (len(refs) > 0 && withMembers) {
 				add(g, refs)
@@ -925,7 +950,7 @@ func (s *Server) groupDelta(w http.ResponseWriter, r *http.Request, size int) {
 	if base >= 0 {
 		for _, rm := range s.groupRemovals {
 			if rm.version > base && rm.created <= base {
-				items = append(items, map[string]any{"id": rm.id, "@removed": map[string]any{"reason": "changed"}})
+				items = append(items, removedItem(rm.id))
 			}
 		}
 	}
