@@ -32,11 +32,13 @@ func benchConnector(b *testing.B, s *fakegraph.Server) *Connector {
 	return c
 }
 
-// BenchmarkRead is a full read of a generated tenant (one group holding
-// every user) through the real Graph client and the fake Graph server,
-// with the default page size of 999. It reports the user page requests
-// per read and the allocations per user (client and connector; the
-// fake server runs in the same process, so its allocations count too).
+// BenchmarkRead is a full read of a generated tenant (every user but the
+// first has a manager; one group holds every user) through the real Graph
+// client and the fake Graph server, which enforces Graph's page caps (999
+// a page, 100 with $expand), with the default page size of 999. It
+// reports the user page requests per read (/users and /users/delta) and
+// the allocations per user (client and connector; the fake server runs
+// in the same process, so its allocations count too).
 //
 //	go test -run '^$' -bench Read -benchtime 3x -benchmem ./connector/entra
 func BenchmarkRead(b *testing.B) {
@@ -44,6 +46,9 @@ func BenchmarkRead(b *testing.B) {
 	s := fakegraph.New()
 	defer s.Close()
 	ids := s.AddUsers(n)
+	for i := 1; i < n; i++ {
+		s.SetManager(ids[i], ids[(i-1)/2])
+	}
 	s.AddGroup("Everyone", ids...)
 	c := benchConnector(b, s)
 	ctx := context.Background()
@@ -62,7 +67,10 @@ func BenchmarkRead(b *testing.B) {
 		if len(entries) != n+1 {
 			b.Fatalf("read %d entries, want %d", len(entries), n+1)
 		}
-		b.ReportMetric(float64(s.RequestsTo("users")), "user-pages/op")
+		if n > 1 && entries[n-1].Attr("manager") == "" {
+			b.Fatal("manager not resolved")
+		}
+		b.ReportMetric(float64(s.RequestsTo("users")+s.RequestsTo("users/delta")), "user-pages/op")
 		b.ReportMetric(float64(s.Requests()), "requests/op")
 	}
 }
@@ -94,5 +102,45 @@ func BenchmarkOneChange(b *testing.B) {
 			b.Fatalf("%d changes, want 1", got)
 		}
 		b.ReportMetric(float64(s.Requests()), "requests/op")
+	}
+}
+
+// BenchmarkGroupChange is an incremental read after one user left a group
+// of a nested pair (Team inside Everyone): the requests it costs to yield
+// both groups complete and the user with a current MemberOf.
+func BenchmarkGroupChange(b *testing.B) {
+	n := min(benchUsers(b), 10_000)
+	s := fakegraph.New()
+	defer s.Close()
+	ids := s.AddUsers(n)
+	team := s.AddGroup("Team", ids[:n/2]...)
+	s.AddGroup("Everyone", append([]string{team}, ids[n/2:]...)...)
+	c := benchConnector(b, s)
+	ctx := context.Background()
+	cur, err := c.ReadChanges(ctx, nil, func(connector.Entry) error { return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		id := ids[i%(n/2)]
+		i++
+		s.RemoveMember(team, id)
+		s.ResetCounts()
+		got := 0
+		cur, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { got++; return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != 3 {
+			b.Fatalf("%d entries, want 3 (the user, Team, Everyone)", got)
+		}
+		b.ReportMetric(float64(s.Requests()), "requests/op")
+		b.StopTimer()
+		s.AddMember(team, id)
+		if cur, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }

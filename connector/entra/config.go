@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,13 +37,14 @@ type Config struct {
 	// ClientID is the application (client) ID of the app registration.
 	ClientID string `json:"clientID"`
 	// ClientSecret is a client secret of the app registration. It never
-	// appears in logs, errors, String or %+v.
+	// appears in logs, errors, any fmt verb or JSON output (MarshalJSON
+	// leaves it out).
 	ClientSecret string `json:"clientSecret,omitempty"`
 	// CertificatePath names a PEM file holding the app's certificate and
 	// its unencrypted private key, used instead of a client secret.
 	CertificatePath string `json:"certificatePath,omitempty"`
 	// CertificatePEM holds the certificate and key inline, as
-	// CertificatePath. Redacted like ClientSecret.
+	// CertificatePath. Redacted and left out of JSON like ClientSecret.
 	CertificatePEM string `json:"certificatePEM,omitempty"`
 	// Credential, when set, is used instead of TenantID/ClientID and a
 	// secret or certificate: any azcore.TokenCredential (a managed
@@ -102,6 +104,19 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("pageSize", c.PageSize),
 		slog.String("orgPathAttribute", c.OrgPathAttribute),
 	)
+}
+
+// MarshalJSON writes the configuration without ClientSecret and
+// CertificatePEM, so that a Config never carries a secret into a log
+// line, an API response or a file by way of encoding/json (slog's
+// JSONHandler encodes a Config nested in a struct this way). Keep the
+// secret in a secret store and set it after reading the rest of the
+// configuration; UnmarshalJSON still reads both fields.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without the methods: no recursion
+	p := plain(c)
+	p.ClientSecret, p.CertificatePEM = "", ""
+	return json.Marshal(p)
 }
 
 // validate checks c and fills defaults into a copy.

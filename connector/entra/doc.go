@@ -21,16 +21,22 @@
 // certificate and its unencrypted private key). Alternatively pass any
 // azcore.TokenCredential in Credential (managed identity, workload
 // identity); it is never serialized. The secret and the certificate never
-// appear in String, %+v, %#v, LogValue or an error. Open validates the
+// appear in any fmt verb (%v, %+v, %#v, %s, … of a Config, a *Connector,
+// a Connector, or a struct holding one), in LogValue (slog's JSON and text
+// handlers, as a value or as a struct field) or in an error. Config's
+// MarshalJSON leaves ClientSecret and CertificatePEM out, so a Config
+// encoded to JSON carries no secret; UnmarshalJSON still reads them, and
+// a host that stores its configuration as JSON keeps the secret apart (a
+// secret store) and sets it after loading. Open validates the
 // configuration without contacting Entra ID; Check makes the first calls.
 //
 // PageSize (default 999, the maximum) is sent as Prefer:
-// odata.maxpagesize, so 100,000 users take about 100 pages. MaxRetries
-// (default 5, at most 10) bounds the retries of a throttled (429) or
-// unavailable (503) request; each waits as long as the Retry-After header
-// says (the msgraph retry middleware), and a cancelled ctx ends the wait.
-// A request that still fails, or a connection dropped mid-page, fails the
-// whole read: a short read is never taken as complete.
+// odata.maxpagesize. MaxRetries (default 5, at most 10) bounds the
+// retries of a throttled (429) or unavailable (503) request; each waits as
+// long as the Retry-After header says (the msgraph retry middleware), and
+// a cancelled ctx ends the wait. A request that still fails, or a
+// connection dropped mid-page, fails the whole read: a short read is never
+// taken as complete.
 //
 // # National clouds
 //
@@ -44,11 +50,19 @@
 //
 // # What is read
 //
-// Read lists /users with $select of the properties below and
-// $expand=manager($select=id), then /groups and each group's
-// /groups/{id}/transitiveMembers (nesting resolved by Graph). It reads
-// everything before it yields the first entry, so memberships can be
-// resolved: users first, then groups.
+// Read lists the users through a full /users/delta round with $select of
+// the properties below plus manager (each user carries manager@delta),
+// then /groups and each group's /groups/{id}/transitiveMembers (nesting
+// resolved by Graph). It reads everything before it yields the first
+// entry, so memberships can be resolved: users first, then groups.
+//
+// Why a delta round and not /users?$expand=manager: Graph pages a
+// collection of directory objects at most 999 at a time, but at most 100
+// once $expand is used (whatever $top or Prefer asks), so listing with
+// the manager expanded costs ten times the requests. The delta round
+// returns 999 users a page with their managers: 100,000 users take 101
+// user page requests, and the same round yields the delta link that an
+// incremental read starts from.
 //
 //   - ID is the object id.
 //   - Attribute names are the Graph property names in lower case: id,
@@ -66,34 +80,73 @@
 //     empty when the property is empty. Policy scope rules over org-unit
 //     paths therefore work over departments.
 //   - Disabled is set for accountEnabled=false ("block sign-in").
-//   - MemberOf lists the groups a user is a transitive member of; a
-//     group's Members lists its transitive user and group members.
+//   - MemberOf lists the groups a user (or a group) is a transitive member
+//     of; a group's Members lists its transitive user and group members.
 //     Devices, contacts and service principals are left out.
 //
 // # Incremental reads
 //
-// ReadChanges uses /users/delta. Its cursor is JSON holding the
-// @odata.deltaLink of the last round; it is valid only for the same Graph
-// host. A nil cursor first runs a full delta round to obtain a delta link
-// and then does a full Read (users and groups), so a change made during
-// the read is seen again next time rather than lost.
+// ReadChanges uses /users/delta (properties and manager) and
+// /groups/delta (group properties and members@delta). Its cursor is JSON
+// holding both @odata.deltaLink URLs (version 2); it is valid only for the
+// same Graph host. A cursor of version 1 (users only, written before
+// groups were tracked) is refused with connector.ErrCursorExpired, so the
+// host does one full read instead of missing the group changes made since.
+// A nil cursor first runs a full /groups/delta round to take its link,
+// then does a full Read, whose users delta round yields the users' link:
+// a change made during the read is seen again next time rather than lost.
 //
-// A delta round returns only the changed properties of an updated user;
-// the connector re-reads every changed user by id (/users/{id} with the
-// same $select and manager, and /users/{id}/transitiveMemberOf), so every
-// entry it yields is complete, never one with blanked fields. A user
-// reported with @removed (deleted, or soft-deleted to the recycle bin),
-// or one that no longer exists when it is re-read, is yielded as a
-// tombstone with Deleted set. An incremental read after one change costs
-// one delta request plus two requests per changed user.
+// Every entry ReadChanges yields is complete, as Read yields it, never one
+// with blanked fields: users first, then groups.
+//
+//   - A user the users delta reports new or changed (properties, manager,
+//     accountEnabled) is re-read by id (/users/{id} with the same $select
+//     and manager, and /users/{id}/transitiveMemberOf). A user reported
+//     @removed (deleted, or soft-deleted to the recycle bin) is a
+//     tombstone: ID, Kind user, Deleted.
+//   - A group the groups delta reports new, renamed or otherwise changed,
+//     or whose direct members changed (members@delta), is yielded as a
+//     KindGroup entry with all its attributes, its current transitive
+//     Members and its MemberOf (/groups/{id},
+//     /groups/{id}/transitiveMembers, /groups/{id}/transitiveMemberOf).
+//     So are the groups it is nested in when its members changed (their
+//     transitive Members changed too), and a group that was added to or
+//     removed from another, with every group nested in it.
+//   - The users added to or removed from a group, directly or inside a
+//     nested group that was added or removed, are re-read and yielded, so
+//     their MemberOf is current.
+//   - A group reported @removed is a tombstone: ID, Kind group, Deleted.
+//
+// The contract with the engine is: any membership change is reported as
+// the changed group entries plus the affected users. What still waits for
+// a full read: the former members of a deleted group are not re-yielded
+// (Graph no longer lists the members of a deleted group and the connector
+// keeps no state), so their MemberOf still names the group until the next
+// full read or until the engine re-plans on the group tombstone; a user
+// soft-deleted to the recycle bin keeps its memberships in Graph and is
+// reported by the users delta only.
+//
+// A round that reports a user or group that Graph then does not find by
+// id (404) fails with an error wrapping ErrNotYetReplicated, yielding
+// nothing and returning no cursor. Graph documents replication delays for
+// recently created objects; yielding such a user as a tombstone would
+// block a new hire, and skipping it would lose the change. The caller
+// keeps its old cursor, and the next ReadChanges reads the same changes
+// again, by then (usually seconds later) readable. Everything is resolved
+// before the first entry is yielded, so a failed round yields nothing.
+//
+// Costs: an incremental read with one changed user takes four requests
+// (one users delta page, one groups delta page, the user and its groups);
+// a membership change adds three requests per yielded group and two per
+// yielded user.
 //
 // Graph keeps delta state for directory objects for about seven days. An
-// expired or unknown delta link (400 syncStateNotFound, resyncRequired,
-// or 410 Gone) and a cursor that is not the connector's fail with an
-// error wrapping connector.ErrCursorExpired; the host then performs a full
-// read. Not tracked incrementally: group changes (new groups, membership
-// changes that do not touch a user's selected properties) and manager
-// changes; the host's periodic full read catches them.
+// expired or unknown delta link and a cursor that is not the connector's
+// fail with an error wrapping connector.ErrCursorExpired; the host then
+// performs a full read. Graph answers an expired link with 410 Gone, or
+// with 400 and the code SyncStateNotFound, syncStateInvalid or
+// resyncRequired, spelt in varying case; the codes are compared ignoring
+// case.
 //
 // # Errors
 //

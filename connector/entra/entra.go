@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -86,6 +88,25 @@ func open(cfg Config, logger *slog.Logger, base http.RoundTripper) (*Connector, 
 // Config returns the validated configuration with defaults filled in.
 func (c *Connector) Config() Config { return c.cfg }
 
+// String describes the connector by its configuration, the secret and
+// the certificate redacted (Config.String).
+//
+// The formatting methods have value receivers so that they cover a
+// Connector and a *Connector alike: without them fmt would print the
+// unexported fields by reflection, the configuration's secret among them.
+func (c Connector) String() string { return "entra.Connector{" + c.cfg.String() + "}" }
+
+// GoString is String, so that %#v does not print the secret either.
+func (c Connector) GoString() string { return c.String() }
+
+// Format prints String for every verb, including %v, %+v, %#v and %s.
+func (c Connector) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue logs the connector's configuration without the secret.
+func (c Connector) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("connector", "entra"), slog.Any("config", c.cfg))
+}
+
 // tokenAuth authenticates Graph requests with a bearer token from an
 // azcore.TokenCredential (azidentity caches and refreshes it).
 type tokenAuth struct {
@@ -104,6 +125,25 @@ func (a *tokenAuth) AuthenticateRequest(ctx context.Context, req *abs.RequestInf
 	}
 	req.Headers.Add("Authorization", "Bearer "+tok.Token)
 	return nil
+}
+
+// errNotFound marks a 404 from Graph; callers decide what a missing
+// object means.
+var errNotFound = errors.New("not found")
+
+// expiredDeltaCodes are the error codes with which Graph refuses a delta
+// link it no longer holds state for (on a 400, or a 410 Gone). Graph
+// spells them inconsistently (SyncStateNotFound, syncStateNotFound), so
+// they are compared ignoring case.
+var expiredDeltaCodes = []string{"syncStateNotFound", "syncStateInvalid", "resyncRequired"}
+
+func expiredDeltaCode(code string) bool {
+	for _, c := range expiredDeltaCodes {
+		if strings.EqualFold(code, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // graphError turns an error from the Graph client into one that names the
@@ -139,8 +179,10 @@ func graphError(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("entra: %s: Graph refused the access token (%s: %s): it is invalid, expired or revoked, or issued for another tenant: %w", op, code, msg, connector.ErrAuth)
 	case status == http.StatusForbidden:
 		return fmt.Errorf("entra: %s: Graph denied access (%s: %s): grant the app the application permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All) and an admin's consent: %w", op, code, msg, connector.ErrAuth)
-	case status == http.StatusGone || code == "syncStateNotFound" || code == "resyncRequired" || code == "syncStateInvalid":
+	case status == http.StatusGone || (status == http.StatusBadRequest && expiredDeltaCode(code)):
 		return fmt.Errorf("entra: %s: the delta link is no longer valid (%d %s): %w", op, status, code, connector.ErrCursorExpired)
+	case status == http.StatusNotFound:
+		return fmt.Errorf("entra: %s: Graph answered 404 %s: %s: %w", op, code, msg, errNotFound)
 	case status != 0:
 		return fmt.Errorf("entra: %s: Graph answered %d %s: %s", op, status, code, msg)
 	}

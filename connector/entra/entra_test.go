@@ -133,8 +133,10 @@ func TestRead(t *testing.T) {
 	assert.Equal(t, sorted(tn.sales, tn.alice, tn.bob, tn.carol), all.Members, "transitive members")
 	assert.Equal(t, []string{tn.all}, sales.MemberOf)
 
-	// Four users at three a page: two page requests.
-	assert.Equal(t, 2, tn.srv.RequestsTo("users"))
+	// Four users at three a page: two page requests (a /users/delta
+	// round, which carries the managers without $expand).
+	assert.Equal(t, 2, tn.srv.RequestsTo("users/delta"))
+	assert.Zero(t, tn.srv.RequestsTo("users"))
 }
 
 func sorted(s ...string) []string {
@@ -228,7 +230,7 @@ func TestDeltaOneChangeCost(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.Equal(t, 3, tn.srv.Requests(), "delta page, user, groups of the user")
+	assert.Equal(t, 4, tn.srv.Requests(), "users delta page, groups delta page, user, groups of the user")
 }
 
 func TestDeltaExpired(t *testing.T) {
@@ -240,9 +242,12 @@ func TestDeltaExpired(t *testing.T) {
 	tn.srv.ExpireDeltaTokens()
 	_, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { return nil })
 	require.ErrorIs(t, err, connector.ErrCursorExpired)
-	assert.Contains(t, err.Error(), "syncStateNotFound")
+	assert.Contains(t, err.Error(), "SyncStateNotFound")
 
-	for _, bad := range []string{"garbage", `{"v":1,"deltaLink":"https://elsewhere.example/v1.0/users/delta"}`} {
+	for _, bad := range []string{"garbage", `{"v":1,"deltaLink":"https://elsewhere.example/v1.0/users/delta"}`,
+		`{"v":2,"users":"https://elsewhere.example/v1.0/users/delta","groups":"https://elsewhere.example/v1.0/groups/delta"}`,
+		// A version 1 cursor (users only) cannot recover group changes.
+		`{"v":1,"deltaLink":"` + tn.srv.BaseURL() + `/users/delta()?$deltatoken=1"}`} {
 		_, err = c.ReadChanges(ctx, connector.Cursor(bad), func(connector.Entry) error { return nil })
 		assert.ErrorIs(t, err, connector.ErrCursorExpired, bad)
 	}
@@ -278,7 +283,7 @@ func TestThrottlingStorm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, got, "no page lost")
 	assert.GreaterOrEqual(t, time.Since(start), 4*time.Second, "Retry-After honoured")
-	assert.Equal(t, 4+4, tn.srv.RequestsTo("users"), "four pages and four retries")
+	assert.Equal(t, 4+4, tn.srv.RequestsTo("users/delta"), "four pages and four retries")
 }
 
 func TestThrottlingGivesUp(t *testing.T) {

@@ -7,86 +7,242 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/dirsync-go/dirsync/connector"
 )
 
+// ErrNotYetReplicated reports that a delta round named a user or group
+// that Graph does not return yet when it is read by id (404), as happens
+// for a few seconds to minutes after an object was created (Graph's
+// replication delay). ReadChanges then yields nothing and returns no
+// cursor: the caller keeps its old cursor and the next ReadChanges reads
+// the same changes again.
+var ErrNotYetReplicated = errors.New("entra: object reported by the delta round is not readable yet (replication delay)")
+
 // cursor is the JSON form of a connector.Cursor: the @odata.deltaLink of
-// the last /users/delta round.
+// the last /users/delta round and of the last /groups/delta round.
+//
+// Version 1 held the users' link only; such a cursor is refused with
+// connector.ErrCursorExpired (a full read follows), because group changes
+// made since it was issued cannot be recovered from it.
 type cursor struct {
-	V         int    `json:"v"`
-	DeltaLink string `json:"deltaLink"`
+	V      int    `json:"v"`
+	Users  string `json:"users"`
+	Groups string `json:"groups"`
 }
 
-const cursorVersion = 1
+const cursorVersion = 2
 
-// ReadChanges reads the users that changed since the cursor through
-// /users/delta. See the package documentation.
+// groupDeltaSelect is what /groups/delta tracks: the group properties the
+// connector reads and the members relationship (members@delta).
+var groupDeltaSelect = append(slices.Clone(groupSelect), "members")
+
+// ReadChanges reads the users and groups that changed since the cursor
+// through /users/delta and /groups/delta. See the package documentation.
 func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
 	if since == nil {
-		// Take the delta link first, then read everything: a change made
-		// during the read is seen again next time rather than lost.
-		link, err := c.deltaRound(ctx, "", nil)
-		if err != nil {
-			return nil, err
-		}
-		entries, err := c.readAll(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("entra: read changes: %w", err)
-			}
-			if err := yield(e); err != nil {
-				return nil, err
-			}
-		}
-		return encodeCursor(link)
+		return c.readAllChanges(ctx, yield)
 	}
 	var cur cursor
-	if err := json.Unmarshal(since, &cur); err != nil || cur.V != cursorVersion || cur.DeltaLink == "" {
-		return nil, fmt.Errorf("entra: read changes: the cursor is not one of this connector's: %w", connector.ErrCursorExpired)
+	if err := json.Unmarshal(since, &cur); err != nil || cur.V != cursorVersion || cur.Users == "" || cur.Groups == "" {
+		return nil, fmt.Errorf("entra: read changes: the cursor is not one of this connector's (or from an older version that did not track groups): %w", connector.ErrCursorExpired)
 	}
-	if !sameHost(cur.DeltaLink, c.cfg.GraphBaseURL) {
+	if !sameHost(cur.Users, c.cfg.GraphBaseURL) || !sameHost(cur.Groups, c.cfg.GraphBaseURL) {
 		return nil, fmt.Errorf("entra: read changes: the cursor is for another Graph endpoint: %w", connector.ErrCursorExpired)
 	}
-	var order []string
-	removed := map[string]bool{}
-	link, err := c.deltaRound(ctx, cur.DeltaLink, func(id string, gone bool) {
-		if _, seen := removed[id]; !seen {
-			order = append(order, id)
-		}
-		removed[id] = gone
-	})
+	entries, next, err := c.changes(ctx, cur)
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range order {
-		e := connector.Entry{ID: id, Kind: connector.KindUser, Deleted: true}
-		if !removed[id] {
-			full, found, err := c.getUser(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if found {
-				e = full
-			}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("entra: read changes: %w", err)
 		}
 		if err := yield(e); err != nil {
 			return nil, err
 		}
 	}
-	return encodeCursor(link)
+	return encodeCursor(next)
 }
 
-func encodeCursor(link string) (connector.Cursor, error) {
-	b, err := json.Marshal(cursor{V: cursorVersion, DeltaLink: link})
+// readAllChanges is ReadChanges without a cursor: take the groups' delta
+// link first, then read everything (the users through a delta round that
+// yields their link too), so a change made during the read is seen again
+// next time rather than lost.
+func (c *Connector) readAllChanges(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+	groupsLink, err := c.groupDelta(ctx, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	entries, usersLink, err := c.readAllWithLink(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("entra: read changes: %w", err)
+		}
+		if err := yield(e); err != nil {
+			return nil, err
+		}
+	}
+	return encodeCursor(cursor{V: cursorVersion, Users: usersLink, Groups: groupsLink})
+}
+
+// orderedSet keeps IDs in the order they were first added.
+type orderedSet struct {
+	ids  []string
+	seen map[string]bool
+}
+
+func (s *orderedSet) add(id string) {
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	if id != "" && !s.seen[id] {
+		s.seen[id] = true
+		s.ids = append(s.ids, id)
+	}
+}
+
+// changes runs both delta rounds from cur and resolves every change into
+// complete entries: users first, then groups. It reads everything before
+// it returns, so a failure yields nothing and advances nothing.
+func (c *Connector) changes(ctx context.Context, cur cursor) ([]connector.Entry, cursor, error) {
+	next := cursor{V: cursorVersion}
+
+	// Users: changed or new ones are re-read in full; removed ones are
+	// tombstones.
+	var userIDs orderedSet
+	goneUsers := map[string]bool{}
+	var err error
+	next.Users, err = c.userDelta(ctx, cur.Users, func(u models.Userable) {
+		id := deref(u.GetId())
+		userIDs.add(id)
+		goneUsers[id] = removedMark(u.GetAdditionalData())
+	})
+	if err != nil {
+		return nil, next, err
+	}
+
+	// Groups: a group whose properties or direct members changed is
+	// re-read in full; so are the groups it is nested in when its members
+	// changed (their transitive Members changed), and the groups added to
+	// or removed from it. The users added or removed, directly or through
+	// a nested group, are re-read so that their MemberOf is current.
+	var groupIDs, membersChanged, moved, affectedUsers orderedSet
+	goneGroups := map[string]bool{}
+	next.Groups, err = c.groupDelta(ctx, cur.Groups, func(g models.Groupable) {
+		id := deref(g.GetId())
+		data := g.GetAdditionalData()
+		groupIDs.add(id)
+		if removedMark(data) {
+			goneGroups[id] = true
+			return
+		}
+		refs, _ := deltaRefs(data, "members@delta")
+		if len(refs) > 0 {
+			membersChanged.add(id)
+		}
+		for _, r := range refs {
+			switch r.odataType {
+			case odataUser:
+				affectedUsers.add(r.id)
+			case odataGroup:
+				groupIDs.add(r.id)
+				moved.add(r.id)
+			}
+		}
+	})
+	if err != nil {
+		return nil, next, err
+	}
+	// The groups a group with changed members is nested in have changed
+	// transitive Members.
+	for _, id := range membersChanged.ids {
+		if goneGroups[id] {
+			continue
+		}
+		parents, err := c.groupTransitiveMemberOf(ctx, id)
+		if err := notReplicated(err, "group", id); err != nil {
+			return nil, next, err
+		}
+		for _, p := range parents {
+			groupIDs.add(p)
+		}
+	}
+	// A group added to or removed from another changes the MemberOf of
+	// everyone in it, nested groups included. (A deleted group's former
+	// members cannot be read any more; see the package documentation.)
+	for _, id := range moved.ids {
+		if goneGroups[id] {
+			continue
+		}
+		us, gs, err := c.transitiveMembersByType(ctx, id)
+		if err := notReplicated(err, "group", id); err != nil {
+			return nil, next, err
+		}
+		for _, u := range us {
+			affectedUsers.add(u)
+		}
+		for _, g := range gs {
+			groupIDs.add(g)
+		}
+	}
+
+	// Resolve users.
+	slices.Sort(affectedUsers.ids)
+	for _, id := range affectedUsers.ids {
+		userIDs.add(id)
+	}
+	var out []connector.Entry
+	for _, id := range userIDs.ids {
+		if goneUsers[id] {
+			out = append(out, connector.Entry{ID: id, Kind: connector.KindUser, Deleted: true})
+			continue
+		}
+		e, err := c.getUser(ctx, id)
+		if err := notReplicated(err, "user", id); err != nil {
+			return nil, next, err
+		}
+		out = append(out, e)
+	}
+
+	// Resolve groups.
+	for _, id := range groupIDs.ids {
+		if goneGroups[id] {
+			out = append(out, connector.Entry{ID: id, Kind: connector.KindGroup, Deleted: true})
+			continue
+		}
+		e, err := c.getGroup(ctx, id)
+		if err := notReplicated(err, "group", id); err != nil {
+			return nil, next, err
+		}
+		out = append(out, e)
+	}
+	return out, next, nil
+}
+
+// notReplicated turns a 404 for an object a delta round just reported
+// into ErrNotYetReplicated; other errors pass through.
+func notReplicated(err error, kind, id string) error {
+	if err == nil || !errors.Is(err, errNotFound) {
+		return err
+	}
+	return fmt.Errorf("entra: read changes: the delta round reports %s %s, but Graph does not find it yet; nothing was yielded and the cursor stays where it was, so the next read retries: %w: %w",
+		kind, id, ErrNotYetReplicated, err)
+}
+
+func encodeCursor(cur cursor) (connector.Cursor, error) {
+	b, err := json.Marshal(cur)
 	if err != nil {
 		return nil, fmt.Errorf("entra: encode cursor: %w", err)
 	}
@@ -99,26 +255,25 @@ func sameHost(link, base string) bool {
 	return err1 == nil && err2 == nil && strings.EqualFold(a.Host, b.Host)
 }
 
-// deltaRound pages through a /users/delta round, from the start when link
-// is empty, and returns the final @odata.deltaLink. f, if not nil, gets
-// each user's id and whether it was removed (@removed).
-func (c *Connector) deltaRound(ctx context.Context, link string, f func(id string, removed bool)) (string, error) {
+// userDelta pages through a /users/delta round, from the start (with
+// userDeltaSelect) when link is empty, and returns the final
+// @odata.deltaLink. f, if not nil, gets each user item of the round.
+func (c *Connector) userDelta(ctx context.Context, link string, f func(models.Userable)) (string, error) {
 	d := c.client.Users().Delta()
 	cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()}
 	if link == "" {
-		cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: userSelect}
+		cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: userDeltaSelect}
 	} else {
 		d = d.WithUrl(link)
 	}
 	resp, err := d.GetAsDeltaGetResponse(ctx, cfg)
 	for page := 1; ; page++ {
 		if err != nil {
-			return "", graphError(ctx, fmt.Sprintf("read user changes (delta page %d)", page), err)
+			return "", graphError(ctx, fmt.Sprintf("read users (delta page %d)", page), err)
 		}
 		if f != nil {
 			for _, u := range resp.GetValue() {
-				_, gone := u.GetAdditionalData()["@removed"]
-				f(deref(u.GetId()), gone)
+				f(u)
 			}
 		}
 		if dl := deref(resp.GetOdataDeltaLink()); dl != "" {
@@ -126,30 +281,86 @@ func (c *Connector) deltaRound(ctx context.Context, link string, f func(id strin
 		}
 		next := deref(resp.GetOdataNextLink())
 		if next == "" {
-			return "", fmt.Errorf("entra: read user changes (delta page %d): Graph returned neither a next link nor a delta link", page)
+			return "", fmt.Errorf("entra: read users (delta page %d): Graph returned neither a next link nor a delta link", page)
 		}
 		resp, err = c.client.Users().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
 			&users.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()})
 	}
 }
 
-// getUser reads one user in full, with its groups. found is false when
-// the user no longer exists.
-func (c *Connector) getUser(ctx context.Context, id string) (e connector.Entry, found bool, err error) {
+// groupDelta pages through a /groups/delta round like userDelta, with
+// groupDeltaSelect. A group may come more than once in a round (Graph
+// splits a large group's members@delta over several pages).
+func (c *Connector) groupDelta(ctx context.Context, link string, f func(models.Groupable)) (string, error) {
+	d := c.client.Groups().Delta()
+	cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()}
+	if link == "" {
+		cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: groupDeltaSelect}
+	} else {
+		d = d.WithUrl(link)
+	}
+	resp, err := d.GetAsDeltaGetResponse(ctx, cfg)
+	for page := 1; ; page++ {
+		if err != nil {
+			return "", graphError(ctx, fmt.Sprintf("read groups (delta page %d)", page), err)
+		}
+		if f != nil {
+			for _, g := range resp.GetValue() {
+				f(g)
+			}
+		}
+		if dl := deref(resp.GetOdataDeltaLink()); dl != "" {
+			return dl, nil
+		}
+		next := deref(resp.GetOdataNextLink())
+		if next == "" {
+			return "", fmt.Errorf("entra: read groups (delta page %d): Graph returned neither a next link nor a delta link", page)
+		}
+		resp, err = c.client.Groups().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
+			&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+	}
+}
+
+// getUser reads one user in full, with its manager and its groups, as
+// Read yields it. A user Graph does not find is an error wrapping
+// errNotFound.
+func (c *Connector) getUser(ctx context.Context, id string) (connector.Entry, error) {
 	u, err := c.client.Users().ByUserId(id).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
 		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userSelect, Expand: managerExpand},
 	})
 	if err != nil {
-		if statusOf(err) == http.StatusNotFound {
-			return e, false, nil
-		}
-		return e, false, graphError(ctx, "read user "+id, err)
+		return connector.Entry{}, graphError(ctx, "read user "+id, err)
 	}
-	e = c.userEntry(u)
+	e := c.userEntry(u)
 	if e.MemberOf, err = c.transitiveMemberOf(ctx, id); err != nil {
-		return e, false, err
+		return connector.Entry{}, err
 	}
-	return e, true, nil
+	return e, nil
+}
+
+// getGroup reads one group in full, as Read yields it: its properties,
+// its transitive Members (users and groups) and the groups it is nested
+// in (MemberOf).
+func (c *Connector) getGroup(ctx context.Context, id string) (connector.Entry, error) {
+	g, err := c.client.Groups().ByGroupId(id).Get(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupSelect},
+	})
+	if err != nil {
+		return connector.Entry{}, graphError(ctx, "read group "+id, err)
+	}
+	e := groupEntry(g)
+	members, err := c.transitiveMembers(ctx, id)
+	if err != nil {
+		return connector.Entry{}, err
+	}
+	members = slices.DeleteFunc(members, func(m string) bool { return m == id })
+	slices.Sort(members)
+	e.Members = slices.Compact(members)
+	if e.MemberOf, err = c.groupTransitiveMemberOf(ctx, id); err != nil {
+		return connector.Entry{}, err
+	}
+	e.MemberOf = slices.DeleteFunc(e.MemberOf, func(m string) bool { return m == id })
+	return e, nil
 }
 
 func statusOf(err error) int {

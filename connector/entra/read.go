@@ -27,8 +27,14 @@ var userSelect = []string{
 	"onPremisesImmutableId",
 }
 
-// managerExpand asks for the manager's object id with each user.
+// managerExpand asks for the manager's object id with a user read by id.
 var managerExpand = []string{"manager($select=id)"}
+
+// userDeltaSelect is userSelect plus the manager relationship, which
+// /users/delta returns as manager@delta. Listing users through a delta
+// round rather than /users?$expand=manager keeps the page size at 999:
+// Graph caps a page of directory objects at 100 once $expand is used.
+var userDeltaSelect = append(slices.Clone(userSelect), "manager")
 
 var groupSelect = []string{"id", "displayName", "mail", "description", "securityEnabled", "mailEnabled"}
 
@@ -79,6 +85,8 @@ func (c *Connector) userEntry(u models.Userable) connector.Entry {
 	}
 	if m := u.GetManager(); m != nil {
 		setString(a, "manager", m.GetId())
+	} else if id, ok := deltaManager(u.GetAdditionalData()); ok && id != "" {
+		a.Set("manager", id)
 	}
 	e := connector.Entry{ID: deref(u.GetId()), Kind: connector.KindUser, Attrs: a}
 	if v := a.Get(c.cfg.OrgPathAttribute); v != "" {
@@ -117,17 +125,21 @@ func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] 
 }
 
 func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
-	var entries []connector.Entry
-	err := c.listUsers(ctx, func(u models.Userable) {
-		entries = append(entries, c.userEntry(u))
-	})
+	entries, _, err := c.readAllWithLink(ctx)
+	return entries, err
+}
+
+// readAllWithLink reads everything and also returns the
+// @odata.deltaLink of the /users/delta round that listed the users.
+func (c *Connector) readAllWithLink(ctx context.Context) ([]connector.Entry, string, error) {
+	entries, link, err := c.listUsers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	nUsers := len(entries)
 	var gs []connector.Entry
 	if err := c.listGroups(ctx, "", func(g models.Groupable) { gs = append(gs, groupEntry(g)) }); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	known := make(map[string]int, len(entries)+len(gs))
 	for i, e := range entries {
@@ -141,7 +153,7 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 		g := &entries[nUsers+gi]
 		members, err := c.transitiveMembers(ctx, g.ID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, m := range members {
 			i, ok := known[m]
@@ -158,28 +170,99 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 		slices.Sort(entries[i].MemberOf)
 		entries[i].MemberOf = slices.Compact(entries[i].MemberOf)
 	}
-	return entries, nil
+	return entries, link, nil
 }
 
-// listUsers pages through /users.
-func (c *Connector) listUsers(ctx context.Context, f func(models.Userable)) error {
-	resp, err := c.client.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{
-		Headers:         c.headers(),
-		QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: userSelect, Expand: managerExpand},
+// listUsers lists every user with its manager through a full
+// /users/delta round (manager selected, so each user carries
+// manager@delta) and returns them in the order Graph sent them, with the
+// round's delta link. A user Graph repeats within the round keeps its
+// last state; one marked @removed is left out.
+func (c *Connector) listUsers(ctx context.Context) ([]connector.Entry, string, error) {
+	var entries []connector.Entry
+	index := map[string]int{}
+	gone := map[string]bool{}
+	link, err := c.userDelta(ctx, "", func(u models.Userable) {
+		id := deref(u.GetId())
+		if removedMark(u.GetAdditionalData()) {
+			gone[id] = true
+			return
+		}
+		delete(gone, id)
+		e := c.userEntry(u)
+		if i, ok := index[id]; ok {
+			entries[i] = e
+			return
+		}
+		index[id] = len(entries)
+		entries = append(entries, e)
 	})
-	for page := 1; ; page++ {
-		if err != nil {
-			return graphError(ctx, fmt.Sprintf("list users (page %d)", page), err)
-		}
-		for _, u := range resp.GetValue() {
-			f(u)
-		}
-		next := deref(resp.GetOdataNextLink())
-		if next == "" {
-			return nil
-		}
-		resp, err = c.client.Users().WithUrl(next).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+	if err != nil {
+		return nil, "", err
 	}
+	if len(gone) > 0 {
+		entries = slices.DeleteFunc(entries, func(e connector.Entry) bool { return gone[e.ID] })
+	}
+	return entries, link, nil
+}
+
+// removedMark reports whether a delta item carries @removed.
+func removedMark(data map[string]any) bool {
+	_, ok := data["@removed"]
+	return ok
+}
+
+// str reads a string the JSON parse node stored in additional data.
+func str(v any) string {
+	switch s := v.(type) {
+	case string:
+		return s
+	case *string:
+		return deref(s)
+	}
+	return ""
+}
+
+// deltaRef is one directory object reference of a delta item's
+// manager@delta or members@delta list.
+type deltaRef struct {
+	id, odataType string
+	removed       bool
+}
+
+// deltaRefs reads the references under key (manager@delta,
+// members@delta) of a delta item's additional data.
+func deltaRefs(data map[string]any, key string) (refs []deltaRef, present bool) {
+	v, ok := data[key]
+	if !ok {
+		return nil, false
+	}
+	list, _ := v.([]any)
+	for _, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		r := deltaRef{id: str(m["id"]), odataType: str(m["@odata.type"])}
+		_, r.removed = m["@removed"]
+		if r.id != "" {
+			refs = append(refs, r)
+		}
+	}
+	return refs, true
+}
+
+// deltaManager reads the manager from manager@delta: the last reference
+// not marked @removed, or "" when there is none; ok is false when the
+// item does not carry manager@delta at all.
+func deltaManager(data map[string]any) (id string, ok bool) {
+	refs, ok := deltaRefs(data, "manager@delta")
+	for _, r := range refs {
+		if !r.removed {
+			id = r.id
+		}
+	}
+	return id, ok
 }
 
 // listGroups pages through /groups, filtered by a displayName prefix when
@@ -211,24 +294,34 @@ func (c *Connector) listGroups(ctx context.Context, prefix string, f func(models
 // transitiveMembers returns the IDs of the users and groups in a group,
 // nested membership resolved by Graph.
 func (c *Connector) transitiveMembers(ctx context.Context, groupID string) ([]string, error) {
+	us, gs, err := c.transitiveMembersByType(ctx, groupID)
+	return append(us, gs...), err
+}
+
+// transitiveMembersByType returns the IDs of the users and of the groups
+// in a group, nested membership resolved by Graph; devices, contacts and
+// service principals are left out.
+func (c *Connector) transitiveMembersByType(ctx context.Context, groupID string) (userIDs, groupIDs []string, err error) {
 	b := c.client.Groups().ByGroupId(groupID).TransitiveMembers()
 	resp, err := b.Get(ctx, &groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{
 		Headers:         c.headers(),
 		QueryParameters: &groups.ItemTransitiveMembersRequestBuilderGetQueryParameters{Select: []string{"id"}},
 	})
-	var ids []string
 	for page := 1; ; page++ {
 		if err != nil {
-			return nil, graphError(ctx, fmt.Sprintf("list transitive members of group %s (page %d)", groupID, page), err)
+			return nil, nil, graphError(ctx, fmt.Sprintf("list transitive members of group %s (page %d)", groupID, page), err)
 		}
 		for _, o := range resp.GetValue() {
-			if t := deref(o.GetOdataType()); t == odataUser || t == odataGroup {
-				ids = append(ids, deref(o.GetId()))
+			switch deref(o.GetOdataType()) {
+			case odataUser:
+				userIDs = append(userIDs, deref(o.GetId()))
+			case odataGroup:
+				groupIDs = append(groupIDs, deref(o.GetId()))
 			}
 		}
 		next := deref(resp.GetOdataNextLink())
 		if next == "" {
-			return ids, nil
+			return userIDs, groupIDs, nil
 		}
 		resp, err = b.WithUrl(next).Get(ctx, &groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{Headers: c.headers()})
 	}
@@ -242,10 +335,34 @@ func (c *Connector) transitiveMemberOf(ctx context.Context, userID string) ([]st
 		Headers:         c.headers(),
 		QueryParameters: &users.ItemTransitiveMemberOfRequestBuilderGetQueryParameters{Select: []string{"id"}},
 	})
+	return c.groupIDs(ctx, "list groups of user "+userID, resp, err,
+		func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+			return b.WithUrl(next).Get(ctx, &users.ItemTransitiveMemberOfRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+		})
+}
+
+// groupTransitiveMemberOf returns the sorted IDs of the groups a group
+// is nested in, directly or not.
+func (c *Connector) groupTransitiveMemberOf(ctx context.Context, groupID string) ([]string, error) {
+	b := c.client.Groups().ByGroupId(groupID).TransitiveMemberOf()
+	resp, err := b.Get(ctx, &groups.ItemTransitiveMemberOfRequestBuilderGetRequestConfiguration{
+		Headers:         c.headers(),
+		QueryParameters: &groups.ItemTransitiveMemberOfRequestBuilderGetQueryParameters{Select: []string{"id"}},
+	})
+	return c.groupIDs(ctx, "list groups of group "+groupID, resp, err,
+		func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+			return b.WithUrl(next).Get(ctx, &groups.ItemTransitiveMemberOfRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+		})
+}
+
+// groupIDs pages through a collection of directory objects and returns
+// the sorted IDs of the groups in it.
+func (c *Connector) groupIDs(ctx context.Context, op string, resp models.DirectoryObjectCollectionResponseable, err error,
+	nextPage func(string) (models.DirectoryObjectCollectionResponseable, error)) ([]string, error) {
 	var ids []string
 	for page := 1; ; page++ {
 		if err != nil {
-			return nil, graphError(ctx, fmt.Sprintf("list groups of user %s (page %d)", userID, page), err)
+			return nil, graphError(ctx, fmt.Sprintf("%s (page %d)", op, page), err)
 		}
 		for _, o := range resp.GetValue() {
 			if deref(o.GetOdataType()) == odataGroup {
@@ -257,7 +374,7 @@ func (c *Connector) transitiveMemberOf(ctx context.Context, userID string) ([]st
 			slices.Sort(ids)
 			return slices.Compact(ids), nil
 		}
-		resp, err = b.WithUrl(next).Get(ctx, &users.ItemTransitiveMemberOfRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+		resp, err = nextPage(next)
 	}
 }
 

@@ -4,18 +4,67 @@
 // against it.
 //
 // Endpoints (under /v1.0): GET /users, /users/delta, /users/{id},
-// /users/{id}/transitiveMemberOf, /groups and /groups/{id}/transitiveMembers.
+// /users/{id}/transitiveMemberOf, /groups, /groups/delta, /groups/{id},
+// /groups/{id}/transitiveMembers and /groups/{id}/transitiveMemberOf.
 // It honours $select, $expand=manager, $top, $filter=startswith(displayName,'…')
-// on groups, and Prefer: odata.maxpagesize=N (default page size 100), and
-// returns absolute @odata.nextLink and @odata.deltaLink URLs pointing back
-// at itself. A delta round after the first returns only the users that
-// changed, each with only its changed properties (a new user in full), and
-// removed users as {"id":…,"@removed":{"reason":"changed"}}. Errors use
-// Graph's shape {"error":{"code":…,"message":…}}.
+// on groups, and Prefer: odata.maxpagesize=N, and returns absolute
+// @odata.nextLink and @odata.deltaLink URLs pointing back at itself.
+// Errors use Graph's shape {"error":{"code":…,"message":…}}.
+//
+// # Page sizes
+//
+// The page size follows Graph's documented limits for directory objects:
+//
+//   - The default page size is 100 and the maximum 999 ("The default and
+//     maximum page sizes are 100 and 999 user objects respectively",
+//     https://learn.microsoft.com/en-us/graph/api/user-list; the same for
+//     groups, https://learn.microsoft.com/en-us/graph/api/group-list). A
+//     $top outside 1..999 is answered 400 ("Invalid page size specified:
+//     'N'. Must be between 1 and 999 inclusive."); a larger Prefer:
+//     odata.maxpagesize is a preference and is capped at 999.
+//   - With $expand on a collection of directory objects a page holds at
+//     most 100 objects, whatever $top or Prefer asks for; Graph does not
+//     fail the request, it silently returns short pages with an
+//     @odata.nextLink (Graph known issue 13635, "$expand on directory
+//     objects: Returns a maximum of 100 objects",
+//     https://developer.microsoft.com/en-us/graph/known-issues/?search=13635,
+//     and the $expand notes of
+//     https://learn.microsoft.com/en-us/graph/query-parameters#expand-parameter).
+//
+// # Delta
+//
+// /users/delta and /groups/delta follow
+// https://learn.microsoft.com/en-us/graph/delta-query-overview. The
+// first round returns every object with the selected properties; a later
+// round (from an @odata.deltaLink) returns only the objects that changed,
+// a changed user with only its changed properties (as with Prefer:
+// return=minimal), a changed group with all selected properties, and
+// removed objects as {"id":…,"@removed":{"reason":"changed"}}.
+//
+// A user delta that selects manager carries the manager as manager@delta
+// (a list of one directory object reference), as Graph does
+// (https://learn.microsoft.com/en-us/graph/api/user-delta). A group
+// delta that selects members carries members@delta: in the first round
+// every direct member, in later rounds the members added and, with
+// @removed, the members removed since the delta link was issued
+// (https://learn.microsoft.com/en-us/graph/api/group-delta and
+// https://learn.microsoft.com/en-us/graph/delta-query-groups). A large
+// group's members are split over several pages, the group repeated on
+// each, as that page documents.
+//
+// An expired delta link is answered with ExpireDeltaTokensWith's status
+// and code (by default 400 SyncStateNotFound, the service's spelling).
+//
+// # Faults
 //
 // Every request must carry "Authorization: Bearer " + Token, or it is
 // answered 401 InvalidAuthenticationToken. Faults are queued with
 // FailNext, DropNext and PassNext and consumed one per request, in order.
+// Unreplicated makes GET /users/{id} answer 404 for a user that the
+// lists and the delta already report, as Graph may shortly after the
+// user was created ("This request might have replication delays for
+// users that were recently created, updated, or deleted",
+// https://learn.microsoft.com/en-us/graph/api/user-get).
 package fakegraph
 
 import (
@@ -35,22 +84,34 @@ import (
 // Token is the bearer token the server accepts.
 const Token = "fake-graph-token"
 
+// Page size limits of Graph for directory objects (see the package doc).
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 999
+	MaxExpandPage   = 100
+)
+
 // Server is a fake Graph. Its methods are safe for concurrent use.
 type Server struct {
 	*httptest.Server
 
-	mu         sync.Mutex
-	users      []*user // in creation order
-	byID       map[string]*user
-	groups     []*group
-	version    int
-	tokenFloor int
-	removals   []removal
-	faults     []fault
-	requests   map[string]int
-	total      int
-	nextID     int
-	denyGroups bool
+	mu            sync.Mutex
+	users         []*user // in creation order
+	byID          map[string]*user
+	groups        []*group
+	version       int
+	tokenFloor    int
+	expiredStatus int
+	expiredCode   string
+	removals      []removal
+	groupRemovals []removal
+	faults        []fault
+	requests      map[string]int
+	total         int
+	nextID        int
+	denyGroups    bool
+	unreplicated  map[string]bool
+	isGroup       map[string]bool // every group ID ever added, deleted ones too
 }
 
 type user struct {
@@ -61,8 +122,12 @@ type user struct {
 }
 
 type group struct {
-	id, displayName string
-	members         []string // direct members: user or group IDs
+	id            string
+	props         map[string]any
+	members       []string // direct members: user or group IDs
+	created       int
+	changed       int            // version of the last property change
+	memberChanged map[string]int // member ID → version of its last addition or removal
 }
 
 type removal struct {
@@ -77,7 +142,8 @@ type fault struct {
 
 // New starts a TLS fake Graph. Close it when done.
 func New() *Server {
-	s := &Server{byID: map[string]*user{}, requests: map[string]int{}}
+	s := &Server{byID: map[string]*user{}, requests: map[string]int{}, unreplicated: map[string]bool{},
+		isGroup: map[string]bool{}, expiredStatus: http.StatusBadRequest, expiredCode: "SyncStateNotFound"}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -156,15 +222,19 @@ func (s *Server) UpdateUser(id string, props map[string]any) {
 // DisableUser sets accountEnabled to false.
 func (s *Server) DisableUser(id string) { s.UpdateUser(id, map[string]any{"accountEnabled": false}) }
 
-// SetManager sets a user's manager (not reported by delta, as with a
-// delta round that does not select manager).
+// SetManager sets a user's manager ("" for none). A user delta that
+// selects manager reports the change.
 func (s *Server) SetManager(id, managerID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustUser(id).manager = managerID
+	u := s.mustUser(id)
+	s.version++
+	u.manager = managerID
+	u.changed["manager"] = s.version
 }
 
-// DeleteUser deletes a user and removes it from every group.
+// DeleteUser deletes a user and removes it from every group (as a
+// permanent deletion does).
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -174,7 +244,23 @@ func (s *Server) DeleteUser(id string) {
 	delete(s.byID, id)
 	s.users = slices.DeleteFunc(s.users, func(x *user) bool { return x == u })
 	for _, g := range s.groups {
-		g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == id })
+		if slices.Contains(g.members, id) {
+			g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == id })
+			g.memberChanged[id] = s.version
+		}
+	}
+}
+
+// Unreplicated makes GET /users/{id} and /users/{id}/transitiveMemberOf
+// answer 404 for a user that exists (and that /users and /users/delta
+// report), as during Graph's replication delay; false ends it.
+func (s *Server) Unreplicated(id string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.unreplicated[id] = true
+	} else {
+		delete(s.unreplicated, id)
 	}
 }
 
@@ -186,24 +272,109 @@ func (s *Server) mustUser(id string) *user {
 	return u
 }
 
-// AddGroup adds a group with direct members (user or group IDs) and
-// returns its id.
+func (s *Server) mustGroup(id string) *group {
+	if g := s.group(id); g != nil {
+		return g
+	}
+	panic("fakegraph: no group " + id)
+}
+
+func (s *Server) group(id string) *group {
+	for _, g := range s.groups {
+		if g.id == id {
+			return g
+		}
+	}
+	return nil
+}
+
+// AddGroup adds a security group with direct members (user or group IDs)
+// and returns its id.
 func (s *Server) AddGroup(displayName string, members ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	g := &group{id: ID(s.nextID), displayName: displayName, members: slices.Clone(members)}
+	s.version++
+	g := &group{id: ID(s.nextID), members: slices.Clone(members), created: s.version, memberChanged: map[string]int{},
+		props: map[string]any{"displayName": displayName, "mail": nil, "description": nil,
+			"securityEnabled": true, "mailEnabled": false}}
+	g.props["id"] = g.id
 	s.groups = append(s.groups, g)
+	s.isGroup[g.id] = true
 	return g.id
 }
 
+// UpdateGroup changes properties of a group (displayName, description,
+// mail, securityEnabled, mailEnabled); a nil value clears one.
+func (s *Server) UpdateGroup(id string, props map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(id)
+	s.version++
+	for k, v := range props {
+		g.props[k] = v
+	}
+	g.changed = s.version
+}
+
+// AddMember adds a direct member (a user or group ID) to a group.
+func (s *Server) AddMember(groupID, memberID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(groupID)
+	if slices.Contains(g.members, memberID) {
+		return
+	}
+	s.version++
+	g.members = append(g.members, memberID)
+	g.memberChanged[memberID] = s.version
+}
+
+// RemoveMember removes a direct member from a group.
+func (s *Server) RemoveMember(groupID, memberID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(groupID)
+	if !slices.Contains(g.members, memberID) {
+		return
+	}
+	s.version++
+	g.members = slices.DeleteFunc(g.members, func(m string) bool { return m == memberID })
+	g.memberChanged[memberID] = s.version
+}
+
+// DeleteGroup deletes a group and removes it from the groups it was a
+// member of.
+func (s *Server) DeleteGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(id)
+	s.version++
+	s.groupRemovals = append(s.groupRemovals, removal{id: id, created: g.created, version: s.version})
+	s.groups = slices.DeleteFunc(s.groups, func(x *group) bool { return x == g })
+	for _, p := range s.groups {
+		if slices.Contains(p.members, id) {
+			p.members = slices.DeleteFunc(p.members, func(m string) bool { return m == id })
+			p.memberChanged[id] = s.version
+		}
+	}
+}
+
 // ExpireDeltaTokens makes every delta link issued so far answer 400
-// syncStateNotFound.
+// SyncStateNotFound.
 func (s *Server) ExpireDeltaTokens() {
+	s.ExpireDeltaTokensWith(http.StatusBadRequest, "SyncStateNotFound")
+}
+
+// ExpireDeltaTokensWith makes every delta link issued so far answer
+// status with the error code code (Graph answers 400 or 410, with
+// SyncStateNotFound, syncStateInvalid or resyncRequired).
+func (s *Server) ExpireDeltaTokensWith(status int, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.version++
 	s.tokenFloor = s.version
+	s.expiredStatus, s.expiredCode = status, code
 }
 
 // DenyGroups makes /groups requests answer 403 Authorization_RequestDenied,
@@ -251,7 +422,8 @@ func (s *Server) Requests() int {
 
 // RequestsTo returns the number of requests to one endpoint: "users",
 // "users/delta", "users/{id}", "users/{id}/transitiveMemberOf", "groups",
-// "groups/{id}/transitiveMembers".
+// "groups/delta", "groups/{id}", "groups/{id}/transitiveMembers",
+// "groups/{id}/transitiveMemberOf".
 func (s *Server) RequestsTo(endpoint string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -283,6 +455,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(b)
 }
 
+func notFound(w http.ResponseWriter, id string) {
+	writeError(w, 404, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -295,6 +471,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	seg := strings.Split(strings.TrimSuffix(path, "/"), "/")
 	for i := range seg {
 		seg[i] = strings.TrimSuffix(seg[i], "()")
+		seg[i] = strings.TrimPrefix(seg[i], "microsoft.graph.")
 	}
 	endpoint := endpointOf(seg)
 	s.requests[endpoint]++
@@ -328,32 +505,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		return
 	}
+	size, ok := pageSize(w, r)
+	if !ok {
+		return
+	}
 	switch endpoint {
 	case "users":
-		s.pageFunc(w, r, len(s.users), func(i int) map[string]any { return s.userJSON(s.users[i], q, nil) }, "users")
+		s.pageFunc(w, r, size, len(s.users), func(i int) map[string]any { return s.userJSON(s.users[i], q, nil) }, "users")
 	case "users/delta":
-		s.delta(w, r)
+		s.userDelta(w, r, size)
 	case "users/{id}":
 		u, ok := s.byID[seg[1]]
-		if !ok {
-			writeError(w, 404, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", seg[1]))
+		if !ok || s.unreplicated[seg[1]] {
+			notFound(w, seg[1])
 			return
 		}
 		v := s.userJSON(u, q, nil)
 		v["@odata.context"] = s.BaseURL() + "/$metadata#users/$entity"
 		writeJSON(w, v)
 	case "users/{id}/transitiveMemberOf":
-		if _, ok := s.byID[seg[1]]; !ok {
-			writeError(w, 404, "Request_ResourceNotFound", "Resource '"+seg[1]+"' does not exist.")
+		if _, ok := s.byID[seg[1]]; !ok || s.unreplicated[seg[1]] {
+			notFound(w, seg[1])
 			return
 		}
-		var items []map[string]any
-		for _, g := range s.groups {
-			if slices.Contains(s.transitive(g), seg[1]) {
-				items = append(items, map[string]any{"@odata.type": "#microsoft.graph.group", "id": g.id})
-			}
-		}
-		s.page(w, r, items, "directoryObjects")
+		s.memberOf(w, r, size, seg[1])
 	case "groups":
 		prefix, ok := "", true
 		if f := q.Get("$filter"); f != "" {
@@ -364,42 +539,68 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		var items []map[string]any
 		for _, g := range s.groups {
-			if strings.HasPrefix(strings.ToLower(g.displayName), strings.ToLower(prefix)) {
-				items = append(items, selectProps(map[string]any{"id": g.id, "displayName": g.displayName,
-					"mail": nil, "description": nil, "securityEnabled": true, "mailEnabled": false}, q))
+			name, _ := g.props["displayName"].(string)
+			if strings.HasPrefix(strings.ToLower(name), strings.ToLower(prefix)) {
+				items = append(items, selectProps(g.props, q))
 			}
 		}
-		s.page(w, r, items, "groups")
-	case "groups/{id}/transitiveMembers":
-		var g *group
-		for _, x := range s.groups {
-			if x.id == seg[1] {
-				g = x
-			}
-		}
+		s.pageFunc(w, r, size, len(items), func(i int) map[string]any { return items[i] }, "groups")
+	case "groups/delta":
+		s.groupDelta(w, r, size)
+	case "groups/{id}":
+		g := s.group(seg[1])
 		if g == nil {
-			writeError(w, 404, "Request_ResourceNotFound", "Resource '"+seg[1]+"' does not exist.")
+			notFound(w, seg[1])
+			return
+		}
+		v := selectProps(g.props, q)
+		v["@odata.context"] = s.BaseURL() + "/$metadata#groups/$entity"
+		writeJSON(w, v)
+	case "groups/{id}/transitiveMembers":
+		g := s.group(seg[1])
+		if g == nil {
+			notFound(w, seg[1])
 			return
 		}
 		members := s.transitive(g)
-		s.pageFunc(w, r, len(members), func(i int) map[string]any {
-			t := "#microsoft.graph.group"
-			if _, ok := s.byID[members[i]]; ok {
-				t = "#microsoft.graph.user"
-			}
-			return map[string]any{"@odata.type": t, "id": members[i]}
+		s.pageFunc(w, r, size, len(members), func(i int) map[string]any {
+			return map[string]any{"@odata.type": s.typeOf(members[i]), "id": members[i]}
 		}, "directoryObjects")
+	case "groups/{id}/transitiveMemberOf":
+		if s.group(seg[1]) == nil {
+			notFound(w, seg[1])
+			return
+		}
+		s.memberOf(w, r, size, seg[1])
 	default:
 		writeError(w, 400, "BadRequest", "Resource not found for the segment '"+path+"'.")
 	}
+}
+
+func (s *Server) typeOf(id string) string {
+	if s.isGroup[id] {
+		return "#microsoft.graph.group"
+	}
+	return "#microsoft.graph.user"
+}
+
+// memberOf writes the groups that id is a transitive member of.
+func (s *Server) memberOf(w http.ResponseWriter, r *http.Request, size int, id string) {
+	var items []map[string]any
+	for _, g := range s.groups {
+		if slices.Contains(s.transitive(g), id) {
+			items = append(items, map[string]any{"@odata.type": "#microsoft.graph.group", "id": g.id})
+		}
+	}
+	s.pageFunc(w, r, size, len(items), func(i int) map[string]any { return items[i] }, "directoryObjects")
 }
 
 func endpointOf(seg []string) string {
 	switch {
 	case len(seg) == 1:
 		return seg[0]
-	case len(seg) == 2 && seg[0] == "users" && seg[1] == "delta":
-		return "users/delta"
+	case len(seg) == 2 && seg[1] == "delta":
+		return seg[0] + "/delta"
 	case len(seg) == 2:
 		return seg[0] + "/{id}"
 	default:
@@ -445,10 +646,8 @@ func (s *Server) transitive(g *group) []string {
 			}
 			seen[m] = true
 			out = append(out, m)
-			for _, x := range s.groups {
-				if x.id == m {
-					walk(x)
-				}
+			if x := s.group(m); x != nil {
+				walk(x)
 			}
 		}
 	}
@@ -467,7 +666,7 @@ func selectList(q url.Values) []string {
 func selectProps(p map[string]any, q url.Values) map[string]any {
 	sel := selectList(q)
 	if sel == nil {
-		return p
+		return maps.Clone(p)
 	}
 	out := map[string]any{"id": p["id"]}
 	for _, k := range sel {
@@ -485,13 +684,15 @@ func (s *Server) userJSON(u *user, q url.Values, only []string) map[string]any {
 	if only != nil {
 		v = map[string]any{"id": u.props["id"]}
 		for _, k := range only {
-			v[k] = u.props[k]
+			if k != "manager" {
+				v[k] = u.props[k]
+			}
 		}
 	} else {
 		v = selectProps(u.props, q)
 		if sel := selectList(q); sel != nil {
 			for _, k := range sel { // selected but never set: null, as Graph
-				if _, ok := v[k]; !ok {
+				if _, ok := v[k]; !ok && k != "manager" && k != "members" {
 					v[k] = nil
 				}
 			}
@@ -503,31 +704,38 @@ func (s *Server) userJSON(u *user, q url.Values, only []string) map[string]any {
 	return v
 }
 
-// pageSize reads Prefer: odata.maxpagesize, then $top, else 100.
-func pageSize(r *http.Request) int {
+// pageSize reads Prefer: odata.maxpagesize, then $top, else 100, within
+// Graph's limits (see the package doc). It answers 400 for a $top out of
+// range and returns false.
+func pageSize(w http.ResponseWriter, r *http.Request) (int, bool) {
+	q := r.URL.Query()
+	size := DefaultPageSize
+	if t := q.Get("$top"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > MaxPageSize {
+			writeError(w, 400, "Request_BadRequest", fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", t, MaxPageSize))
+			return 0, false
+		}
+		size = n
+	}
 	for _, pref := range strings.Split(r.Header.Get("Prefer"), ",") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(pref), "odata.maxpagesize="); ok {
 			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				return n
+				size = min(n, MaxPageSize)
 			}
 		}
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("$top")); err == nil && n > 0 {
-		return n
+	if q.Get("$expand") != "" {
+		size = min(size, MaxExpandPage)
 	}
-	return 100
+	return size, true
 }
 
-// page writes one page of items; $skiptoken is the offset.
-func (s *Server) page(w http.ResponseWriter, r *http.Request, items []map[string]any, context string) {
-	s.pageFunc(w, r, len(items), func(i int) map[string]any { return items[i] }, context)
-}
-
-// pageFunc writes one page of n items, rendering only those on the page.
-func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, n int, item func(int) map[string]any, context string) {
+// pageFunc writes one page of n items, rendering only those on the page;
+// $skiptoken is the offset.
+func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, size, n int, item func(int) map[string]any, context string) {
 	q := r.URL.Query()
 	off, _ := strconv.Atoi(q.Get("$skiptoken"))
-	size := pageSize(r)
 	end := min(off+size, n)
 	off = max(min(off, end), 0)
 	items := make([]map[string]any, 0, end-off)
@@ -535,31 +743,24 @@ func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, n int, item fu
 		items = append(items, item(i))
 	}
 	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + context, "value": items}
-	if end < n && q.Get("$top") == "" {
+	if end < n {
 		q.Set("$skiptoken", strconv.Itoa(end))
 		out["@odata.nextLink"] = s.URL + r.URL.Path + "?" + q.Encode()
 	}
 	writeJSON(w, out)
 }
 
-func nonNil(v []map[string]any) []map[string]any {
-	if v == nil {
-		return []map[string]any{}
-	}
-	return v
-}
-
-// delta serves /users/delta. $deltatoken is the version the previous
-// round ended at; $skiptoken "base:offset" pages through one round.
-func (s *Server) delta(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	base := -1
-	off := 0
+// deltaState parses the state of a delta request: base is the version
+// the previous round ended at (-1 for a first round), off the offset in
+// this round. It answers an error and returns false for an expired or
+// malformed token.
+func (s *Server) deltaState(w http.ResponseWriter, q url.Values) (base, off int, ok bool) {
+	base = -1
 	if t := q.Get("$deltatoken"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil {
 			writeError(w, 400, "badRequest", "malformed delta token")
-			return
+			return 0, 0, false
 		}
 		base = n
 	}
@@ -569,52 +770,189 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request) {
 		on, err2 := strconv.Atoi(o)
 		if !ok || err1 != nil || err2 != nil {
 			writeError(w, 400, "badRequest", "malformed skip token")
-			return
+			return 0, 0, false
 		}
 		base, off = bn, on
 	}
 	if base >= 0 && base < s.tokenFloor {
-		writeError(w, 400, "syncStateNotFound", "The sync state generation is not found. Please restart the sync from the beginning.")
+		writeError(w, s.expiredStatus, s.expiredCode, "The sync state generation is not found. Please restart the sync from the beginning.")
+		return 0, 0, false
+	}
+	return base, off, true
+}
+
+// deltaItem is one object of a delta round, rendered only when it is on
+// the page asked for (a round of 100,000 users is paged through 100
+// times).
+type deltaItem struct {
+	refs   int // member references it carries
+	render func() map[string]any
+}
+
+// deltaPage writes one page of a delta round: the items from off, at
+// most size of them and (for groups) at most size member references, and
+// a next link or, at the end, a delta link that keeps $select.
+func (s *Server) deltaPage(w http.ResponseWriter, q url.Values, resource string, base, off, size int, items []deltaItem) {
+	end, refs := off, 0
+	for end < len(items) && end-off < size {
+		if end > off && refs+items[end].refs > size {
+			break
+		}
+		refs += items[end].refs
+		end++
+	}
+	off = min(off, end)
+	value := make([]map[string]any, 0, end-off)
+	for _, it := range items[off:end] {
+		value = append(value, it.render())
+	}
+	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + resource, "value": value}
+	nq := url.Values{}
+	if sel := q.Get("$select"); sel != "" {
+		nq.Set("$select", sel) // Graph encodes it in the state token
+	}
+	if end < len(items) {
+		nq.Set("$skiptoken", strconv.Itoa(base)+":"+strconv.Itoa(end))
+		out["@odata.nextLink"] = s.BaseURL() + "/" + resource + "/delta()?" + nq.Encode()
+	} else {
+		nq.Set("$deltatoken", strconv.Itoa(s.version))
+		out["@odata.deltaLink"] = s.BaseURL() + "/" + resource + "/delta()?" + nq.Encode()
+	}
+	writeJSON(w, out)
+}
+
+func ref(id, typ string, removed bool) map[string]any {
+	m := map[string]any{"@odata.type": typ, "id": id}
+	if removed {
+		m["@removed"] = map[string]any{"reason": "deleted"}
+	}
+	return m
+}
+
+func removedItem(id string) deltaItem {
+	return deltaItem{render: func() map[string]any {
+		return map[string]any{"id": id, "@removed": map[string]any{"reason": "changed"}}
+	}}
+}
+
+// userDelta serves /users/delta. $deltatoken is the version the previous
+// round ended at; $skiptoken "base:offset" pages through one round.
+func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
+	q := r.URL.Query()
+	base, off, ok := s.deltaState(w, q)
+	if !ok {
 		return
 	}
-	var items []map[string]any
+	withManager := slices.Contains(selectList(q), "manager")
+	var items []deltaItem
 	for _, u := range s.users {
 		switch {
 		case base < 0 || u.created > base:
-			items = append(items, s.userJSON(u, q, nil))
+			items = append(items, deltaItem{render: func() map[string]any {
+				v := s.userJSON(u, q, nil)
+				if withManager && u.manager != "" {
+					v["manager@delta"] = []map[string]any{ref(u.manager, "#microsoft.graph.user", false)}
+				}
+				return v
+			}})
 		default:
 			var changed []string
 			for k, v := range u.changed {
-				if v > base {
+				if v > base && (k != "manager" || withManager) {
 					changed = append(changed, k)
 				}
 			}
-			if len(changed) > 0 {
-				slices.Sort(changed)
-				items = append(items, s.userJSON(u, url.Values{}, changed))
+			if len(changed) == 0 {
+				continue
 			}
+			slices.Sort(changed)
+			items = append(items, deltaItem{render: func() map[string]any {
+				v := s.userJSON(u, url.Values{}, changed)
+				if slices.Contains(changed, "manager") {
+					v["manager@delta"] = []map[string]any{}
+					if u.manager != "" {
+						v["manager@delta"] = []map[string]any{ref(u.manager, "#microsoft.graph.user", false)}
+					}
+				}
+				return v
+			}})
 		}
 	}
 	if base >= 0 {
 		for _, rm := range s.removals {
 			if rm.version > base && rm.created <= base {
-				items = append(items, map[string]any{"id": rm.id, "@removed": map[string]any{"reason": "changed"}})
+				items = append(items, removedItem(rm.id))
 			}
 		}
 	}
-	size := pageSize(r)
-	end := min(off+size, len(items))
-	off = min(off, end)
-	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#users", "value": nonNil(items[off:end])}
-	if end < len(items) {
-		nq := url.Values{}
-		if sel := q.Get("$select"); sel != "" {
-			nq.Set("$select", sel)
-		}
-		nq.Set("$skiptoken", strconv.Itoa(base)+":"+strconv.Itoa(end))
-		out["@odata.nextLink"] = s.BaseURL() + "/users/delta()?" + nq.Encode()
-	} else {
-		out["@odata.deltaLink"] = s.BaseURL() + "/users/delta()?$deltatoken=" + strconv.Itoa(s.version)
+	s.deltaPage(w, q, "users", base, off, size, items)
+}
+
+// memberRef is a member reference of members@delta before rendering.
+type memberRef struct {
+	id      string
+	removed bool
+}
+
+// groupDelta serves /groups/delta like userDelta; members@delta is
+// rendered when members is selected (or nothing is), a large group's
+// members split over several items of at most size references.
+func (s *Server) groupDelta(w http.ResponseWriter, r *http.Request, size int) {
+	q := r.URL.Query()
+	base, off, ok := s.deltaState(w, q)
+	if !ok {
+		return
 	}
-	writeJSON(w, out)
+	sel := selectList(q)
+	withMembers := sel == nil || slices.Contains(sel, "members")
+	var items []deltaItem
+	add := func(g *group, refs []memberRef) {
+		if len(refs) == 0 || !withMembers {
+			items = append(items, deltaItem{render: func() map[string]any { return selectProps(g.props, q) }})
+			return
+		}
+		for chunk := range slices.Chunk(refs, size) {
+			items = append(items, deltaItem{refs: len(chunk), render: func() map[string]any {
+				v := selectProps(g.props, q)
+				list := make([]map[string]any, len(chunk))
+				for i, m := range chunk {
+					list[i] = ref(m.id, s.typeOf(m.id), m.removed)
+				}
+				v["members@delta"] = list
+				return v
+			}})
+		}
+	}
+	for _, g := range s.groups {
+		var refs []memberRef
+		switch {
+		case base < 0 || g.created > base:
+			for _, m := range g.members {
+				refs = append(refs, memberRef{id: m})
+			}
+			add(g, refs)
+		default:
+			var ids []string
+			for m, v := range g.memberChanged {
+				if v > base {
+					ids = append(ids, m)
+				}
+			}
+			slices.Sort(ids)
+			for _, m := range ids {
+				refs = append(refs, memberRef{id: m, removed: !slices.Contains(g.members, m)})
+			}
+			if g.changed > base || (len(refs) > 0 && withMembers) {
+				add(g, refs)
+			}
+		}
+	}
+	if base >= 0 {
+		for _, rm := range s.groupRemovals {
+			if rm.version > base && rm.created <= base {
+				items = append(items, removedItem(rm.id))
+			}
+		}
+	}
+	s.deltaPage(w, q, "groups", base, off, size, items)
 }
