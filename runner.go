@@ -174,23 +174,22 @@ func (s *Syncer) SyncNow() {
 	}
 }
 
-// Pending returns the plan waiting for approval, or nil.
+// Pending returns the plan waiting for approval as this Syncer last left
+// it, or nil. The plan is also kept in the Store (see PendingPlan), where
+// it survives a restart and other replicas see it.
 func (s *Syncer) Pending() *Plan {
 	s.pendingMu.Lock()
 	defer s.pendingMu.Unlock()
 	return s.pending
 }
 
-func (s *Syncer) setPending(p *Plan) {
-	s.pendingMu.Lock()
-	defer s.pendingMu.Unlock()
-	s.pending = p
-}
-
 // ApprovePending applies the plan waiting for approval, the one whose
 // Digest the admin was shown. When another plan has replaced it meanwhile
 // (a later run found more to do), nothing is applied and the error wraps
 // ErrPlanChanged: the admin must look at the new one.
+//
+// The pending plan is read from the Store (PendingPlan), so an admin can
+// approve on any replica a plan another one made, also after a restart.
 //
 // It plans again first: if anything but timestamps differs from the plan
 // the admin saw, nothing is applied, the new plan becomes pending and the
@@ -202,7 +201,10 @@ func (s *Syncer) setPending(p *Plan) {
 func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	seen := s.Pending()
+	seen, err := s.PendingPlan(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if seen == nil {
 		return nil, ErrNoPendingPlan
 	}
@@ -214,14 +216,14 @@ func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, er
 		return nil, err
 	}
 	if fresh.Digest() != digest {
-		s.setPending(fresh)
+		s.setPending(ctx, fresh)
 		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: "approval", Mode: ModeApproval.String(),
 			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh), Plan: fresh.Digest(),
 			Full: !fresh.Incremental})
 		return nil, fmt.Errorf("dirsync: approve: %w", ErrPlanChanged)
 	}
 	fresh.Approve()
-	s.setPending(nil)
+	s.setPending(ctx, nil)
 	return s.apply(ctx, fresh, "approval", ModeApproval.String())
 }
 
@@ -257,7 +259,7 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError, Error: err.Error()})
 		return
 	case plan.Empty() && plan.Safety == nil:
-		s.setPending(nil)
+		s.setPending(ctx, nil)
 		// Nothing to apply, but the read moved the cursor on.
 		if plan.cursor != nil {
 			if err := s.saveCursor(ctx, plan, nil); err != nil {
@@ -267,12 +269,12 @@ func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
 		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeNoChanges, Full: !plan.Incremental, Counts: counts(plan)})
 		return
 	case o.Mode == ModeApproval || plan.Safety != nil:
-		s.setPending(plan)
+		s.setPending(ctx, plan)
 		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan),
 			Safety: safetyText(plan), Plan: plan.Digest()})
 		return
 	}
-	s.setPending(nil)
+	s.setPending(ctx, nil)
 	if _, err := s.apply(ctx, plan, trigger, o.Mode.String()); err != nil {
 		s.log.WarnContext(ctx, "run: apply", "err", err)
 	}

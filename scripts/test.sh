@@ -10,6 +10,11 @@
 # for the connector/ad integration tests, and stops it on exit. Set
 # DIRSYNC_SKIP_SAMBA=1 to run without it (the AD integration tests then
 # skip, or fail under CI=true).
+#
+# It also starts a throwaway PostgreSQL cluster under a temporary directory
+# (scripts/postgres.sh; it installs the Debian package postgresql when
+# initdb is missing) for store/pgstore and riversync, and stops it on exit.
+# Set DIRSYNC_SKIP_POSTGRES=1 to run without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,12 +48,18 @@ for pkg in . ./diff ./mapping ./policy ./connector ./connector/ad; do
     echo "package $pkg depends on a vendor SDK" >&2; exit 1
   fi
 done
+for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest; do
+  if go list -deps "$pkg" | grep -E 'github.com/jackc/pgx|github.com/riverqueue'; then
+    echo "package $pkg depends on PostgreSQL or River (only store/pgstore and riversync may)" >&2; exit 1
+  fi
+done
 if go list -deps ./diff ./mapping ./policy ./connector/... | grep -qx 'github.com/dirsync-go/dirsync'; then
   echo "a subpackage imports the root package" >&2; exit 1
 fi
 
 cleanup() { :; }
-trap 'cleanup' EXIT
+pg_stop() { :; }
+trap 'cleanup; pg_stop' EXIT
 if [ "${DIRSYNC_SKIP_SAMBA:-}" != 1 ]; then
   step "Samba AD DC for connector/ad"
   samba_env=$(bash scripts/samba.sh start)
@@ -57,10 +68,18 @@ if [ "${DIRSYNC_SKIP_SAMBA:-}" != 1 ]; then
   echo "DC at $DIRSYNC_AD_URL, base $DIRSYNC_AD_BASE"
 fi
 
+if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
+  step "PostgreSQL for store/pgstore and riversync"
+  eval "$(bash scripts/postgres.sh start)"
+  pg_stop() { bash scripts/postgres.sh stop || true; }
+fi
+
 step "go test -race"
 go test -race -count=1 ./...
 cleanup
 cleanup() { :; }
+pg_stop
+pg_stop() { :; }
 
 step "fuzz (short runs)"
 # A count, not a duration: a duration-based -fuzztime can end in a spurious

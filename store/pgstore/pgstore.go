@@ -1,0 +1,274 @@
+// Package pgstore is a dirsync.Store on PostgreSQL, through pgx v5, for
+// hosts that run their app on several replicas: every replica opens the
+// same Store, and each key (an integration's cursor, exceptions, history,
+// fingerprint, pending plan) stays consistent under concurrent writers in
+// several processes.
+//
+// The store keeps its table in its own schema (Options.Schema, default
+// "dirsync"). Its migrations are embedded in the package and applied by an
+// explicit call to Migrate, typically at deploy time or when the app
+// starts; several replicas calling Migrate at once is safe (they take turns
+// on an advisory lock). Using a store whose schema was not migrated is an
+// error wrapping ErrNotMigrated.
+//
+// Store implements dirsync.Updater: Update reads the row with SELECT ...
+// FOR UPDATE in a transaction (a missing key is inserted with ON CONFLICT
+// DO NOTHING and retried when another writer created it first), so a
+// read-modify-write of one key never interleaves with another, in any
+// process.
+//
+// Values are opaque bytes (bytea); the store cannot tell a damaged value
+// from a valid one, so corrupt JSON is reported by the Syncer that reads
+// it, as an error wrapping dirsync.ErrCorruptStore.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dirsync-go/dirsync"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// ErrNotMigrated reports a store whose schema lacks the tables of this
+// version: call Migrate.
+var ErrNotMigrated = errors.New("pgstore: schema not migrated (call Migrate)")
+
+// ErrSchemaTooNew reports a schema migrated by a newer version of this
+// package than the running one.
+var ErrSchemaTooNew = errors.New("pgstore: schema was migrated by a newer version")
+
+// Options configure a Store. A nil *Options means the defaults.
+type Options struct {
+	// Schema is the PostgreSQL schema that holds the store's tables.
+	// Default "dirsync". Letters, digits and '_', starting with a letter
+	// or '_', at most 63 bytes.
+	Schema string
+}
+
+// Store is a dirsync.Store and dirsync.Updater in a PostgreSQL schema. It
+// is safe for concurrent use, and any number of processes may open it on
+// the same database.
+type Store struct {
+	pool   *pgxpool.Pool
+	schema string // as given, unquoted
+	table  string // quoted schema.kv
+}
+
+var (
+	_ dirsync.Store   = (*Store)(nil)
+	_ dirsync.Updater = (*Store)(nil)
+)
+
+var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// New returns a Store on pool. It does not touch the database: call
+// Migrate once before the first use.
+func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: New: nil pool")
+	}
+	schema := "dirsync"
+	if opts != nil && opts.Schema != "" {
+		schema = opts.Schema
+	}
+	if !validSchema.MatchString(schema) {
+		return nil, fmt.Errorf("pgstore: New: schema name %q: use letters, digits and '_' (at most 63)", schema)
+	}
+	return &Store{pool: pool, schema: schema, table: pgx.Identifier{schema, "kv"}.Sanitize()}, nil
+}
+
+// Schema returns the name of the store's schema.
+func (s *Store) Schema() string { return s.schema }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: migration %s: no version number", base)
+		}
+		b, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	return out, nil
+}
+
+// Latest returns the version of the newest embedded migration.
+func Latest() int {
+	ms, err := migrations()
+	if err != nil || len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].version
+}
+
+// Migrate creates the schema when missing and applies the embedded
+// migrations it has not applied yet, each in one transaction with the
+// version it reached, so a failed migration leaves the schema as it was.
+// It is safe to call from several replicas at once and on every start.
+// A schema migrated by a newer version is an error wrapping
+// ErrSchemaTooNew, and nothing is changed.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	q := pgx.Identifier{s.schema}.Sanitize()
+	versions := pgx.Identifier{s.schema, "migrations"}.Sanitize()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Replicas migrating at once take turns; the lock ends with the
+		// transaction.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('dirsync.pgstore.migrate.' || $1, 0))`, s.schema); err != nil {
+			return fmt.Errorf("pgstore: migrate: lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
+			return fmt.Errorf("pgstore: migrate: create schema %s: %w", q, err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versions+` (
+			version    integer     PRIMARY KEY,
+			name       text        NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+versions).Scan(&current); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+		if latest := ms[len(ms)-1].version; current > latest {
+			return fmt.Errorf("%w: schema %s is at version %d, this program knows up to %d", ErrSchemaTooNew, s.schema, current, latest)
+		}
+		for _, m := range ms {
+			if m.version <= current {
+				continue
+			}
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{{schema}}", q)); err != nil {
+				return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO `+versions+` (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+				return fmt.Errorf("pgstore: migrate: %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// wrap turns a missing table into ErrNotMigrated.
+func (s *Store) wrap(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined_table, invalid_schema_name
+		return fmt.Errorf("%w: schema %s: %s %q: %v", ErrNotMigrated, s.schema, op, key, err)
+	}
+	return fmt.Errorf("pgstore: %s %q: %w", op, key, err)
+}
+
+// Get implements dirsync.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM `+s.table+` WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", dirsync.ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, s.wrap("get", key, err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// Put implements dirsync.Store.
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()`, key, value)
+	return s.wrap("put", key, err)
+}
+
+// Delete implements dirsync.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE key = $1`, key)
+	return s.wrap("delete", key, err)
+}
+
+// maxInsertRaces bounds the retries of an Update that keeps losing the race
+// to create a missing key; each loss means another writer made progress.
+const maxInsertRaces = 100
+
+// Update implements dirsync.Updater, atomically across processes: the row
+// is locked (SELECT ... FOR UPDATE) for the whole read-modify-write. When
+// the key is missing and another writer creates it meanwhile, the insert
+// does nothing and f is called again with that writer's value.
+func (s *Store) Update(ctx context.Context, key string, f func(old []byte, found bool) ([]byte, error)) error {
+	for range maxInsertRaces {
+		retry := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var old []byte
+			err := tx.QueryRow(ctx, `SELECT value FROM `+s.table+` WHERE key = $1 FOR UPDATE`, key).Scan(&old)
+			found := err == nil
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return s.wrap("update", key, err)
+			}
+			if found && old == nil {
+				old = []byte{}
+			}
+			v, err := f(old, found)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			if found {
+				_, err := tx.Exec(ctx, `UPDATE `+s.table+` SET value = $2, updated_at = now() WHERE key = $1`, key, v)
+				return s.wrap("update", key, err)
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO `+s.table+` (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, v)
+			if err != nil {
+				return s.wrap("update", key, err)
+			}
+			if tag.RowsAffected() == 0 {
+				retry = true // created by another writer since our read
+			}
+			return nil
+		})
+		if err != nil || !retry {
+			return err
+		}
+	}
+	return fmt.Errorf("pgstore: update %q: lost the race to create the key %d times", key, maxInsertRaces)
+}
