@@ -52,13 +52,17 @@ func (c *Connector) filter(base string) string {
 }
 
 func (c *Connector) attributes() []string {
-	out := slices.Clone(readAttributes)
-	for _, a := range c.cfg.Attributes {
-		if !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
-			out = append(out, a)
+	return appendAttrs(slices.Clone(readAttributes), c.cfg.Attributes...)
+}
+
+// appendAttrs appends to list the names not in it yet, ignoring case.
+func appendAttrs(list []string, names ...string) []string {
+	for _, a := range names {
+		if !slices.ContainsFunc(list, func(b string) bool { return strings.EqualFold(a, b) }) {
+			list = append(list, a)
 		}
 	}
-	return out
+	return list
 }
 
 // Read yields every user and group under BaseDN that matches Filter. The

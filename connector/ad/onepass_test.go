@@ -1,0 +1,83 @@
+package ad
+
+import (
+	"context"
+	"testing"
+
+	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A full plan reads every object from the DC exactly once: no search runs
+// whose results are thrown away, whatever the size of the directory.
+func TestFullPlanIsOnePass(t *testing.T) {
+	for _, users := range []int{0, 1, 99, 100, 1050} {
+		dc := newCountingDC(t, users)
+		c, err := Open(dc.config(dc.start()), nil)
+		require.NoError(t, err)
+		sy, err := dirsync.New(c, dirsynctest.NewMemorySink(), nil)
+		require.NoError(t, err)
+		plan, err := sy.Plan(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, users, plan.SourceUsers)
+
+		got, _ := dc.snapshot()
+		objects := users + 1
+		assert.Equal(t, objects, got.Entries, "%d users: the DC returned %d entries for %d objects (a second full pass?)", users, got.Entries, objects)
+		assert.Zero(t, got.DirSyncEntries, "%d users: DirSync returned entries that a full read discards", users)
+		assert.LessOrEqual(t, got.DirSync, 1, "%d users: DirSync searches", users)
+		pages := (objects + 99) / 100
+		assert.Equal(t, pages, got.Paged, "%d users: paged search requests", users)
+	}
+}
+
+// The cursor of a full read is taken before the read: an object changed on
+// the DC while the pages are read comes back in the next incremental read.
+// The groups' memberships the cursor remembers come from the same pass.
+func TestFullReadLosesNoChangeMadeDuringIt(t *testing.T) {
+	const users = 450
+	for _, page := range []int{0, 2, 4} { // first, middle, last page
+		dc := newCountingDC(t, users)
+		c, err := Open(dc.config(dc.start()), nil)
+		require.NoError(t, err)
+		victim := page*100 + 7 // on the page just read: the read has it with the old title
+		dc.onPage = func(p int) {
+			if p == page {
+				dc.modify(victim, "title", "Changed during the read")
+			}
+		}
+		var full []connector.Entry
+		cur, err := c.ReadChanges(context.Background(), nil, func(e connector.Entry) error {
+			full = append(full, e)
+			return nil
+		})
+		require.NoError(t, err)
+		require.Len(t, full, users+1)
+		dec, err := decodeCursor(cur)
+		require.NoError(t, err)
+		mem, err := dec.members()
+		require.NoError(t, err)
+		require.Len(t, mem, 1)
+		for _, m := range mem {
+			assert.Len(t, m, users, "the cursor remembers every member of the group")
+		}
+
+		dc.onPage = nil
+		var changed []connector.Entry
+		_, err = c.ReadChanges(context.Background(), cur, func(e connector.Entry) error {
+			changed = append(changed, e)
+			return nil
+		})
+		require.NoError(t, err)
+		var titles []string
+		for _, e := range changed {
+			if e.DN == dc.objs[victim].dn {
+				titles = append(titles, e.Attr("title"))
+			}
+		}
+		assert.Equal(t, []string{"Changed during the read"}, titles, "change on page %d", page)
+	}
+}
