@@ -34,7 +34,7 @@
 // # What is read
 //
 // Read runs one paged search (the paged-results control, PageSize per
-// page, default 500) under BaseDN for
+// page, default 1000, AD's default MaxPageSize) under BaseDN for
 // (|(&(objectCategory=person)(objectClass=user))(objectClass=group)),
 // ANDed with Filter, fetching only the attributes the default AD mapping
 // (mapping.ADSpec) reads, the ones listed in Attributes, and those the

@@ -81,3 +81,26 @@ func TestFullReadLosesNoChangeMadeDuringIt(t *testing.T) {
 		assert.Equal(t, []string{"Changed during the read"}, titles, "change on page %d", page)
 	}
 }
+
+// The read asks for pages of Config.PageSize entries, by default AD's
+// MaxPageSize of 1,000 (a larger page would be cut to it by the DC).
+func TestPageSize(t *testing.T) {
+	const users = 2499
+	for _, size := range []int{0, 250, 999, 1000, 5000} {
+		dc := newCountingDC(t, users)
+		cfg := dc.config(dc.start())
+		cfg.PageSize = size
+		c, err := Open(cfg, nil)
+		require.NoError(t, err)
+		entries, err := connector.ReadAll(context.Background(), c)
+		require.NoError(t, err)
+		require.Len(t, entries, users+1)
+		want := size
+		if size == 0 {
+			want = 1000
+		}
+		got, _ := dc.snapshot()
+		assert.Equal(t, (users+1+want-1)/want, got.Paged, "PageSize %d", size)
+		assert.Equal(t, want, c.Config().PageSize)
+	}
+}
