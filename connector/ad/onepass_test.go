@@ -2,11 +2,15 @@ package ad
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -102,5 +106,47 @@ func TestPageSize(t *testing.T) {
 		got, _ := dc.snapshot()
 		assert.Equal(t, (users+1+want-1)/want, got.Paged, "PageSize %d", size)
 		assert.Equal(t, want, c.Config().PageSize)
+	}
+}
+
+// A Syncer's full plan asks the DC for the attributes its mapping and
+// policy read and the connector's own, in every search; the constructed
+// lockout attribute only when a rule reads lockedout. Projecting leaves
+// the connector itself unchanged.
+func TestPlanRequestsProjectedAttributes(t *testing.T) {
+	lockout := mapping.ADSpec()
+	lockout.Rules = append(lockout.Rules, mapping.Rule{Target: diff.ExtraPrefix + "locked", From: []string{"lockedout"}})
+	for name, spec := range map[string]mapping.Spec{"ad": mapping.ADSpec(), "lockout": lockout} {
+		dc := newCountingDC(t, 120)
+		c, err := Open(dc.config(dc.start()), nil)
+		require.NoError(t, err)
+		m, err := mapping.New(spec)
+		require.NoError(t, err)
+		sy, err := dirsync.New(c, dirsynctest.NewMemorySink(), &dirsync.Options{Mapper: m})
+		require.NoError(t, err)
+		_, err = sy.Plan(context.Background())
+		require.NoError(t, err)
+
+		allowed := map[string]bool{}
+		for _, a := range append(append(m.Attributes(), "cn", "displayname"), ownAttributes...) {
+			allowed[strings.ToLower(a)] = true
+		}
+		for _, a := range []string{"msds-user-account-control-computed", "lockouttime"} {
+			allowed[a] = name == "lockout"
+		}
+		_, lists := dc.snapshot()
+		require.NotEmpty(t, lists)
+		for _, list := range lists {
+			if slices.Equal(list, []string{"objectGUID"}) {
+				continue // the cookie search
+			}
+			for _, a := range list {
+				assert.True(t, allowed[strings.ToLower(a)], "%s: %q requested", name, a)
+			}
+		}
+		assert.Equal(t, name == "lockout", slices.ContainsFunc(lists[len(lists)-1], func(a string) bool {
+			return strings.EqualFold(a, "msDS-User-Account-Control-Computed")
+		}), name)
+		assert.Equal(t, readAttributes, c.attributes(), "the connector itself still reads its defaults")
 	}
 }
