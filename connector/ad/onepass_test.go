@@ -150,3 +150,20 @@ func TestPlanRequestsProjectedAttributes(t *testing.T) {
 		assert.Equal(t, readAttributes, c.attributes(), "the connector itself still reads its defaults")
 	}
 }
+
+// On a real DC the cookie of a full read names the state before the read:
+// the next incremental read returns what changed since, not the domain.
+func TestFullReadCookieIsCurrent(t *testing.T) {
+	f := needDC(t)
+	c, err := Open(f.config(f.base), nil)
+	require.NoError(t, err)
+	ctx := context.Background()
+	n := 0
+	cur, err := c.ReadChanges(ctx, nil, func(connector.Entry) error { n++; return nil })
+	require.NoError(t, err)
+	require.Greater(t, n, 100)
+	again := 0
+	_, err = c.ReadChanges(ctx, cur, func(connector.Entry) error { again++; return nil })
+	require.NoError(t, err)
+	assert.Less(t, again, 10, "the first incremental read after a full read of %d entries", n)
+}
