@@ -71,6 +71,14 @@
 // Syncer with its own Source name, mapping, policy, schedule, cursor and
 // history; several may feed one sink.
 //
+// A connector that implements connector.Projector (the AD connector does)
+// is read through a projection: only the source attributes the mapping
+// (mapping.AttributeLister), the scope rules and the Syncer itself read.
+// The projection is computed for each read and passed as a new projected
+// connector, so concurrent plans never share it; it is part of the
+// configuration whose change forces a full read. A mapper that cannot
+// name its attributes gets the connector's default read.
+//
 // # Sinks
 //
 // Sink has two methods; optional capabilities (DepartmentLister,

@@ -47,11 +47,13 @@ func (s *Syncer) fingerprint(ctx context.Context) string {
 	if err != nil {
 		return ""
 	}
+	proj, _ := s.projection()
 	b, err := json.Marshal(struct {
 		Spec       mapping.Spec
 		Policy     policy.Config
 		Exceptions []policy.Exception
-	}{rm.Spec(), s.policy.Config(), extra})
+		Projection []string // see projection.go
+	}{rm.Spec(), s.policy.Config(), extra, proj})
 	if err != nil {
 		return ""
 	}

@@ -182,9 +182,10 @@ func (s *Syncer) report(p Progress) {
 // together with an error wrapping ErrSafetyLimit, so a host can show it and
 // ask an admin to approve it.
 func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
-	inc, ok := s.conn.(connector.Incremental)
+	conn := s.reader() // see projection.go
+	inc, ok := conn.(connector.Incremental)
 	if !ok || s.alwaysFull {
-		return s.planFull(ctx, s.readAllSource)
+		return s.planFull(ctx, readAllSource(conn))
 	}
 	if st, err := s.loadCursor(ctx); err != nil {
 		return nil, err
@@ -208,17 +209,19 @@ func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 // cursor to save, if the connector has one.
 type entrySource func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error)
 
-// readAllSource reads with Connector.Read.
-func (s *Syncer) readAllSource(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
-	for e, err := range s.conn.Read(ctx) {
-		if err != nil {
-			return nil, err
+// readAllSource reads with c.Read.
+func readAllSource(c connector.Connector) entrySource {
+	return func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+		for e, err := range c.Read(ctx) {
+			if err != nil {
+				return nil, err
+			}
+			if err := yield(e); err != nil {
+				return nil, err
+			}
 		}
-		if err := yield(e); err != nil {
-			return nil, err
-		}
+		return nil, nil
 	}
-	return nil, nil
 }
 
 func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {

@@ -1,6 +1,7 @@
 // Package connector defines the source side of a sync: the Entry a directory
 // yields, the small Connector interface every directory implements, and the
-// optional capabilities (incremental reads, health checks, group search) that
+// optional capabilities (incremental reads, health checks, group search,
+// attribute projection) that
 // the Syncer discovers by type assertion, in the way database/sql discovers
 // optional driver interfaces.
 //
@@ -66,6 +67,30 @@ type Incremental interface {
 // names everything that is missing.
 type Checker interface {
 	Check(ctx context.Context) error
+}
+
+// Projector is an optional capability: a connector that can read fewer
+// attributes than it reads by default (an LDAP attribute list, Graph's
+// $select, a fields mask), which for a large directory is most of the
+// cost of a full read.
+//
+// Project returns a connector for the same directory whose entries carry
+// at least the named attributes (case-insensitive; names the directory
+// does not know are ignored), besides what the connector needs for ID,
+// Kind, DN, Path, Disabled, Deleted, MemberOf and Members; other
+// attributes may be left out. An empty list asks for only those. The
+// returned connector has the receiver's other capabilities (Incremental,
+// Checker, …). Project does not change the receiver: each caller reads
+// through its own projection, so concurrent reads with different
+// projections do not interfere.
+//
+// A cursor from a projection may be passed to any projection of the same
+// connector, but ReadChanges needs to report only changes of the projected
+// attributes: a caller that widens the projection does a full read first
+// (the Syncer does, since the projection is derived from the mapping and
+// policy whose change already forces one).
+type Projector interface {
+	Project(attrs []string) Connector
 }
 
 // GroupSearcher is an optional capability for admin UIs that let an admin type

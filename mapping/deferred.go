@@ -183,3 +183,44 @@ func (m *RuleMapper) ReferencedAttributes() []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// AttributeLister is an optional Mapper capability: a mapper that can name
+// every entry attribute it reads, so that a Syncer can ask the connector
+// for only those (see connector.Projector). A mapper that does not
+// implement it gets every attribute the connector reads by default.
+type AttributeLister interface {
+	// Attributes lists, lower case and sorted, the attributes the mapper
+	// reads from any entry: the mapped entry's, lookup targets, and the
+	// names of groups that role links compare.
+	Attributes() []string
+}
+
+var _ AttributeLister = (*RuleMapper)(nil)
+
+// Attributes implements AttributeLister: the attributes of from, the
+// placeholders of templates, lookup targets, and, with role links, the
+// group name attributes they compare (cn, name, displayName,
+// sAMAccountName, mail, email).
+func (m *RuleMapper) Attributes() []string {
+	var out []string
+	for _, r := range m.rules {
+		out = append(out, r.from...)
+		if r.lookup != "" {
+			out = append(out, r.lookup)
+		}
+		if r.tmpl != nil {
+			for _, p := range r.tmpl.parts {
+				if p.attr != "" {
+					out = append(out, strings.ToLower(p.attr))
+				}
+			}
+		}
+	}
+	if len(m.roles) > 0 {
+		for _, a := range groupNameAttrs {
+			out = append(out, strings.ToLower(a))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

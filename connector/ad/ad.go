@@ -21,6 +21,9 @@ type Connector struct {
 	servers []server
 	tls     *tls.Config
 	log     *slog.Logger
+	// project is the attribute list of a projection (see Project), or
+	// nil for the default attributes.
+	project []string
 }
 
 var (
@@ -28,6 +31,7 @@ var (
 	_ connector.Incremental   = (*Connector)(nil)
 	_ connector.Checker       = (*Connector)(nil)
 	_ connector.GroupSearcher = (*Connector)(nil)
+	_ connector.Projector     = (*Connector)(nil)
 )
 
 // Open validates cfg and returns a Connector. It does not contact a DC;
@@ -113,7 +117,7 @@ func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) 
 	}
 	var groups []connector.Entry
 	err = s.search(ctx, "search groups", c.cfg.BaseDN, ldap.ScopeWholeSubtree, c.filter(filter),
-		c.attributes(), nil, func(le *ldap.Entry) error {
+		appendAttrs(c.attributes(), "displayName", "name", "cn", "sAMAccountName"), nil, func(le *ldap.Entry) error {
 			e, err := s.entry(ctx, le)
 			if err != nil {
 				return err

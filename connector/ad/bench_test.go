@@ -9,6 +9,7 @@ import (
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -149,5 +150,36 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkBareSearchProjected is BenchmarkBareSearch with the attributes
+// a Syncer with the default AD mapping asks for (see dirsync's
+// projection.go): the floor of BenchmarkPlan.
+func BenchmarkBareSearchProjected(b *testing.B) {
+	f := needDC(b)
+	c, err := Open(f.config(f.base), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mapping.New(mapping.ADSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	attrs := c.Project(append(m.Attributes(), "cn", "displayname")).(*Connector).attributes()
+	s, err := c.dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	b.ResetTimer()
+	for b.Loop() {
+		req := ldap.NewSearchRequest(f.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			baseFilter, attrs, nil)
+		res, err := s.conn.SearchWithPaging(req, uint32(c.cfg.PageSize))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(res.Entries)), "entries")
 	}
 }

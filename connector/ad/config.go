@@ -15,8 +15,10 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-// DefaultPageSize is the paged-results page size when Config.PageSize is 0.
-const DefaultPageSize = 500
+// DefaultPageSize is the paged-results page size when Config.PageSize is
+// 0: Windows AD's default MaxPageSize, the most entries a DC returns per
+// page (a larger request is cut to it).
+const DefaultPageSize = 1000
 
 // DefaultTimeout is the connect, handshake and per-request timeout when
 // Config.Timeout is 0.
@@ -41,8 +43,9 @@ type Config struct {
 	// Filter is an optional LDAP filter ANDed with the connector's own
 	// user and group filters, e.g. "(!(description=service account))".
 	Filter string `json:"filter,omitempty"`
-	// PageSize is the paged-results page size. Default 500; AD caps it at
-	// its MaxPageSize (1000 by default).
+	// PageSize is the paged-results page size. Default 1000, Windows
+	// AD's default MaxPageSize (the DC cuts a larger page to its
+	// MaxPageSize). Before this release the default was 500.
 	PageSize int `json:"pageSize,omitempty"`
 	// StartTLS upgrades ldap:// connections with the StartTLS operation.
 	StartTLS bool `json:"startTLS,omitempty"`

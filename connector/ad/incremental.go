@@ -23,7 +23,9 @@ const dirSyncFilter = "(|(objectClass=user)(objectClass=group))"
 // requested attributes changed, so every attribute the connector reads is
 // requested; name, parentGUID and distinguishedName make renames and moves
 // show up, isDeleted and lastKnownParent describe tombstones.
-var dirSyncAttributes = append(slices.Clone(readAttributes), "parentGUID", "isDeleted", "lastKnownParent")
+func (c *Connector) dirSyncAttributes() []string {
+	return appendAttrs(c.attributes(), "name", "distinguishedName", "parentGUID", "isDeleted", "lastKnownParent")
+}
 
 // reReadBatch is how many objects one re-read search names.
 const reReadBatch = 100
@@ -124,11 +126,25 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 	return s.usnChanges(ctx, cur, mem, yield)
 }
 
-// fullWithCursor takes a cursor first and then reads everything, so a
-// change made during the read is seen again next time rather than lost.
+// cookieFilter matches no object: objectGUID is never all zeros. A
+// DirSync search with it and no cookie returns no entries, only the cookie
+// of the directory's current state (a cookie names a state, not a result:
+// a later search with it and another filter returns what changed since).
+// objectGUID is indexed on AD and Samba, so the DC answers without
+// sweeping the naming context.
+var cookieFilter = "(objectGUID=" + strings.Repeat(`\00`, 16) + ")"
+
+// fullWithCursor takes a cursor first and then reads everything once, so
+// a change made during the read is seen again next time rather than lost.
+// The cursor comes from a DirSync search that matches nothing (see
+// cookieFilter), or, where DirSync is refused, from the rootDSE's
+// highestCommittedUSN; either is read before the paged search, and the
+// remembered memberships come from the paged search itself.
 func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(connector.Entry) error) (connector.Cursor, error) {
 	next := cursor{V: cursorVersion, DC: s.srv.url, Base: s.c.cfg.BaseDN}
-	cookie, err := s.dirSync(ctx, nc, nil, func(*ldap.Entry) error { return nil })
+	cookie, err := s.dirSyncWith(ctx, nc, nil, cookieFilter, []string{"objectGUID"}, func(le *ldap.Entry) error {
+		return s.wrap(ctx, "DirSync", fmt.Errorf("the cookie search matched %q, which has no all-zero objectGUID", le.DN))
+	})
 	switch {
 	case errors.Is(err, errDirSyncRefused):
 		s.c.log.WarnContext(ctx, "DirSync refused; falling back to uSNChanged, which cannot see deletions", "url", s.srv.url, "err", err)
@@ -157,6 +173,11 @@ func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(conn
 // (and control) is built for every call: go-ldap ignores the cookie
 // argument when the request already carries a DirSync control.
 func (s *session) dirSync(ctx context.Context, nc string, cookie []byte, fn func(*ldap.Entry) error) ([]byte, error) {
+	return s.dirSyncWith(ctx, nc, cookie, dirSyncFilter, s.c.dirSyncAttributes(), fn)
+}
+
+// dirSyncWith is dirSync with the filter and attributes given.
+func (s *session) dirSyncWith(ctx context.Context, nc string, cookie []byte, filter string, attrs []string, fn func(*ldap.Entry) error) ([]byte, error) {
 	const op = "DirSync"
 	hadCookie := len(cookie) > 0
 	for range 1 << 20 {
@@ -164,7 +185,7 @@ func (s *session) dirSync(ctx context.Context, nc string, cookie []byte, fn func
 			return nil, s.wrap(ctx, op, err)
 		}
 		req := ldap.NewSearchRequest(nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			dirSyncFilter, dirSyncAttributes, nil)
+			filter, attrs, nil)
 		res, err := s.conn.DirSync(req, 0, 1000, cookie)
 		switch {
 		case err == nil:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,14 +52,64 @@ func (c *Connector) filter(base string) string {
 	return "(&" + base + f + ")"
 }
 
+// ownAttributes are what the connector itself needs in a projection:
+// identity and kind, the disabled state (userAccountControl,
+// accountExpires) and the memberships (memberOf, and member, which the
+// cursor's remembered memberships are built from).
+var ownAttributes = []string{"objectGUID", "objectClass", "userAccountControl", "accountExpires", "memberOf", "member"}
+
+// derivedAttributes are the attributes the connector computes, by the
+// directory attributes they are computed from. The constructed
+// msDS-User-Account-Control-Computed costs the DC work for every entry, so
+// it is requested only when lockedout is.
+var derivedAttributes = map[string][]string{
+	"lockedout":      {"msDS-User-Account-Control-Computed", "lockoutTime"},
+	"accountexpired": {"accountExpires"},
+	"objectguid":     {"objectGUID"},
+}
+
+// attributes returns the attribute list of a read: the default list, or
+// the projection's, plus Config.Attributes either way.
 func (c *Connector) attributes() []string {
-	out := slices.Clone(readAttributes)
-	for _, a := range c.cfg.Attributes {
-		if !slices.ContainsFunc(out, func(b string) bool { return strings.EqualFold(a, b) }) {
-			out = append(out, a)
+	if c.project == nil {
+		return appendAttrs(slices.Clone(readAttributes), c.cfg.Attributes...)
+	}
+	out := slices.Clone(ownAttributes)
+	for _, a := range c.project {
+		if d, ok := derivedAttributes[strings.ToLower(a)]; ok {
+			out = appendAttrs(out, d...)
+		} else if ldapAttrName.MatchString(a) {
+			out = appendAttrs(out, a)
 		}
 	}
-	return out
+	return appendAttrs(out, c.cfg.Attributes...)
+}
+
+// ldapAttrName matches an LDAP attribute description (RFC 4512 descr with
+// options); other names (Graph or Google field paths in a shared spec)
+// cannot be AD attributes and are not sent.
+var ldapAttrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$`)
+
+// Project implements connector.Projector: the returned connector reads
+// only attrs (names of AD attributes, or lockedout and accountexpired,
+// which the connector derives), plus Config.Attributes and what the
+// connector needs itself: objectGUID, objectClass, userAccountControl,
+// accountExpires, memberOf and member. c is not changed; the projection
+// holds its own copy of attrs.
+func (c *Connector) Project(attrs []string) connector.Connector {
+	p := *c
+	p.project = append([]string{}, attrs...)
+	return &p
+}
+
+// appendAttrs appends to list the names not in it yet, ignoring case.
+func appendAttrs(list []string, names ...string) []string {
+	for _, a := range names {
+		if !slices.ContainsFunc(list, func(b string) bool { return strings.EqualFold(a, b) }) {
+			list = append(list, a)
+		}
+	}
+	return list
 }
 
 // Read yields every user and group under BaseDN that matches Filter. The

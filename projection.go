@@ -1,0 +1,72 @@
+package dirsync
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/mapping"
+)
+
+// Attribute projection
+//
+// A connector that implements connector.Projector reads, for the
+// Syncer, only the source attributes something downstream reads: the
+// mapping's rules (mapping.AttributeLister: from, templates, lookup
+// targets, and the group names role links compare), the policy's scope
+// rules (attribute rules, and the group names group rules compare), and
+// the few the Syncer itself shows (a group's cn and displayName in a
+// reason, an unmappable entry's displayName). Exceptions match the mapped
+// accounts, so the mapping already covers them. When the mapper cannot
+// name its attributes, the connector's default read is used.
+//
+// The projection is computed for every read from the Syncer's mapper and
+// policy and passed to the connector as a new projected connector
+// (Projector.Project), never stored in the shared one: concurrent plans
+// read through their own projections. The projection is part of the
+// configuration fingerprint the cursor is saved with, so a mapping or
+// policy that reads another attribute (a new Syncer built with the changed
+// spec, a dirsync upgrade that reads one more) forces a full read first:
+// an incremental read reports changes of the projected attributes only.
+
+// groupNameAttributes are the attributes a group is named by in role
+// links (mapping) and group scope rules (policy).
+var groupNameAttributes = []string{"cn", "name", "displayname", "samaccountname", "mail", "email"}
+
+// syncerAttributes are the attributes the Syncer reads itself.
+var syncerAttributes = []string{"cn", "displayname"}
+
+// projection returns the source attributes the mapping, the policy and
+// the Syncer read, lower case and sorted, or false when the mapper cannot
+// name them.
+func (s *Syncer) projection() ([]string, bool) {
+	al, ok := s.mapper.(mapping.AttributeLister)
+	if !ok {
+		return nil, false
+	}
+	out := slices.Clone(syncerAttributes)
+	out = append(out, al.Attributes()...)
+	out = append(out, s.policy.Attributes()...)
+	if s.policy.UsesGroups() {
+		out = append(out, groupNameAttributes...)
+	}
+	for i, a := range out {
+		out[i] = strings.ToLower(a)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), true
+}
+
+// reader returns the connector to read with: the connector projected to
+// the Syncer's attributes when it can be, else the connector itself.
+func (s *Syncer) reader() connector.Connector {
+	p, ok := s.conn.(connector.Projector)
+	if !ok {
+		return s.conn
+	}
+	attrs, ok := s.projection()
+	if !ok {
+		return s.conn
+	}
+	return p.Project(attrs)
+}
