@@ -213,7 +213,7 @@ func TestReplicaDiesMidApply(t *testing.T) {
 		sy, err := newSyncer(aStore, aSink)
 		return sy, dirsync.ModeAutomatic, err
 	})
-	ok, err := riversync.SyncNow(ctx, m, name)
+	ok, err := riversync.SyncNow(ctx, mPool, m, name)
 	require.NoError(t, err)
 	require.True(t, ok)
 	select {

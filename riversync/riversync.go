@@ -170,7 +170,14 @@ func (w *Worker) withLock(ctx context.Context, integration string, f func(contex
 // Inserter is what SyncNow needs of a River client (*river.Client[pgx.Tx]
 // has it).
 type Inserter interface {
-	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// TxBeginner begins a transaction: *pgxpool.Pool, *pgx.Conn, or a
+// pgx.Tx (then SyncNow's insert becomes part of that transaction, on a
+// savepoint).
+type TxBeginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // uniqueStates are the states in which a job blocks an equal one.
@@ -178,28 +185,80 @@ var uniqueStates = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.J
 	rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
 
 // SyncNow asks for a sync of integration as soon as a worker is free, on
-// any replica. Presses coalesce: it inserts a job only when none of the
-// integration waits to start. A job that is already running does not
-// count as waiting — its read may predate the press — so one more job is
-// queued behind it. It reports whether it inserted a job.
-func SyncNow(ctx context.Context, client Inserter, integration string) (bool, error) {
-	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
-	for slot := range 2 {
-		res, err := client.Insert(ctx, SyncArgs{Integration: integration, Trigger: TriggerSyncNow, Slot: slot}, opts)
-		if err != nil {
-			return false, fmt.Errorf("riversync: sync now %q: %w", integration, err)
-		}
-		if !res.UniqueSkippedAsDuplicate {
-			return true, nil
-		}
-		if res.Job != nil && res.Job.State != rivertype.JobStateRunning {
-			return false, nil // one waits already
-		}
-		// That slot's job is running: try the other slot.
+// any replica. Presses coalesce: it inserts a job only when no job of the
+// integration waits to start (available, scheduled, retryable or
+// pending). A job that is already running does not count as waiting — its
+// read may predate the press — so one more job is queued behind it. It
+// reports whether it inserted a job.
+//
+// River's uniqueness cannot skip running jobs, so an integration has two
+// "sync now" slots (SyncArgs.Slot), each unique while its job waits or
+// runs. SyncNow probes both in one transaction on db, serialised per
+// integration by a transaction-level advisory lock: a unique insert that
+// River skips returns the job already in the slot, in its current state,
+// and a probe that did insert is rolled back to its savepoint. Then it
+// inserts into a free slot only if neither slot's job waits. (Before, it
+// tried slot 0 first and inserted there whenever slot 0 was free, even
+// while slot 1's job still waited: a press between two runs queued a
+// third.)
+func SyncNow(ctx context.Context, db TxBeginner, client Inserter, integration string) (bool, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("riversync: sync now %q: %w", integration, err)
 	}
-	// Both jobs exist and are running: one holds the lock and the other
-	// waits for it, so it has not read the directory yet.
-	return false, nil
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	inserted, err := syncNowTx(ctx, tx, client, integration)
+	if err != nil {
+		return false, fmt.Errorf("riversync: sync now %q: %w", integration, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("riversync: sync now %q: %w", integration, err)
+	}
+	return inserted, nil
+}
+
+func syncNowTx(ctx context.Context, tx pgx.Tx, client Inserter, integration string) (bool, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('dirsync.sync-now/' || $1, 0))`, integration); err != nil {
+		return false, err
+	}
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
+	args := func(slot int) SyncArgs {
+		return SyncArgs{Integration: integration, Trigger: TriggerSyncNow, Slot: slot}
+	}
+	free := -1
+	for slot := range 2 {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return false, err
+		}
+		res, err := client.InsertTx(ctx, sp, args(slot), opts)
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			return false, err
+		}
+		// Undo the probe: an insert is redone below if it is wanted.
+		if err := sp.Rollback(ctx); err != nil {
+			return false, err
+		}
+		switch {
+		case !res.UniqueSkippedAsDuplicate:
+			if free < 0 {
+				free = slot
+			}
+		case res.Job == nil || res.Job.State != rivertype.JobStateRunning:
+			return false, nil // that slot's job waits: it will read after the press
+		}
+	}
+	if free < 0 {
+		// Both slots' jobs are running: one holds the integration's lock
+		// and the other waits for it, so it has not read the directory.
+		return false, nil
+	}
+	res, err := client.InsertTx(ctx, tx, args(free), opts)
+	if err != nil {
+		return false, err
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
 }
 
 // schedule adapts a dirsync.Schedule to river.PeriodicSchedule.

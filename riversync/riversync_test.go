@@ -178,7 +178,7 @@ func TestReplicasNeverOverlap(t *testing.T) {
 			if i%7 == 0 { // the directory changes between presses
 				require.NoError(t, w.dirs[name].Add(user(fmt.Sprintf("%s-x%d", name, i), fmt.Sprintf("%s-x%d", name, i))))
 			}
-			ok, err := riversync.SyncNow(ctx, reps[i%len(reps)].client, name)
+			ok, err := riversync.SyncNow(ctx, reps[i%len(reps)].pool, reps[i%len(reps)].client, name)
 			if err == nil && ok {
 				inserted.Add(1)
 			}
@@ -224,7 +224,7 @@ func TestApprovalAcrossReplicas(t *testing.T) {
 	pool := pgtest.Pool(t, 10)
 	w := newWorld(t, pool, 1)
 	a := w.startReplica(t, dirsync.ModeApproval, nil)
-	_, err := riversync.SyncNow(ctx, a.client, "corp-00")
+	_, err := riversync.SyncNow(ctx, a.pool, a.client, "corp-00")
 	require.NoError(t, err)
 	waitIdle(t, pool, w.riverSch)
 	require.NoError(t, a.client.Stop(ctx))

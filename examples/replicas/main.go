@@ -72,6 +72,7 @@ func main() {
 	check(riversync.Migrate(ctx, admin, "dirsync_example_river"))
 
 	type replica struct {
+		pool   *pgxpool.Pool
 		client *river.Client[pgx.Tx]
 		worker *riversync.Worker
 	}
@@ -100,13 +101,13 @@ func main() {
 			Workers: workers, PeriodicJobs: []*river.PeriodicJob{every}})
 		check(err)
 		check(client.Start(ctx))
-		return replica{client, worker}
+		return replica{pool, client, worker}
 	}
 	a, b := start("replica-a"), start("replica-b")
 
 	// An admin presses "Sync now" on both replicas at once, twice.
 	for _, r := range []replica{a, b, a, b} {
-		inserted, err := riversync.SyncNow(ctx, r.client, "corp-ad")
+		inserted, err := riversync.SyncNow(ctx, r.pool, r.client, "corp-ad")
 		check(err)
 		fmt.Println("sync now: job inserted:", inserted)
 	}
