@@ -81,12 +81,26 @@ type Config struct {
 	OnRun func(ctx context.Context, integration string, rec dirsync.RunRecord, err error)
 	// Logger receives diagnostics. Default: discard.
 	Logger *slog.Logger
+	// JobTimeout is how long one sync may run before River cancels it.
+	// Default: no limit, because River's own default (one minute) would
+	// cut a large first import short every time. A cancelled run loses
+	// nothing (the cursor is saved only after every change applied), so
+	// a limit of some hours is safe where a host wants one.
+	JobTimeout time.Duration
 }
 
 // Worker is the River worker of SyncArgs jobs.
 type Worker struct {
 	river.WorkerDefaults[SyncArgs]
 	cfg Config
+}
+
+// Timeout implements river.Worker: Config.JobTimeout, or no limit.
+func (w *Worker) Timeout(*river.Job[SyncArgs]) time.Duration {
+	if w.cfg.JobTimeout > 0 {
+		return w.cfg.JobTimeout
+	}
+	return -1 // River: no timeout
 }
 
 // NewWorker returns a Worker; register it with river.AddWorker.
