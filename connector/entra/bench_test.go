@@ -9,6 +9,7 @@ import (
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/internal/fakegraph"
+	"github.com/dirsync-go/dirsync/mapping"
 )
 
 // benchUsers is the tenant size of the benchmarks: DIRSYNC_ENTRA_BENCH_USERS,
@@ -142,5 +143,56 @@ func BenchmarkGroupChange(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// BenchmarkReadBytes is a full read of 10,000 generated users (with
+// managers, one group of everyone) as the Syncer does it: unprojected
+// (the connector's default $select), and projected to mapping.EntraSpec
+// and to mapping.ADSpec (of whose names Graph has mail,
+// userPrincipalName, givenName, displayName, department and manager), each
+// with the attributes the Syncer shows (cn, displayName). It reports the
+// response bytes the fake Graph served per read.
+//
+//	go test -run '^$' -bench ReadBytes -benchtime 3x ./connector/entra
+func BenchmarkReadBytes(b *testing.B) {
+	const n = 10_000
+	s := fakegraph.New()
+	defer s.Close()
+	ids := s.AddUsers(n)
+	for i := 1; i < n; i++ {
+		s.SetManager(ids[i], ids[(i-1)/2])
+	}
+	s.AddGroup("Everyone", ids...)
+	c := benchConnector(b, s)
+	attrs := func(spec mapping.Spec) []string {
+		m, err := mapping.New(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return append(m.Attributes(), "cn", "displayname")
+	}
+	for _, bc := range []struct {
+		name string
+		conn connector.Connector
+	}{
+		{"default", c},
+		{"EntraSpec", c.Project(attrs(mapping.EntraSpec()))},
+		{"ADSpec", c.Project(attrs(mapping.ADSpec()))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				s.ResetCounts()
+				entries, err := connector.ReadAll(context.Background(), bc.conn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(entries) != n+1 {
+					b.Fatalf("read %d entries, want %d", len(entries), n+1)
+				}
+				b.ReportMetric(float64(s.BytesServed()), "bytes/read")
+				b.ReportMetric(float64(s.BytesServed())/n, "bytes/user")
+			}
+		})
 	}
 }

@@ -26,6 +26,9 @@ type Connector struct {
 	cfg    Config
 	client *msgraphsdk.GraphServiceClient
 	log    *slog.Logger
+	// users and groups are the $select of user and group reads: the
+	// defaults (userSelect, groupSelect), or a projection's (Project).
+	users, groups []string
 }
 
 var (
@@ -33,6 +36,7 @@ var (
 	_ connector.Incremental   = (*Connector)(nil)
 	_ connector.Checker       = (*Connector)(nil)
 	_ connector.GroupSearcher = (*Connector)(nil)
+	_ connector.Projector     = (*Connector)(nil)
 )
 
 // Open validates cfg and returns a Connector. It does not contact Entra ID
@@ -82,7 +86,7 @@ func open(cfg Config, logger *slog.Logger, base http.RoundTripper) (*Connector, 
 	}
 	adapter.SetBaseUrl(cfg.GraphBaseURL)
 	return &Connector{cfg: cfg, client: msgraphsdk.NewGraphServiceClient(adapter),
-		log: logger.With("connector", "entra")}, nil
+		log: logger.With("connector", "entra"), users: userSelect, groups: groupSelect}, nil
 }
 
 // Config returns the validated configuration with defaults filled in.

@@ -41,10 +41,6 @@ type cursor struct {
 
 const cursorVersion = 2
 
-// groupDeltaSelect is what /groups/delta tracks: the group properties the
-// connector reads and the members relationship (members@delta).
-var groupDeltaSelect = append(slices.Clone(groupSelect), "members")
-
 // ReadChanges reads the users and groups that changed since the cursor
 // through /users/delta and /groups/delta. See the package documentation.
 func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
@@ -255,14 +251,14 @@ func sameHost(link, base string) bool {
 	return err1 == nil && err2 == nil && strings.EqualFold(a.Host, b.Host)
 }
 
-// userDelta pages through a /users/delta round, from the start (with
-// userDeltaSelect) when link is empty, and returns the final
+// userDelta pages through a /users/delta round, from the start (with the
+// user properties selected and manager) when link is empty, and returns the final
 // @odata.deltaLink. f, if not nil, gets each user item of the round.
 func (c *Connector) userDelta(ctx context.Context, link string, f func(models.Userable)) (string, error) {
 	d := c.client.Users().Delta()
 	cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()}
 	if link == "" {
-		cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: userDeltaSelect}
+		cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: withManager(c.users)}
 	} else {
 		d = d.WithUrl(link)
 	}
@@ -289,13 +285,14 @@ func (c *Connector) userDelta(ctx context.Context, link string, f func(models.Us
 }
 
 // groupDelta pages through a /groups/delta round like userDelta, with
-// groupDeltaSelect. A group may come more than once in a round (Graph
+// the group properties selected and the members relationship
+// (members@delta). A group may come more than once in a round (Graph
 // splits a large group's members@delta over several pages).
 func (c *Connector) groupDelta(ctx context.Context, link string, f func(models.Groupable)) (string, error) {
 	d := c.client.Groups().Delta()
 	cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()}
 	if link == "" {
-		cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: groupDeltaSelect}
+		cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: append(slices.Clone(c.groups), "members")}
 	} else {
 		d = d.WithUrl(link)
 	}
@@ -326,7 +323,7 @@ func (c *Connector) groupDelta(ctx context.Context, link string, f func(models.G
 // errNotFound.
 func (c *Connector) getUser(ctx context.Context, id string) (connector.Entry, error) {
 	u, err := c.client.Users().ByUserId(id).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userSelect, Expand: managerExpand},
+		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: c.users, Expand: managerExpand},
 	})
 	if err != nil {
 		return connector.Entry{}, graphError(ctx, "read user "+id, err)
@@ -343,7 +340,7 @@ func (c *Connector) getUser(ctx context.Context, id string) (connector.Entry, er
 // in (MemberOf).
 func (c *Connector) getGroup(ctx context.Context, id string) (connector.Entry, error) {
 	g, err := c.client.Groups().ByGroupId(id).Get(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
-		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupSelect},
+		QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: c.groups},
 	})
 	if err != nil {
 		return connector.Entry{}, graphError(ctx, "read group "+id, err)

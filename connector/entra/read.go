@@ -17,9 +17,9 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 )
 
-// userSelect lists the user properties the connector asks for ($select):
-// those the default mapping (mapping.EntraSpec) reads and those the
-// connector needs.
+// userSelect lists the user properties the connector asks for ($select)
+// by default: those the default mapping (mapping.EntraSpec) reads and
+// those the connector needs. userEntry reads exactly these (and manager).
 var userSelect = []string{
 	"id", "userPrincipalName", "mail", "givenName", "surname", "displayName",
 	"jobTitle", "department", "companyName", "officeLocation", "mobilePhone",
@@ -30,13 +30,53 @@ var userSelect = []string{
 // managerExpand asks for the manager's object id with a user read by id.
 var managerExpand = []string{"manager($select=id)"}
 
-// userDeltaSelect is userSelect plus the manager relationship, which
+// withManager is a user $select plus the manager relationship, which
 // /users/delta returns as manager@delta. Listing users through a delta
 // round rather than /users?$expand=manager keeps the page size at 999:
 // Graph caps a page of directory objects at 100 once $expand is used.
-var userDeltaSelect = append(slices.Clone(userSelect), "manager")
+func withManager(sel []string) []string {
+	return append(slices.Clone(sel), "manager")
+}
 
 var groupSelect = []string{"id", "displayName", "mail", "description", "securityEnabled", "mailEnabled"}
+
+// Project implements connector.Projector: the returned connector selects
+// only the user and group properties named in attrs (Graph property
+// names, any case; names the connector does not read, such as AD
+// attribute names of a shared spec, are ignored), besides what it needs
+// itself: id and accountEnabled (Disabled), Config.OrgPathAttribute
+// (Path), the manager relationship (the manager attribute, read with
+// every user), and a group's displayName (SearchGroups sorts by it).
+// MemberOf and Members come from the membership reads, which select id
+// only, whatever the projection. c is not changed.
+//
+// Through /users/delta the $select travels in the delta link, and Graph
+// then reports only changes of the selected properties: a cursor of a
+// projection does not see changes of properties outside it (see
+// connector.Projector; the Syncer reads in full when its projection
+// changes).
+func (c *Connector) Project(attrs []string) connector.Connector {
+	p := *c
+	p.users = project(userSelect, attrs, "id", "accountEnabled", c.cfg.OrgPathAttribute)
+	p.groups = project(groupSelect, attrs, "id", "displayName")
+	return &p
+}
+
+// project returns the names of known (in its order) that attrs or own
+// name, ignoring case.
+func project(known, attrs []string, own ...string) []string {
+	want := make(map[string]bool, len(attrs)+len(own))
+	for _, a := range append(slices.Clone(attrs), own...) {
+		want[strings.ToLower(a)] = true
+	}
+	var out []string
+	for _, k := range known {
+		if want[strings.ToLower(k)] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 const (
 	odataUser  = "#microsoft.graph.user"
@@ -268,7 +308,7 @@ func deltaManager(data map[string]any) (id string, ok bool) {
 // listGroups pages through /groups, filtered by a displayName prefix when
 // prefix is not empty.
 func (c *Connector) listGroups(ctx context.Context, prefix string, f func(models.Groupable)) error {
-	q := &groups.GroupsRequestBuilderGetQueryParameters{Select: groupSelect}
+	q := &groups.GroupsRequestBuilderGetQueryParameters{Select: c.groups}
 	if prefix != "" {
 		filter := "startswith(displayName,'" + strings.ReplaceAll(prefix, "'", "''") + "')"
 		q.Filter = &filter

@@ -12,6 +12,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/google"
 	"github.com/dirsync-go/dirsync/internal/fakegoogle"
+	"github.com/dirsync-go/dirsync/mapping"
 )
 
 // benchUsers is the directory size; DIRSYNC_GOOGLE_BENCH_USERS overrides
@@ -105,4 +106,48 @@ func BenchmarkReadChangesNone(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(cur))/float64(n), "cursorbytes/user")
+}
+
+// BenchmarkReadBytes is a full read of 10,000 users (benchFake) as the
+// Syncer does it: unprojected (the default fields), and projected to
+// mapping.GoogleSpec and to mapping.ADSpec (none of whose names is a
+// Google field: only the connector's own fields are asked for), each with
+// the attributes the Syncer shows (cn, displayName). It reports the
+// response bytes the fake served per read: users, groups, members and org
+// units (only users.list changes with the projection).
+//
+//	go test -run '^$' -bench ReadBytes -benchtime 3x ./connector/google
+func BenchmarkReadBytes(b *testing.B) {
+	const n = 10_000
+	fk, c := benchFake(b, n)
+	attrs := func(spec mapping.Spec) []string {
+		m, err := mapping.New(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return append(m.Attributes(), "cn", "displayname")
+	}
+	for _, bc := range []struct {
+		name string
+		conn connector.Connector
+	}{
+		{"default", c},
+		{"GoogleSpec", c.Project(attrs(mapping.GoogleSpec()))},
+		{"ADSpec", c.Project(attrs(mapping.ADSpec()))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				fk.ResetCounts()
+				entries, err := connector.ReadAll(context.Background(), bc.conn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(entries) < n {
+					b.Fatalf("read %d entries, want at least %d", len(entries), n)
+				}
+				b.ReportMetric(float64(fk.BytesServed()), "bytes/read")
+				b.ReportMetric(float64(fk.BytesServed())/n, "bytes/user")
+			}
+		})
+	}
 }

@@ -39,6 +39,9 @@ type Connector struct {
 	// scopeSources, with a key, holds one token source per scope, so that
 	// Check can name a scope delegation does not grant.
 	scopeSources sealed[map[string]oauth2.TokenSource]
+	// userFields is the fields selector of users.list: userFields by
+	// default, a projection's (Project) otherwise.
+	userFields string
 }
 
 // sealed holds a value fmt must never print: its reflection shows a func
@@ -53,6 +56,7 @@ var (
 	_ connector.Incremental   = (*Connector)(nil)
 	_ connector.Checker       = (*Connector)(nil)
 	_ connector.GroupSearcher = (*Connector)(nil)
+	_ connector.Projector     = (*Connector)(nil)
 )
 
 // Open validates cfg and returns a Connector. It contacts nothing: Check
@@ -70,7 +74,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 	}
 	scrubbed := cfg
 	scrubbed.ServiceAccountJSON, scrubbed.TokenSource = "", nil
-	c := &Connector{cfg: scrubbed, full: seal(cfg), log: logger.With("connector", "google")}
+	c := &Connector{cfg: scrubbed, full: seal(cfg), log: logger.With("connector", "google"), userFields: userFields}
 	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
 	tctx := context.WithoutCancel(ctx)
 	if tctx.Value(oauth2.HTTPClient) == nil {

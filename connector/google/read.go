@@ -11,13 +11,56 @@ import (
 	"sync"
 
 	admin "google.golang.org/api/admin/directory/v1"
+	"google.golang.org/api/googleapi"
 
 	"github.com/dirsync-go/dirsync/connector"
 )
 
-// userFields is the partial response users.list is asked for: only what
-// the connector turns into entries.
-const userFields = "nextPageToken,users(id,primaryEmail,name,suspended,archived,orgUnitPath,emails,aliases,organizations,phones,relations,customSchemas)"
+// userResourceFields are the top-level fields of the user resource the
+// connector turns into attributes, in the order it asks for them.
+var userResourceFields = []string{"id", "primaryEmail", "name", "suspended", "archived", "orgUnitPath",
+	"emails", "aliases", "organizations", "phones", "relations", "customSchemas"}
+
+// ownUserFields are the fields the connector reads whatever the
+// projection: the ID, the primary email, the disabled state and the Path.
+var ownUserFields = []string{"id", "primaryEmail", "suspended", "archived", "orgUnitPath"}
+
+// userFields is the partial response users.list is asked for by default:
+// only what the connector turns into entries.
+var userFields = usersSelector(userResourceFields)
+
+func usersSelector(fields []string) string {
+	return "nextPageToken,users(" + strings.Join(fields, ",") + ")"
+}
+
+// Project implements connector.Projector: the returned connector asks
+// users.list (its fields selector) only for the top-level user fields the
+// attributes in attrs come from (the part of a dotted name before the
+// first dot, any case: name.givenname asks for name, relations.manager
+// for relations, customschemas.s.f for customSchemas), plus the ones it
+// needs itself: id, primaryEmail, suspended, archived and orgUnitPath.
+// Other names (an AD attribute of a shared spec) are ignored. Groups,
+// members and org units are read as before. c is not changed.
+//
+// ReadChanges compares entries by hash, so a cursor from another
+// projection is accepted: entries whose projected attributes differ from
+// the cursor's are yielded again, complete.
+func (c *Connector) Project(attrs []string) connector.Connector {
+	want := map[string]bool{}
+	for _, a := range append(slices.Clone(attrs), ownUserFields...) {
+		top, _, _ := strings.Cut(a, ".")
+		want[strings.ToLower(top)] = true
+	}
+	var fields []string
+	for _, f := range userResourceFields {
+		if want[strings.ToLower(f)] {
+			fields = append(fields, f)
+		}
+	}
+	p := *c
+	p.userFields = usersSelector(fields)
+	return &p
+}
 
 // Read yields every user the configuration selects, then every group,
 // then every org unit.
@@ -109,7 +152,7 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 }
 
 func (c *Connector) listUsers(ctx context.Context) ([]connector.Entry, error) {
-	call := c.svc.Users.List().MaxResults(int64(c.cfg.PageSize)).Fields(userFields)
+	call := c.svc.Users.List().MaxResults(int64(c.cfg.PageSize)).Fields(googleapi.Field(c.userFields))
 	c.scopeFilter(call)
 	if len(c.cfg.CustomSchemas) > 0 {
 		call.Projection("custom").CustomFieldMask(strings.Join(c.cfg.CustomSchemas, ","))

@@ -12,6 +12,12 @@
 // bearer token get 401, and requests whose token lacks the API's scope get
 // 403. Faults (rate limits, 5xx, dropped connections) can be injected for
 // the next N requests.
+//
+// A users(…) fields parameter (partial response,
+// https://developers.google.com/workspace/admin/directory/v1/guides/performance#partial-response)
+// keeps only the named top-level fields of each user. Fields records the
+// fields parameter of every request and BytesServed counts the response
+// bytes, so tests can assert what a client asked for and what it cost.
 package fakegoogle
 
 import (
@@ -32,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The scopes the fake knows, as Google spells them.
@@ -105,13 +112,15 @@ type Server struct {
 	tokenFail []TokenFault
 	count     map[string]int
 	queries   map[string]url.Values
+	fields    map[string][]string
+	bytes     atomic.Int64
 }
 
 // New starts a fake whose only admin is admin and whose domain-wide
 // delegation grants every scope in AllScopes. Close it when done.
 func New(admin string) *Server {
 	s := &Server{admin: admin, delegated: slices.Clone(AllScopes), members: map[string][]Member{}, userIdx: map[string]int{}, rendered: map[renderKey][]byte{},
-		tokens: map[string][]string{}, count: map[string]int{}, queries: map[string]url.Values{}}
+		tokens: map[string][]string{}, count: map[string]int{}, queries: map[string]url.Values{}, fields: map[string][]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -353,6 +362,41 @@ func (s *Server) LastQuery(endpoint string) url.Values {
 	return s.queries[endpoint]
 }
 
+// Fields returns the fields parameter (partial response) of every request
+// to endpoint, in the order they arrived; "" for a request without one.
+func (s *Server) Fields(endpoint string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.fields[endpoint])
+}
+
+// BytesServed returns the bytes of the response bodies served, token
+// endpoint included.
+func (s *Server) BytesServed() int64 { return s.bytes.Load() }
+
+// ResetCounts zeroes the request and byte counters and forgets the
+// recorded queries and fields.
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.count)
+	clear(s.queries)
+	clear(s.fields)
+	s.bytes.Store(0)
+}
+
+// countingWriter adds the bytes of a response body to *n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n.Add(int64(n))
+	return n, err
+}
+
 // WriteError writes an error in Google's JSON error format.
 func WriteError(w http.ResponseWriter, code int, reason, status, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
@@ -365,7 +409,8 @@ func WriteError(w http.ResponseWriter, code int, reason, status, message string)
 	}})
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
+	w := countingWriter{rw, &s.bytes}
 	if r.URL.Path == "/token" {
 		s.token(w, r)
 		return
@@ -397,6 +442,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.count[endpoint]++
 	s.queries[endpoint] = q
+	s.fields[endpoint] = append(s.fields[endpoint], q.Get("fields"))
 	var fault *Fault
 	if len(s.faults) > 0 {
 		fault = s.faults[0]
@@ -417,7 +463,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fault != nil {
-		s.fail(w, *fault)
+		s.fail(rw, *fault)
 		return
 	}
 	switch endpoint {

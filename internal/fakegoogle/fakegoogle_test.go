@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,4 +120,39 @@ func TestTokenFaults(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 400, resp.StatusCode, "faults used up: a real answer (no grant type)")
 	assert.Zero(t, s.TokenFaultsLeft())
+}
+
+// Fields records the fields parameter of every request, BytesServed counts
+// exactly the body bytes a client received, and ResetCounts clears both.
+func TestFieldsAndBytesRecorded(t *testing.T) {
+	s := New("admin@example.com")
+	defer s.Close()
+	for _, id := range []string{"a", "b", "c", "d"} {
+		s.AddUser(User{ID: id, PrimaryEmail: id + "@example.com", GivenName: "G" + id, Title: "T", Manager: "m@example.com"})
+	}
+	tok := s.StaticToken()
+	var got int64
+	var sent []string
+	for _, f := range []string{"", "users(id)", "nextPageToken,users(id,name,relations)", "users(id,organizations)"} {
+		path := "/admin/directory/v1/users?customer=my_customer&maxResults=3"
+		if f != "" {
+			path += "&fields=" + url.QueryEscape(f)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		got += int64(len(b))
+		sent = append(sent, f)
+		assert.Equal(t, got, s.BytesServed(), "after fields=%q", f)
+	}
+	assert.Equal(t, sent, s.Fields("users"))
+	s.ResetCounts()
+	assert.Zero(t, s.BytesServed())
+	assert.Empty(t, s.Fields("users"))
+	assert.Zero(t, s.Requests("users"))
 }

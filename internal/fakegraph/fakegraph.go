@@ -11,6 +11,17 @@
 // @odata.nextLink and @odata.deltaLink URLs pointing back at itself.
 // Errors use Graph's shape {"error":{"code":…,"message":…}}.
 //
+// # $select
+//
+// With $select, an object carries only the selected properties, its id
+// (always returned) and the @odata annotations; a selected property the
+// object has no value for is null
+// (https://learn.microsoft.com/en-us/graph/query-parameters#select).
+// A later delta round tracks only the selected properties (see Delta).
+// Selects records the $select of every request and BytesServed counts the
+// response bytes, so tests can assert what a client asked for and what it
+// cost.
+//
 // # Page sizes
 //
 // The page size follows Graph's documented limits for directory objects:
@@ -107,7 +118,9 @@ type Server struct {
 	groupRemovals []removal
 	faults        []fault
 	requests      map[string]int
+	selects       map[string][]string
 	total         int
+	bytes         int64
 	nextID        int
 	denyGroups    bool
 	unreplicated  map[string]bool
@@ -142,7 +155,7 @@ type fault struct {
 
 // New starts a TLS fake Graph. Close it when done.
 func New() *Server {
-	s := &Server{byID: map[string]*user{}, requests: map[string]int{}, unreplicated: map[string]bool{},
+	s := &Server{byID: map[string]*user{}, requests: map[string]int{}, selects: map[string][]string{}, unreplicated: map[string]bool{},
 		isGroup: map[string]bool{}, expiredStatus: http.StatusBadRequest, expiredCode: "SyncStateNotFound"}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	return s
@@ -430,12 +443,43 @@ func (s *Server) RequestsTo(endpoint string) int {
 	return s.requests[endpoint]
 }
 
-// ResetCounts zeroes the request counters.
+// Selects returns the $select of every request to one endpoint (named
+// as for RequestsTo), in the order they were served; "" for a request
+// without $select.
+func (s *Server) Selects(endpoint string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.selects[endpoint])
+}
+
+// BytesServed returns the bytes of the response bodies served in total.
+func (s *Server) BytesServed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// ResetCounts zeroes the request and byte counters and forgets the
+// recorded $select values.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total = 0
+	s.bytes = 0
 	clear(s.requests)
+	clear(s.selects)
+}
+
+// countingWriter counts the bytes of a response body into *n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *int64
+}
+
+func (w countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	*w.n += int64(n)
+	return n, err
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
@@ -459,10 +503,11 @@ func notFound(w http.ResponseWriter, id string) {
 	writeError(w, 404, "Request_ResourceNotFound", fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.total++
+	var w http.ResponseWriter = countingWriter{rw, &s.bytes}
 	path, ok := strings.CutPrefix(r.URL.Path, "/v1.0/")
 	if !ok {
 		writeError(w, 404, "BadRequest", "unknown version")
@@ -475,11 +520,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	endpoint := endpointOf(seg)
 	s.requests[endpoint]++
+	s.selects[endpoint] = append(s.selects[endpoint], r.URL.Query().Get("$select"))
 	if len(s.faults) > 0 {
 		f := s.faults[0]
 		s.faults = s.faults[1:]
 		if f.drop {
-			drop(w)
+			drop(rw)
 			return
 		}
 		if f.status != 0 {
@@ -843,7 +889,20 @@ func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
 	if !ok {
 		return
 	}
-	withManager := slices.Contains(selectList(q), "manager")
+	sel := selectList(q)
+	withManager := slices.Contains(sel, "manager")
+	// A later round reports a user only for a change of a selected
+	// property (manager only when selected): with $select, Graph tracks
+	// changes of the selected properties and relationships only, and a
+	// user whose other properties changed is not in the next round
+	// (https://learn.microsoft.com/en-us/graph/api/user-delta, optional
+	// query parameters). The $select travels in the delta link.
+	tracked := func(k string) bool {
+		if sel == nil {
+			return k != "manager"
+		}
+		return slices.Contains(sel, k)
+	}
 	var items []deltaItem
 	for _, u := range s.users {
 		switch {
@@ -858,7 +917,7 @@ func (s *Server) userDelta(w http.ResponseWriter, r *http.Request, size int) {
 		default:
 			var changed []string
 			for k, v := range u.changed {
-				if v > base && (k != "manager" || withManager) {
+				if v > base && tracked(k) {
 					changed = append(changed, k)
 				}
 			}

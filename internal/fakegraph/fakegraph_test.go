@@ -2,8 +2,11 @@ package fakegraph
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,4 +123,84 @@ func TestGroupDeltaMembers(t *testing.T) {
 	_, p = get(t, s, p.DeltaLink, "")
 	require.Len(t, p.Value, 1)
 	assert.Contains(t, p.Value[0], "@removed")
+}
+
+// With $select every object carries only the selected properties, its id
+// and @odata annotations, on every user endpoint, for any selection; and
+// a later delta round reports only changes of selected properties.
+func TestSelectOnlySelectedProperties(t *testing.T) {
+	s := New()
+	defer s.Close()
+	ids := s.AddUsers(30)
+	s.SetManager(ids[1], ids[0])
+	props := []string{"userPrincipalName", "mail", "givenName", "surname", "displayName", "jobTitle", "department",
+		"companyName", "officeLocation", "mobilePhone", "businessPhones", "employeeId", "accountEnabled"}
+	allowed := func(sel []string) func(k string) bool {
+		return func(k string) bool {
+			return k == "id" || strings.HasPrefix(k, "@odata.") || slices.Contains(sel, k) ||
+				(k == "manager@delta" && slices.Contains(sel, "manager"))
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		var sel []string
+		for _, p := range props {
+			if rng.IntN(3) == 0 {
+				sel = append(sel, p)
+			}
+		}
+		if round%2 == 0 {
+			sel = append(sel, "manager")
+		}
+		q := "?$select=" + strings.Join(sel, ",")
+		ok := allowed(sel)
+		for _, u := range []string{s.BaseURL() + "/users" + q, s.BaseURL() + "/users/delta" + q} {
+			_, p := get(t, s, u, "")
+			require.NotEmpty(t, p.Value)
+			for _, v := range p.Value {
+				assert.NotEmpty(t, v["id"])
+				for k := range v {
+					assert.True(t, ok(k), "%s: %q not selected (%v)", u, k, sel)
+				}
+				for _, k := range sel {
+					if k != "manager" {
+						assert.Contains(t, v, k, "%s: selected %q missing", u, k)
+					}
+				}
+			}
+		}
+		req, err := http.NewRequest(http.MethodGet, s.BaseURL()+"/users/"+ids[2]+q, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+Token)
+		resp, err := s.Client().Do(req)
+		require.NoError(t, err)
+		var one map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&one))
+		resp.Body.Close()
+		for k := range one {
+			assert.True(t, ok(k), "users/{id}: %q not selected (%v)", k, sel)
+		}
+	}
+
+	// A later round tracks the selected properties only.
+	_, first := get(t, s, s.BaseURL()+"/users/delta?$select=id,displayName", "")
+	require.NotEmpty(t, first.DeltaLink)
+	s.UpdateUser(ids[3], map[string]any{"jobTitle": "Boss"})
+	s.UpdateUser(ids[4], map[string]any{"displayName": "Renamed"})
+	s.SetManager(ids[5], ids[0])
+	_, next := get(t, s, first.DeltaLink, "")
+	var got []string
+	for _, v := range next.Value {
+		got = append(got, v["id"].(string))
+		for k := range v {
+			assert.True(t, allowed([]string{"displayName"})(k), "changed item carries %q", k)
+		}
+	}
+	assert.Equal(t, []string{ids[4]}, got, "only the change of a selected property is reported")
+
+	assert.Contains(t, s.Selects("users/delta"), "id,displayName")
+	assert.Positive(t, s.BytesServed())
+	s.ResetCounts()
+	assert.Zero(t, s.BytesServed())
+	assert.Empty(t, s.Selects("users/delta"))
 }
