@@ -167,14 +167,14 @@ func TestReplicaDiesMidApply(t *testing.T) {
 	_, err = tsy.RunOnce(ctx, "twin", dirsync.ModeAutomatic)
 	require.NoError(t, err)
 
+	const rescueAfter = 2 * time.Second
 	workers := func(resolve riversync.Resolver, p *pgxpool.Pool) *river.Workers {
-		wk, err := riversync.NewWorker(riversync.Config{Pool: p, Resolve: resolve})
+		wk, err := riversync.NewWorker(riversync.Config{Pool: p, Resolve: resolve, JobTimeout: rescueAfter})
 		require.NoError(t, err)
 		ws := river.NewWorkers()
 		river.AddWorker(ws, wk)
 		return ws
 	}
-	const rescueAfter = 2 * time.Second
 	newClient := func(p *pgxpool.Pool, queue string, resolve riversync.Resolver) *river.Client[pgx.Tx] {
 		c, err := river.NewClient(riverpgxv5.New(p), &river.Config{
 			Schema: w.riverSch, Queues: map[string]river.QueueConfig{queue: {MaxWorkers: 4}},
@@ -253,7 +253,7 @@ func TestReplicaDiesMidApply(t *testing.T) {
 		job, err = b.JobGet(ctx, jobID(t, pool, w.riverSch))
 		require.NoError(t, err)
 		return job.State == rivertype.JobStateCompleted
-	}, 20*time.Second, 50*time.Millisecond, "B completes the rescued job")
+	}, 60*time.Second, 50*time.Millisecond, "B completes the rescued job") // a bound for a loaded machine, not a timing
 	assert.Equal(t, 2, job.Attempt, "the job ran twice: on A, then on B")
 	require.NotEmpty(t, job.Errors)
 	assert.Contains(t, job.Errors[0].Error, "Stuck job rescued")

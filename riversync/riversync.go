@@ -81,11 +81,15 @@ type Config struct {
 	OnRun func(ctx context.Context, integration string, rec dirsync.RunRecord, err error)
 	// Logger receives diagnostics. Default: discard.
 	Logger *slog.Logger
-	// JobTimeout is how long one sync may run before River cancels it.
-	// Default: no limit, because River's own default (one minute) would
-	// cut a large first import short every time. A cancelled run loses
-	// nothing (the cursor is saved only after every change applied), so
-	// a limit of some hours is safe where a host wants one.
+	// JobTimeout is how long one sync may run before River cancels it,
+	// and so also how long a sync of a replica that died stays stuck
+	// before River rescues it onto another replica: River's rescuer
+	// leaves a job alone until its timeout has passed, and never rescues
+	// a job without one. Default (zero) DefaultJobTimeout; negative: the
+	// River client's own JobTimeout (River's default, one minute, would
+	// cut a large first import short). A sync cancelled by the timeout
+	// loses nothing: the cursor is saved only after every change applied,
+	// and the next attempt plans what is left.
 	JobTimeout time.Duration
 }
 
@@ -95,12 +99,18 @@ type Worker struct {
 	cfg Config
 }
 
-// Timeout implements river.Worker: Config.JobTimeout, or no limit.
+// DefaultJobTimeout is the default Config.JobTimeout.
+const DefaultJobTimeout = time.Hour
+
+// Timeout implements river.Worker (see Config.JobTimeout).
 func (w *Worker) Timeout(*river.Job[SyncArgs]) time.Duration {
-	if w.cfg.JobTimeout > 0 {
+	switch {
+	case w.cfg.JobTimeout > 0:
 		return w.cfg.JobTimeout
+	case w.cfg.JobTimeout < 0:
+		return 0 // River: the client's JobTimeout
 	}
-	return -1 // River: no timeout
+	return DefaultJobTimeout
 }
 
 // NewWorker returns a Worker; register it with river.AddWorker.
