@@ -28,10 +28,22 @@ import (
 // policy that reads another attribute (a new Syncer built with the changed
 // spec, a dirsync upgrade that reads one more) forces a full read first:
 // an incremental read reports changes of the projected attributes only.
+//
+// Group memberships are projected like attributes: when the mapping's role
+// links or the policy's group scope rules read them, the projection names
+// memberof and member (membershipAttributes). A connector for which
+// memberships are costly to read (AD's member of a large group, memberOf
+// on every user) reads them, and tracks membership changes in its cursor,
+// only then. A Syncer that starts using groups has a new projection and so
+// a new fingerprint: its next read is full, never an incremental read from
+// a cursor that tracked no memberships.
 
 // groupNameAttributes are the attributes a group is named by in role
 // links (mapping) and group scope rules (policy).
 var groupNameAttributes = []string{"cn", "name", "displayname", "samaccountname", "mail", "email"}
+
+// membershipAttributes name group memberships in a projection.
+var membershipAttributes = []string{"memberof", "member"}
 
 // syncerAttributes are the attributes the Syncer reads itself.
 var syncerAttributes = []string{"cn", "displayname"}
@@ -50,11 +62,24 @@ func (s *Syncer) projection() ([]string, bool) {
 	if s.policy.UsesGroups() {
 		out = append(out, groupNameAttributes...)
 	}
+	if s.usesGroups() {
+		out = append(out, membershipAttributes...)
+	}
 	for i, a := range out {
 		out[i] = strings.ToLower(a)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), true
+}
+
+// usesGroups reports whether the mapping or the policy reads group
+// memberships. A mapper that cannot tell is taken to read them.
+func (s *Syncer) usesGroups() bool {
+	if s.policy.UsesGroups() {
+		return true
+	}
+	gu, ok := s.mapper.(interface{ UsesGroups() bool })
+	return !ok || gu.UsesGroups()
 }
 
 // reader returns the connector to read with: the connector projected to

@@ -60,6 +60,14 @@ func (p *projecting) cut(e connector.Entry) connector.Entry {
 			out.Attrs.Set(a, v...)
 		}
 	}
+	// Memberships are read only when projected, as the AD connector
+	// reads member and memberOf.
+	if !slices.Contains(p.attrs, "memberof") {
+		out.MemberOf = nil
+	}
+	if !slices.Contains(p.attrs, "member") {
+		out.Members = nil
+	}
 	return out
 }
 
@@ -206,4 +214,105 @@ func TestConcurrentProjections(t *testing.T) {
 		}
 	}
 	assert.Len(t, seen, 4)
+}
+
+// groupName returns the cn of a group of the directory with members.
+func groupName(t *testing.T, dir *fake.Directory) string {
+	t.Helper()
+	for e, err := range dir.Read(context.Background()) {
+		require.NoError(t, err)
+		if e.Kind == connector.KindGroup && len(e.Members) > 0 && e.Attr("cn") != "" {
+			return e.Attr("cn")
+		}
+	}
+	t.Fatal("no group with members")
+	return ""
+}
+
+// The projection names group memberships (memberof, member) exactly when
+// the mapping's role links or the policy's group scope rules read them,
+// and a plan through the projection is the unprojected plan either way.
+func TestProjectionNamesMembershipsOnlyWhenGroupsAreUsed(t *testing.T) {
+	dir := projectionDir(t)
+	group := groupName(t, dir)
+	roles := mapping.ADSpec()
+	roles.Roles = []mapping.RoleLink{{Group: group, Role: "admin"}}
+	byGroup, err := policy.New(policy.Config{Scope: policy.ScopeConfig{Rules: []policy.ScopeRule{
+		{Name: "not " + group, Group: group, Action: policy.ActionExclude},
+	}}})
+	require.NoError(t, err)
+	cases := []struct {
+		name   string
+		spec   mapping.Spec
+		pol    *policy.Policy
+		groups bool
+	}{
+		{"no groups", mapping.ADSpec(), nil, false},
+		{"role links", roles, nil, true},
+		{"group scope rule", mapping.ADSpec(), byGroup, true},
+		{"both", roles, byGroup, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := mapping.New(tc.spec)
+			require.NoError(t, err)
+			pc := newProjecting(dir)
+			sy, err := dirsync.New(pc, dirsynctest.NewMemorySink(), &dirsync.Options{Mapper: m, Policy: tc.pol})
+			require.NoError(t, err)
+			got, err := sy.Plan(context.Background())
+			require.NoError(t, err)
+			proj := pc.projections()
+			require.Len(t, proj, 1)
+			assert.Equal(t, tc.groups, slices.Contains(proj[0], "memberof"), "memberof in %v", proj[0])
+			assert.Equal(t, tc.groups, slices.Contains(proj[0], "member"), "member in %v", proj[0])
+
+			plain, err := dirsync.New(dir, dirsynctest.NewMemorySink(), &dirsync.Options{Mapper: m, Policy: tc.pol})
+			require.NoError(t, err)
+			want, err := plain.Plan(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, want.String(), got.String())
+		})
+	}
+}
+
+// A Syncer that starts using groups (a role link added to the mapping)
+// does not read incrementally from the cursor of a read that carried no
+// memberships: the projection, hence the fingerprint, changed, so the next
+// read is full, and the roles are right.
+func TestGroupsUsedAtRunTimeForceFullRead(t *testing.T) {
+	ctx := context.Background()
+	dir := projectionDir(t)
+	group := groupName(t, dir)
+	pc := newProjecting(dir)
+	sink := dirsynctest.NewMemorySink()
+	store := dirsync.NewMemoryStore()
+	sy, err := dirsync.New(pc, sink, &dirsync.Options{Store: store})
+	require.NoError(t, err)
+	p, err := sy.Plan(ctx)
+	require.NoError(t, err)
+	_, err = sy.Apply(ctx, p)
+	require.NoError(t, err)
+	p, err = sy.Plan(ctx)
+	require.NoError(t, err)
+	require.True(t, p.Incremental)
+	assert.NotContains(t, pc.projections()[0], "memberof")
+
+	spec := mapping.ADSpec()
+	spec.Roles = []mapping.RoleLink{{Group: group, Role: "admin"}}
+	m, err := mapping.New(spec)
+	require.NoError(t, err)
+	sy2, err := dirsync.New(pc, sink, &dirsync.Options{Store: store, Mapper: m})
+	require.NoError(t, err)
+	p2, err := sy2.Plan(ctx)
+	require.NoError(t, err)
+	assert.False(t, p2.Incremental, "a projection that adds memberships starts with a full read")
+	proj := pc.projections()
+	assert.Contains(t, proj[len(proj)-1], "memberof")
+	admins := 0
+	for _, c := range p2.Changes {
+		if c.After != nil && slices.Contains(c.After.Roles, "admin") {
+			admins++
+		}
+	}
+	assert.Positive(t, admins, "members of %s get the role", group)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"testing"
 
 	"github.com/dirsync-go/dirsync"
@@ -156,7 +157,14 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 // BenchmarkBareSearchProjected is BenchmarkBareSearch with the attributes
 // a Syncer with the default AD mapping asks for (see dirsync's
 // projection.go): the floor of BenchmarkPlan.
-func BenchmarkBareSearchProjected(b *testing.B) {
+func BenchmarkBareSearchProjected(b *testing.B) { benchProjected(b) }
+
+// BenchmarkBareSearchProjectedMembers is BenchmarkBareSearchProjected
+// with memberOf and member, which a projection reads only when role
+// links or group scope rules use groups: what memberships cost the DC.
+func BenchmarkBareSearchProjectedMembers(b *testing.B) { benchProjected(b, membershipAttributes...) }
+
+func benchProjected(b *testing.B, extra ...string) {
 	f := needDC(b)
 	c, err := Open(f.config(f.base), nil)
 	if err != nil {
@@ -166,7 +174,8 @@ func BenchmarkBareSearchProjected(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	attrs := c.Project(append(m.Attributes(), "cn", "displayname")).(*Connector).attributes()
+	attrs := c.Project(append(append(m.Attributes(), "cn", "displayname"), extra...)).(*Connector).attributes()
+	b.Logf("%d attributes: %s; base %s", len(attrs), strings.Join(attrs, ","), f.base)
 	s, err := c.dial(context.Background())
 	if err != nil {
 		b.Fatal(err)

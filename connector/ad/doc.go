@@ -45,8 +45,13 @@
 //
 // Project (connector.Projector) returns a connector that asks only for
 // the attributes named, plus Config.Attributes and what the connector
-// needs itself: objectGUID, objectClass, userAccountControl,
-// accountExpires, memberOf and member. The constructed
+// needs itself: objectGUID, objectClass, userAccountControl and
+// accountExpires. Group memberships (memberOf and member) are read only
+// when the projection names either: a dirsync.Syncer names them when role
+// links or group scope rules use them. Without them entries carry no
+// MemberOf or Members, and incremental reads neither report nor track
+// membership changes; a cursor issued without them is expired for a
+// connector that reads them (one full read). The constructed
 // msDS-User-Account-Control-Computed, which the DC computes for every
 // entry, is asked for only when lockedout is named. A dirsync.Syncer
 // projects every read to the attributes its mapping and policy read; on
@@ -128,7 +133,8 @@
 // 22 bytes of cursor per membership, e.g. 34 KB for a group of 1,600), and
 // an incremental read compares each changed group's Members with them to
 // find who was added or removed. Cursors issued before this (version 1)
-// are expired: the host does one full read.
+// are expired: the host does one full read. A projection that does not
+// read memberships remembers none (see Project).
 //
 // Not seen incrementally, caught by the host's periodic full read: an
 // object moved out of BaseDN (it is outside the base afterwards and

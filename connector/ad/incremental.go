@@ -47,6 +47,10 @@ type cursor struct {
 	// Groups maps each group in the view to its members' objectGUIDs
 	// (see memberships), as of the read that issued the cursor.
 	Groups map[string][]byte `json:"groups"`
+	// NoMembers marks a cursor issued by a projection that reads no
+	// memberships: its Groups is empty, and a connector that tracks
+	// memberships treats it as expired.
+	NoMembers bool `json:"noMembers,omitempty"`
 }
 
 func (c cursor) encode() connector.Cursor {
@@ -113,6 +117,15 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 		return nil, fmt.Errorf("ad: cursor was issued by %s for %q, now reading %s for %q: %w",
 			cur.DC, cur.Base, s.srv.url, c.cfg.BaseDN, connector.ErrCursorExpired)
 	}
+	if since != nil && cur.NoMembers && c.tracksMembers() {
+		// The read that issued it remembered no memberships: the members
+		// a group lost since cannot be found.
+		return nil, fmt.Errorf("ad: cursor was issued by a read without group memberships: %w", connector.ErrCursorExpired)
+	}
+	if !c.tracksMembers() {
+		// Memberships are neither read nor remembered from here on.
+		mem, cur.Groups, cur.NoMembers = nil, nil, true
+	}
 	nc, err := s.namingContext(ctx)
 	if err != nil {
 		return nil, err
@@ -141,7 +154,7 @@ var cookieFilter = "(objectGUID=" + strings.Repeat(`\00`, 16) + ")"
 // highestCommittedUSN; either is read before the paged search, and the
 // remembered memberships come from the paged search itself.
 func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(connector.Entry) error) (connector.Cursor, error) {
-	next := cursor{V: cursorVersion, DC: s.srv.url, Base: s.c.cfg.BaseDN}
+	next := cursor{V: cursorVersion, DC: s.srv.url, Base: s.c.cfg.BaseDN, NoMembers: !s.c.tracksMembers()}
 	cookie, err := s.dirSyncWith(ctx, nc, nil, cookieFilter, []string{"objectGUID"}, func(le *ldap.Entry) error {
 		return s.wrap(ctx, "DirSync", fmt.Errorf("the cookie search matched %q, which has no all-zero objectGUID", le.DN))
 	})
@@ -165,7 +178,11 @@ func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(conn
 			return nil, err
 		}
 	}
-	return next.finish(membershipsOf(entries))
+	var mem memberships
+	if s.c.tracksMembers() {
+		mem = membershipsOf(entries)
+	}
+	return next.finish(mem)
 }
 
 // dirSync runs DirSync from cookie until the DC has no more changes, calls
@@ -306,8 +323,10 @@ func (s *session) dirSyncChanges(ctx context.Context, nc string, cur cursor, mem
 		}
 		entries = append(entries, connector.Entry{ID: ch.id, Kind: kind, DN: ch.dn, Deleted: true})
 	}
-	if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
-		return nil, err
+	if s.c.tracksMembers() {
+		if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range entries {
 		if err := yield(e); err != nil {
@@ -583,13 +602,15 @@ func (s *session) usnChanges(ctx context.Context, cur cursor, mem memberships, y
 	if err := s.resolveByDN(ctx, entries); err != nil {
 		return nil, err
 	}
-	gone, err := s.goneGroups(ctx, mem)
-	if err != nil {
-		return nil, err
-	}
-	entries = append(entries, gone...)
-	if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
-		return nil, err
+	if s.c.tracksMembers() {
+		gone, err := s.goneGroups(ctx, mem)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, gone...)
+		if entries, err = s.withAffectedMembers(ctx, mem, entries); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range entries {
 		if err := yield(e); err != nil {

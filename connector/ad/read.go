@@ -53,10 +53,27 @@ func (c *Connector) filter(base string) string {
 }
 
 // ownAttributes are what the connector itself needs in a projection:
-// identity and kind, the disabled state (userAccountControl,
-// accountExpires) and the memberships (memberOf, and member, which the
-// cursor's remembered memberships are built from).
-var ownAttributes = []string{"objectGUID", "objectClass", "userAccountControl", "accountExpires", "memberOf", "member"}
+// identity and kind, and the disabled state (userAccountControl,
+// accountExpires).
+var ownAttributes = []string{"objectGUID", "objectClass", "userAccountControl", "accountExpires"}
+
+// membershipAttributes carry group memberships: memberOf on members, member
+// on groups (the cursor's remembered memberships are built from it). A
+// projection reads them, and tracks membership changes, only when it names
+// either of them: member of a large group and memberOf on every user are
+// much of what a DC serves for a full read.
+var membershipAttributes = []string{"memberOf", "member"}
+
+// tracksMembers reports whether the connector reads memberships: always
+// unprojected, and projected when the projection names memberOf or member.
+func (c *Connector) tracksMembers() bool {
+	if c.project == nil {
+		return true
+	}
+	return slices.ContainsFunc(c.project, func(a string) bool {
+		return slices.ContainsFunc(membershipAttributes, func(m string) bool { return strings.EqualFold(a, m) })
+	})
+}
 
 // derivedAttributes are the attributes the connector computes, by the
 // directory attributes they are computed from. The constructed
@@ -75,6 +92,9 @@ func (c *Connector) attributes() []string {
 		return appendAttrs(slices.Clone(readAttributes), c.cfg.Attributes...)
 	}
 	out := slices.Clone(ownAttributes)
+	if c.tracksMembers() {
+		out = appendAttrs(out, membershipAttributes...)
+	}
 	for _, a := range c.project {
 		if d, ok := derivedAttributes[strings.ToLower(a)]; ok {
 			out = appendAttrs(out, d...)
@@ -93,9 +113,12 @@ var ldapAttrName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$`
 // Project implements connector.Projector: the returned connector reads
 // only attrs (names of AD attributes, or lockedout and accountexpired,
 // which the connector derives), plus Config.Attributes and what the
-// connector needs itself: objectGUID, objectClass, userAccountControl,
-// accountExpires, memberOf and member. c is not changed; the projection
-// holds its own copy of attrs.
+// connector needs itself: objectGUID, objectClass, userAccountControl and
+// accountExpires. Memberships (memberOf and member) are read only when
+// attrs names either; a projection without them yields entries without
+// MemberOf and Members, and its cursors remember no memberships (see
+// ReadChanges). c is not changed; the projection holds its own copy of
+// attrs.
 func (c *Connector) Project(attrs []string) connector.Connector {
 	p := *c
 	p.project = append([]string{}, attrs...)
