@@ -433,6 +433,7 @@ func TestPanicInHostCodeIsRecovered(t *testing.T) {
 	}
 
 	// The schedule goes on.
+	h.clock.waitIdle(t)
 	h.clock.Advance(time.Hour)
 	r = h.nextRun(t)
 	assert.NotEqual(t, dirsync.OutcomePlanError, r.Outcome)
@@ -459,6 +460,7 @@ func TestPanicWhilePlanningIsRecovered(t *testing.T) {
 	r := h.nextRun(t)
 	assert.Equal(t, dirsync.OutcomePlanError, r.Outcome)
 	assert.Contains(t, r.Error, "progress bar broke")
+	h.clock.waitIdle(t)
 	h.clock.Advance(time.Hour)
 	r = h.nextRun(t)
 	assert.Equal(t, dirsync.OutcomePlanError, r.Outcome, "and the next run happens")
