@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,6 +150,7 @@ func BenchmarkTenants(b *testing.B) {
 				}
 			}
 			reportPeakRSS(b, fixture)
+			reportRetained(b, "sequential")
 			sequential = nsPerOp(b)
 		})
 		b.Run(name+"concurrent", func(b *testing.B) {
@@ -162,6 +164,7 @@ func BenchmarkTenants(b *testing.B) {
 				wg.Wait()
 			}
 			reportPeakRSS(b, fixture)
+			reportRetained(b, "concurrent")
 			if sequential > 0 {
 				b.ReportMetric(nsPerOp(b)/sequential, "x-sequential")
 			}
@@ -239,4 +242,25 @@ func (x *indexedSink) LookupAccounts(ctx context.Context, source string, externa
 		out = append(out, found[id])
 	}
 	return out, nil
+}
+
+// reportRetained reports the live heap after a collection ("live-MiB"):
+// what the Syncers keep once their plans are done. With
+// DIRSYNC_BENCH_HEAPPROFILE set to a path prefix it also writes that heap's
+// profile to prefix-name.pprof (go tool pprof -sample_index=inuse_space).
+func reportRetained(b *testing.B, name string) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-MiB")
+	if prefix := os.Getenv("DIRSYNC_BENCH_HEAPPROFILE"); prefix != "" {
+		f, err := os.Create(prefix + "-" + name + ".pprof")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
