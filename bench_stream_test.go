@@ -96,7 +96,10 @@ func (streamApp) Apply(context.Context, diff.Change) error { return nil }
 
 // BenchmarkPlanStreaming is BenchmarkPlan over the generated, storage-free
 // directory and app: its peak RSS is what a Plan needs, since nothing else
-// of size lives in the process. Run one size per process for a clean peak:
+// of size lives in the process. Its fixture sub-benchmark reads the same
+// streams and keeps nothing, so that Plan's and the baseline's own time
+// (own-ns/op) can be told from the cost of generating the fixture. Run one
+// size per process for a clean peak:
 //
 //	go test -run '^$' -bench 'PlanStreaming/1M' -benchtime 2x .
 func BenchmarkPlanStreaming(b *testing.B) {
@@ -106,20 +109,8 @@ func BenchmarkPlanStreaming(b *testing.B) {
 			continue
 		}
 		dir, app := streamDir{size.n}, streamApp{size.n}
-		b.Run(size.name+"/dirsync", func(b *testing.B) {
-			sy := newSyncer(b, dir, app, nil)
-			fixture := resetPeakRSS()
-			b.ReportAllocs()
-			for b.Loop() {
-				p, err := sy.Plan(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got, want := p.Count(diff.OpUpdate), (size.n+99)/100; got != want {
-					b.Fatalf("%d updates, want %d:\n%s", got, want, first(p.Changes, 3))
-				}
-			}
-			reportPeakRSS(b, fixture)
+		b.Run(size.name+"/fixture", func(b *testing.B) {
+			benchFixture(b, "stream/"+size.name, size.n, dir, app)
 		})
 		b.Run(size.name+"/baseline", func(b *testing.B) {
 			fixture := resetPeakRSS()
@@ -134,6 +125,23 @@ func BenchmarkPlanStreaming(b *testing.B) {
 				}
 			}
 			reportPeakRSS(b, fixture)
+			reportOwnTime(b, "stream/"+size.name, true)
+		})
+		b.Run(size.name+"/dirsync", func(b *testing.B) {
+			sy := newSyncer(b, dir, app, nil)
+			fixture := resetPeakRSS()
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := sy.Plan(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got, want := p.Count(diff.OpUpdate), (size.n+99)/100; got != want {
+					b.Fatalf("%d updates, want %d:\n%s", got, want, first(p.Changes, 3))
+				}
+			}
+			reportPeakRSS(b, fixture)
+			reportOwnTime(b, "stream/"+size.name, false)
 		})
 	}
 }

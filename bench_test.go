@@ -36,9 +36,27 @@ func newBenchWorld(b *testing.B, n int) *benchWorld {
 	clear(benchWorlds)
 	runtime.GC()
 	entries := fake.Company(n, 42)
-	// The app already holds every user as the default mapping makes it:
-	// the state a previous sync left. Built directly, not through a plan,
-	// so that setting up a million accounts stays cheap.
+	sink := syncedSink(b, entries)
+	dir := fake.New(entries...)
+	changed := 0
+	for _, e := range entries {
+		if e.Kind == connector.KindUser && changed < n/100 {
+			if err := dir.Set(e.ID, "title", "Changed "+strconv.Itoa(changed)); err != nil {
+				b.Fatal(err)
+			}
+			changed++
+		}
+	}
+	w := &benchWorld{dir: dir, sink: sink}
+	benchWorlds[n] = w
+	return w
+}
+
+// syncedSink is the app as a previous sync of entries left it: every user
+// as the default mapping makes it, managed under source "ad". Built
+// directly, not through a plan, so that setting up a million accounts stays
+// cheap.
+func syncedSink(b *testing.B, entries []connector.Entry) *dirsynctest.MemorySink {
 	snap, err := connector.NewSnapshot(entries)
 	if err != nil {
 		b.Fatal(err)
@@ -59,21 +77,7 @@ func newBenchWorld(b *testing.B, n int) *benchWorld {
 		}
 		accounts = append(accounts, a)
 	}
-	sink := dirsynctest.NewMemorySink(accounts...)
-	accounts, snap = nil, nil
-	dir := fake.New(entries...)
-	changed := 0
-	for _, e := range entries {
-		if e.Kind == connector.KindUser && changed < n/100 {
-			if err := dir.Set(e.ID, "title", "Changed "+strconv.Itoa(changed)); err != nil {
-				b.Fatal(err)
-			}
-			changed++
-		}
-	}
-	w := &benchWorld{dir: dir, sink: sink}
-	benchWorlds[n] = w
-	return w
+	return dirsynctest.NewMemorySink(accounts...)
 }
 
 // baseline is a bare, hand-written map diff over the same data: read every
@@ -157,30 +161,20 @@ var benchSizes = []struct {
 
 // BenchmarkPlan measures Syncer.Plan (fake connector → scope → mapping →
 // diff, against the in-memory sink) with 1% of users changed, beside the
-// bare map-diff baseline over the same data. DIRSYNC_BENCH_SIZES limits the
-// sizes (e.g. "100k").
+// bare map-diff baseline over the same data, and beside a fixture-only read
+// of the same streams (fixtureOnly): Plan and baseline report their own
+// time (own-ns/op, their time minus the fixture's) and Plan its ratios to
+// the baseline (own-x, whole-x). DIRSYNC_BENCH_SIZES limits the sizes
+// (e.g. "100k").
 func BenchmarkPlan(b *testing.B) {
 	only := os.Getenv("DIRSYNC_BENCH_SIZES")
 	for _, size := range benchSizes {
 		if only != "" && !slices.Contains(strings.Split(only, ","), size.name) {
 			continue
 		}
-		b.Run(size.name+"/dirsync", func(b *testing.B) {
+		b.Run(size.name+"/fixture", func(b *testing.B) {
 			w := newBenchWorld(b, size.n)
-			sy := newSyncer(b, w.dir, w.sink, nil)
-			fixture := resetPeakRSS()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				p, err := sy.Plan(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got := p.Count(diff.OpUpdate); got != size.n/100 {
-					b.Fatalf("%d updates, want %d", got, size.n/100)
-				}
-			}
-			reportPeakRSS(b, fixture)
+			benchFixture(b, "plan/"+size.name, size.n, w.dir, w.sink)
 		})
 		b.Run(size.name+"/baseline", func(b *testing.B) {
 			w := newBenchWorld(b, size.n)
@@ -197,6 +191,25 @@ func BenchmarkPlan(b *testing.B) {
 				}
 			}
 			reportPeakRSS(b, fixture)
+			reportOwnTime(b, "plan/"+size.name, true)
+		})
+		b.Run(size.name+"/dirsync", func(b *testing.B) {
+			w := newBenchWorld(b, size.n)
+			sy := newSyncer(b, w.dir, w.sink, nil)
+			fixture := resetPeakRSS()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				p, err := sy.Plan(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := p.Count(diff.OpUpdate); got != size.n/100 {
+					b.Fatalf("%d updates, want %d", got, size.n/100)
+				}
+			}
+			reportPeakRSS(b, fixture)
+			reportOwnTime(b, "plan/"+size.name, false)
 		})
 	}
 }
@@ -236,4 +249,122 @@ func procStatusMiB(field string) float64 {
 		}
 	}
 	return 0
+}
+
+// fixtureOnly reads the same streams as Plan and baseline and keeps
+// nothing: every entry and every account, every string touched (its length
+// and first byte), so that what the fixture costs to produce (generating,
+// copying, iterating) is measured apart from what is done with it. The
+// count of users and accounts is returned so that the loop cannot be
+// optimised away and so that the benchmark can check it read everything.
+func fixtureOnly(ctx context.Context, c connector.Connector, s dirsync.Sink) (users, accounts int, sum uint64, err error) {
+	touch := func(v string) {
+		sum += uint64(len(v))
+		if v != "" {
+			sum += uint64(v[0])
+		}
+	}
+	for e, err := range c.Read(ctx) {
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if e.Kind == connector.KindUser {
+			users++
+		}
+		touch(e.ID)
+		touch(e.DN)
+		for _, p := range e.Path {
+			touch(p)
+		}
+		for k, vs := range e.Attrs {
+			touch(k)
+			for _, v := range vs {
+				touch(v)
+			}
+		}
+		for _, v := range e.MemberOf {
+			touch(v)
+		}
+		for _, v := range e.Members {
+			touch(v)
+		}
+	}
+	for a, err := range s.Accounts(ctx) {
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		accounts++
+		for _, v := range []string{a.ID, a.Source, a.ExternalID, a.Username, a.Email, a.GivenName,
+			a.FamilyName, a.DisplayName, a.Title, a.Phone, a.Manager, a.BlockReason} {
+			touch(v)
+		}
+		for _, v := range a.Department {
+			touch(v)
+		}
+		for _, v := range a.Roles {
+			touch(v)
+		}
+		for k, v := range a.Extra {
+			touch(k)
+			touch(v)
+		}
+	}
+	return users, accounts, sum, nil
+}
+
+// fixtureSum keeps fixtureOnly's checksum alive.
+var fixtureSum uint64
+
+// ownTime records, per fixture and size, the time of one fixture-only read
+// and of one baseline diff, so that the sub-benchmarks that run after them
+// can report their own cost: their time minus the fixture's.
+var ownTime = map[string]*struct{ fixture, baseline float64 }{}
+
+func nsPerOp(b *testing.B) float64 {
+	if b.N == 0 {
+		return 0
+	}
+	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
+
+// benchFixture is the fixture-only sub-benchmark of key (fixture and size):
+// it must run before the baseline and dirsync sub-benchmarks of the same
+// key, which then report their own time.
+func benchFixture(b *testing.B, key string, n int, c connector.Connector, s dirsync.Sink) {
+	fixture := resetPeakRSS()
+	b.ReportAllocs()
+	for b.Loop() {
+		users, accounts, sum, err := fixtureOnly(context.Background(), c, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if users != n || accounts != n {
+			b.Fatalf("read %d users and %d accounts, want %d", users, accounts, n)
+		}
+		fixtureSum += sum
+	}
+	reportPeakRSS(b, fixture)
+	ownTime[key] = &struct{ fixture, baseline float64 }{fixture: nsPerOp(b)}
+}
+
+// reportOwnTime reports, when the fixture-only sub-benchmark of key ran,
+// "own-ns/op": this sub-benchmark's time minus the fixture's. For Plan
+// (baseline false) it also reports "own-x": Plan's own time over the
+// baseline's own time, and "whole-x": Plan's whole time over the
+// baseline's.
+func reportOwnTime(b *testing.B, key string, baseline bool) {
+	t, ok := ownTime[key]
+	if !ok || t.fixture == 0 {
+		return
+	}
+	whole := nsPerOp(b)
+	b.ReportMetric(whole-t.fixture, "own-ns/op")
+	if baseline {
+		t.baseline = whole
+		return
+	}
+	if t.baseline > t.fixture {
+		b.ReportMetric((whole-t.fixture)/(t.baseline-t.fixture), "own-x")
+		b.ReportMetric(whole/t.baseline, "whole-x")
+	}
 }
