@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Snapshot is an indexed, complete read of a directory: entries by ID and
@@ -20,6 +21,29 @@ type Snapshot struct {
 	memberOf map[string][]string
 	// closure caches transitive group IDs per entry ID.
 	closure map[string][]string
+
+	memoMu sync.Mutex
+	memo   map[any]any
+}
+
+// Memo returns the value the snapshot keeps under key, building it with
+// build on first use. A mapper or a policy keeps its own indexes of a
+// snapshot here, so that they live exactly as long as the snapshot: an
+// index cached anywhere else would keep a finished read's entries alive
+// until the next read. Use an unexported key type, as with context
+// values. Memo is safe for concurrent use.
+func (s *Snapshot) Memo(key any, build func() any) any {
+	s.memoMu.Lock()
+	defer s.memoMu.Unlock()
+	if v, ok := s.memo[key]; ok {
+		return v
+	}
+	if s.memo == nil {
+		s.memo = map[any]any{}
+	}
+	v := build()
+	s.memo[key] = v
+	return v
 }
 
 // NewSnapshot indexes entries. It fails with a *DuplicateIDError if two

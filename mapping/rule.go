@@ -26,10 +26,6 @@ type RuleMapper struct {
 	fields []string
 	extID  bool // a rule targets externalId
 	lookup bool // a rule uses Lookup
-
-	mu    sync.Mutex
-	dnSrc *connector.Snapshot
-	dnIdx *dnIndex
 }
 
 var (
@@ -448,25 +444,25 @@ func resolve(ref string, dir *connector.Snapshot, idx *dnIndex) *connector.Entry
 	return idx.get(ref)
 }
 
-// dnIndex returns the DN index of dir, building it on first use. The mapper
-// keeps the index of the last snapshot it saw. It maps each DN as the
-// directory spelled it; the normalised index, for references spelled
-// another way, is built on the first miss.
+// dnIndex returns the DN index of dir, building it on first use. The index
+// is kept in the snapshot (Snapshot.Memo), so it lives as long as the
+// snapshot and no longer: a mapper holds nothing of a finished read. It
+// maps each DN as the directory spelled it; the normalised index, for
+// references spelled another way, is built on the first miss.
 func (m *RuleMapper) dnIndex(dir *connector.Snapshot) *dnIndex {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.dnSrc == dir {
-		return m.dnIdx
-	}
-	idx := &dnIndex{dir: dir, raw: make(map[string]*connector.Entry, len(dir.Users())+len(dir.Groups()))}
-	idx.each(func(e *connector.Entry) {
-		if _, dup := idx.raw[e.DN]; !dup {
-			idx.raw[e.DN] = e
-		}
-	})
-	m.dnSrc, m.dnIdx = dir, idx
-	return idx
+	return dir.Memo(dnIndexKey{}, func() any {
+		idx := &dnIndex{dir: dir, raw: make(map[string]*connector.Entry, len(dir.Users())+len(dir.Groups()))}
+		idx.each(func(e *connector.Entry) {
+			if _, dup := idx.raw[e.DN]; !dup {
+				idx.raw[e.DN] = e
+			}
+		})
+		return idx
+	}).(*dnIndex)
 }
+
+// dnIndexKey is the Snapshot.Memo key of the DN index.
+type dnIndexKey struct{}
 
 // dnIndex finds entries by DN.
 type dnIndex struct {
