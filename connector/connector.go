@@ -77,8 +77,13 @@ type Checker interface {
 // Project returns a connector for the same directory whose entries carry
 // at least the named attributes (case-insensitive; names the directory
 // does not know are ignored), besides what the connector needs for ID,
-// Kind, DN, Path, Disabled, Deleted, MemberOf and Members; other
-// attributes may be left out. An empty list asks for only those. The
+// Kind, DN, Path, Disabled and Deleted; other attributes may be left out.
+// MemberOf and Members are filled when the list names "memberOf" or
+// "member" (a connector whose memberships cost little may fill them
+// anyway); the Syncer names them only when the mapping or the scope rules
+// use groups, and a connector that tracks membership changes for
+// incremental reads does so only then. An empty list asks for only the
+// fixed fields. The
 // returned connector has the receiver's other capabilities (Incremental,
 // Checker, …). Project does not change the receiver: each caller reads
 // through its own projection, so concurrent reads with different
