@@ -263,25 +263,10 @@ func (c *Connector) userDelta(ctx context.Context, link string, f func(models.Us
 		d = d.WithUrl(link)
 	}
 	resp, err := d.GetAsDeltaGetResponse(ctx, cfg)
-	for page := 1; ; page++ {
-		if err != nil {
-			return "", graphError(ctx, fmt.Sprintf("read users (delta page %d)", page), err)
-		}
-		if f != nil {
-			for _, u := range resp.GetValue() {
-				f(u)
-			}
-		}
-		if dl := deref(resp.GetOdataDeltaLink()); dl != "" {
-			return dl, nil
-		}
-		next := deref(resp.GetOdataNextLink())
-		if next == "" {
-			return "", fmt.Errorf("entra: read users (delta page %d): Graph returned neither a next link nor a delta link", page)
-		}
-		resp, err = c.client.Users().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
+	return deltaRound(ctx, "users", resp, err, f, func(next string) (users.DeltaGetResponseable, error) {
+		return c.client.Users().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
 			&users.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()})
-	}
+	})
 }
 
 // groupDelta pages through a /groups/delta round like userDelta, with
@@ -297,24 +282,40 @@ func (c *Connector) groupDelta(ctx context.Context, link string, f func(models.G
 		d = d.WithUrl(link)
 	}
 	resp, err := d.GetAsDeltaGetResponse(ctx, cfg)
+	return deltaRound(ctx, "groups", resp, err, f, func(next string) (groups.DeltaGetResponseable, error) {
+		return c.client.Groups().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
+			&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+	})
+}
+
+// deltaPage is a page of a delta round, of users or of groups.
+type deltaPage[T any] interface {
+	GetValue() []T
+	GetOdataDeltaLink() *string
+	GetOdataNextLink() *string
+}
+
+// deltaRound follows a delta round from its first page (resp, err) to
+// its @odata.deltaLink, which it returns; f, if not nil, gets each item,
+// and next fetches the page a next link names.
+func deltaRound[T any, P deltaPage[T]](ctx context.Context, what string, resp P, err error, f func(T), next func(link string) (P, error)) (string, error) {
 	for page := 1; ; page++ {
 		if err != nil {
-			return "", graphError(ctx, fmt.Sprintf("read groups (delta page %d)", page), err)
+			return "", graphError(ctx, fmt.Sprintf("read %s (delta page %d)", what, page), err)
 		}
 		if f != nil {
-			for _, g := range resp.GetValue() {
-				f(g)
+			for _, v := range resp.GetValue() {
+				f(v)
 			}
 		}
 		if dl := deref(resp.GetOdataDeltaLink()); dl != "" {
 			return dl, nil
 		}
-		next := deref(resp.GetOdataNextLink())
-		if next == "" {
-			return "", fmt.Errorf("entra: read groups (delta page %d): Graph returned neither a next link nor a delta link", page)
+		link := deref(resp.GetOdataNextLink())
+		if link == "" {
+			return "", fmt.Errorf("entra: read %s (delta page %d): Graph returned neither a next link nor a delta link", what, page)
 		}
-		resp, err = c.client.Groups().Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
-			&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+		resp, err = next(link)
 	}
 }
 
