@@ -1,6 +1,7 @@
 package dirsync
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -142,28 +143,14 @@ var errNeedFull = errors.New("dirsync: the changes need a full read")
 // full read. Connectors report a membership change as a changed group
 // entry (see connector.Incremental).
 func (s *Syncer) groupChangeNeedsFull(entries []connector.Entry) string {
-	var group *connector.Entry
-	for i := range entries {
-		if entries[i].Kind == connector.KindGroup {
-			group = &entries[i]
-			break
-		}
-	}
-	if group == nil {
+	if !s.usesGroups() {
 		return ""
 	}
-	name := group.Attr("cn")
-	if name == "" {
-		name = group.Attr("displayName")
-	}
-	if name == "" {
-		name = group.ID
-	}
-	if s.policy.UsesGroups() {
-		return fmt.Sprintf("group %q changed and scope rules select by group", name)
-	}
-	if gu, ok := s.mapper.(interface{ UsesGroups() bool }); !ok || gu.UsesGroups() {
-		return fmt.Sprintf("group %q changed and the mapping derives roles from groups", name)
+	for i := range entries {
+		if g := &entries[i]; g.Kind == connector.KindGroup {
+			name := cmp.Or(g.Attr("cn"), g.Attr("displayName"), g.ID)
+			return fmt.Sprintf("group %q changed, and roles or scope depend on group membership", name)
+		}
 	}
 	return ""
 }

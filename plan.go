@@ -86,6 +86,16 @@ func (p *Plan) ApproveDigest(d string) error {
 // still the ones approved.
 func (p *Plan) Approved() bool { return p.approved != nil && p.covered() }
 
+// unchanged reports whether the plan holds exactly the changes a Syncer
+// made it with: no subset, no addition, no edit.
+func (p *Plan) unchanged() bool {
+	if !p.facts.made {
+		return false
+	}
+	whole, n := seal(&p.Plan)
+	return whole == p.facts.whole && n == p.facts.actionable
+}
+
 // covered reports whether every actionable change is among the approved.
 func (p *Plan) covered() bool {
 	for i := range p.Changes {

@@ -534,8 +534,6 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Rep
 		return nil, fmt.Errorf("dirsync: Apply: read exceptions (nothing applied): %w", err)
 	}
 	except := s.policy.Options(s.now(), extra...).Except
-	whole, _ := seal(&p.Plan)
-	complete := p.facts.made && whole == p.facts.whole
 
 	r := &Report{Source: s.source, Started: s.now()}
 	total := p.Actionable()
@@ -573,7 +571,7 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger, mode string) (*Rep
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
 	}
 	r.Finished = s.now()
-	if len(errs) == 0 && skipped == 0 && complete && p.cursor != nil {
+	if len(errs) == 0 && skipped == 0 && p.cursor != nil && p.unchanged() {
 		// Every change of the plan as made applied: the connector's
 		// position may move on.
 		if err := s.saveCursor(context.WithoutCancel(ctx), p, r); err != nil {
