@@ -163,6 +163,7 @@ func TestSyncNowCoalescesAndRunsNeverOverlap(t *testing.T) {
 	var inApply, maxInApply atomic.Int32
 	var armed atomic.Bool
 	var once sync.Once
+	holding := make(chan struct{}) // closed once a run holds its apply
 	// Once armed, the first change applied waits for release, holding its
 	// run while "sync now" is pressed many times from many goroutines.
 	h := startRun(t, dirsync.ModeAutomatic, nil, func(diff.Change) error {
@@ -175,7 +176,7 @@ func TestSyncNowCoalescesAndRunsNeverOverlap(t *testing.T) {
 			}
 		}
 		if armed.Load() {
-			once.Do(func() { <-release })
+			once.Do(func() { close(holding); <-release })
 		}
 		return nil
 	})
@@ -184,6 +185,14 @@ func TestSyncNowCoalescesAndRunsNeverOverlap(t *testing.T) {
 	armed.Store(true)
 	require.NoError(t, h.dir.Set("1", "title", "CFO"))
 	h.sy.SyncNow()
+	// The presses below must come while that run is in its apply, not
+	// before it took the first press off the queue (then they would all
+	// coalesce into it).
+	select {
+	case <-holding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync-now run never reached its apply")
+	}
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
