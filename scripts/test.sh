@@ -78,6 +78,10 @@ step "go test -race"
 go test -race -count=1 ./...
 cleanup
 cleanup() { :; }
+if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
+  step "PostgreSQL benchmarks compile and run once"
+  DIRSYNC_BENCH_ROUND=5x100 go test -run='^$' -bench=. -benchtime=1x ./store/pgstore/ ./riversync/ >/dev/null
+fi
 pg_stop
 pg_stop() { :; }
 
