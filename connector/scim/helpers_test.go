@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/scim"
 )
 
@@ -186,4 +187,17 @@ func patchOp(ops ...map[string]any) map[string]any {
 		list[i] = o
 	}
 	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
+}
+
+// readEntry returns the entry a full read yields for id.
+func readEntry(t testing.TB, srv *scim.Server, id string) (connector.Entry, bool) {
+	t.Helper()
+	entries, err := connector.ReadAll(context.Background(), srv)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return connector.Entry{}, false
 }
