@@ -201,3 +201,5 @@ func readEntry(t testing.TB, srv *scim.Server, id string) (connector.Entry, bool
 	}
 	return connector.Entry{}, false
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
