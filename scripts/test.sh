@@ -89,6 +89,8 @@ fuzz() { go test -run='^$' -fuzz="^$2\$" -fuzztime="${FUZZTIME:-50000x}" "$1"; }
 fuzz ./mapping FuzzSpec
 fuzz ./internal/ldaputil FuzzOUPath
 fuzz ./internal/ldaputil FuzzGUID
+fuzz ./connector/scim FuzzFilter
+fuzz ./connector/scim FuzzPatchPath
 
 step "benchmarks compile and run once"
 DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null

@@ -105,7 +105,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 // every supported operator and attribute, with the same answer as a
 // predicate written in Go.
 func TestFilters(t *testing.T) {
-	_, c := open(t, scim.Config{})
+	_, c := open(t, scim.Config{Now: ticker()})
 	type u struct{ userName, ext, email, display string }
 	users := []u{
 		{"alice@example.com", "A-1", "alice@work.example.com", "Alice Smith"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -203,3 +204,15 @@ func readEntry(t testing.TB, srv *scim.Server, id string) (connector.Entry, bool
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// ticker returns a clock that moves one second on every reading.
+func ticker() func() time.Time {
+	var mu sync.Mutex
+	t := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
+}

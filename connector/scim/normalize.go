@@ -62,11 +62,11 @@ func (rt *resourceType) normalizeResource(in map[string]any) (map[string]any, er
 			if v == nil {
 				continue
 			}
-			s, ok := v.(string)
-			if !ok {
-				return nil, badRequest(scimInvalidValue, "externalId must be a string")
+			c, err := coerceOne(externalAttr, v)
+			if err != nil {
+				return nil, err
 			}
-			doc["externalId"] = s
+			doc["externalId"] = c
 			continue
 		}
 		if ext := rt.ext(k); ext != nil {

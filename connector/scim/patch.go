@@ -48,6 +48,15 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 		}
 	}
 	a := sch.find(ap.AttributeName)
+	if a == nil && container == "" && ap.SubAttribute == nil && p.ValueExpression == nil {
+		// The common attributes (RFC 7643 section 3.1).
+		switch {
+		case strings.EqualFold(ap.AttributeName, "externalId"):
+			a = externalAttr
+		case strings.EqualFold(ap.AttributeName, "id"), strings.EqualFold(ap.AttributeName, "meta"):
+			return pathTarget{}, &protoError{status: 400, scimType: scimMutability, detail: ap.AttributeName + " is read-only"}
+		}
+	}
 	if a == nil {
 		return pathTarget{}, badRequest(scimInvalidPath, "unknown attribute in path %q", clip(s))
 	}

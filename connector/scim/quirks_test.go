@@ -184,3 +184,18 @@ func TestQuirkSingleValueForMulti(t *testing.T) {
 		"emails": map[string]any{"value": "m@x", "type": "work"}}).mustStatus(t, http.StatusCreated)
 	assert.Equal(t, []any{map[string]any{"value": "m@x", "type": "work"}}, r.body["emails"])
 }
+
+// The common attribute externalId can be patched, with a path or without
+// (Entra's tutorial maps objectId to externalId); id and meta cannot.
+func TestPatchExternalID(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	id := newUser(t, c, "e@x")
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": "externalId", "value": "obj-1"}).mustStatus(t, http.StatusOK)
+	assert.Equal(t, "obj-1", c.do(http.MethodGet, "/Users/"+id, nil).body["externalId"])
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "value": map[string]any{"externalId": "obj-2"}}).mustStatus(t, http.StatusOK)
+	assert.Equal(t, "obj-2", c.do(http.MethodGet, "/Users/"+id, nil).body["externalId"])
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Remove", "path": "externalId"}).mustStatus(t, http.StatusOK)
+	assert.NotContains(t, c.do(http.MethodGet, "/Users/"+id, nil).body, "externalId")
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": "id", "value": "x"}).scimError(t, http.StatusBadRequest, "mutability")
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": "externalId", "value": map[string]any{}}).scimError(t, http.StatusBadRequest, "invalidValue")
+}
