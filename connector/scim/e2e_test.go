@@ -397,7 +397,9 @@ func TestWriteTriggersAsyncSync(t *testing.T) {
 	sy = e.sy
 	e.sink.Fail = func(diff.Change) error { <-release; return nil }
 	done := make(chan error, 1)
-	go func() { done <- sy.Run(ctx, &dirsync.RunOptions{SkipInitial: true, Schedule: dirsync.Schedule{Every: time.Hour}}) }()
+	go func() {
+		done <- sy.Run(ctx, &dirsync.RunOptions{SkipInitial: true, Schedule: dirsync.Schedule{Every: time.Hour}})
+	}()
 
 	id := oktaCreateUser(t, e.c, person{userName: "async@x", email: "async@x", given: "A"})
 	// Answered although the sink is blocked.
