@@ -74,6 +74,20 @@ if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
   pg_stop() { bash scripts/postgres.sh stop || true; }
 fi
 
+step "scimmy (npm) for connector/scim's response validation"
+# connector/scim checks every response body its server returns with scimmy,
+# a SCIM implementation nobody here wrote; its test fails under CI=true
+# when node or scimmy is missing.
+SCIMMY_VERSION=1.3.5
+if command -v npm >/dev/null 2>&1; then
+  if ! grep -qs "\"version\": \"$SCIMMY_VERSION\"" .tools/node_modules/scimmy/package.json; then
+    npm install --prefix .tools --no-audit --no-fund --no-save "scimmy@$SCIMMY_VERSION"
+  fi
+else
+  echo "npm not found: connector/scim's scimmy validation will skip (or fail under CI=true)" >&2
+fi
+export DIRSYNC_SCIMMY_DIR="$PWD/.tools/node_modules/scimmy"
+
 step "go test -race"
 go test -race -count=1 ./...
 cleanup

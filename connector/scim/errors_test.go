@@ -35,62 +35,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	_, cur := changesSince(t, srv, nil)
 	before := c.do(http.MethodGet, "/Users/"+id, nil).raw
 
-	user := func(extra map[string]any) map[string]any {
-		m := map[string]any{"schemas": []string{scim.URNUser}, "userName": "new@x"}
-		for k, v := range extra {
-			m[k] = v
-		}
-		return m
-	}
-	patch := func(op map[string]any) map[string]any { return patchOp(op) }
-	cases := []struct {
-		name, method, path string
-		body               any
-		status             int
-		scimType           string
-	}{
-		{"malformed JSON", "POST", "/Users", `{"schemas":`, 400, "invalidSyntax"},
-		{"not an object", "POST", "/Users", `[1,2]`, 400, "invalidSyntax"},
-		{"no schemas", "POST", "/Users", map[string]any{"userName": "n@x"}, 400, "invalidSyntax"},
-		{"group schema on /Users", "POST", "/Users", map[string]any{"schemas": []string{scim.URNGroup}, "userName": "n@x"}, 400, "invalidValue"},
-		{"no userName", "POST", "/Users", map[string]any{"schemas": []string{scim.URNUser}}, 400, "invalidValue"},
-		{"blank userName", "POST", "/Users", user(map[string]any{"userName": "  "}), 400, "invalidValue"},
-		{"userName taken, other case", "POST", "/Users", user(map[string]any{"userName": "TAKEN@x"}), 409, "uniqueness"},
-		{"unknown attribute", "POST", "/Users", user(map[string]any{"favouriteColour": "blue"}), 400, "invalidValue"},
-		{"unknown sub-attribute", "POST", "/Users", user(map[string]any{"name": map[string]any{"nick": "x"}}), 400, "invalidValue"},
-		{"wrong type", "POST", "/Users", user(map[string]any{"active": 3}), 400, "invalidValue"},
-		{"wrong type in extension", "POST", "/Users", user(map[string]any{urnEnterprise: map[string]any{"department": []any{1}}}), 400, "invalidValue"},
-		{"body too large", "POST", "/Users", user(map[string]any{"title": strings.Repeat("x", 5000)}), 413, ""},
-		{"PUT taking another's userName", "PUT", "/Users/" + other, user(map[string]any{"userName": "taken@x"}), 409, "uniqueness"},
-		{"PUT unknown id", "PUT", "/Users/nope", user(nil), 404, ""},
-		{"PATCH no schemas", "PATCH", "/Users/" + id, map[string]any{"Operations": []any{map[string]any{"op": "add", "path": "title", "value": "x"}}}, 400, "invalidSyntax"},
-		{"PATCH no operations", "PATCH", "/Users/" + id, patchOp(), 400, "invalidSyntax"},
-		{"PATCH bad path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "path": "emails[type eq", "value": "x"}), 400, "invalidPath"},
-		{"PATCH unknown attribute", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "path": "shoeSize", "value": "x"}), 400, "invalidPath"},
-		{"PATCH unknown key without path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "value": map[string]any{"shoeSize": 1}}), 400, "invalidPath"},
-		{"PATCH remove without path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "remove"}), 400, "noTarget"},
-		{"PATCH filter matching nothing", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": `emails[value sw "zzz"].type`, "value": "home"}), 400, "noTarget"},
-		{"PATCH userName taken", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": "userName", "value": "Other@x"}), 409, "uniqueness"},
-		{"PATCH remove userName", "PATCH", "/Users/" + id, patch(map[string]any{"op": "remove", "path": "userName"}), 400, "invalidValue"},
-		{"PATCH later op fails", "PATCH", "/Users/" + id, patchOp(map[string]any{"op": "replace", "path": "title", "value": "changed"}, map[string]any{"op": "add", "path": "bogus", "value": 1}), 400, "invalidPath"},
-		{"PATCH wrong type", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": "active", "value": map[string]any{}}), 400, "invalidValue"},
-		{"PATCH unknown id", "PATCH", "/Users/nope", patch(map[string]any{"op": "add", "path": "title", "value": "x"}), 404, ""},
-		{"PATCH a group as a user", "PATCH", "/Users/" + gid, patch(map[string]any{"op": "add", "path": "title", "value": "x"}), 404, ""},
-		{"DELETE unknown id", "DELETE", "/Users/nope", nil, 404, ""},
-		{"group without displayName", "POST", "/Groups", map[string]any{"schemas": []string{scim.URNGroup}}, 400, "invalidValue"},
-		{"bad filter", "GET", "/Users?filter=" + url.QueryEscape(`userName eq`), nil, 400, "invalidFilter"},
-		{"unknown filter attribute", "GET", "/Users?filter=" + url.QueryEscape(`shoeSize eq "9"`), nil, 400, "invalidFilter"},
-		{"password filter", "GET", "/Users?filter=" + url.QueryEscape(`password pr`), nil, 400, "invalidFilter"},
-		{"gt on a boolean", "GET", "/Users?filter=" + url.QueryEscape(`active gt true`), nil, 400, "invalidFilter"},
-		{"string compared to a number", "GET", "/Users?filter=" + url.QueryEscape(`userName eq 5`), nil, 400, "invalidFilter"},
-		{"date that is not a date", "GET", "/Users?filter=" + url.QueryEscape(`meta.lastModified gt "yesterday"`), nil, 400, "invalidFilter"},
-		{"bad startIndex", "GET", "/Users?startIndex=one", nil, 400, "invalidValue"},
-		{"attributes and excluded", "GET", "/Users?attributes=userName&excludedAttributes=title", nil, 400, "invalidValue"},
-		{"method", "DELETE", "/Users", nil, 405, ""},
-		{"bulk", "POST", "/Bulk", map[string]any{}, 501, ""},
-		{"unknown endpoint", "GET", "/Widgets", nil, 404, ""},
-		{"unknown resource type", "GET", "/ResourceTypes/Widget", nil, 404, ""},
-	}
+	cases := badRequestCases(id, other, gid)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c.do(tc.method, tc.path, tc.body).scimError(t, tc.status, tc.scimType)
@@ -287,4 +232,67 @@ func TestTokenStoredAsHashOnly(t *testing.T) {
 	srv2, err := scim.Open(ctx, scim.Config{Store: st})
 	require.NoError(t, err)
 	newClient(t, srv2, tok).do(http.MethodGet, "/Users", nil).mustStatus(t, http.StatusOK)
+}
+
+type badCase struct {
+	name, method, path string
+	body               any
+	status             int
+	scimType           string
+}
+
+// badRequestCases are requests the server must refuse; id and other are
+// users ("taken@x", "other@x"), gid a group.
+func badRequestCases(id, other, gid string) []badCase {
+	user := func(extra map[string]any) map[string]any {
+		m := map[string]any{"schemas": []string{scim.URNUser}, "userName": "new@x"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	patch := func(op map[string]any) map[string]any { return patchOp(op) }
+	return []badCase{
+		{"malformed JSON", "POST", "/Users", `{"schemas":`, 400, "invalidSyntax"},
+		{"not an object", "POST", "/Users", `[1,2]`, 400, "invalidSyntax"},
+		{"no schemas", "POST", "/Users", map[string]any{"userName": "n@x"}, 400, "invalidSyntax"},
+		{"group schema on /Users", "POST", "/Users", map[string]any{"schemas": []string{scim.URNGroup}, "userName": "n@x"}, 400, "invalidValue"},
+		{"no userName", "POST", "/Users", map[string]any{"schemas": []string{scim.URNUser}}, 400, "invalidValue"},
+		{"blank userName", "POST", "/Users", user(map[string]any{"userName": "  "}), 400, "invalidValue"},
+		{"userName taken, other case", "POST", "/Users", user(map[string]any{"userName": "TAKEN@x"}), 409, "uniqueness"},
+		{"unknown attribute", "POST", "/Users", user(map[string]any{"favouriteColour": "blue"}), 400, "invalidValue"},
+		{"unknown sub-attribute", "POST", "/Users", user(map[string]any{"name": map[string]any{"nick": "x"}}), 400, "invalidValue"},
+		{"wrong type", "POST", "/Users", user(map[string]any{"active": 3}), 400, "invalidValue"},
+		{"wrong type in extension", "POST", "/Users", user(map[string]any{urnEnterprise: map[string]any{"department": []any{1}}}), 400, "invalidValue"},
+		{"body too large", "POST", "/Users", user(map[string]any{"title": strings.Repeat("x", 5000)}), 413, ""},
+		{"PUT taking another's userName", "PUT", "/Users/" + other, user(map[string]any{"userName": "taken@x"}), 409, "uniqueness"},
+		{"PUT unknown id", "PUT", "/Users/nope", user(nil), 404, ""},
+		{"PATCH no schemas", "PATCH", "/Users/" + id, map[string]any{"Operations": []any{map[string]any{"op": "add", "path": "title", "value": "x"}}}, 400, "invalidSyntax"},
+		{"PATCH no operations", "PATCH", "/Users/" + id, patchOp(), 400, "invalidSyntax"},
+		{"PATCH bad path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "path": "emails[type eq", "value": "x"}), 400, "invalidPath"},
+		{"PATCH unknown attribute", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "path": "shoeSize", "value": "x"}), 400, "invalidPath"},
+		{"PATCH unknown key without path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "add", "value": map[string]any{"shoeSize": 1}}), 400, "invalidPath"},
+		{"PATCH remove without path", "PATCH", "/Users/" + id, patch(map[string]any{"op": "remove"}), 400, "noTarget"},
+		{"PATCH filter matching nothing", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": `emails[value sw "zzz"].type`, "value": "home"}), 400, "noTarget"},
+		{"PATCH userName taken", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": "userName", "value": "Other@x"}), 409, "uniqueness"},
+		{"PATCH remove userName", "PATCH", "/Users/" + id, patch(map[string]any{"op": "remove", "path": "userName"}), 400, "invalidValue"},
+		{"PATCH later op fails", "PATCH", "/Users/" + id, patchOp(map[string]any{"op": "replace", "path": "title", "value": "changed"}, map[string]any{"op": "add", "path": "bogus", "value": 1}), 400, "invalidPath"},
+		{"PATCH wrong type", "PATCH", "/Users/" + id, patch(map[string]any{"op": "replace", "path": "active", "value": map[string]any{}}), 400, "invalidValue"},
+		{"PATCH unknown id", "PATCH", "/Users/nope", patch(map[string]any{"op": "add", "path": "title", "value": "x"}), 404, ""},
+		{"PATCH a group as a user", "PATCH", "/Users/" + gid, patch(map[string]any{"op": "add", "path": "title", "value": "x"}), 404, ""},
+		{"DELETE unknown id", "DELETE", "/Users/nope", nil, 404, ""},
+		{"group without displayName", "POST", "/Groups", map[string]any{"schemas": []string{scim.URNGroup}}, 400, "invalidValue"},
+		{"bad filter", "GET", "/Users?filter=" + url.QueryEscape(`userName eq`), nil, 400, "invalidFilter"},
+		{"unknown filter attribute", "GET", "/Users?filter=" + url.QueryEscape(`shoeSize eq "9"`), nil, 400, "invalidFilter"},
+		{"password filter", "GET", "/Users?filter=" + url.QueryEscape(`password pr`), nil, 400, "invalidFilter"},
+		{"gt on a boolean", "GET", "/Users?filter=" + url.QueryEscape(`active gt true`), nil, 400, "invalidFilter"},
+		{"string compared to a number", "GET", "/Users?filter=" + url.QueryEscape(`userName eq 5`), nil, 400, "invalidFilter"},
+		{"date that is not a date", "GET", "/Users?filter=" + url.QueryEscape(`meta.lastModified gt "yesterday"`), nil, 400, "invalidFilter"},
+		{"bad startIndex", "GET", "/Users?startIndex=one", nil, 400, "invalidValue"},
+		{"attributes and excluded", "GET", "/Users?attributes=userName&excludedAttributes=title", nil, 400, "invalidValue"},
+		{"method", "DELETE", "/Users", nil, 501, ""},
+		{"bulk", "POST", "/Bulk", map[string]any{}, 501, ""},
+		{"unknown endpoint", "GET", "/Widgets", nil, 404, ""},
+		{"unknown resource type", "GET", "/ResourceTypes/Widget", nil, 404, ""},
+	}
 }

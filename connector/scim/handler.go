@@ -47,7 +47,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveResource(rw, r, rt, id, base)
 	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
 		if r.Method != http.MethodGet {
-			writeError(rw, http.StatusMethodNotAllowed, "", "only GET is supported on "+endpoint)
+			writeError(rw, http.StatusNotImplemented, "", "only GET is supported on "+endpoint)
 			return
 		}
 		s.serveDiscovery(rw, endpoint, id, base)
@@ -133,7 +133,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		w.Header().Set("Location", loc)
 		s.writeResource(w, http.StatusCreated, rt, rec, base, nil)
 	case id == "":
-		writeError(w, http.StatusMethodNotAllowed, "", "use GET or POST on "+rt.endpoint)
+		writeError(w, http.StatusNotImplemented, "", "use GET or POST on "+rt.endpoint)
 	case r.Method == http.MethodGet:
 		s.mu.RLock()
 		rec := s.lookup(rt, id)
@@ -191,7 +191,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		s.changed(ctx)
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeError(w, http.StatusMethodNotAllowed, "", "use GET, PUT, PATCH or DELETE on "+rt.endpoint+"/{id}")
+		writeError(w, http.StatusNotImplemented, "", "use GET, PUT, PATCH or DELETE on "+rt.endpoint+"/{id}")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -216,3 +217,5 @@ func ticker() func() time.Time {
 		return t
 	}
 }
+
+func urlq(s string) string { return url.QueryEscape(s) }
