@@ -15,6 +15,9 @@
 # (scripts/postgres.sh; it installs the Debian package postgresql when
 # initdb is missing) for store/pgstore and riversync, and stops it on exit.
 # Set DIRSYNC_SKIP_POSTGRES=1 to run without it.
+#
+# It installs the npm package scimmy (pinned) into .tools/node_modules when
+# missing, with which connector/scim validates its SCIM responses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
