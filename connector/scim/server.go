@@ -534,15 +534,17 @@ func entryOf(r *record, memberOf map[string][]string) connector.Entry {
 // ("emails.primary"); the enterprise extension's attributes without the
 // URN, its manager as the manager's id.
 func flatten(doc map[string]any) connector.Attrs {
-	attrs := connector.Attrs{}
-	for _, k := range sortedKeys(doc) {
-		if ext, ok := doc[k].(map[string]any); ok && strings.HasPrefix(k, "urn:") {
-			for _, sk := range sortedKeys(ext) {
-				flattenAttr(attrs, sk, ext[sk])
+	// Each key is filled from one attribute, so the order in which the
+	// maps are walked does not show in the result.
+	attrs := make(connector.Attrs, len(doc)+8)
+	for k, v := range doc {
+		if ext, ok := v.(map[string]any); ok && strings.HasPrefix(k, "urn:") {
+			for sk, sv := range ext {
+				flattenAttr(attrs, sk, sv)
 			}
 			continue
 		}
-		flattenAttr(attrs, k, doc[k])
+		flattenAttr(attrs, k, v)
 	}
 	return attrs
 }
@@ -562,8 +564,8 @@ func flattenAttr(attrs connector.Attrs, name string, v any) {
 				attrs[key] = append(attrs[key], id)
 			}
 		}
-		for _, sk := range sortedKeys(x) {
-			flattenAttr(attrs, name+"."+sk, x[sk])
+		for sk, sv := range x {
+			flattenAttr(attrs, name+"."+sk, sv)
 		}
 	case []any:
 		items := slices.Clone(x)
