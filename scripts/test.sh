@@ -112,6 +112,7 @@ fuzz ./connector/scim FuzzPatchPath
 step "benchmarks compile and run once"
 DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null
 DIRSYNC_GOOGLE_BENCH_USERS=2000 go test -run='^$' -bench=. -benchtime=1x ./connector/google/ >/dev/null
+DIRSYNC_SCIM_BENCH_USERS=500 go test -run='^$' -bench=. -benchtime=1x ./connector/scim/ >/dev/null
 
 step "quickstart, twice"
 qs=$(mktemp -d)
@@ -121,6 +122,12 @@ go build -o "$qs/quickstart" ./examples/quickstart
 grep -q "Applied" "$qs/run1.txt" || { echo "quickstart run 1 applied nothing:"; cat "$qs/run1.txt"; exit 1; }
 grep -q "No changes" "$qs/run2.txt" || { echo "quickstart run 2 is not empty:"; cat "$qs/run2.txt"; exit 1; }
 echo "quickstart: run 1 applied, run 2 has no changes"
+
+step "examples/scim, offline"
+scim_out=$(go run ./examples/scim)
+grep -q "applied  block      Alan Turing" <<<"$scim_out" || { echo "examples/scim did not block the deactivated user:"; echo "$scim_out"; exit 1; }
+grep -q "GET /Users → 401" <<<"$scim_out" || { echo "examples/scim: the rotated-out token was not refused:"; echo "$scim_out"; exit 1; }
+echo "examples/scim: pushes planned and applied, old token refused after rotation"
 
 echo
 echo "all checks passed"

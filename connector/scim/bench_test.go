@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,14 @@ import (
 	"github.com/dirsync-go/dirsync/mapping"
 )
 
-const benchPushUsers = 10_000
+// benchUsers returns n, or DIRSYNC_SCIM_BENCH_USERS when set (scripts/test.sh
+// runs the benchmarks once at a small size to check they work).
+func benchUsers(n int) int {
+	if v, err := strconv.Atoi(os.Getenv("DIRSYNC_SCIM_BENCH_USERS")); err == nil && v > 0 {
+		return v
+	}
+	return n
+}
 
 func pushBody(i int) []byte {
 	b, _ := json.Marshal(map[string]any{
@@ -53,6 +62,7 @@ func pushAll(b *testing.B, h http.Handler, token string, bodies [][]byte) {
 // handler into a memory store and into the journal file store (each write
 // synced to disk before the answer). Reports requests per second.
 func BenchmarkPush10k(b *testing.B) {
+	benchPushUsers := benchUsers(10_000)
 	bodies := make([][]byte, benchPushUsers)
 	for i := range bodies {
 		bodies[i] = pushBody(i)
@@ -97,6 +107,7 @@ func BenchmarkPush10k(b *testing.B) {
 // and the time from the first POST until the app holds every user
 // (until-match-s), and after the last POST (after-last-s).
 func BenchmarkPush10kUntilAppMatches(b *testing.B) {
+	benchPushUsers := benchUsers(10_000)
 	bodies := make([][]byte, benchPushUsers)
 	for i := range bodies {
 		bodies[i] = pushBody(i)
@@ -263,7 +274,7 @@ func scimBaseline(ctx context.Context, c connector.Connector, s dirsync.Sink) (u
 // 100,000 users (1% changed) beside the bare map diff over the same
 // connector and sink.
 func BenchmarkPlanFromSCIMStore100k(b *testing.B) {
-	const n = 100_000
+	n := benchUsers(100_000)
 	b.Run("baseline", func(b *testing.B) {
 		w := newPlanWorld(b, n)
 		b.ReportAllocs()
@@ -272,7 +283,7 @@ func BenchmarkPlanFromSCIMStore100k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if updates != n/100 {
+			if updates != (n+99)/100 {
 				b.Fatalf("%d updates, want %d", updates, n/100)
 			}
 		}
@@ -293,7 +304,7 @@ func BenchmarkPlanFromSCIMStore100k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if got := p.Count(diff.OpUpdate); got != n/100 {
+			if got := p.Count(diff.OpUpdate); got != (n+99)/100 {
 				b.Fatalf("%d updates, want %d", got, n/100)
 			}
 		}
