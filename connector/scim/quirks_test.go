@@ -20,7 +20,8 @@ func newUser(t *testing.T, c *client, userName string) string {
 		"emails": []any{map[string]any{"type": "work", "value": userName, "primary": true}}}).mustStatus(t, http.StatusCreated).id()
 }
 
-// Entra known issues page: booleans as "True"/"False", in any case, are
+// Entra known issues page (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility):
+// booleans as "True"/"False", in any case, are
 // stored as booleans; other strings are refused.
 func TestQuirkEntraBooleanStrings(t *testing.T) {
 	_, c := open(t, scim.Config{})
@@ -40,7 +41,8 @@ func TestQuirkEntraBooleanStrings(t *testing.T) {
 	assert.Equal(t, true, r.body["emails"].([]any)[0].(map[string]any)["primary"])
 }
 
-// Entra known issues page: op values in any case; member names of the
+// Entra known issues page (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility):
+// op values in any case; member names of the
 // message in any case.
 func TestQuirkOpCase(t *testing.T) {
 	_, c := open(t, scim.Config{})
@@ -55,7 +57,8 @@ func TestQuirkOpCase(t *testing.T) {
 	entraPatch(t, c, "/Users", id, map[string]any{"op": "Merge", "path": "title", "value": "x"}).scimError(t, http.StatusBadRequest, "invalidSyntax")
 }
 
-// Entra known issues page: a PATCH without path whose value has dotted and
+// Entra known issues page (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility):
+// a PATCH without path whose value has dotted and
 // URN-prefixed keys, and attribute names in another case.
 func TestQuirkPathlessDottedKeys(t *testing.T) {
 	_, c := open(t, scim.Config{})
@@ -79,7 +82,8 @@ func TestQuirkPathlessDottedKeys(t *testing.T) {
 	assert.Equal(t, []any{scim.URNUser}, got["schemas"])
 }
 
-// Entra tutorial: a replace of emails[type eq "work"].value when the user
+// Entra tutorial (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups):
+// a replace of emails[type eq "work"].value when the user
 // has no work email adds one; a filter that is not made of eq clauses and
 // matches nothing has no target.
 func TestQuirkReplaceFilteredActsAsAdd(t *testing.T) {
@@ -98,7 +102,10 @@ func TestQuirkReplaceFilteredActsAsAdd(t *testing.T) {
 	assert.Equal(t, string(before), string(c.do(http.MethodGet, "/Users/"+id, nil).raw))
 }
 
-// Entra tutorial: members removed with a value array (and a member's
+// Entra tutorial (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups),
+// Okta reference (https://developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20),
+// Entra known issues page (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility):
+// members removed with a value array (and a member's
 // "displayName"); Okta and the known issues page: members[value eq "…"].
 // Removing a member twice is no error (a retried request).
 func TestQuirkMemberRemoval(t *testing.T) {
@@ -121,7 +128,8 @@ func TestQuirkMemberRemoval(t *testing.T) {
 	assert.Equal(t, []string{u1}, memberValues(c.do(http.MethodGet, "/Groups/"+gid, nil).body))
 }
 
-// Entra known issues page: the aadOptscim062020 flag on any request.
+// Entra known issues page (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility):
+// the aadOptscim062020 flag on any request.
 func TestQuirkAADOptFlag(t *testing.T) {
 	_, c := open(t, scim.Config{})
 	id := newUser(t, c, "f@x")
@@ -133,7 +141,8 @@ func TestQuirkAADOptFlag(t *testing.T) {
 	entraPatch(t, c, "/Users", id+"?aadOptscim062020", map[string]any{"op": "Replace", "path": "title", "value": "t"}).mustStatus(t, http.StatusOK)
 }
 
-// Entra tutorial: a group create lists Microsoft's own group schema and
+// Entra tutorial (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups):
+// a group create lists Microsoft's own group schema and
 // sends an id; the schema is ignored, the id replaced.
 func TestQuirkEntraGroupSchema(t *testing.T) {
 	_, c := open(t, scim.Config{})
@@ -146,7 +155,8 @@ func TestQuirkEntraGroupSchema(t *testing.T) {
 		entraGroupURN: map[string]any{"x": 1}}).scimError(t, http.StatusBadRequest, "invalidValue")
 }
 
-// Okta protocol reference: the create carries a password and an empty
+// Okta protocol reference (https://developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20):
+// the create carries a password and an empty
 // groups list; the full-user PUT carries id and meta. The password is
 // never stored, read-only attributes are ignored.
 func TestQuirkOktaPasswordAndReadOnly(t *testing.T) {
@@ -163,7 +173,8 @@ func TestQuirkOktaPasswordAndReadOnly(t *testing.T) {
 	c.do(http.MethodPatch, "/Users/"+id, patchOp(map[string]any{"op": "add", "path": "groups", "value": []any{map[string]any{"value": "g"}}})).scimError(t, http.StatusBadRequest, "mutability")
 }
 
-// Okta protocol reference: deactivation is a pathless replace of active;
+// Okta protocol reference (https://developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20):
+// deactivation is a pathless replace of active;
 // Okta never DELETEs users, and reactivation flips it back.
 func TestQuirkOktaDeactivate(t *testing.T) {
 	srv, c := open(t, scim.Config{})
@@ -186,7 +197,8 @@ func TestQuirkSingleValueForMulti(t *testing.T) {
 }
 
 // The common attribute externalId can be patched, with a path or without
-// (Entra's tutorial maps objectId to externalId); id and meta cannot.
+// (Entra's tutorial maps objectId to externalId,
+// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups); id and meta cannot.
 func TestPatchExternalID(t *testing.T) {
 	_, c := open(t, scim.Config{})
 	id := newUser(t, c, "e@x")

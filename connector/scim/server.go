@@ -82,10 +82,10 @@ type Server struct {
 	userNames map[string]string
 	token     []byte
 
-	nmu      sync.Mutex // the OnChange goroutine
-	running  bool
-	pending  bool
-	inflight sync.WaitGroup
+	nmu     sync.Mutex // the OnChange goroutine
+	idle    *sync.Cond // signalled when running turns false
+	running bool
+	pending bool
 }
 
 // record is a stored Record with its decoded attributes. Both are never
@@ -109,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{store: cfg.Store, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxBody: cfg.MaxBodyBytes, maxPage: cfg.MaxPageSize, now: cfg.Now,
 		index: map[string]int{}, userNames: map[string]string{}}
+	s.idle = sync.NewCond(&s.nmu)
 	if s.store == nil {
 		s.store = NewMemoryStore()
 	}
@@ -246,16 +247,15 @@ func (s *Server) changed(ctx context.Context) {
 		return
 	}
 	s.running = true
-	s.inflight.Add(1)
 	s.nmu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		defer s.inflight.Done()
 		for {
 			s.callOnChange(ctx)
 			s.nmu.Lock()
 			if !s.pending {
 				s.running = false
+				s.idle.Broadcast()
 				s.nmu.Unlock()
 				return
 			}
@@ -275,8 +275,15 @@ func (s *Server) callOnChange(ctx context.Context) {
 }
 
 // Wait waits until no OnChange call is running or due: for a test, or a
-// host shutting down after it stopped serving.
-func (s *Server) Wait() { s.inflight.Wait() }
+// host shutting down after it stopped serving. Writes accepted while it
+// waits make it wait for their call too.
+func (s *Server) Wait() {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	for s.running {
+		s.idle.Wait()
+	}
+}
 
 // write stores a new version of the resource id of type rt (a new
 // resource when id is ""), as mutate computes it from the current one.
