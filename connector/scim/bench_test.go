@@ -197,7 +197,7 @@ func newPlanWorld(b *testing.B, n int) *planWorld {
 			"emails":           []any{map[string]any{"primary": true, "type": "work", "value": fmt.Sprintf("user%06d@bench.example", i)}},
 			scim.URNEnterprise: map[string]any{"department": fmt.Sprint("Dept ", i%50)},
 		})
-		r := scim.Record{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), Type: "User", Seq: uint64(i + 1),
+		r := scim.Record{ID: fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), Type: "User", Seq: uint64(i + 1), CreatedSeq: uint64(i + 1),
 			Created: t0.Add(time.Duration(i) * time.Millisecond), Modified: t0.Add(time.Duration(i) * time.Millisecond), Attrs: attrs}
 		if err := st.Put(ctx, r); err != nil {
 			b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -231,4 +232,30 @@ func TestFileStoreCompacts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 	newClient(t, srv2, tok).do(http.MethodGet, "/Users/"+id, nil).mustStatus(t, http.StatusOK)
+}
+
+// Resources created within one millisecond keep their order (and so their
+// pages) across a restart.
+func TestOrderSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	st := scim.NewMemoryStore()
+	frozen := func() time.Time { return time.Date(2026, 5, 5, 5, 5, 5, 0, time.UTC) }
+	srv, err := scim.Open(ctx, scim.Config{Store: st, Now: frozen})
+	require.NoError(t, err)
+	tok, err := srv.RotateToken(ctx)
+	require.NoError(t, err)
+	c := newClient(t, srv, tok)
+	for i := range 30 {
+		newUser(t, c, fmt.Sprintf("o%02d@x", i))
+	}
+	before, err := connector.ReadAll(ctx, srv)
+	require.NoError(t, err)
+	srv2, err := scim.Open(ctx, scim.Config{Store: st})
+	require.NoError(t, err)
+	after, err := connector.ReadAll(ctx, srv2)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+	for i, e := range after {
+		assert.Equal(t, fmt.Sprintf("o%02d@x", i), e.Attr("userName"))
+	}
 }

@@ -130,9 +130,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("scim: load store: %w", err)
 	}
 	recs := slices.Clone(st.Records)
-	// Creation order (then id), so that paging is stable while a provider
-	// adds resources.
+	// Creation order, so that paging is stable while a provider adds
+	// resources, and the same as before the restart.
 	slices.SortFunc(recs, func(a, b Record) int {
+		if c := cmpUint(a.CreatedSeq, b.CreatedSeq); c != 0 {
+			return c
+		}
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
 		}
@@ -320,12 +323,12 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	rec := &record{Record: Record{Type: rt.name, Seq: s.seq + 1, Created: now, Modified: now}, doc: doc}
 	if cur != nil {
-		rec.ID, rec.Created = cur.ID, cur.Created
+		rec.ID, rec.Created, rec.CreatedSeq = cur.ID, cur.Created, cur.CreatedSeq
 		if !now.After(cur.Modified) {
 			rec.Modified = cur.Modified.Add(time.Millisecond) // lastModified never goes back
 		}
 	} else {
-		rec.ID = newID()
+		rec.ID, rec.CreatedSeq = newID(), rec.Seq
 	}
 	if doc == nil {
 		rec.Deleted = true

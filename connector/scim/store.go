@@ -25,6 +25,9 @@ type Record struct {
 	// Seq is the store-wide sequence number of the write that produced
 	// this version; it orders changes for incremental reads.
 	Seq uint64 `json:"seq"`
+	// CreatedSeq is the Seq of the write that created the resource: list
+	// responses page in this order, the same before and after a restart.
+	CreatedSeq uint64 `json:"createdSeq,omitempty"`
 	// Created and Modified are meta.created and meta.lastModified.
 	Created  time.Time `json:"created"`
 	Modified time.Time `json:"modified"`
