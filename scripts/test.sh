@@ -108,6 +108,7 @@ fuzz ./internal/ldaputil FuzzOUPath
 fuzz ./internal/ldaputil FuzzGUID
 fuzz ./connector/scim FuzzFilter
 fuzz ./connector/scim FuzzPatchPath
+fuzz ./connector/scim FuzzRequest
 
 step "benchmarks compile and run once"
 DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null
