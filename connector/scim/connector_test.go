@@ -259,3 +259,27 @@ func TestOrderSurvivesRestart(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("o%02d@x", i), e.Attr("userName"))
 	}
 }
+
+// An incremental read brings the manager of a changed user along, so that
+// a plan from the changes alone can look it up; a deleted manager does
+// not come back as live.
+func TestReadChangesBringsManager(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	boss := newUser(t, c, "boss@x")
+	gone := newUser(t, c, "gone@x")
+	worker := newUser(t, c, "worker@x")
+	_, cur := changesSince(t, srv, nil)
+	entraPatch(t, c, "/Users", worker, map[string]any{"op": "Add", "path": urnEnterprise + ":manager", "value": boss}).mustStatus(t, http.StatusOK)
+	got, cur := changesSince(t, srv, cur)
+	require.Len(t, got, 2)
+	assert.Equal(t, worker, got[0].ID)
+	assert.Equal(t, boss, got[1].ID)
+	assert.Equal(t, "boss@x", got[1].Attr("userName"))
+
+	c.do(http.MethodDelete, "/Users/"+gone, nil).mustStatus(t, http.StatusNoContent)
+	entraPatch(t, c, "/Users", worker, map[string]any{"op": "Replace", "path": urnEnterprise + ":manager", "value": gone}).mustStatus(t, http.StatusOK)
+	got, _ = changesSince(t, srv, cur)
+	require.Len(t, got, 2)
+	assert.True(t, got[0].Deleted)
+	assert.Equal(t, worker, got[1].ID)
+}

@@ -190,6 +190,13 @@ func TestEntraProvisioningEndToEnd(t *testing.T) {
 	assert.Equal(t, diff.OpUpdate, c.Op)
 	assert.Contains(t, c.Fields, diff.FieldChange{Name: diff.FieldRoles, Old: "admin", New: ""})
 
+	// The manager, sent as Entra sends it (a plain id), maps to the
+	// manager's email.
+	entraPatch(t, e.c, "/Users", bid, map[string]any{"op": "Add", "path": urnEnterprise + ":manager", "value": aid}).mustStatus(t, http.StatusOK)
+	c = change(t, e.sync(t), bid)
+	assert.Equal(t, diff.OpUpdate, c.Op)
+	assert.Contains(t, c.Fields, diff.FieldChange{Name: diff.FieldManager, Old: "", New: "ada@contoso.com"})
+
 	// Delete: the account follows the missing-account lifecycle (block).
 	e.c.do(http.MethodDelete, "/Users/"+bid, nil).mustStatus(t, http.StatusNoContent)
 	c = change(t, e.sync(t), bid)

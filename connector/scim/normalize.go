@@ -30,6 +30,11 @@ import (
 //     endpoint": https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
 //   - A member removal given as a value array on the path "members" removes
 //     those members (Entra, same tutorial), as members[value eq "…"] does.
+//   - The enterprise manager sent as a plain string (the manager's id) is
+//     stored as manager.value, which is how Entra reads it back (Microsoft
+//     Q&A, "SCIM user provisioning setup with manager attribute":
+//     https://learn.microsoft.com/en-us/answers/questions/188003/scim-user-provisioning-setup-with-manager-attribut);
+//     an empty string removes it.
 //   - The aadOptscim062020 query flag is accepted and ignored (Entra, known
 //     issues page).
 //   - A single value sent for a multi-valued attribute is taken as a list
@@ -298,6 +303,14 @@ func coerceOne(a *attr, v any) (any, error) {
 		return nil, badRequest(scimInvalidValue, "%s must be an integer", a.name)
 	case tComplex:
 		m, ok := v.(map[string]any)
+		if s, isStr := v.(string); isStr && a.name == "manager" {
+			// Entra sends the manager as the manager's id, a plain string,
+			// and reads it back as manager.value (see above).
+			if strings.TrimSpace(s) == "" {
+				return nil, nil
+			}
+			m, ok = map[string]any{"value": s}, true
+		}
 		if !ok {
 			return nil, badRequest(scimInvalidValue, "%s must be an object", a.name)
 		}

@@ -196,7 +196,7 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 				}
 			}
 			putOrDelete(m, a.name, list)
-		case a.typ == tComplex:
+		case a.typ == tComplex && v != nil:
 			putOrDelete(m, a.name, mergeMaps(m[a.name], v))
 		default:
 			putOrDelete(m, a.name, v)
@@ -207,7 +207,7 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 		if err != nil {
 			return err
 		}
-		if a.typ == tComplex && !a.multi {
+		if a.typ == tComplex && !a.multi && v != nil {
 			// Sub-attributes not named are left unchanged (RFC 7644
 			// section 3.5.2.3).
 			putOrDelete(m, a.name, mergeMaps(m[a.name], v))

@@ -211,3 +211,26 @@ func TestPatchExternalID(t *testing.T) {
 	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": "id", "value": "x"}).scimError(t, http.StatusBadRequest, "mutability")
 	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": "externalId", "value": map[string]any{}}).scimError(t, http.StatusBadRequest, "invalidValue")
 }
+
+// Microsoft Q&A (https://learn.microsoft.com/en-us/answers/questions/188003/scim-user-provisioning-setup-with-manager-attribut):
+// Entra sends the enterprise manager as a plain string id, in a create,
+// a pathed PATCH and a pathless one, and reads it back as manager.value.
+func TestQuirkEntraManagerString(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	boss := newUser(t, c, "boss@x")
+	r := c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser, urnEnterprise}, "userName": "w@x",
+		urnEnterprise: map[string]any{"manager": boss}}).mustStatus(t, http.StatusCreated)
+	assert.Equal(t, map[string]any{"manager": map[string]any{"value": boss}}, r.body[urnEnterprise])
+	id := r.id()
+	other := newUser(t, c, "other@x")
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": urnEnterprise + ":manager", "value": other}).mustStatus(t, http.StatusOK)
+	got := c.do(http.MethodGet, "/Users/"+id, nil).body
+	assert.Equal(t, other, got[urnEnterprise].(map[string]any)["manager"].(map[string]any)["value"])
+	e, _ := readEntry(t, srv, id)
+	assert.Equal(t, other, e.Attr("manager"))
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Add", "value": map[string]any{urnEnterprise + ":manager": boss}}).mustStatus(t, http.StatusOK)
+	e, _ = readEntry(t, srv, id)
+	assert.Equal(t, boss, e.Attr("manager"))
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": urnEnterprise + ":manager", "value": ""}).mustStatus(t, http.StatusOK)
+	assert.NotContains(t, c.do(http.MethodGet, "/Users/"+id, nil).body, urnEnterprise)
+}

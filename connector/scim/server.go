@@ -417,7 +417,8 @@ const cursorPrefix = "scim/v1/"
 
 // ReadChanges implements connector.Incremental. The cursor is the store's
 // sequence number: resources written after it come back complete, and
-// deleted ones as tombstones. A group whose members changed comes back as
+// deleted ones as tombstones; the managers of changed users come along
+// (unchanged), so that the manager can be looked up. A group whose members changed comes back as
 // a changed group (the Syncer then reads in full where roles or scope
 // depend on groups). A cursor ahead of the store (a store that was
 // replaced) is expired.
@@ -444,6 +445,9 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 		}
 	}
 	slices.SortFunc(changed, func(a, b *record) int { return cmpUint(a.Seq, b.Seq) })
+	if !full {
+		changed = withManagers(recs, changed)
+	}
 	for i, r := range changed {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("scim: read changes interrupted after %d entries: %w", i, err)
@@ -457,6 +461,40 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 		}
 	}
 	return connector.Cursor(cursorPrefix + strconv.FormatUint(seq, 10)), nil
+}
+
+// withManagers appends to changed the live managers its live users name
+// that it does not hold, so that a plan made from the changes alone can
+// look up a manager (mapping.SCIMSpec maps the manager's email): pushes
+// are small change sets, and a report's manager is rarely among them.
+func withManagers(recs, changed []*record) []*record {
+	in := make(map[string]bool, len(changed))
+	for _, r := range changed {
+		in[r.ID] = true
+	}
+	byID := map[string]*record{}
+	var extra []*record
+	for _, r := range changed {
+		if r.Deleted || r.Type != userType.name {
+			continue
+		}
+		ext, _ := r.doc[URNEnterprise].(map[string]any)
+		mgr, _ := ext["manager"].(map[string]any)
+		id, _ := mgr["value"].(string)
+		if id == "" || in[id] {
+			continue
+		}
+		if len(byID) == 0 {
+			for _, x := range recs {
+				byID[x.ID] = x
+			}
+		}
+		if m := byID[id]; m != nil && !m.Deleted && m.Type == userType.name {
+			in[id] = true
+			extra = append(extra, m)
+		}
+	}
+	return append(changed, extra...)
 }
 
 func cmpUint(a, b uint64) int {
