@@ -5,6 +5,7 @@
 //	go run ./examples/scim                       # pushes a few requests at itself and exits
 //	go run ./examples/scim -serve :8080          # serves /scim/v2/acme/ until Ctrl-C
 //	go run ./examples/scim -serve :8080 -data .  # … keeping the pushed state in ./acme.scim
+//	go run ./examples/scim -serve :8080 -data . -rotate  # … with a new token
 //
 // With -serve it prints the bearer token to paste into the identity
 // provider with the tenant URL http://HOST:8080/scim/v2/acme. The app is an
@@ -15,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,16 +38,20 @@ const mount = "/scim/v2/acme"
 
 func main() {
 	serve := flag.String("serve", "", "listen on this address instead of running the offline demo")
-	data := flag.String("data", "", "keep the pushed state in DIR/acme.scim (default: in memory)")
+	data := flag.String("data", "", "with -serve: keep the pushed state in DIR/acme.scim (default: in memory)")
+	rotate := flag.Bool("rotate", false, "with -serve -data: issue a new token, revoking the stored one")
 	flag.Parse()
+	if *data != "" && *serve == "" {
+		log.Fatal("-data needs -serve: the offline demo always starts from an empty store")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *serve, *data); err != nil {
+	if err := run(ctx, *serve, *data, *rotate); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, serve, data string) error {
+func run(ctx context.Context, serve, data string, rotate bool) error {
 	var store scim.Store = scim.NewMemoryStore()
 	if data != "" {
 		fs, err := scim.OpenFileStore(filepath.Join(data, "acme.scim"))
@@ -79,9 +85,13 @@ func run(ctx context.Context, serve, data string) error {
 	if err != nil {
 		return err
 	}
-	token, err := srv.RotateToken(ctx)
-	if err != nil {
-		return err
+	// A token is issued once and kept (as a hash) in the store; -rotate
+	// issues a new one and revokes the old at once.
+	token := "(unchanged: the one issued before; -rotate issues a new one)"
+	if err := srv.Check(ctx); errors.Is(err, scim.ErrNoToken) || rotate || serve == "" {
+		if token, err = srv.RotateToken(ctx); err != nil {
+			return err
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(mount+"/", http.StripPrefix(mount, srv))
