@@ -49,6 +49,14 @@
 // "emails.work", "emails.primary", the enterprise extension's
 // "department", "employeeNumber" and "manager" (the manager's id).
 //
+// Entries have no Path: SCIM has no org units, so scope rules select by
+// attribute (department, userType, …) or by group. A user the provider
+// deletes and then creates again with the same externalId (Entra's object
+// id, Okta's user id: the same person) takes its old id back, so the app
+// unblocks the old account ("back in the directory"); with another
+// externalId it is a new resource, and an app account that still holds
+// its email is never handed over: the plan skips it with the reason.
+//
 // # Authentication
 //
 // Each integration has one bearer token. RotateToken issues a new one and

@@ -80,6 +80,7 @@ type Server struct {
 	recs      []*record      // creation order
 	index     map[string]int // id → position in recs
 	userNames map[string]string
+	gone      map[string]string // goneKey of a tombstone → its id
 	token     []byte
 
 	nmu     sync.Mutex // the OnChange goroutine
@@ -108,7 +109,7 @@ var (
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{store: cfg.Store, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxBody: cfg.MaxBodyBytes, maxPage: cfg.MaxPageSize, now: cfg.Now,
-		index: map[string]int{}, userNames: map[string]string{}}
+		index: map[string]int{}, userNames: map[string]string{}, gone: map[string]string{}}
 	s.idle = sync.NewCond(&s.nmu)
 	if s.store == nil {
 		s.store = NewMemoryStore()
@@ -147,6 +148,16 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 			if err := json.Unmarshal(r.Attrs, &rec.doc); err != nil || rec.doc == nil {
 				return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptStore, r.ID)
 			}
+		} else if len(r.Attrs) > 0 {
+			var t struct {
+				ExternalID string `json:"externalId"`
+			}
+			if err := json.Unmarshal(r.Attrs, &t); err != nil {
+				return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptStore, r.ID, err)
+			}
+			if t.ExternalID != "" {
+				s.gone[goneKey(r.Type, t.ExternalID)] = r.ID
+			}
 		}
 		if _, dup := s.index[r.ID]; dup {
 			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptStore, r.ID)
@@ -162,6 +173,14 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.token = slices.Clone(st.TokenHash)
 	}
 	return s, nil
+}
+
+// goneKey keys a deleted resource by its type and externalId.
+func goneKey(typ, externalID string) string { return typ + "\x00" + externalID }
+
+func externalIDOf(doc map[string]any) string {
+	s, _ := doc["externalId"].(string)
+	return s
 }
 
 // userNameOf returns the folded userName of a live user, or "".
@@ -327,11 +346,25 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		if !now.After(cur.Modified) {
 			rec.Modified = cur.Modified.Add(time.Millisecond) // lastModified never goes back
 		}
+	} else if old, ok := s.gone[goneKey(rt.name, externalIDOf(doc))]; ok && externalIDOf(doc) != "" {
+		// The provider deleted this resource and creates it again: the
+		// same externalId (Entra's object id, Okta's user id) is the same
+		// person, so the resource takes its old id and place, and the app
+		// its old account back ("back in the directory"), never a second.
+		rec.ID = old
+		s.mu.RLock()
+		rec.CreatedSeq = s.recs[s.index[old]].CreatedSeq
+		s.mu.RUnlock()
 	} else {
 		rec.ID, rec.CreatedSeq = newID(), rec.Seq
 	}
 	if doc == nil {
+		// A tombstone keeps the externalId the resource had, to know it
+		// if it is created again.
 		rec.Deleted = true
+		if ext := externalIDOf(cur.doc); ext != "" {
+			rec.Attrs, _ = json.Marshal(map[string]string{"externalId": ext})
+		}
 	} else if rec.Attrs, err = json.Marshal(doc); err != nil {
 		return nil, false, err
 	}
@@ -345,10 +378,18 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		if u := userNameOf(cur); u != "" && s.userNames[u] == cur.ID {
 			delete(s.userNames, u)
 		}
-		s.recs[s.index[cur.ID]] = rec
+	}
+	if i, ok := s.index[rec.ID]; ok {
+		s.recs[i] = rec // an update, or a resource created again
 	} else {
 		s.index[rec.ID] = len(s.recs)
 		s.recs = append(s.recs, rec)
+	}
+	switch {
+	case rec.Deleted && externalIDOf(cur.doc) != "":
+		s.gone[goneKey(rt.name, externalIDOf(cur.doc))] = rec.ID
+	case !rec.Deleted && externalIDOf(rec.doc) != "" && s.gone[goneKey(rt.name, externalIDOf(rec.doc))] == rec.ID:
+		delete(s.gone, goneKey(rt.name, externalIDOf(rec.doc)))
 	}
 	if u := userNameOf(rec); u != "" {
 		s.userNames[u] = rec.ID

@@ -35,7 +35,7 @@ type Record struct {
 	Deleted bool `json:"deleted,omitempty"`
 	// Attrs is the resource's attributes as a JSON object, without id and
 	// meta, in the schema's spelling; the enterprise extension under its
-	// URN. Empty for a tombstone.
+	// URN. A tombstone holds only the externalId the resource had, if any.
 	Attrs json.RawMessage `json:"attrs,omitempty"`
 }
 
