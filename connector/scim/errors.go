@@ -8,8 +8,6 @@ import (
 
 // Sentinel errors.
 var (
-	// ErrNotFound reports a resource the store does not hold.
-	ErrNotFound = errors.New("scim: resource not found")
 	// ErrCorruptStore reports a store file that cannot be read back.
 	ErrCorruptStore = errors.New("scim: store is corrupt")
 	// ErrNoToken reports an integration for which no token was issued
