@@ -32,6 +32,7 @@ func TestAttributesCoverWhatMapReads(t *testing.T) {
 		"ad":     ADSpec(),
 		"entra":  EntraSpec(),
 		"google": GoogleSpec(),
+		"scim":   SCIMSpec(),
 		"custom": NewBuilder().
 			Template(diff.FieldDisplayName, "{Initials}. {SN} ({employeeNumber})").
 			From(diff.FieldEmail, "proxyAddresses").Transform("lower").
@@ -46,7 +47,8 @@ func TestAttributesCoverWhatMapReads(t *testing.T) {
 		"proxyAddresses", "physicalDeliveryOfficeName", "extensionAttribute1", "surname", "jobTitle",
 		"businessPhones", "mobilePhone", "primaryEmail", "name.givenName", "name.familyName", "name.fullName",
 		"organizations.title", "phones.work", "orgUnitPath", "relations.manager", "cn", "name",
-		"description", "info", "comment"}
+		"description", "info", "comment", "userName", "emails", "emails.primary", "emails.work",
+		"name.formatted", "phoneNumbers", "phoneNumbers.work", "phoneNumbers.primary", "phoneNumbers.mobile"}
 	rng := rand.New(rand.NewPCG(14, 14))
 	for name, spec := range specs {
 		m, err := New(spec)

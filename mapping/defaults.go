@@ -59,3 +59,28 @@ func GoogleSpec() Spec {
 		From(diff.FieldDepartment, "orgUnitPath").Split("/").
 		Spec()
 }
+
+// SCIMSpec returns the default spec for users pushed over SCIM 2.0 (package
+// connector/scim), with the attribute names that connector gives an entry:
+// the core User schema's attributes (userName, displayName, title, …), the
+// sub-attributes of name as "name.givenName", a multi-valued attribute as
+// its values ("emails", primary first), by type ("emails.work") and its
+// primary value ("emails.primary"), and the enterprise extension's
+// attributes without their URN (department, employeeNumber, manager holding
+// the manager's SCIM id).
+func SCIMSpec() Spec {
+	return NewBuilder().
+		From(diff.FieldUsername, "userName").Transform("lower").
+		From(diff.FieldEmail, "emails.primary", "emails.work", "emails").Transform("lower").
+		From(diff.FieldGivenName, "name.givenName").
+		From(diff.FieldFamilyName, "name.familyName").
+		From(diff.FieldDisplayName, "displayName", "name.formatted").
+		Template(diff.FieldDisplayName, "{name.givenName} {name.familyName}").
+		From(diff.FieldTitle, "title").
+		From(diff.FieldPhone, "phoneNumbers.work", "phoneNumbers.primary", "phoneNumbers.mobile", "phoneNumbers").
+		From(diff.FieldManager, "manager").Lookup("emails.primary").Transform("lower").
+		From(diff.FieldManager, "manager").Lookup("emails.work").Transform("lower").
+		From(diff.FieldManager, "manager").Lookup("userName").Transform("lower").
+		From(diff.FieldDepartment, "department").
+		Spec()
+}

@@ -115,7 +115,7 @@
 //
 // # Defaults
 //
-// ADSpec, EntraSpec and GoogleSpec are ready-made specs for the bundled
+// ADSpec, EntraSpec, GoogleSpec and SCIMSpec are ready-made specs for the bundled
 // connectors. None grants roles; add role links to the returned Spec.
 //
 // ADSpec expects LDAP attribute names of Active Directory:
@@ -157,6 +157,24 @@
 //	phone        phones.work, else phones.value
 //	manager      relations.manager (an email), lower-cased
 //	department   organizations.department, else orgUnitPath split on "/"
+//
+// SCIMSpec expects the attribute names package connector/scim gives a
+// pushed SCIM User (see SCIMSpec):
+//
+//	username     userName, lower-cased
+//	email        emails.primary, else emails.work, else the first of
+//	             emails, lower-cased
+//	givenName    name.givenName
+//	familyName   name.familyName
+//	displayName  displayName, else name.formatted, else
+//	             "{name.givenName} {name.familyName}"
+//	title        title
+//	phone        phoneNumbers.work, else .primary, else .mobile, else
+//	             the first of phoneNumbers
+//	manager      manager (the manager's SCIM id, from the enterprise
+//	             extension) looked up: its emails.primary, else
+//	             emails.work, else userName, lower-cased
+//	department   department (enterprise extension)
 //
 // A manager looked up by reference is found only when the manager is part of
 // the same read. The defaults set no extra fields: an extra field the

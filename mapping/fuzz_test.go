@@ -15,7 +15,7 @@ import (
 // FuzzSpec feeds arbitrary JSON to New. A spec New accepts must map every
 // sample entry without panicking and must survive a JSON round trip.
 func FuzzSpec(f *testing.F) {
-	for _, s := range []mapping.Spec{mapping.ADSpec(), mapping.EntraSpec(), mapping.GoogleSpec(), builderLiteral()} {
+	for _, s := range []mapping.Spec{mapping.ADSpec(), mapping.EntraSpec(), mapping.GoogleSpec(), mapping.SCIMSpec(), builderLiteral()} {
 		data, err := json.Marshal(s)
 		require.NoError(f, err)
 		f.Add(data)

@@ -82,6 +82,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		"ad":      mapping.ADSpec(),
 		"entra":   mapping.EntraSpec(),
 		"google":  mapping.GoogleSpec(),
+		"scim":    mapping.SCIMSpec(),
 		"builder": builderSpec().Spec(),
 		"literal": builderLiteral(),
 	}

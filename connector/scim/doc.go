@@ -1,0 +1,125 @@
+// Package scim receives SCIM 2.0 pushes (RFC 7643, RFC 7644) from
+// identity providers — Okta, Microsoft Entra ID provisioning, Ping — and
+// makes what they pushed a directory that a dirsync.Syncer reads like any
+// other: pushed state is a directory, so push and pull go through one
+// engine, with the same mapping, scope, exceptions, lifecycle, safety
+// limits, plan with reasons and history.
+//
+// A Server serves one integration (one customer organization). It is an
+// http.Handler for the provider — /Users and /Groups (list with filter and
+// paging, get, POST, PUT, PATCH, DELETE), /ServiceProviderConfig,
+// /ResourceTypes and /Schemas, with the core User schema and the
+// enterprise extension — and a connector.Connector with
+// connector.Incremental reads for the integration's Syncer. Use
+// mapping.SCIMSpec with it.
+//
+//	srv, err := scim.Open(ctx, scim.Config{Store: store, OnChange: func(context.Context) { sy.SyncNow() }})
+//	mux.Handle("/scim/v2/acme/", http.StripPrefix("/scim/v2/acme", srv))
+//	sy, err := dirsync.New(srv, sink, &dirsync.Options{Source: "acme-okta", Mapper: mapper})
+//	go sy.Run(ctx, nil)
+//
+// # What the provider sees
+//
+// The handler stores exactly what the provider wrote (in the schema's
+// spelling and types: see the quirks below) in the Store and answers
+// from it: a GET returns what the last write wrote, whatever the app did
+// with the account. The response is sent after the store write is
+// durable and before anything happens in the app: an accepted write
+// calls Config.OnChange on a goroutine of its own, and the Syncer plans
+// and applies asynchronously, so the provider never waits on the app's
+// sink, and a slow or failing sink never fails a provisioning request.
+//
+// While a plan waits for approval — the Syncer runs in approval mode, or
+// a flood of deactivations went over the safety limits — the provider
+// sees nothing of it: its writes are accepted and read back as written
+// (active false reads back as false), while the app's accounts stay as
+// they were until an admin approves (Syncer.ApprovePending); the next
+// write replans and the pending plan is replaced by one that includes it.
+//
+// # From resources to entries
+//
+// A User is a connector.KindUser entry whose ID is the resource id, and
+// a Group a connector.KindGroup entry whose Members are its members that
+// exist; a user's MemberOf lists the groups naming it. "active": false
+// makes the entry Disabled, so the lifecycle policy blocks the account
+// and its sessions end; a DELETE leaves a tombstone for incremental reads
+// and the account follows the policy for accounts missing from the
+// source (blocked by default). Attributes are flattened as mapping.SCIMSpec
+// documents: "userName", "name.givenName", "emails" (primary first),
+// "emails.work", "emails.primary", the enterprise extension's
+// "department", "employeeNumber" and "manager" (the manager's id).
+//
+// Entries have no Path: SCIM has no org units, so scope rules select by
+// attribute (department, userType, …) or by group. A user the provider
+// deletes and then creates again with the same externalId (Entra's object
+// id, Okta's user id: the same person) takes its old id back, so the app
+// unblocks the old account ("back in the directory"); with another
+// externalId it is a new resource, and an app account that still holds
+// its email is never handed over: the plan skips it with the reason.
+//
+// # Authentication
+//
+// Each integration has one bearer token. RotateToken issues a new one and
+// revokes the old at once (what an admin does when the customer moves to
+// another provider); only its SHA-256 hash is stored and it is compared
+// in constant time. A request without a valid token gets 401 with a
+// WWW-Authenticate header. No token and no resource content is ever
+// logged or put in an error.
+//
+// # Limits and errors
+//
+// Request bodies are capped (Config.MaxBodyBytes, 413 above it), and so
+// is the page size of a list (Config.MaxPageSize). Bulk, sorting, ETag
+// preconditions and password changes are advertised as unsupported in
+// /ServiceProviderConfig; a password a provider sends is never stored.
+// Errors use the SCIM error schema with a scimType: 409 uniqueness for a
+// userName already taken (case-insensitive), 400 invalidFilter for a
+// filter that does not parse or names an unknown attribute (never a full
+// listing), invalidSyntax for malformed JSON or missing schemas,
+// invalidValue for an unknown attribute or a value of the wrong type,
+// invalidPath for a PATCH path that names nothing in the schema,
+// noTarget for a PATCH filter that matches nothing where nothing can be
+// added, mutability for a read-only attribute; 404 for an unknown id. A
+// refused request changes nothing.
+//
+// Filters support eq, ne, co, sw, ew, pr, gt, ge, lt, le (also on
+// meta.created and meta.lastModified), and, or, not, grouping and value
+// filters such as emails[type eq "work"], on any attribute of the schema
+// plus id, externalId and meta.
+//
+// # Provider quirks
+//
+// normalize.go is the one place where provider behaviour is turned into
+// RFC shape, each case with the page that documents it and a test:
+// Entra's "True"/"False" strings, op values in any case, PATCH without
+// path with dotted and URN-prefixed keys, a replace on a filtered path
+// that matches nothing acting as an add, member removal by value array,
+// the aadOptscim062020 flag; Okta's full-user PUT with read-only
+// attributes, its "replace active false" deactivation, its password.
+//
+// # Libraries
+//
+// Filters and PATCH paths are parsed by github.com/scim2/filter-parser/v2
+// (wrapped so a panic cannot escape, and fuzzed here). The protocol
+// server github.com/elimity-com/scim was considered and not used: its
+// Server owns routing and a resource-handler interface that would still
+// leave applying PATCH operations and the store to this package, it
+// silently ignores unknown attributes in PATCH values where RFC 7644 and
+// this package refuse them, and it reads request bodies without a cap.
+// What this package adds on top of the filter parser is small: resource
+// normalisation, PATCH application and routing, fuzzed by FuzzFilter and
+// FuzzPatchPath.
+//
+// # Stores
+//
+// MemoryStore keeps the resources in memory; FileStore, the persistent
+// embedded default, keeps one journal file per integration, synced on
+// every write. A host may implement Store on its own database. One
+// Server per integration and process.
+//
+// # Removing an integration
+//
+// Stop routing requests to the Server, apply the Syncer's PlanRemoval
+// (the integration's accounts follow the missing-account lifecycle), then
+// delete the store (FileStore.Remove).
+package scim

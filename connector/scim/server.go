@@ -1,0 +1,703 @@
+package scim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dirsync-go/dirsync/connector"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultMaxPageSize  = 1000
+)
+
+// Config configures a Server. The zero value (with a Store) is usable.
+type Config struct {
+	// Store keeps what the provider wrote. Default: a new MemoryStore
+	// (nothing survives a restart).
+	Store Store `json:"-"`
+	// OnChange is called after writes the Server accepted, so that the
+	// integration syncs: wire it to a dirsync.Syncer's SyncNow or to
+	// riversync.SyncNow. It runs on a goroutine of its own, never on the
+	// request's: the provider's request is answered without waiting for
+	// it. Calls never overlap, and writes accepted while one runs lead
+	// to one more call after it (they coalesce, never get lost). ctx
+	// carries the values of the request that caused it, not its
+	// cancellation. A panic in OnChange is logged and recovered.
+	OnChange func(ctx context.Context) `json:"-"`
+	// Logger receives one line per request: method, endpoint, status and
+	// resource id, never a token or a resource's content. Default:
+	// discard.
+	Logger *slog.Logger `json:"-"`
+	// BaseURL is the absolute URL the handler is mounted at, such as
+	// "https://app.example.com/scim/v2/acme", used for meta.location.
+	// Default: derived from each request's Host and path.
+	BaseURL string `json:"baseURL,omitempty"`
+	// MaxBodyBytes caps a request body; a larger one gets 413. Default
+	// DefaultMaxBodyBytes (1 MiB).
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// MaxPageSize caps the count of one list response. Default
+	// DefaultMaxPageSize.
+	MaxPageSize int `json:"maxPageSize,omitempty"`
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time `json:"-"`
+}
+
+// Server is a SCIM 2.0 service provider for one integration: an
+// http.Handler for the identity provider, and a connector.Connector with
+// incremental reads for the integration's dirsync.Syncer. All methods are
+// safe for concurrent use.
+type Server struct {
+	store    Store
+	onChange func(context.Context)
+	log      *slog.Logger
+	baseURL  string
+	maxBody  int64
+	maxPage  int
+	now      func() time.Time
+
+	wmu sync.Mutex // one write (and its store I/O) at a time
+
+	mu        sync.RWMutex // guards what follows; held only in memory
+	seq       uint64
+	recs      []*record      // creation order
+	index     map[string]int // id → position in recs
+	userNames map[string]string
+	gone      map[string]string // goneKey of a tombstone → its id
+	token     []byte
+
+	nmu     sync.Mutex // the OnChange goroutine
+	idle    *sync.Cond // signalled when running turns false
+	running bool
+	pending bool
+}
+
+// record is a stored Record with its decoded attributes. Both are never
+// modified once stored: a write stores a new record.
+type record struct {
+	Record
+	doc map[string]any // nil for a tombstone
+}
+
+func (r *record) version() string { return `W/"` + strconv.FormatUint(r.Seq, 10) + `"` }
+
+// Compile-time checks of the capabilities a Server offers.
+var (
+	_ connector.Connector   = (*Server)(nil)
+	_ connector.Incremental = (*Server)(nil)
+	_ connector.Checker     = (*Server)(nil)
+)
+
+// Open loads the integration's store and returns its Server.
+func Open(ctx context.Context, cfg Config) (*Server, error) {
+	s := &Server{store: cfg.Store, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
+		maxBody: cfg.MaxBodyBytes, maxPage: cfg.MaxPageSize, now: cfg.Now,
+		index: map[string]int{}, userNames: map[string]string{}, gone: map[string]string{}}
+	s.idle = sync.NewCond(&s.nmu)
+	if s.store == nil {
+		s.store = NewMemoryStore()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.maxPage <= 0 {
+		s.maxPage = DefaultMaxPageSize
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	st, err := s.store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scim: load store: %w", err)
+	}
+	recs := slices.Clone(st.Records)
+	// Creation order, so that paging is stable while a provider adds
+	// resources, and the same as before the restart.
+	slices.SortFunc(recs, func(a, b Record) int {
+		if c := cmpUint(a.CreatedSeq, b.CreatedSeq); c != 0 {
+			return c
+		}
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	for _, r := range recs {
+		rec := &record{Record: r}
+		if !r.Deleted {
+			if err := json.Unmarshal(r.Attrs, &rec.doc); err != nil || rec.doc == nil {
+				return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptStore, r.ID)
+			}
+		} else if len(r.Attrs) > 0 {
+			var t struct {
+				ExternalID string `json:"externalId"`
+			}
+			if err := json.Unmarshal(r.Attrs, &t); err != nil {
+				return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptStore, r.ID, err)
+			}
+			if t.ExternalID != "" {
+				s.gone[goneKey(r.Type, t.ExternalID)] = r.ID
+			}
+		}
+		if _, dup := s.index[r.ID]; dup {
+			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptStore, r.ID)
+		}
+		s.index[r.ID] = len(s.recs)
+		s.recs = append(s.recs, rec)
+		s.seq = max(s.seq, r.Seq)
+		if u := userNameOf(rec); u != "" {
+			s.userNames[u] = r.ID
+		}
+	}
+	if len(st.TokenHash) > 0 {
+		s.token = slices.Clone(st.TokenHash)
+	}
+	return s, nil
+}
+
+// goneKey keys a deleted resource by its type and externalId.
+func goneKey(typ, externalID string) string { return typ + "\x00" + externalID }
+
+func externalIDOf(doc map[string]any) string {
+	s, _ := doc["externalId"].(string)
+	return s
+}
+
+// userNameOf returns the folded userName of a live user, or "".
+func userNameOf(r *record) string {
+	if r.Deleted || r.Type != userType.name {
+		return ""
+	}
+	u, _ := r.doc["userName"].(string)
+	return foldUserName(u)
+}
+
+// foldUserName is the key userName uniqueness is checked on: userName is
+// case-insensitive (RFC 7643 section 4.1.1, caseExact false).
+func foldUserName(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
+
+// RotateToken issues a new bearer token for the integration and revokes
+// the previous one at once: requests with the old token get 401 from the
+// moment RotateToken returns. Only the token's SHA-256 hash is stored;
+// show the token to the admin once, to paste into the identity provider.
+func (s *Server) RotateToken(ctx context.Context) (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		return "", fmt.Errorf("scim: rotate token: %w", err)
+	}
+	tok := "scim_" + base64.RawURLEncoding.EncodeToString(b)
+	h := sha256.Sum256([]byte(tok))
+	if err := s.setToken(ctx, h[:]); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// RevokeToken revokes the token without issuing another: every request
+// gets 401 until RotateToken.
+func (s *Server) RevokeToken(ctx context.Context) error { return s.setToken(ctx, nil) }
+
+func (s *Server) setToken(ctx context.Context, hash []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.store.SetTokenHash(ctx, hash); err != nil {
+		return fmt.Errorf("scim: store token hash: %w", err)
+	}
+	s.mu.Lock()
+	s.token = hash
+	s.mu.Unlock()
+	return nil
+}
+
+// authorized checks the request's bearer token against the stored hash in
+// constant time.
+func (s *Server) authorized(h string) bool {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	s.mu.RLock()
+	want := s.token
+	s.mu.RUnlock()
+	return len(want) == sha256.Size && subtle.ConstantTimeCompare(sum[:], want) == 1
+}
+
+// Check implements connector.Checker: it fails with ErrNoToken until a
+// token was issued, since no provider can push before that.
+func (s *Server) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scim: check: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.token == nil {
+		return ErrNoToken
+	}
+	return nil
+}
+
+// changed runs OnChange on its own goroutine, coalescing calls.
+func (s *Server) changed(ctx context.Context) {
+	if s.onChange == nil {
+		return
+	}
+	s.nmu.Lock()
+	if s.running {
+		s.pending = true
+		s.nmu.Unlock()
+		return
+	}
+	s.running = true
+	s.nmu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		for {
+			s.callOnChange(ctx)
+			s.nmu.Lock()
+			if !s.pending {
+				s.running = false
+				s.idle.Broadcast()
+				s.nmu.Unlock()
+				return
+			}
+			s.pending = false
+			s.nmu.Unlock()
+		}
+	}()
+}
+
+func (s *Server) callOnChange(ctx context.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "scim: OnChange panicked", "panic", fmt.Sprint(v))
+		}
+	}()
+	s.onChange(ctx)
+}
+
+// Wait waits until no OnChange call is running or due: for a test, or a
+// host shutting down after it stopped serving. Writes accepted while it
+// waits make it wait for their call too.
+func (s *Server) Wait() {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	for s.running {
+		s.idle.Wait()
+	}
+}
+
+// write stores a new version of the resource id of type rt (a new
+// resource when id is ""), as mutate computes it from the current one.
+// mutate returns the new document, or nil to delete. It reports whether
+// anything changed.
+func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate func(cur *record) (map[string]any, error)) (*record, bool, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var cur *record
+	if id != "" {
+		s.mu.RLock()
+		cur = s.lookup(rt, id)
+		s.mu.RUnlock()
+		if cur == nil {
+			return nil, false, &protoError{status: 404, detail: rt.name + " not found"}
+		}
+	}
+	doc, err := mutate(cur)
+	if err != nil {
+		return nil, false, err
+	}
+	if cur != nil && doc != nil && reflect.DeepEqual(doc, cur.doc) {
+		return cur, false, nil
+	}
+	if rt == userType && doc != nil {
+		u, _ := doc["userName"].(string)
+		s.mu.RLock()
+		owner, taken := s.userNames[foldUserName(u)]
+		s.mu.RUnlock()
+		if taken && (cur == nil || owner != cur.ID) {
+			return nil, false, &protoError{status: 409, scimType: scimUniqueness, detail: "userName is already taken"}
+		}
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	rec := &record{Record: Record{Type: rt.name, Seq: s.seq + 1, Created: now, Modified: now}, doc: doc}
+	if cur != nil {
+		rec.ID, rec.Created, rec.CreatedSeq = cur.ID, cur.Created, cur.CreatedSeq
+		if !now.After(cur.Modified) {
+			rec.Modified = cur.Modified.Add(time.Millisecond) // lastModified never goes back
+		}
+	} else if old, ok := s.gone[goneKey(rt.name, externalIDOf(doc))]; ok && externalIDOf(doc) != "" {
+		// The provider deleted this resource and creates it again: the
+		// same externalId (Entra's object id, Okta's user id) is the same
+		// person, so the resource takes its old id and place, and the app
+		// its old account back ("back in the directory"), never a second.
+		rec.ID = old
+		s.mu.RLock()
+		rec.CreatedSeq = s.recs[s.index[old]].CreatedSeq
+		s.mu.RUnlock()
+	} else {
+		rec.ID, rec.CreatedSeq = newID(), rec.Seq
+	}
+	if doc == nil {
+		// A tombstone keeps the externalId the resource had, to know it
+		// if it is created again.
+		rec.Deleted = true
+		if ext := externalIDOf(cur.doc); ext != "" {
+			rec.Attrs, _ = json.Marshal(map[string]string{"externalId": ext})
+		}
+	} else if rec.Attrs, err = json.Marshal(doc); err != nil {
+		return nil, false, err
+	}
+	if err := s.store.Put(ctx, rec.Record); err != nil {
+		return nil, false, fmt.Errorf("scim: store %s %s: %w", rt.name, rec.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq = rec.Seq
+	if cur != nil {
+		if u := userNameOf(cur); u != "" && s.userNames[u] == cur.ID {
+			delete(s.userNames, u)
+		}
+	}
+	if i, ok := s.index[rec.ID]; ok {
+		s.recs[i] = rec // an update, or a resource created again
+	} else {
+		s.index[rec.ID] = len(s.recs)
+		s.recs = append(s.recs, rec)
+	}
+	switch {
+	case rec.Deleted && externalIDOf(cur.doc) != "":
+		s.gone[goneKey(rt.name, externalIDOf(cur.doc))] = rec.ID
+	case !rec.Deleted && externalIDOf(rec.doc) != "" && s.gone[goneKey(rt.name, externalIDOf(rec.doc))] == rec.ID:
+		delete(s.gone, goneKey(rt.name, externalIDOf(rec.doc)))
+	}
+	if u := userNameOf(rec); u != "" {
+		s.userNames[u] = rec.ID
+	}
+	return rec, true, nil
+}
+
+// lookup returns the live resource of type rt with the id. The caller
+// holds mu.
+func (s *Server) lookup(rt *resourceType, id string) *record {
+	i, ok := s.index[id]
+	if !ok {
+		return nil
+	}
+	r := s.recs[i]
+	if r.Deleted || r.Type != rt.name {
+		return nil
+	}
+	return r
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(rand.Reader, b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40 // a version 4 UUID
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// snapshot returns the records as they are now. Records are immutable, so
+// the caller may read them without the lock.
+func (s *Server) snapshot() ([]*record, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.recs), s.seq
+}
+
+// Read implements connector.Connector: every live user and group, in the
+// order they were created. A user's MemberOf lists the groups whose
+// members name it; a group's Members lists the members that exist.
+func (s *Server) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
+	return func(yield func(connector.Entry, error) bool) {
+		recs, _ := s.snapshot()
+		memberOf := membership(recs)
+		n := 0
+		for _, r := range recs {
+			if r.Deleted {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				yield(connector.Entry{}, fmt.Errorf("scim: read interrupted after %d entries: %w", n, err))
+				return
+			}
+			if !yield(entryOf(r, memberOf), nil) {
+				return
+			}
+			n++
+		}
+	}
+}
+
+const cursorPrefix = "scim/v1/"
+
+// ReadChanges implements connector.Incremental. The cursor is the store's
+// sequence number: resources written after it come back complete, and
+// deleted ones as tombstones; the managers of changed users come along
+// (unchanged), so that the manager can be looked up. A group whose members changed comes back as
+// a changed group (the Syncer then reads in full where roles or scope
+// depend on groups). A cursor ahead of the store (a store that was
+// replaced) is expired.
+func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("scim: read changes: %w", err)
+	}
+	recs, seq := s.snapshot()
+	var from uint64
+	full := len(since) == 0
+	if !full {
+		rest, ok := strings.CutPrefix(string(since), cursorPrefix)
+		n, err := strconv.ParseUint(rest, 10, 64)
+		if !ok || err != nil || n > seq {
+			return nil, fmt.Errorf("scim: cursor %q was not issued by this store: %w", clip(string(since)), connector.ErrCursorExpired)
+		}
+		from = n
+	}
+	memberOf := membership(recs)
+	var changed []*record
+	for _, r := range recs {
+		if (full && !r.Deleted) || (!full && r.Seq > from) {
+			changed = append(changed, r)
+		}
+	}
+	slices.SortFunc(changed, func(a, b *record) int { return cmpUint(a.Seq, b.Seq) })
+	if !full {
+		changed = withManagers(recs, changed)
+	}
+	for i, r := range changed {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("scim: read changes interrupted after %d entries: %w", i, err)
+		}
+		e := connector.Entry{ID: r.ID, Kind: kindOf(r.Type), Deleted: true}
+		if !r.Deleted {
+			e = entryOf(r, memberOf)
+		}
+		if err := yield(e); err != nil {
+			return nil, err
+		}
+	}
+	return connector.Cursor(cursorPrefix + strconv.FormatUint(seq, 10)), nil
+}
+
+// withManagers appends to changed the live managers its live users name
+// that it does not hold, so that a plan made from the changes alone can
+// look up a manager (mapping.SCIMSpec maps the manager's email): pushes
+// are small change sets, and a report's manager is rarely among them.
+func withManagers(recs, changed []*record) []*record {
+	in := make(map[string]bool, len(changed))
+	for _, r := range changed {
+		in[r.ID] = true
+	}
+	byID := map[string]*record{}
+	var extra []*record
+	for _, r := range changed {
+		if r.Deleted || r.Type != userType.name {
+			continue
+		}
+		ext, _ := r.doc[URNEnterprise].(map[string]any)
+		mgr, _ := ext["manager"].(map[string]any)
+		id, _ := mgr["value"].(string)
+		if id == "" || in[id] {
+			continue
+		}
+		if len(byID) == 0 {
+			for _, x := range recs {
+				byID[x.ID] = x
+			}
+		}
+		if m := byID[id]; m != nil && !m.Deleted && m.Type == userType.name {
+			in[id] = true
+			extra = append(extra, m)
+		}
+	}
+	return append(changed, extra...)
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func kindOf(typ string) connector.Kind {
+	if typ == groupType.name {
+		return connector.KindGroup
+	}
+	return connector.KindUser
+}
+
+// membership maps each live resource id to the live groups whose members
+// name it, sorted.
+func membership(recs []*record) map[string][]string {
+	live := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		if !r.Deleted {
+			live[r.ID] = true
+		}
+	}
+	out := map[string][]string{}
+	for _, r := range recs {
+		if r.Deleted || r.Type != groupType.name {
+			continue
+		}
+		for _, m := range memberIDs(r) {
+			if live[m] && m != r.ID && !slices.Contains(out[m], r.ID) {
+				out[m] = append(out[m], r.ID)
+			}
+		}
+	}
+	for k := range out {
+		slices.Sort(out[k])
+	}
+	return out
+}
+
+// memberIDs returns the member values of a group.
+func memberIDs(r *record) []string {
+	list, _ := r.doc["members"].([]any)
+	var out []string
+	for _, it := range list {
+		if m, ok := it.(map[string]any); ok {
+			if v, ok := m["value"].(string); ok && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// entryOf turns a live resource into a directory entry. A user whose
+// active is false is Disabled; a group's Members are its members that
+// exist.
+func entryOf(r *record, memberOf map[string][]string) connector.Entry {
+	e := connector.Entry{ID: r.ID, Kind: kindOf(r.Type), Attrs: flatten(r.doc), MemberOf: slices.Clone(memberOf[r.ID])}
+	if r.Type == groupType.name {
+		seen := map[string]bool{}
+		for _, m := range memberIDs(r) {
+			if _, ok := memberOf[m]; ok && !seen[m] && m != r.ID {
+				seen[m] = true
+				e.Members = append(e.Members, m)
+			}
+		}
+		slices.Sort(e.Members)
+	}
+	if active, ok := r.doc["active"].(bool); ok && !active {
+		e.Disabled = true
+	}
+	return e
+}
+
+// flatten turns a document into entry attributes (lower-case names, as
+// connector.Attrs wants): simple attributes under their name, complex
+// ones as "name.givenName", multi-valued ones as their values (the
+// primary first), by type ("emails.work") and the primary value
+// ("emails.primary"); the enterprise extension's attributes without the
+// URN, its manager as the manager's id.
+func flatten(doc map[string]any) connector.Attrs {
+	// Each key is filled from one attribute, so the order in which the
+	// maps are walked does not show in the result.
+	attrs := make(connector.Attrs, len(doc)+8)
+	for k, v := range doc {
+		if ext, ok := v.(map[string]any); ok && strings.HasPrefix(k, "urn:") {
+			for sk, sv := range ext {
+				flattenAttr(attrs, sk, sv)
+			}
+			continue
+		}
+		flattenAttr(attrs, k, v)
+	}
+	return attrs
+}
+
+func flattenAttr(attrs connector.Attrs, name string, v any) {
+	key := strings.ToLower(name)
+	switch x := v.(type) {
+	case string:
+		attrs[key] = append(attrs[key], x)
+	case bool:
+		attrs[key] = append(attrs[key], strconv.FormatBool(x))
+	case float64:
+		attrs[key] = append(attrs[key], strconv.FormatFloat(x, 'f', -1, 64))
+	case map[string]any:
+		if key == "manager" {
+			if id, ok := x["value"].(string); ok {
+				attrs[key] = append(attrs[key], id)
+			}
+		}
+		for sk, sv := range x {
+			flattenAttr(attrs, name+"."+sk, sv)
+		}
+	case []any:
+		items := slices.Clone(x)
+		// The primary value first (stable otherwise).
+		slices.SortStableFunc(items, func(a, b any) int { return boolInt(isPrimary(b)) - boolInt(isPrimary(a)) })
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				flattenAttr(attrs, name, it)
+				continue
+			}
+			val, _ := m["value"].(string)
+			if val == "" {
+				for _, sk := range sortedKeys(m) {
+					if sk != "type" && sk != "primary" {
+						flattenAttr(attrs, name+"."+sk, m[sk])
+					}
+				}
+				continue
+			}
+			attrs[key] = append(attrs[key], val)
+			if t, _ := m["type"].(string); t != "" {
+				tk := key + "." + strings.ToLower(t)
+				if len(attrs[tk]) == 0 {
+					attrs[tk] = []string{val}
+				}
+			}
+			if isPrimary(m) && len(attrs[key+".primary"]) == 0 {
+				attrs[key+".primary"] = []string{val}
+			}
+		}
+	}
+}
+
+func isPrimary(v any) bool {
+	m, _ := v.(map[string]any)
+	p, _ := m["primary"].(bool)
+	return p
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
