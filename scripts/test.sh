@@ -82,6 +82,10 @@ step "scimmy (npm) for connector/scim's response validation"
 # a SCIM implementation nobody here wrote; its test fails under CI=true
 # when node or scimmy is missing.
 SCIMMY_VERSION=1.3.5
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; } >&2 ||
+    echo "apt-get could not install nodejs and npm" >&2
+fi
 if command -v npm >/dev/null 2>&1; then
   if ! grep -qs "\"version\": \"$SCIMMY_VERSION\"" .tools/node_modules/scimmy/package.json; then
     npm install --prefix .tools --no-audit --no-fund --no-save "scimmy@$SCIMMY_VERSION"
