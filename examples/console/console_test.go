@@ -19,6 +19,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync-go/dirsync/connector/fake"
+	"github.com/dirsync-go/dirsync/policy"
 )
 
 // hostileNames are display names a directory may hold that must render
@@ -255,6 +258,33 @@ func TestSyncAppliesThePlanOnScreen(t *testing.T) {
 	assert.Equal(t, len(hostileNames), n)
 	_, hist := tc.get("/i/lab/history")
 	assert.Contains(t, hist, "applied")
+	code, list := tc.get("/")
+	require.Equal(t, http.StatusOK, code, list)
+	assert.Contains(t, list, `<a href="/i/lab/history">`, "the last run is listed")
+
+	// Remove the integration: a plan first, applied only when approved.
+	code, removal := tc.get("/i/lab/remove")
+	require.Equal(t, http.StatusOK, code, removal)
+	assert.Contains(t, removal, `id="approve-removal"`)
+	res, body := tc.post("/i/lab/remove", url.Values{"csrf": {tok}, "digest": {"0000"}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode, "a removal plan not shown is refused")
+	assert.Contains(t, body, "Nothing was removed")
+	_, ok := tc.c.get("lab")
+	require.True(t, ok)
+	res, body = tc.post("/i/lab/remove", url.Values{"csrf": {tok}, "digest": {digestOf(t, removal)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	_, ok = tc.c.get("lab")
+	assert.False(t, ok, "the integration is gone")
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		if a.Source == "lab" {
+			assert.True(t, a.Blocked && a.BlockedBySync, a.Username)
+		} else {
+			assert.False(t, a.BlockedBySync, "no other account is touched: %s", a.Username)
+		}
+	}
+	assert.Contains(t, tc.c.saved.Removed, "lab", "it does not come back at the next start")
 }
 
 // A mapping rule that cannot work is refused on save, naming the rule;
@@ -404,4 +434,39 @@ func TestServesAndStopsCleanly(t *testing.T) {
 		assert.Contains(t, out.String(), u)
 		assert.Contains(t, out.String(), "console stopped")
 	}
+}
+
+// While a sync runs, its page shows the phase and a progress bar fed by
+// Options.Progress, refreshes itself, and a second Sync is refused; the
+// report follows.
+func TestSyncShowsProgress(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(40, 1)...)
+	in := &integration{Name: "slow", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	tok := tc.token()
+	_, preview := tc.get("/i/slow/preview")
+	dir.SetDelay(20 * time.Millisecond) // a slow directory: the read takes about a second
+
+	res, _ := tc.post("/i/slow/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page := tc.get("/i/slow/sync")
+	assert.Contains(t, page, `id="running"`)
+	assert.Contains(t, page, `<progress id="progress"`)
+	assert.Contains(t, page, `http-equiv="refresh"`)
+	res, body := tc.post("/i/slow/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	assert.Contains(t, body, "already running")
+
+	sawRead := false
+	for strings.Contains(page, `id="running"`) {
+		sawRead = sawRead || strings.Contains(page, "Syncing… read")
+		time.Sleep(20 * time.Millisecond)
+		_, page = tc.get("/i/slow/sync")
+	}
+	assert.True(t, sawRead, "the page named the read phase while it ran")
+	assert.Contains(t, page, `id="report"`)
+	assert.NotContains(t, page, `http-equiv="refresh"`)
 }
