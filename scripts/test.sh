@@ -15,6 +15,11 @@
 # (scripts/postgres.sh; it installs the Debian package postgresql when
 # initdb is missing) for store/pgstore and riversync, and stops it on exit.
 # Set DIRSYNC_SKIP_POSTGRES=1 to run without it.
+#
+# For the admin console's browser test (examples/console) it installs
+# Debian's chromium package when missing (scripts/chromium.sh) and exports
+# its path as DIRSYNC_CHROMIUM. Set DIRSYNC_SKIP_CHROMIUM=1 to run without
+# it (the browser test then skips, or fails under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +79,12 @@ if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
   pg_stop() { bash scripts/postgres.sh stop || true; }
 fi
 
+if [ "${DIRSYNC_SKIP_CHROMIUM:-}" != 1 ]; then
+  step "chromium for the admin console's browser test"
+  eval "$(bash scripts/chromium.sh)"
+  echo "chromium at $DIRSYNC_CHROMIUM"
+fi
+
 step "go test -race"
 go test -race -count=1 ./...
 cleanup
@@ -102,6 +113,24 @@ go build -o "$qs/quickstart" ./examples/quickstart
 grep -q "Applied" "$qs/run1.txt" || { echo "quickstart run 1 applied nothing:"; cat "$qs/run1.txt"; exit 1; }
 grep -q "No changes" "$qs/run2.txt" || { echo "quickstart run 2 is not empty:"; cat "$qs/run2.txt"; exit 1; }
 echo "quickstart: run 1 applied, run 2 has no changes"
+
+step "admin console: serves the sample company, stops on SIGINT"
+go build -o "$qs/console" ./examples/console
+( cd "$qs" && exec ./console -addr 127.0.0.1:0 > console.txt 2>&1 ) &
+console_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$qs/console.txt" 2>/dev/null || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "the console printed no URL:"; cat "$qs/console.txt"; kill "$console_pid"; exit 1; }
+page=$(curl -fsS "${url}i/northwind-ad/preview") || { kill "$console_pid"; exit 1; }
+grep -q 'id="plan"' <<<"$page" || { echo "no plan on the preview page"; kill "$console_pid"; exit 1; }
+kill -INT "$console_pid"
+wait "$console_pid" || { echo "the console did not exit cleanly on SIGINT:"; cat "$qs/console.txt"; exit 1; }
+grep -q "console stopped" "$qs/console.txt" || { cat "$qs/console.txt"; exit 1; }
+echo "console: served $url, stopped on SIGINT"
 
 echo
 echo "all checks passed"
