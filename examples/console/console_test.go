@@ -316,21 +316,35 @@ func TestSettingsNameTheFailingRule(t *testing.T) {
 	assert.Equal(t, "4h", tc.c.saved.Settings["northwind-ad"].Every)
 }
 
-var inputRE = regexp.MustCompile(`<input (?:type="(checkbox|hidden)" )?name="([^"]+)"(?: value="([^"]*)")?( checked)?`)
+var (
+	inputTagRE = regexp.MustCompile(`<input [^>]*>`)
+	attrRE     = regexp.MustCompile(`([a-zA-Z-]+)(?:="([^"]*)")?`)
+)
 
 // settingsForm reads the settings form's fields as a browser would send
 // them.
 func settingsForm(t *testing.T, page string) url.Values {
 	t.Helper()
 	f := url.Values{}
-	for _, m := range inputRE.FindAllStringSubmatch(page, -1) {
-		switch {
-		case m[1] == "checkbox" && m[4] != "":
-			f.Add(m[2], "on")
-		case m[1] == "checkbox":
-		default:
-			f.Add(m[2], htmlUnescape(m[3]))
+	for _, tag := range inputTagRE.FindAllString(page, -1) {
+		attrs := map[string]string{}
+		for _, m := range attrRE.FindAllStringSubmatch(strings.TrimPrefix(tag, "<input "), -1) {
+			attrs[m[1]] = htmlUnescape(m[2])
+			if m[2] == "" && !strings.Contains(m[0], "=") {
+				attrs[m[1]] = "present"
+			}
 		}
+		name, ok := attrs["name"]
+		if !ok || attrs["type"] == "search" {
+			continue
+		}
+		if attrs["type"] == "checkbox" {
+			if attrs["checked"] != "" {
+				f.Add(name, "on")
+			}
+			continue
+		}
+		f.Add(name, attrs["value"])
 	}
 	for _, sel := range []string{"missing", "appBlock", "mode"} {
 		re := regexp.MustCompile(`(?s)<select name="` + sel + `".*?</select>`)
@@ -340,6 +354,7 @@ func settingsForm(t *testing.T, page string) url.Values {
 		f.Set(sel, m[1])
 	}
 	require.NotEmpty(t, f.Get("rules"))
+	require.NotEmpty(t, f.Get("every"))
 	return f
 }
 
@@ -469,4 +484,96 @@ func TestSyncShowsProgress(t *testing.T) {
 	assert.True(t, sawRead, "the page named the read phase while it ran")
 	assert.Contains(t, page, `id="report"`)
 	assert.NotContains(t, page, `http-equiv="refresh"`)
+}
+
+// In approval mode a scheduled or "Sync now" run stops at a plan waiting
+// for approval; the integrations page says so, and approving the plan
+// shown applies it. A digest that is not the pending plan's applies
+// nothing.
+func TestApprovalMode(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	form := settingsForm(t, page)
+	form.Set("csrf", tok)
+	form.Set("mode", modeApproval)
+	res, body := tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+
+	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, list := tc.get("/")
+		if strings.Contains(list, "A plan is waiting for approval") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no plan waits for approval")
+		time.Sleep(20 * time.Millisecond)
+	}
+	all, err := tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		require.NotEqual(t, "lab", a.Source, "nothing applied before approval")
+	}
+
+	_, pending := tc.get("/i/lab/pending")
+	res, body = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {"not-the-digest"}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	assert.Contains(t, body, "Nothing was applied")
+	res, _ = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {digestOf(t, pending)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	n := 0
+	for _, a := range all {
+		if a.Source == "lab" {
+			n++
+		}
+	}
+	assert.Equal(t, len(hostileNames), n)
+	_, hist := tc.get("/i/lab/history")
+	assert.Contains(t, hist, "approval")
+	assert.Contains(t, hist, "waiting-for-approval")
+}
+
+// A plan over the safety limits (here: everyone disabled at once) shows
+// the limit on the preview, and Sync applies it only with the approval
+// box ticked.
+func TestSafetyLimitNeedsTheApprovalBox(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, preview := tc.get("/i/lab/preview")
+	res, _ := tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	tc.waitSync("lab")
+
+	disabled := strings.ReplaceAll(labLDIF(hostileNames, "Engineer"), "userAccountControl: 512", "userAccountControl: 514")
+	require.NoError(t, os.WriteFile(tc.lab, []byte(disabled), 0o600))
+	_, preview = tc.get("/i/lab/preview")
+	assert.Contains(t, preview, `id="safety"`)
+	assert.Contains(t, preview, `name="approve"`)
+
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page := tc.waitSync("lab")
+	assert.Contains(t, page, `id="safety"`)
+	assert.Contains(t, page, "Nothing was applied")
+	all, err := tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		assert.False(t, a.Blocked && a.Source == "lab", "blocked without approval: %s", a.Username)
+	}
+
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}, "approve": {"on"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page = tc.waitSync("lab")
+	assert.Contains(t, page, fmt.Sprintf(`<strong id="applied">%d</strong> applied`, len(hostileNames)))
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		if a.Source == "lab" {
+			assert.True(t, a.Blocked, a.Username)
+		}
+	}
 }

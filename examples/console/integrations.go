@@ -76,7 +76,9 @@ func (st Settings) compile() (compiled, error) {
 		return c, &settingsError{Part: "policy", Rule: -1, Err: err}
 	}
 	every, err := policy.ParseDuration(st.Every)
-	if err == nil && every < time.Minute {
+	if st.Every == "" {
+		err = errors.New("give the interval between syncs, such as 2h")
+	} else if err == nil && every < time.Minute {
 		err = fmt.Errorf("%q is shorter than a minute", st.Every)
 	}
 	if err != nil {
