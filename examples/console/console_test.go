@@ -203,6 +203,22 @@ func (tc *testConsole) waitSync(name string) string {
 	}
 }
 
+// Unknown pages and integrations are clear errors, not blank pages.
+func TestNotFoundIsAClearError(t *testing.T) {
+	tc := newTestConsole(t)
+	for path, want := range map[string]string{
+		"/nope":                  "There is no such page",
+		"/i/ghost/preview":       `no integration named &#34;ghost&#34;`,
+		"/i/lab/history/123":     "not in the history",
+		"/i/lab/preview/extra/x": "There is no such page",
+	} {
+		code, body := tc.get(path)
+		assert.Equal(t, http.StatusNotFound, code, path)
+		assert.Contains(t, body, want, path)
+		assert.Contains(t, body, `id="error"`, path)
+	}
+}
+
 // A bad regular expression shows an inline error and still the plan.
 func TestBadRegexIsAnInlineError(t *testing.T) {
 	tc := newTestConsole(t)
@@ -417,6 +433,15 @@ func TestConfigErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
+	}
+}
+
+// The console has no sign-in, so it refuses to listen beyond loopback.
+func TestListensOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		err := run(context.Background(), []string{"-addr", addr, "-data", t.TempDir()}, io.Discard, io.Discard, nil)
+		require.Error(t, err, addr)
+		assert.Contains(t, err.Error(), "not a loopback address", addr)
 	}
 }
 

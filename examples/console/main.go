@@ -100,7 +100,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (another program may use the port; try -addr 127.0.0.1:0 for any free one)", err)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		ln.Close()
+		return fmt.Errorf("-addr %s is not a loopback address: this example console has no sign-in, so it serves only this machine (127.0.0.1)", o.addr)
 	}
 	url := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(stdout, "dirsync admin console: %s (Ctrl-C to stop)\n", url)

@@ -86,6 +86,9 @@ func newServer(c *console) (*server, error) {
 	static, _ := fs.Sub(assets, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.integrations)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, http.StatusNotFound, "There is no such page. Start from the list of integrations.")
+	})
 	mux.HandleFunc("GET /users", s.users)
 	mux.HandleFunc("POST /i/{name}/syncnow", s.withIntegration(s.syncNow))
 	mux.HandleFunc("GET /i/{name}/preview", s.withIntegration(s.preview))
