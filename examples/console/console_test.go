@@ -602,3 +602,43 @@ func TestSafetyLimitNeedsTheApprovalBox(t *testing.T) {
 		}
 	}
 }
+
+// Lifecycle and "who wins" settings reach the policy, show on the Users
+// page, and a value the policy does not know is refused with its name.
+func TestSettingsLifecycle(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	form := settingsForm(t, page)
+	form.Set("csrf", tok)
+
+	form.Set("missing", "archive") // not an option of the form: a crafted POST
+	res, body := tc.post("/i/lab/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "lifecycle.missing")
+
+	form.Set("missing", "delete")
+	form.Set("deleteDays", "thirty")
+	res, body = tc.post("/i/lab/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "number of days")
+
+	form.Set("deleteDays", "30")
+	form.Set("appBlock", "directory")
+	res, _ = tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	lc := tc.c.saved.Settings["lab"].Policy.Lifecycle
+	assert.Equal(t, "delete", lc.Missing)
+	assert.Equal(t, 30*24*time.Hour, lc.DeleteAfter.Duration)
+	assert.Equal(t, "directory", lc.AppBlock)
+	_, page = tc.get("/i/lab/settings")
+	assert.Contains(t, page, `name="deleteDays" size="3" value="30"`)
+
+	_, preview := tc.get("/i/lab/preview")
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	tc.waitSync("lab")
+	_, users := tc.get("/users")
+	assert.Contains(t, users, "no: the directory wins")             // lab's accounts
+	assert.Contains(t, users, "yes: not managed by directory sync") // Priya Raman
+}
