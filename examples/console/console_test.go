@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -641,4 +642,28 @@ func TestSettingsLifecycle(t *testing.T) {
 	_, users := tc.get("/users")
 	assert.Contains(t, users, "no: the directory wins")             // lab's accounts
 	assert.Contains(t, users, "yes: not managed by directory sync") // Priya Raman
+}
+
+// Settings saved by two admins at once leave one schedule running, with
+// one of the two settings.
+func TestConcurrentSettingsSaves(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		form := settingsForm(t, page)
+		form.Set("csrf", tok)
+		form.Set("every", fmt.Sprintf("%dh", i+1))
+		wg.Go(func() {
+			res, _ := tc.post("/i/lab/settings", form)
+			assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+		})
+	}
+	wg.Wait()
+	in, ok := tc.c.get("lab")
+	require.True(t, ok)
+	assert.Equal(t, tc.c.saved.Settings["lab"].Every, in.Settings().Every)
+	// The Run loop of the last save waits for its schedule.
+	require.Eventually(t, func() bool { return !in.Syncer().NextRun().IsZero() }, 10*time.Second, 10*time.Millisecond)
 }

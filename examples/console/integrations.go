@@ -113,6 +113,10 @@ type integration struct {
 	Summary []kv   // what the connection is, without secrets
 	conn    connector.Connector
 
+	// reconf serialises replacing the Syncer and its Run loop (settings
+	// saved twice at once, or saved while the integration is removed).
+	reconf sync.Mutex
+
 	mu       sync.Mutex
 	settings Settings
 	sy       *dirsync.Syncer
@@ -257,6 +261,13 @@ func cmpString(a, b string) int {
 // apply validates st, replaces the integration's Syncer with one built
 // from it and restarts the schedule. On error nothing changes.
 func (c *console) apply(in *integration, st Settings) error {
+	in.reconf.Lock()
+	defer in.reconf.Unlock()
+	return c.applyLocked(in, st)
+}
+
+// applyLocked is apply with in.reconf held.
+func (c *console) applyLocked(in *integration, st Settings) error {
 	comp, err := st.compile()
 	if err != nil {
 		return err
@@ -292,7 +303,9 @@ func (c *console) apply(in *integration, st Settings) error {
 
 // update saves new settings for an integration after validating them.
 func (c *console) update(in *integration, st Settings) error {
-	if err := c.apply(in, st); err != nil {
+	in.reconf.Lock()
+	defer in.reconf.Unlock()
+	if err := c.applyLocked(in, st); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -323,6 +336,8 @@ func (c *console) integrations() []*integration {
 // remove stops an integration's schedule and forgets it. The accounts it
 // managed were handled by the approved removal plan before.
 func (c *console) remove(in *integration) error {
+	in.reconf.Lock()
+	defer in.reconf.Unlock()
 	in.mu.Lock()
 	stop, done := in.stopRun, in.runDone
 	in.mu.Unlock()
@@ -330,6 +345,9 @@ func (c *console) remove(in *integration) error {
 		stop()
 		<-done
 	}
+	in.mu.Lock()
+	in.stopRun = nil
+	in.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.list = slices.DeleteFunc(c.list, func(x *integration) bool { return x == in })
