@@ -213,6 +213,7 @@ func TestBrowser(t *testing.T) {
 	shot("history")
 	do("run details", chromedp.Click(chromedp.CSS(`#history a`)), chromedp.WaitVisible(chromedp.CSS("#run")))
 	assert.Contains(t, text("#run"), strconv.Itoa(after))
+	shot("run")
 
 	// Nothing left to do; a mapping change (title from the department
 	// attribute) shows as updates in the preview.

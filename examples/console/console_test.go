@@ -283,6 +283,7 @@ func TestSyncAppliesThePlanOnScreen(t *testing.T) {
 	code, removal := tc.get("/i/lab/remove")
 	require.Equal(t, http.StatusOK, code, removal)
 	assert.Contains(t, removal, `id="approve-removal"`)
+	assert.NotContains(t, removal, `type="checkbox"`, "nothing to pick on the removal plan")
 	res, body := tc.post("/i/lab/remove", url.Values{"csrf": {tok}, "digest": {"0000"}})
 	assert.Equal(t, http.StatusConflict, res.StatusCode, "a removal plan not shown is refused")
 	assert.Contains(t, body, "Nothing was removed")

@@ -279,6 +279,9 @@ type row struct {
 	ExternalID string
 	Excepted   bool
 	Actionable bool
+	// Select shows a checkbox to pick the row for "Add to exceptions"
+	// (on the preview only).
+	Select bool
 }
 
 func rowsOf(p *dirsync.Plan) []row {
@@ -342,16 +345,19 @@ func (s *server) planView(ctx context.Context, in *integration, q string) (planV
 	}
 	fillPlan(&pv, p)
 	if q != "" {
-		sub, err := p.Search(q)
-		if err != nil {
+		if sub, err := p.Search(q); err != nil {
 			pv.QueryError = "Not a valid regular expression: " + err.Error()
 			if se, ok := errors.AsType[*syntax.Error](err); ok {
 				pv.QueryError = fmt.Sprintf("Not a valid regular expression: %s in %q.", se.Code, se.Expr)
 			}
-			return pv, http.StatusOK
+		} else {
+			pv.Rows = rowsOf(sub)
+			pv.Shown = len(sub.Changes)
 		}
-		pv.Rows = rowsOf(sub)
-		pv.Shown = len(sub.Changes)
+	}
+	// Rows of the preview can be picked for "Add to exceptions".
+	for i := range pv.Rows {
+		pv.Rows[i].Select = pv.Rows[i].ExternalID != "" && !pv.Rows[i].Excepted
 	}
 	return pv, http.StatusOK
 }
