@@ -149,17 +149,23 @@ func (s *Syncer) Run(ctx context.Context, opts *RunOptions) error {
 	if err := o.Schedule.Validate(); err != nil {
 		return err
 	}
+	defer s.nextRun.Store(nil)
 	if !o.SkipInitial {
 		s.runOnce(ctx, "start", o)
 	}
 	for {
-		wait := o.Schedule.Next(o.Clock.Now(), rand.Float64())
+		now := o.Clock.Now()
+		wait := o.Schedule.Next(now, rand.Float64())
+		next := now.Add(wait)
+		s.nextRun.Store(&next)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-o.Clock.After(wait):
+			s.nextRun.Store(nil)
 			s.runOnce(ctx, "schedule", o)
 		case <-s.syncNow:
+			s.nextRun.Store(nil)
 			s.runOnce(ctx, "sync-now", o)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -102,6 +103,7 @@ type Syncer struct {
 	syncNow   chan struct{}
 	pendingMu sync.Mutex
 	pending   *Plan
+	nextRun   atomic.Pointer[time.Time] // NextRun; nil while Run is not waiting
 }
 
 // ErrSafetyLimit is returned by Plan and Apply when a plan would block or

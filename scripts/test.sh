@@ -18,6 +18,11 @@
 #
 # It installs the npm package scimmy (pinned) into .tools/node_modules when
 # missing, with which connector/scim validates its SCIM responses.
+#
+# For the admin console's browser test (examples/console) it installs
+# Debian's chromium package when missing (scripts/chromium.sh) and exports
+# its path as DIRSYNC_CHROMIUM. Set DIRSYNC_SKIP_CHROMIUM=1 to run without
+# it (the browser test then skips, or fails under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,6 +100,12 @@ else
 fi
 export DIRSYNC_SCIMMY_DIR="$PWD/.tools/node_modules/scimmy"
 
+if [ "${DIRSYNC_SKIP_CHROMIUM:-}" != 1 ]; then
+  step "chromium for the admin console's browser test"
+  eval "$(bash scripts/chromium.sh)"
+  echo "chromium at $DIRSYNC_CHROMIUM"
+fi
+
 step "go test -race"
 go test -race -count=1 ./...
 cleanup
@@ -137,6 +148,28 @@ scim_out=$(go run ./examples/scim)
 grep -q "applied  block      Alan Turing" <<<"$scim_out" || { echo "examples/scim did not block the deactivated user:"; echo "$scim_out"; exit 1; }
 grep -q "GET /Users → 401" <<<"$scim_out" || { echo "examples/scim: the rotated-out token was not refused:"; echo "$scim_out"; exit 1; }
 echo "examples/scim: pushes planned and applied, old token refused after rotation"
+
+step "admin console: serves the sample company, stops on SIGINT"
+go build -o "$qs/console" ./examples/console
+if ! command -v curl >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >&2 ||
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; } >&2
+fi
+( cd "$qs" && exec ./console -addr 127.0.0.1:0 > console.txt 2>&1 ) &
+console_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$qs/console.txt" 2>/dev/null || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "the console printed no URL:"; cat "$qs/console.txt"; kill "$console_pid"; exit 1; }
+page=$(curl -fsS "${url}i/northwind-ad/preview") || { kill "$console_pid"; exit 1; }
+grep -q 'id="plan"' <<<"$page" || { echo "no plan on the preview page"; kill "$console_pid"; exit 1; }
+kill -INT "$console_pid"
+wait "$console_pid" || { echo "the console did not exit cleanly on SIGINT:"; cat "$qs/console.txt"; exit 1; }
+grep -q "console stopped" "$qs/console.txt" || { cat "$qs/console.txt"; exit 1; }
+echo "console: served $url, stopped on SIGINT"
 
 echo
 echo "all checks passed"

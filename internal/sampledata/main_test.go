@@ -19,20 +19,26 @@ import (
 
 const ldifPath = "../../examples/quickstart/company.ldif"
 
-var update = flag.Bool("update", false, "rewrite "+ldifPath+" from the generator")
+// ldifCopies are the other embedded copies of the sample company: the admin
+// console's (go:embed cannot reach another directory).
+var ldifCopies = []string{"../../examples/console/company.ldif"}
 
-// TestCheckedInFile fails when examples/quickstart/company.ldif is not what
-// the generator writes.
+var update = flag.Bool("update", false, "rewrite "+ldifPath+" (and its copies) from the generator")
+
+// TestCheckedInFile fails when examples/quickstart/company.ldif, or a copy
+// of it, is not what the generator writes.
 func TestCheckedInFile(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, generate(&buf))
-	if *update {
-		require.NoError(t, os.WriteFile(ldifPath, buf.Bytes(), 0o644))
-	}
-	got, err := os.ReadFile(ldifPath)
-	require.NoError(t, err)
-	if !bytes.Equal(got, buf.Bytes()) {
-		t.Fatalf("%s differs from the generator's output; run\n\tgo run ./internal/sampledata > examples/quickstart/company.ldif\nor\n\tgo test ./internal/sampledata -update", ldifPath)
+	for _, path := range append([]string{ldifPath}, ldifCopies...) {
+		if *update {
+			require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+		}
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		if !bytes.Equal(got, buf.Bytes()) {
+			t.Fatalf("%s differs from the generator's output; run\n\tgo test ./internal/sampledata -update", path)
+		}
 	}
 }
 

@@ -1,0 +1,670 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync-go/dirsync/connector/fake"
+	"github.com/dirsync-go/dirsync/policy"
+)
+
+// hostileNames are display names a directory may hold that must render
+// as text: markup, attribute breakouts, script URLs.
+var hostileNames = []string{
+	`<img src=x onerror=alert(1)>`,
+	`"><script>alert(2)</script>`,
+	`</td></tr><tr><td>forged row`,
+	`' onmouseover='alert(3)`,
+	`javascript:alert(4)`,
+}
+
+// labLDIF is a small directory: one OU of users whose display names are
+// the hostile ones, with entryUUID as the ID (OpenLDAP style).
+func labLDIF(names []string, title string) string {
+	var b strings.Builder
+	b.WriteString("dn: OU=Lab users,DC=lab,DC=test\nobjectClass: organizationalUnit\nou: Lab users\nentryUUID: 00000000-0000-4000-8000-000000000000\n\n")
+	for i, n := range names {
+		fmt.Fprintf(&b, "dn: CN=lab%d,OU=Lab users,DC=lab,DC=test\nobjectClass: user\ncn: lab%d\nsAMAccountName: lab%d\nmail: lab%d@lab.test\n", i, i, i, i)
+		fmt.Fprintf(&b, "displayName: %s\ntitle: %s\nuserAccountControl: 512\nentryUUID: 00000000-0000-4000-8000-%012d\n\n", n, title, i+1)
+	}
+	return b.String()
+}
+
+type testConsole struct {
+	*testing.T
+	c      *console
+	srv    *httptest.Server
+	client *http.Client
+	lab    string // the lab LDIF file
+}
+
+// newTestConsole starts a console on a fresh data directory with the
+// sample company and the lab directory.
+func newTestConsole(t *testing.T, args ...string) *testConsole {
+	t.Helper()
+	dir := t.TempDir()
+	lab := filepath.Join(dir, "lab.ldif")
+	require.NoError(t, os.WriteFile(lab, []byte(labLDIF(hostileNames, "Engineer")), 0o600))
+	o, err := parseFlags(append([]string{"-data", filepath.Join(dir, "data"), "-ldif", "lab=" + lab}, args...), io.Discard)
+	require.NoError(t, err)
+	c, err := openConsole(context.Background(), o, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	s, err := newServer(c)
+	require.NoError(t, err)
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { srv.Close(); c.close() })
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &testConsole{T: t, c: c, srv: srv, client: client, lab: lab}
+}
+
+func (tc *testConsole) get(path string) (int, string) {
+	tc.Helper()
+	res, err := tc.client.Get(tc.srv.URL + path)
+	require.NoError(tc, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(tc, err)
+	return res.StatusCode, string(b)
+}
+
+var csrfRE = regexp.MustCompile(`data-csrf="([0-9a-f]+)"`)
+
+// token is the CSRF token of this client's session, read from a page.
+func (tc *testConsole) token() string {
+	tc.Helper()
+	_, body := tc.get("/")
+	m := csrfRE.FindStringSubmatch(body)
+	require.Len(tc, m, 2, "no CSRF token in the page")
+	return m[1]
+}
+
+func (tc *testConsole) post(path string, form url.Values) (*http.Response, string) {
+	tc.Helper()
+	req, err := http.NewRequest(http.MethodPost, tc.srv.URL+path, strings.NewReader(form.Encode()))
+	require.NoError(tc, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", tc.srv.URL)
+	res, err := tc.client.Do(req)
+	require.NoError(tc, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+var digestRE = regexp.MustCompile(`name="digest" value="([0-9a-f]+)"`)
+
+func digestOf(t *testing.T, page string) string {
+	t.Helper()
+	m := digestRE.FindStringSubmatch(page)
+	require.Len(t, m, 2, "no digest in the page")
+	return m[1]
+}
+
+// Every POST route refuses a request without the session's token, one
+// with another session's token, and a cross-site one with the right token.
+func TestEveryPOSTNeedsTheCSRFToken(t *testing.T) {
+	tc := newTestConsole(t)
+	other := newTestConsole(t)
+	tok, otherTok := tc.token(), other.token()
+	require.NotEqual(t, tok, otherTok)
+	paths := []string{"/i/lab/syncnow", "/i/lab/exceptions", "/i/lab/exceptions/remove", "/i/lab/sync",
+		"/i/lab/settings", "/i/lab/pending", "/i/lab/remove"}
+	for _, p := range paths {
+		for name, form := range map[string]url.Values{
+			"none":    {"id": {"x"}, "digest": {"d"}},
+			"empty":   {"csrf": {""}, "digest": {"d"}},
+			"other":   {"csrf": {otherTok}, "digest": {"d"}},
+			"mangled": {"csrf": {tok[:len(tok)-1] + "0"}, "digest": {"d"}},
+		} {
+			if name == "mangled" && strings.HasSuffix(tok, "0") {
+				form.Set("csrf", tok[:len(tok)-1]+"1")
+			}
+			res, body := tc.post(p, form)
+			assert.Equal(t, http.StatusForbidden, res.StatusCode, "%s with %s token", p, name)
+			assert.Contains(t, body, "security token", p)
+		}
+	}
+	// Nothing happened: the integration is there, with no exception.
+	_, page := tc.get("/i/lab/preview")
+	assert.NotContains(t, page, `id="exceptions"`)
+
+	// Cross-site, even with the right token: refused by
+	// http.CrossOriginProtection.
+	req, _ := http.NewRequest(http.MethodPost, tc.srv.URL+"/i/lab/syncnow", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err := tc.client.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
+
+	// With the token it goes through.
+	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+}
+
+// Directory values are rendered as text on every page that shows them:
+// the markup arrives escaped, never as markup.
+func TestDirectoryDataRendersAsText(t *testing.T) {
+	tc := newTestConsole(t)
+	_, preview := tc.get("/i/lab/preview")
+	tok := tc.token()
+	res, _ := tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	report := tc.waitSync("lab")
+	_, users := tc.get("/users")
+	for _, page := range []string{preview, report, users} {
+		for _, n := range hostileNames {
+			if strings.ContainsAny(n, `<>"'`) {
+				assert.NotContains(t, page, n, "raw markup in a page")
+			}
+		}
+		assert.NotContains(t, page, "<img src=x")
+		assert.NotContains(t, page, "<script>alert")
+		assert.Contains(t, page, "&lt;img src=x onerror=alert(1)&gt;")
+	}
+	// And no response lets a page run inline script even if escaping
+	// failed.
+	r, err := tc.client.Get(tc.srv.URL + "/users")
+	require.NoError(t, err)
+	r.Body.Close()
+	assert.Contains(t, r.Header.Get("Content-Security-Policy"), "script-src 'self'")
+}
+
+// waitSync waits for the console's sync of the integration to finish and
+// returns its report page.
+func (tc *testConsole) waitSync(name string) string {
+	tc.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, body := tc.get("/i/" + name + "/sync")
+		if !strings.Contains(body, `id="running"`) {
+			return body
+		}
+		require.True(tc, time.Now().Before(deadline), "sync did not finish")
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Unknown pages and integrations are clear errors, not blank pages.
+func TestNotFoundIsAClearError(t *testing.T) {
+	tc := newTestConsole(t)
+	for path, want := range map[string]string{
+		"/nope":                  "There is no such page",
+		"/i/ghost/preview":       `no integration named &#34;ghost&#34;`,
+		"/i/lab/history/123":     "not in the history",
+		"/i/lab/preview/extra/x": "There is no such page",
+	} {
+		code, body := tc.get(path)
+		assert.Equal(t, http.StatusNotFound, code, path)
+		assert.Contains(t, body, want, path)
+		assert.Contains(t, body, `id="error"`, path)
+	}
+}
+
+// A bad regular expression shows an inline error and still the plan.
+func TestBadRegexIsAnInlineError(t *testing.T) {
+	tc := newTestConsole(t)
+	for _, q := range []string{"(", "[0-9", `\`, "a{2,1}", "*x"} {
+		code, body := tc.get("/i/northwind-ad/preview?q=" + url.QueryEscape(q))
+		assert.Equal(t, http.StatusOK, code, q)
+		assert.Contains(t, body, `id="q-error"`, q)
+		assert.Contains(t, body, "Not a valid regular expression", q)
+		assert.Contains(t, body, `id="plan"`, "the plan is still shown for %q", q)
+	}
+	_, body := tc.get("/i/northwind-ad/preview?q=" + url.QueryEscape("^[0-9]"))
+	assert.NotContains(t, body, `id="q-error"`)
+	assert.Contains(t, body, "2fa-admin@example.test")
+	assert.NotContains(t, body, "olivia.bennett@example.test")
+}
+
+// Sync applies the plan on screen; when the directory moved after the
+// preview, it applies nothing and shows the new plan.
+func TestSyncAppliesThePlanOnScreen(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, preview := tc.get("/i/lab/preview")
+	shown := digestOf(t, preview)
+
+	// The export is replaced between preview and click.
+	require.NoError(t, os.WriteFile(tc.lab, []byte(labLDIF(hostileNames, "Scientist")), 0o600))
+	res, _ := tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {shown}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page := tc.waitSync("lab")
+	assert.Contains(t, page, `id="moved"`)
+	all, err := tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		assert.NotEqual(t, "lab", a.Source, "nothing of lab was applied")
+	}
+
+	_, preview = tc.get("/i/lab/preview")
+	fresh := digestOf(t, preview)
+	assert.NotEqual(t, shown, fresh)
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {fresh}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page = tc.waitSync("lab")
+	assert.Contains(t, page, fmt.Sprintf(`<strong id="applied">%d</strong> applied`, len(hostileNames)+1)) // + the department
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	n := 0
+	for _, a := range all {
+		if a.Source == "lab" {
+			n++
+			assert.Equal(t, "Scientist", a.Title)
+		}
+	}
+	assert.Equal(t, len(hostileNames), n)
+	_, hist := tc.get("/i/lab/history")
+	assert.Contains(t, hist, "applied")
+	code, list := tc.get("/")
+	require.Equal(t, http.StatusOK, code, list)
+	assert.Contains(t, list, `<a href="/i/lab/history">`, "the last run is listed")
+
+	// Remove the integration: a plan first, applied only when approved.
+	code, removal := tc.get("/i/lab/remove")
+	require.Equal(t, http.StatusOK, code, removal)
+	assert.Contains(t, removal, `id="approve-removal"`)
+	assert.NotContains(t, removal, `type="checkbox"`, "nothing to pick on the removal plan")
+	res, body := tc.post("/i/lab/remove", url.Values{"csrf": {tok}, "digest": {"0000"}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode, "a removal plan not shown is refused")
+	assert.Contains(t, body, "Nothing was removed")
+	_, ok := tc.c.get("lab")
+	require.True(t, ok)
+	res, body = tc.post("/i/lab/remove", url.Values{"csrf": {tok}, "digest": {digestOf(t, removal)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	_, ok = tc.c.get("lab")
+	assert.False(t, ok, "the integration is gone")
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		if a.Source == "lab" {
+			assert.True(t, a.Blocked && a.BlockedBySync, a.Username)
+		} else {
+			assert.False(t, a.BlockedBySync, "no other account is touched: %s", a.Username)
+		}
+	}
+	assert.Contains(t, tc.c.saved.Removed, "lab", "it does not come back at the next start")
+}
+
+// A mapping rule that cannot work is refused on save, naming the rule;
+// the saved settings stay as they were.
+func TestSettingsNameTheFailingRule(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	before := tc.c.saved
+	_, page := tc.get("/i/northwind-ad/settings")
+	form := settingsForm(t, page)
+	form.Set("csrf", tok)
+	form.Set("r2.transforms", "lower, shout") // an unknown transform in rule 3
+	res, body := tc.post("/i/northwind-ad/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "mapping rule 3")
+	assert.Contains(t, body, "shout")
+	assert.Contains(t, body, `id="failing-rule" data-rule="2"`)
+	assert.Equal(t, before, tc.c.saved)
+
+	form.Set("r2.transforms", "lower")
+	form.Set("every", "5s")
+	res, body = tc.post("/i/northwind-ad/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "schedule")
+
+	form.Set("every", "4h")
+	res, _ = tc.post("/i/northwind-ad/settings", form)
+	assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "4h", tc.c.saved.Settings["northwind-ad"].Every)
+}
+
+var (
+	inputTagRE = regexp.MustCompile(`<input [^>]*>`)
+	attrRE     = regexp.MustCompile(`([a-zA-Z-]+)(?:="([^"]*)")?`)
+)
+
+// settingsForm reads the settings form's fields as a browser would send
+// them.
+func settingsForm(t *testing.T, page string) url.Values {
+	t.Helper()
+	f := url.Values{}
+	for _, tag := range inputTagRE.FindAllString(page, -1) {
+		attrs := map[string]string{}
+		for _, m := range attrRE.FindAllStringSubmatch(strings.TrimPrefix(tag, "<input "), -1) {
+			attrs[m[1]] = htmlUnescape(m[2])
+			if m[2] == "" && !strings.Contains(m[0], "=") {
+				attrs[m[1]] = "present"
+			}
+		}
+		name, ok := attrs["name"]
+		if !ok || attrs["type"] == "search" {
+			continue
+		}
+		if attrs["type"] == "checkbox" {
+			if attrs["checked"] != "" {
+				f.Add(name, "on")
+			}
+			continue
+		}
+		f.Add(name, attrs["value"])
+	}
+	for _, sel := range []string{"missing", "appBlock", "mode"} {
+		re := regexp.MustCompile(`(?s)<select name="` + sel + `".*?</select>`)
+		block := re.FindString(page)
+		m := regexp.MustCompile(`<option value="([^"]+)" selected`).FindStringSubmatch(block)
+		require.Len(t, m, 2, sel)
+		f.Set(sel, m[1])
+	}
+	require.NotEmpty(t, f.Get("rules"))
+	require.NotEmpty(t, f.Get("every"))
+	return f
+}
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+// No page shows a secret: the AD password and the Entra client secret
+// come from the environment and stay in the connectors, also when the
+// directory cannot be reached.
+func TestNoSecretRendered(t *testing.T) {
+	const adSecret, entraSecret = "AD-pa55-w0rd-XYZ", "entra~s3cret~value"
+	t.Setenv("TEST_AD_PASSWORD", adSecret)
+	t.Setenv("TEST_ENTRA_SECRET", entraSecret)
+	cfg := filepath.Join(t.TempDir(), "c.json")
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"integrations": [
+	  {"name": "corp-ad", "kind": "ad", "secretEnv": "TEST_AD_PASSWORD",
+	   "ad": {"urls": ["ldaps://127.0.0.1:1"], "bindDN": "svc@corp.test", "baseDN": "DC=corp,DC=test", "timeout": 2000000000}},
+	  {"name": "corp-entra", "kind": "entra", "secretEnv": "TEST_ENTRA_SECRET",
+	   "entra": {"tenantID": "corp.onmicrosoft.com", "clientID": "11111111-2222-3333-4444-555555555555"}}
+	]}`), 0o600))
+	tc := newTestConsole(t, "-config", cfg)
+	var pages []string
+	for _, p := range []string{"/", "/users", "/i/corp-ad/preview", "/i/corp-ad/settings", "/i/corp-ad/history",
+		"/i/corp-ad/groups?prefix=abc", "/i/corp-entra/settings", "/i/corp-ad/remove"} {
+		_, body := tc.get(p)
+		pages = append(pages, body)
+	}
+	for i, body := range pages {
+		assert.NotContains(t, body, adSecret, i)
+		assert.NotContains(t, body, entraSecret, i)
+	}
+	assert.Contains(t, pages[0], "svc@corp.test")
+	assert.Contains(t, pages[2], `id="read-error"`, "an unreachable DC is a clear error")
+	b, err := os.ReadFile(filepath.Join(tc.c.dataDir, "settings.json"))
+	if err == nil {
+		assert.NotContains(t, string(b), adSecret)
+	}
+}
+
+// A configuration problem is an error at start that names it.
+func TestConfigErrors(t *testing.T) {
+	for name, tt := range map[string]struct{ json, want string }{
+		"unknown kind":   {`{"integrations":[{"name":"x","kind":"okta"}]}`, `unknown kind "okta"`},
+		"bad name":       {`{"integrations":[{"name":"Has Space","kind":"ldif","ldif":{"path":"x"}}]}`, "integration name"},
+		"missing secret": {`{"integrations":[{"name":"x","kind":"ad","secretEnv":"NOPE_NOT_SET","ad":{}}]}`, "NOPE_NOT_SET"},
+		"unknown field":  {`{"integrations":[{"name":"x","kind":"ad","password":"p"}]}`, "unknown field"},
+		"duplicate":      {`{"integrations":[{"name":"northwind-ad","kind":"ldif","ldif":{"path":"x.ldif"}}]}`, "two integrations"},
+		"invalid ad":     {`{"integrations":[{"name":"x","kind":"ad","ad":{"urls":["ldap://dc"],"bindDN":"a","baseDN":"DC=x"}}]}`, "integration \"x\""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "c.json")
+			require.NoError(t, os.WriteFile(cfg, []byte(tt.json), 0o600))
+			if name == "duplicate" {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, "x.ldif"), []byte(labLDIF(nil, "")), 0o600))
+				t.Chdir(dir)
+			}
+			err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-data", filepath.Join(dir, "d"), "-config", cfg}, io.Discard, io.Discard, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// The console has no sign-in, so it refuses to listen beyond loopback.
+func TestListensOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		err := run(context.Background(), []string{"-addr", addr, "-data", t.TempDir()}, io.Discard, io.Discard, nil)
+		require.Error(t, err, addr)
+		assert.Contains(t, err.Error(), "not a loopback address", addr)
+	}
+}
+
+// The console prints its URL, serves, and stops cleanly when its context
+// ends (SIGINT in main); a second start on the same data finds its state.
+func TestServesAndStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	for range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		var out bytes.Buffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", dir}, &out, io.Discard, ready)
+		}()
+		var u string
+		select {
+		case u = <-ready:
+		case err := <-done:
+			t.Fatal(err)
+		}
+		require.True(t, strings.HasPrefix(u, "http://127.0.0.1:"), u)
+		res, err := http.Get(u)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		assert.Contains(t, string(b), "northwind-ad")
+		cancel()
+		require.NoError(t, <-done)
+		assert.Contains(t, out.String(), u)
+		assert.Contains(t, out.String(), "console stopped")
+	}
+}
+
+// While a sync runs, its page shows the phase and a progress bar fed by
+// Options.Progress, refreshes itself, and a second Sync is refused; the
+// report follows.
+func TestSyncShowsProgress(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(40, 1)...)
+	in := &integration{Name: "slow", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	tok := tc.token()
+	_, preview := tc.get("/i/slow/preview")
+	dir.SetDelay(20 * time.Millisecond) // a slow directory: the read takes about a second
+
+	res, _ := tc.post("/i/slow/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page := tc.get("/i/slow/sync")
+	assert.Contains(t, page, `id="running"`)
+	assert.Contains(t, page, `<progress id="progress"`)
+	assert.Contains(t, page, `http-equiv="refresh"`)
+	res, body := tc.post("/i/slow/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	assert.Contains(t, body, "already running")
+
+	sawRead := false
+	for strings.Contains(page, `id="running"`) {
+		sawRead = sawRead || strings.Contains(page, "Syncing… read")
+		time.Sleep(20 * time.Millisecond)
+		_, page = tc.get("/i/slow/sync")
+	}
+	assert.True(t, sawRead, "the page named the read phase while it ran")
+	assert.Contains(t, page, `id="report"`)
+	assert.NotContains(t, page, `http-equiv="refresh"`)
+}
+
+// In approval mode a scheduled or "Sync now" run stops at a plan waiting
+// for approval; the integrations page says so, and approving the plan
+// shown applies it. A digest that is not the pending plan's applies
+// nothing.
+func TestApprovalMode(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	form := settingsForm(t, page)
+	form.Set("csrf", tok)
+	form.Set("mode", modeApproval)
+	res, body := tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+
+	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, list := tc.get("/")
+		if strings.Contains(list, "A plan is waiting for approval") {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "no plan waits for approval")
+		time.Sleep(20 * time.Millisecond)
+	}
+	all, err := tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		require.NotEqual(t, "lab", a.Source, "nothing applied before approval")
+	}
+
+	_, pending := tc.get("/i/lab/pending")
+	res, body = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {"not-the-digest"}})
+	assert.Equal(t, http.StatusConflict, res.StatusCode)
+	assert.Contains(t, body, "Nothing was applied")
+	res, _ = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {digestOf(t, pending)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	n := 0
+	for _, a := range all {
+		if a.Source == "lab" {
+			n++
+		}
+	}
+	assert.Equal(t, len(hostileNames), n)
+	_, hist := tc.get("/i/lab/history")
+	assert.Contains(t, hist, "approval")
+	assert.Contains(t, hist, "waiting-for-approval")
+}
+
+// A plan over the safety limits (here: everyone disabled at once) shows
+// the limit on the preview, and Sync applies it only with the approval
+// box ticked.
+func TestSafetyLimitNeedsTheApprovalBox(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, preview := tc.get("/i/lab/preview")
+	res, _ := tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	tc.waitSync("lab")
+
+	disabled := strings.ReplaceAll(labLDIF(hostileNames, "Engineer"), "userAccountControl: 512", "userAccountControl: 514")
+	require.NoError(t, os.WriteFile(tc.lab, []byte(disabled), 0o600))
+	_, preview = tc.get("/i/lab/preview")
+	assert.Contains(t, preview, `id="safety"`)
+	assert.Contains(t, preview, `name="approve"`)
+
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page := tc.waitSync("lab")
+	assert.Contains(t, page, `id="safety"`)
+	assert.Contains(t, page, "Nothing was applied")
+	all, err := tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		assert.False(t, a.Blocked && a.Source == "lab", "blocked without approval: %s", a.Username)
+	}
+
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}, "approve": {"on"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	page = tc.waitSync("lab")
+	assert.Contains(t, page, fmt.Sprintf(`<strong id="applied">%d</strong> applied`, len(hostileNames)))
+	all, err = tc.c.app.all(context.Background())
+	require.NoError(t, err)
+	for _, a := range all {
+		if a.Source == "lab" {
+			assert.True(t, a.Blocked, a.Username)
+		}
+	}
+}
+
+// Lifecycle and "who wins" settings reach the policy, show on the Users
+// page, and a value the policy does not know is refused with its name.
+func TestSettingsLifecycle(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	form := settingsForm(t, page)
+	form.Set("csrf", tok)
+
+	form.Set("missing", "archive") // not an option of the form: a crafted POST
+	res, body := tc.post("/i/lab/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "lifecycle.missing")
+
+	form.Set("missing", "delete")
+	form.Set("deleteDays", "thirty")
+	res, body = tc.post("/i/lab/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "number of days")
+
+	form.Set("deleteDays", "30")
+	form.Set("appBlock", "directory")
+	res, _ = tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	lc := tc.c.saved.Settings["lab"].Policy.Lifecycle
+	assert.Equal(t, "delete", lc.Missing)
+	assert.Equal(t, 30*24*time.Hour, lc.DeleteAfter.Duration)
+	assert.Equal(t, "directory", lc.AppBlock)
+	_, page = tc.get("/i/lab/settings")
+	assert.Contains(t, page, `name="deleteDays" size="3" value="30"`)
+
+	_, preview := tc.get("/i/lab/preview")
+	res, _ = tc.post("/i/lab/sync", url.Values{"csrf": {tok}, "digest": {digestOf(t, preview)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	tc.waitSync("lab")
+	_, users := tc.get("/users")
+	assert.Contains(t, users, "no: the directory wins")             // lab's accounts
+	assert.Contains(t, users, "yes: not managed by directory sync") // Priya Raman
+}
+
+// Settings saved by two admins at once leave one schedule running, with
+// one of the two settings.
+func TestConcurrentSettingsSaves(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	_, page := tc.get("/i/lab/settings")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		form := settingsForm(t, page)
+		form.Set("csrf", tok)
+		form.Set("every", fmt.Sprintf("%dh", i+1))
+		wg.Go(func() {
+			res, _ := tc.post("/i/lab/settings", form)
+			assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+		})
+	}
+	wg.Wait()
+	in, ok := tc.c.get("lab")
+	require.True(t, ok)
+	assert.Equal(t, tc.c.saved.Settings["lab"].Every, in.Settings().Every)
+	// The Run loop of the last save waits for its schedule.
+	require.Eventually(t, func() bool { return !in.Syncer().NextRun().IsZero() }, 10*time.Second, 10*time.Millisecond)
+}
