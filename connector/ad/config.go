@@ -90,8 +90,10 @@ type Config struct {
 	// after it), and each LDAP request (bind, every page of a search).
 	// A DC that accepts the connection but never answers fails with
 	// ErrTimeout after Timeout, and the next URL is tried. Set it above
-	// the DC's slowest answer: the first DirSync of ReadChanges (nil
-	// cursor) sweeps the whole domain in one request. Default 30s.
+	// the DC's slowest answer to one page or one DirSync request. The
+	// unpaged attempt of a full read (see UnpagedLimit) is one request
+	// too; it asks the DC to stop after half Timeout, and the read then
+	// pages. Default 30s.
 	// In JSON it is a number of nanoseconds, as encoding/json writes a
 	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
