@@ -66,17 +66,23 @@ func run(ctx context.Context, appFile, saveFile string) error {
 	if err != nil {
 		return err
 	}
-	var accounts []diff.Account
+	var app appState
 	if appFile != "" {
 		b, err := os.ReadFile(appFile)
 		if err != nil {
 			return err
 		}
-		if err := json.Unmarshal(b, &accounts); err != nil {
+		if err := json.Unmarshal(b, &app); err != nil {
 			return fmt.Errorf("%s: %w", appFile, err)
 		}
 	}
+	accounts := app.Accounts
 	sink := dirsynctest.NewMemorySink(accounts...)
+	for _, d := range app.Departments {
+		if err := sink.Apply(ctx, diff.Change{Op: diff.OpCreateDepartment, Department: d}); err != nil {
+			return err
+		}
+	}
 	sy, err := dirsync.New(c, sink, nil)
 	if err != nil {
 		return err
@@ -93,16 +99,26 @@ func run(ctx context.Context, appFile, saveFile string) error {
 	if _, err := sy.Apply(ctx, p); err != nil {
 		return err
 	}
-	b, err := json.Marshal(sink.Snapshot())
+	depts, err := sink.Departments(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(appState{Accounts: sink.Snapshot(), Departments: depts})
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(saveFile, b, 0o600)
 }
 
-// retitleUsers sets a new title, unique to this run, on the first n users
-// under the base DN (sorted by DN), so a plan against a saved app shows n
-// changes.
+// appState is what -save writes and -app reads: the in-memory app.
+type appState struct {
+	Accounts    []diff.Account `json:"accounts"`
+	Departments [][]string     `json:"departments"`
+}
+
+// retitleUsers sets a new title, unique to this run, on the first n
+// enabled users under the base DN (sorted by DN), so a plan against a
+// saved app shows n updates.
 func retitleUsers(n int) error {
 	pem, err := os.ReadFile(os.Getenv("DIRSYNC_AD_CA"))
 	if err != nil {
@@ -121,7 +137,8 @@ func retitleUsers(n int) error {
 		return err
 	}
 	req := ldap.NewSearchRequest(os.Getenv("DIRSYNC_AD_BASE"), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(&(objectCategory=person)(objectClass=user))", []string{"objectGUID"}, nil)
+		"(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(|(accountExpires=0)(accountExpires=9223372036854775807)(!(accountExpires=*))))",
+		[]string{"objectGUID"}, nil)
 	res, err := conn.SearchWithPaging(req, 1000)
 	if err != nil {
 		return err
