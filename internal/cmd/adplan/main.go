@@ -40,13 +40,14 @@ func main() {
 	app := flag.String("app", "", "load the app's accounts from this JSON file (written by -save) before planning")
 	save := flag.String("save", "", "apply the plan to the app and write its accounts to this JSON file")
 	retitle := flag.Int("retitle", 0, "change the title of this many users on the DC (the first by DN) and exit")
+	unpaged := flag.Int("unpaged-limit", 0, "ad.Config.UnpagedLimit: 0 for the default, -1 to read in pages only")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
 	if *retitle > 0 {
 		err = retitleUsers(*retitle)
 	} else {
-		err = run(ctx, *app, *save)
+		err = run(ctx, *app, *save, *unpaged)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "adplan:", err)
@@ -54,14 +55,15 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, appFile, saveFile string) error {
+func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error {
 	c, err := ad.Open(ad.Config{
-		URLs:     []string{os.Getenv("DIRSYNC_AD_URL")},
-		BindDN:   os.Getenv("DIRSYNC_AD_BIND"),
-		Password: os.Getenv("DIRSYNC_AD_PASSWORD"),
-		BaseDN:   os.Getenv("DIRSYNC_AD_BASE"),
-		CAFile:   os.Getenv("DIRSYNC_AD_CA"),
-		Timeout:  time.Minute,
+		URLs:         []string{os.Getenv("DIRSYNC_AD_URL")},
+		BindDN:       os.Getenv("DIRSYNC_AD_BIND"),
+		Password:     os.Getenv("DIRSYNC_AD_PASSWORD"),
+		BaseDN:       os.Getenv("DIRSYNC_AD_BASE"),
+		CAFile:       os.Getenv("DIRSYNC_AD_CA"),
+		Timeout:      time.Minute,
+		UnpagedLimit: unpagedLimit,
 	}, nil)
 	if err != nil {
 		return err
