@@ -235,6 +235,9 @@ func (r *reader) list(scratch *[]string) []string {
 	if n == 0 {
 		return nil
 	}
+	if n == 1 {
+		return []string{} // empty, not nil: allocates nothing
+	}
 	var out []string
 	if r.clone {
 		out = make([]string, 0, n-1)
