@@ -68,6 +68,14 @@ func (a *arena) get(r ref) string {
 	return s[w : w+int(n)]
 }
 
+// releaseBefore drops the chunks before the one holding r: a reader that
+// goes through the records in order lets them go as it passes them.
+func (a *arena) releaseBefore(r ref) {
+	for k := min(int(r>>32), len(a.done)) - 1; k >= 0 && a.done[k] != ""; k-- {
+		a.done[k] = ""
+	}
+}
+
 // reset drops every record.
 func (a *arena) reset() { *a = arena{} }
 
@@ -159,7 +167,11 @@ func (a *arena) addAccount(acc *diff.Account, pos int) ref {
 }
 
 // addDesired stores a desired account.
-func (a *arena) addDesired(d *diff.Desired) ref {
+func (a *arena) addDesired(d *diff.Desired) ref { return a.addDesiredTail(d, nil) }
+
+// addDesiredTail stores a desired account followed by tail, which desired
+// leaves in the reader.
+func (a *arena) addDesiredTail(d *diff.Desired, tail []byte) ref {
 	var flags byte
 	if d.Disabled {
 		flags |= fDisabled
@@ -188,6 +200,7 @@ func (a *arena) addDesired(d *diff.Desired) ref {
 		a.reasonsBy = append(a.reasonsBy, d.Reason)
 	}
 	a.buf = binary.AppendUvarint(a.buf, n)
+	a.buf = append(a.buf, tail...)
 	r := a.add()
 	a.keepTime(r, d.Account.BlockedAt)
 	return r
@@ -288,7 +301,7 @@ func (a *arena) account(x ref, rd *reader, acc *diff.Account) (flags byte, pos i
 	return flags, pos
 }
 
-// desired decodes a desired record into d.
+// desired decodes a desired record into d, leaving its tail in rd.s.
 func (a *arena) desired(x ref, rd *reader, d *diff.Desired) {
 	flags, _ := a.account(x, rd, &d.Account)
 	if flags&fEntryIsExt != 0 {

@@ -2,6 +2,7 @@ package dirsync
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -442,9 +443,9 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 // lookups need goes into a mapping.Targets index: no entry is kept.
 func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolver, src entrySource) (*desiredSet, int, connector.Cursor, error) {
 	targets := mapping.NewTargets(tr.ReferencedAttributes())
-	var mapped arena // the desired accounts as MapEntry left them
+	var mapped arena // the desired accounts as MapEntry left them, and what is pending
 	var refs chunked[ref]
-	var pending chunked[*mapping.Pending]
+	var tail []byte
 	const tombstone = ^ref(0)
 	s.report(Progress{Phase: PhaseRead})
 	n, nUsers, live := 0, 0, 0
@@ -460,7 +461,6 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		nUsers++
 		if e.Deleted {
 			refs.add(tombstone) // a tombstone has no place in a full read
-			pending.add(nil)
 			return nil
 		}
 		live++
@@ -474,9 +474,18 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 			acc.DisplayName = e.Attr("displayName")
 			p = nil
 		}
+		// The entry's ID is in targets: the record names it by number.
+		tail = tail[:0]
+		if acc.ExternalID == e.ID {
+			acc.ExternalID, tail = "", append(tail, 1)
+		} else {
+			tail = append(tail, 0)
+		}
+		d.EntryID = ""
 		d.Account = acc
-		refs.add(mapped.addDesired(&d))
-		pending.add(p)
+		tail = binary.AppendUvarint(tail, uint64(targets.Len()-1))
+		tail = tr.AppendPending(tail, p, targets)
+		refs.add(mapped.addDesiredTail(&d, tail))
 		return nil
 	})
 	if err != nil {
@@ -490,7 +499,7 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
 
-	rs, ps := refs.slice(), pending.slice()
+	rs := refs.slice()
 	out := &desiredSet{}
 	var rd reader
 	var d diff.Desired
@@ -498,10 +507,16 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		if rs[i] == tombstone {
 			continue
 		}
+		mapped.releaseBefore(rs[i])
 		mapped.desired(rs[i], &rd, &d)
-		if p := ps[i]; p != nil {
+		extIsID := rd.s[0] == 1
+		rd.s = rd.s[1:]
+		d.EntryID = targets.ID(int(rd.uvarint()))
+		if extIsID {
+			d.Account.ExternalID = d.EntryID
+		}
+		if p, _ := tr.ReadPending(rd.s, targets); p != nil {
 			tr.ResolveTargets(&d.Account, p, targets)
-			ps[i] = nil
 		}
 		if !d.Invalid && d.Account.ExternalID == "" {
 			d.Invalid = true

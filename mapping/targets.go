@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 
@@ -31,10 +33,16 @@ type Targets struct {
 	attrs []string         // lower case
 	ids   map[string]int32 // ID → the first user with it, else the first entry
 	dns   map[string]int32 // DN as spelled → the first by rank
-	id    []string         // by ordinal
-	dn    []string         // by ordinal, "" for entries outside the DN index
-	class []uint8          // by ordinal: classUser, classGroup, classOther
-	vals  []string         // ordinal*len(attrs) + attribute index
+	// By ordinal, in chunks (no slice growing by copies): the ID, the DN
+	// ("" for entries outside the DN index), the class, and the values
+	// (ordinal*len(attrs) + attribute index). Strings live in bytes, and
+	// the maps' keys are slices of it: an entry's own strings are not
+	// kept.
+	bytes byteStore
+	id    column[bref]
+	dn    column[bref]
+	class column[uint8]
+	vals  column[bref]
 
 	norm     map[string]int32
 	normOnce sync.Once
@@ -59,14 +67,21 @@ func NewTargets(attrs []string) *Targets {
 }
 
 // Len reports the number of entries added (deleted ones excluded).
-func (t *Targets) Len() int { return len(t.id) }
+func (t *Targets) Len() int { return t.id.n }
+
+// ID returns the ID of the entry added as number i (from 0, deleted
+// entries not counted), so that a caller need not keep it.
+func (t *Targets) ID(i int) string { return t.bytes.get(t.id.at(int32(i))) }
+
+func (t *Targets) idOf(o int32) string { return t.bytes.get(t.id.at(o)) }
+func (t *Targets) dnOf(o int32) string { return t.bytes.get(t.dn.at(o)) }
 
 // Add indexes an entry. Deleted entries are ignored.
 func (t *Targets) Add(e *connector.Entry) {
 	if e.Deleted {
 		return
 	}
-	o := int32(len(t.id))
+	o := int32(t.id.n)
 	class := uint8(classOther)
 	switch e.Kind {
 	case connector.KindUser, "":
@@ -74,36 +89,40 @@ func (t *Targets) Add(e *connector.Entry) {
 	case connector.KindGroup:
 		class = classGroup
 	}
-	t.id = append(t.id, e.ID)
-	t.class = append(t.class, class)
+	t.id.add(t.bytes.add(e.ID))
+	t.class.add(class)
 	for _, a := range t.attrs {
 		v := ""
 		if vs := e.Attrs.Values(a); len(vs) > 0 {
 			v = vs[0]
 		}
-		t.vals = append(t.vals, v)
+		t.vals.add(t.bytes.add(v))
 	}
 	t.noteID(o, class)
-	dn := ""
-	if class != classOther {
-		dn = e.DN
-	}
-	t.dn = append(t.dn, dn)
-	if dn != "" {
-		if have, ok := t.dns[dn]; !ok || t.before(o, have) {
-			t.dns[dn] = o
+	var dn bref
+	if class != classOther && e.DN != "" {
+		if have, ok := t.dns[e.DN]; ok {
+			dn = t.dn.at(have) // the same DN: keep it once
+			if t.before(o, have) {
+				t.dns[t.dnOf(have)] = o
+			}
+		} else {
+			dn = t.bytes.add(e.DN)
+			t.dns[t.bytes.get(dn)] = o
 		}
 	}
+	t.dn.add(dn)
 }
 
 // noteID indexes the ID of entry o and notes duplicates in NewSnapshot's
 // order: users first, then the other entries.
 func (t *Targets) noteID(o int32, class uint8) {
-	have, ok := t.ids[t.id[o]]
+	id := t.idOf(o)
+	have, ok := t.ids[id]
 	switch {
 	case !ok:
-		t.ids[t.id[o]] = o
-	case class == classUser && t.class[have] == classUser:
+		t.ids[id] = o
+	case class == classUser && t.class.at(have) == classUser:
 		if t.dupUser < 0 {
 			t.dupUser = o
 		}
@@ -111,7 +130,7 @@ func (t *Targets) noteID(o int32, class uint8) {
 		// An earlier entry of another kind has the ID of this user: that
 		// one is the duplicate, since users come first.
 		t.dupOther = minDup(t.dupOther, have)
-		t.ids[t.id[o]] = o
+		t.ids[id] = o
 	default:
 		t.dupOther = minDup(t.dupOther, o)
 	}
@@ -127,10 +146,10 @@ func minDup(a, b int32) int32 {
 // before reports whether entry a ranks before entry b in the DN index:
 // users before groups, then by ID.
 func (t *Targets) before(a, b int32) bool {
-	if t.class[a] != t.class[b] {
-		return t.class[a] < t.class[b]
+	if ca, cb := t.class.at(a), t.class.at(b); ca != cb {
+		return ca < cb
 	}
-	return t.id[a] < t.id[b]
+	return t.idOf(a) < t.idOf(b)
 }
 
 // Err returns a *connector.DuplicateIDError when two entries share an ID,
@@ -138,9 +157,9 @@ func (t *Targets) before(a, b int32) bool {
 func (t *Targets) Err() error {
 	switch {
 	case t.dupUser >= 0:
-		return &connector.DuplicateIDError{ID: t.id[t.dupUser]}
+		return &connector.DuplicateIDError{ID: strings.Clone(t.idOf(t.dupUser))}
 	case t.dupOther >= 0:
-		return &connector.DuplicateIDError{ID: t.id[t.dupOther]}
+		return &connector.DuplicateIDError{ID: strings.Clone(t.idOf(t.dupOther))}
 	}
 	return nil
 }
@@ -160,13 +179,14 @@ func (t *Targets) find(ref string) (int32, bool) {
 	}
 	t.normOnce.Do(func() {
 		t.norm = map[string]int32{}
-		for o, dn := range t.dn {
+		for o := range int32(t.dn.n) {
+			dn := t.dnOf(o)
 			if dn == "" {
 				continue
 			}
 			k := normDN(dn)
-			if have, ok := t.norm[k]; !ok || t.before(int32(o), have) {
-				t.norm[k] = int32(o)
+			if have, ok := t.norm[k]; !ok || t.before(o, have) {
+				t.norm[k] = o
 			}
 		}
 	})
@@ -179,7 +199,7 @@ func (t *Targets) attr(o int32, name string) string {
 	name = strings.ToLower(name)
 	for i, a := range t.attrs {
 		if a == name {
-			return t.vals[int(o)*len(t.attrs)+i]
+			return t.bytes.get(t.vals.at(o*int32(len(t.attrs)) + int32(i)))
 		}
 	}
 	return ""
@@ -195,6 +215,10 @@ type TargetResolver interface {
 	// entry of the read. It equals Resolve with a Snapshot of the same
 	// entries when the mapping has no role links.
 	ResolveTargets(a *diff.Account, p *Pending, t *Targets)
+	// AppendPending and ReadPending keep a Pending compactly until the
+	// read ends (see RuleMapper.AppendPending).
+	AppendPending(b []byte, p *Pending, t *Targets) []byte
+	ReadPending(s string, t *Targets) (*Pending, string)
 }
 
 var _ TargetResolver = (*RuleMapper)(nil)
@@ -211,4 +235,165 @@ func (m *RuleMapper) ResolveTargets(a *diff.Account, p *Pending, t *Targets) {
 		}
 		return t.attr(o, attr), true
 	}, false)
+}
+
+// The tags of a value in a compact Pending.
+const (
+	pendLiteral = iota // the string follows
+	pendDN             // the DN of the entry whose number follows
+	pendID             // the ID of the entry whose number follows
+)
+
+// AppendPending appends to b a compact form of p (nil included), which
+// ReadPending of the same mapper and t reads back. A reference that is, as
+// spelled, the ID or the DN of an entry already in t is written as that
+// entry's number: a large read then keeps neither a Pending per user nor a
+// copy of each reference (an AD manager is another entry's DN, shared by
+// all the people that manager has).
+func (m *RuleMapper) AppendPending(b []byte, p *Pending, t *Targets) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.rules))+1)
+	if p.roles {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	for _, pr := range p.rules {
+		b = binary.AppendUvarint(b, uint64(slices.Index(m.rules, pr.rule)))
+		b = binary.AppendUvarint(b, uint64(len(pr.vals)))
+		for _, v := range pr.vals {
+			o, isDN := t.dns[v]
+			if !isDN && pr.rule.lookup != "" {
+				if id, ok := t.ids[v]; ok {
+					b = append(b, pendID)
+					b = binary.AppendUvarint(b, uint64(id))
+					continue
+				}
+			}
+			if isDN && pr.rule.lookup != "" {
+				b = append(b, pendDN)
+				b = binary.AppendUvarint(b, uint64(o))
+				continue
+			}
+			b = append(b, pendLiteral)
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			b = append(b, v...)
+		}
+	}
+	return b
+}
+
+// ReadPending reads what AppendPending wrote at the start of s, and returns
+// it with the rest of s. Its strings may be slices of s.
+func (m *RuleMapper) ReadPending(s string, t *Targets) (*Pending, string) {
+	n, s := readUvarint(s)
+	if n == 0 {
+		return nil, s
+	}
+	p := &Pending{roles: s[0] == 1}
+	s = s[1:]
+	for range n - 1 {
+		var ri, nv uint64
+		ri, s = readUvarint(s)
+		nv, s = readUvarint(s)
+		var vals []string
+		if nv > 0 {
+			vals = make([]string, nv)
+		}
+		for i := range vals {
+			tag := s[0]
+			var x uint64
+			x, s = readUvarint(s[1:])
+			switch tag {
+			case pendDN:
+				vals[i] = t.dnOf(int32(x))
+			case pendID:
+				vals[i] = t.idOf(int32(x))
+			default:
+				vals[i], s = s[:x], s[x:]
+			}
+		}
+		p.add(pendingRule{rule: m.rules[ri], vals: vals})
+	}
+	return p, s
+}
+
+func readUvarint(s string) (uint64, string) {
+	var x uint64
+	var shift uint
+	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
+		c := s[i]
+		if c < 0x80 {
+			return x | uint64(c)<<shift, s[i+1:]
+		}
+		x |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	panic("mapping: corrupt compact Pending")
+}
+
+// column is a growing list kept in fixed chunks: appending never copies.
+type column[T any] struct {
+	chunks [][]T
+	n      int
+}
+
+const columnShift = 12
+
+func (c *column[T]) add(v T) {
+	if c.n&(1<<columnShift-1) == 0 {
+		c.chunks = append(c.chunks, make([]T, 0, 1<<columnShift))
+	}
+	k := len(c.chunks) - 1
+	c.chunks[k] = append(c.chunks[k], v)
+	c.n++
+}
+
+func (c *column[T]) at(i int32) T { return c.chunks[i>>columnShift][i&(1<<columnShift-1)] }
+
+// byteStore keeps strings' bytes in large shared chunks; a bref names one
+// (chunk+1)<<32 | offset, the length as a uvarint before the bytes; 0 is
+// the empty string. get returns a slice of the chunk, allocating nothing.
+type byteStore struct {
+	done []string
+	cur  strings.Builder
+}
+
+type bref uint64
+
+const byteChunk = 256 << 10
+
+func (b *byteStore) add(s string) bref {
+	if s == "" {
+		return 0
+	}
+	if b.cur.Len()+len(s)+binary.MaxVarintLen64 > b.cur.Cap() {
+		if b.cur.Len() > 0 {
+			b.done = append(b.done, b.cur.String())
+		}
+		b.cur = strings.Builder{}
+		b.cur.Grow(max(byteChunk, len(s)+binary.MaxVarintLen64))
+	}
+	r := bref(uint64(len(b.done)+1)<<32 | uint64(b.cur.Len()))
+	var n [binary.MaxVarintLen64]byte
+	b.cur.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+	b.cur.WriteString(s)
+	return r
+}
+
+func (b *byteStore) get(r bref) string {
+	if r == 0 {
+		return ""
+	}
+	chunk, off := int(r>>32)-1, int(uint32(r))
+	var s string
+	if chunk < len(b.done) {
+		s = b.done[chunk]
+	} else {
+		s = b.cur.String()
+	}
+	n, rest := readUvarint(s[off:])
+	return rest[:n]
 }

@@ -74,8 +74,16 @@ func TestTargetsResolveAsSnapshot(t *testing.T) {
 		}
 		entries := genTargetEntries(t)
 		targets := mapping.NewTargets(m.ReferencedAttributes())
+		// As a Syncer reads: each user's Pending is kept compactly as soon
+		// as the user is read, against the entries read so far.
+		kept := map[string]string{}
 		for i := range entries {
-			targets.Add(&entries[i])
+			e := &entries[i]
+			targets.Add(e)
+			if (e.Kind == connector.KindUser || e.Kind == "") && !e.Deleted {
+				_, p, _ := m.MapEntry(e)
+				kept[e.ID] = string(m.AppendPending(nil, p, targets))
+			}
 		}
 		snap, snapErr := connector.NewSnapshot(usersFirst(entries))
 		if snapErr != nil {
@@ -89,8 +97,14 @@ func TestTargetsResolveAsSnapshot(t *testing.T) {
 			got, pg, errG := m.MapEntry(e)
 			require.Equal(t, errW, errG)
 			m.Resolve(&want, pw, e, snap)
-			m.ResolveTargets(&got, pg, targets)
-			require.Equal(t, want, got, "entry %q", e.ID)
+			direct := got
+			m.ResolveTargets(&direct, pg, targets)
+			require.Equal(t, want, direct, "entry %q", e.ID)
+			pk, rest := m.ReadPending(kept[e.ID], targets)
+			require.Empty(t, rest)
+			require.Equal(t, pg == nil, pk == nil)
+			m.ResolveTargets(&got, pk, targets)
+			require.Equal(t, want, got, "entry %q, compact Pending", e.ID)
 			if got.Manager != "" || len(got.Department) > 0 {
 				resolved++
 			}
