@@ -500,7 +500,7 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 	}
 
 	rs := refs.slice()
-	out := &desiredSet{}
+	out := &desiredSet{refs: make([]ref, 0, live)}
 	var rd reader
 	var d diff.Desired
 	for i := range nUsers {
