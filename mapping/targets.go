@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -30,9 +31,9 @@ import (
 // entries first and then the others, each in the order they were added.
 // Targets is not safe for concurrent use.
 type Targets struct {
-	attrs []string         // lower case
-	ids   map[string]int32 // ID → the first user with it, else the first entry
-	dns   map[string]int32 // DN as spelled → the first by rank
+	attrs []string // lower case
+	ids   keyIndex // ID → the first user with it, else the first entry
+	dns   keyIndex // DN as spelled → the first by rank
 	// By ordinal, in chunks (no slice growing by copies): the ID, the DN
 	// ("" for entries outside the DN index), the class, and the values
 	// (ordinal*len(attrs) + attribute index). Strings live in bytes, and
@@ -63,7 +64,12 @@ func NewTargets(attrs []string) *Targets {
 	for i, a := range attrs {
 		low[i] = strings.ToLower(a)
 	}
-	return &Targets{attrs: low, ids: map[string]int32{}, dns: map[string]int32{}, dupUser: -1, dupOther: -1}
+	t := &Targets{attrs: low, dupUser: -1, dupOther: -1}
+	seed := maphash.MakeSeed()
+	hash := func(s string) uint64 { return maphash.String(seed, s) }
+	t.ids = keyIndex{hash: hash, hashed: map[uint64]int32{}, key: t.idOf}
+	t.dns = keyIndex{hash: hash, hashed: map[uint64]int32{}, key: t.dnOf}
+	return t
 }
 
 // Len reports the number of entries added (deleted ones excluded).
@@ -99,29 +105,29 @@ func (t *Targets) Add(e *connector.Entry) {
 		t.vals.add(t.bytes.add(v))
 	}
 	t.noteID(o, class)
-	var dn bref
-	if class != classOther && e.DN != "" {
-		if have, ok := t.dns[e.DN]; ok {
-			dn = t.dn.at(have) // the same DN: keep it once
-			if t.before(o, have) {
-				t.dns[t.dnOf(have)] = o
-			}
-		} else {
-			dn = t.bytes.add(e.DN)
-			t.dns[t.bytes.get(dn)] = o
-		}
+	if class == classOther || e.DN == "" {
+		t.dn.add(0)
+		return
 	}
-	t.dn.add(dn)
+	have, ok := t.dns.get(e.DN)
+	if ok {
+		t.dn.add(t.dn.at(have)) // the same DN: keep it once
+	} else {
+		t.dn.add(t.bytes.add(e.DN))
+	}
+	if !ok || t.before(o, have) {
+		t.dns.set(t.dnOf(o), o)
+	}
 }
 
 // noteID indexes the ID of entry o and notes duplicates in NewSnapshot's
 // order: users first, then the other entries.
 func (t *Targets) noteID(o int32, class uint8) {
 	id := t.idOf(o)
-	have, ok := t.ids[id]
+	have, ok := t.ids.get(id)
 	switch {
 	case !ok:
-		t.ids[id] = o
+		t.ids.set(id, o)
 	case class == classUser && t.class.at(have) == classUser:
 		if t.dupUser < 0 {
 			t.dupUser = o
@@ -130,7 +136,7 @@ func (t *Targets) noteID(o int32, class uint8) {
 		// An earlier entry of another kind has the ID of this user: that
 		// one is the duplicate, since users come first.
 		t.dupOther = minDup(t.dupOther, have)
-		t.ids[id] = o
+		t.ids.set(id, o)
 	default:
 		t.dupOther = minDup(t.dupOther, o)
 	}
@@ -166,15 +172,15 @@ func (t *Targets) Err() error {
 
 // find resolves a reference as resolve does against a Snapshot.
 func (t *Targets) find(ref string) (int32, bool) {
-	if o, ok := t.ids[ref]; ok {
+	if o, ok := t.ids.get(ref); ok {
 		return o, true
 	}
 	if r := strings.TrimSpace(ref); r != ref {
-		if o, ok := t.ids[r]; ok {
+		if o, ok := t.ids.get(r); ok {
 			return o, true
 		}
 	}
-	if o, ok := t.dns[ref]; ok {
+	if o, ok := t.dns.get(ref); ok {
 		return o, true
 	}
 	t.normOnce.Do(func() {
@@ -264,9 +270,9 @@ func (m *RuleMapper) AppendPending(b []byte, p *Pending, t *Targets) []byte {
 		b = binary.AppendUvarint(b, uint64(slices.Index(m.rules, pr.rule)))
 		b = binary.AppendUvarint(b, uint64(len(pr.vals)))
 		for _, v := range pr.vals {
-			o, isDN := t.dns[v]
+			o, isDN := t.dns.get(v)
 			if !isDN && pr.rule.lookup != "" {
-				if id, ok := t.ids[v]; ok {
+				if id, ok := t.ids.get(v); ok {
 					b = append(b, pendID)
 					b = binary.AppendUvarint(b, uint64(id))
 					continue
@@ -396,4 +402,41 @@ func (b *byteStore) get(r bref) string {
 	}
 	n, rest := readUvarint(s[off:])
 	return rest[:n]
+}
+
+// keyIndex maps strings to entry numbers by a 64-bit hash of the string,
+// with the entry's own copy of the string to confirm a hit: half the size
+// of a map keyed by the strings. A string whose hash another string took
+// first goes into exact (with 64-bit hashes, practically never), so the
+// index is exact.
+type keyIndex struct {
+	hash   func(string) uint64
+	hashed map[uint64]int32
+	exact  map[string]int32
+	key    func(int32) string // the string an entry number stands for
+}
+
+func (x *keyIndex) get(k string) (int32, bool) {
+	o, ok := x.hashed[x.hash(k)]
+	if !ok {
+		return 0, false
+	}
+	if x.key(o) == k {
+		return o, true
+	}
+	o, ok = x.exact[k]
+	return o, ok
+}
+
+// set maps k to o; the key of o must be k.
+func (x *keyIndex) set(k string, o int32) {
+	h := x.hash(k)
+	if have, ok := x.hashed[h]; !ok || x.key(have) == k {
+		x.hashed[h] = o
+		return
+	}
+	if x.exact == nil {
+		x.exact = map[string]int32{}
+	}
+	x.exact[k] = o
 }
