@@ -14,7 +14,7 @@ func TestKeyIndexCollisions(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var keys []string // by entry number
 		hashes := map[string]uint64{}
-		x := keyIndex{hashed: map[uint64]int32{}, key: func(o int32) string { return keys[o] }}
+		x := keyIndex{hashed: map[uint64]int32{}, eq: func(o int32, k string) bool { return keys[o] == k }}
 		x.hash = func(s string) uint64 { return hashes[s] }
 		want := map[string]int32{}
 		pool := []string{"a", "b", "c", "d", ""}

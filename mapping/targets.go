@@ -41,9 +41,14 @@ type Targets struct {
 	// kept.
 	bytes byteStore
 	id    column[bref]
-	dn    column[bref]
+	dn    column[bref]   // the DN up to its first comma
+	dnUp  column[uint32] // 0 for no DN, else 1 + the index in ups of the rest
 	class column[uint8]
 	vals  column[bref]
+	// ups interns what follows the first comma of DNs: the parent's DN,
+	// which many entries share ("OU=Sales,DC=example,DC=test").
+	ups   []string
+	upIdx map[string]uint32
 
 	norm     map[string]int32
 	normOnce sync.Once
@@ -67,8 +72,9 @@ func NewTargets(attrs []string) *Targets {
 	t := &Targets{attrs: low, dupUser: -1, dupOther: -1}
 	seed := maphash.MakeSeed()
 	hash := func(s string) uint64 { return maphash.String(seed, s) }
-	t.ids = keyIndex{hash: hash, hashed: map[uint64]int32{}, key: t.idOf}
-	t.dns = keyIndex{hash: hash, hashed: map[uint64]int32{}, key: t.dnOf}
+	t.ids = keyIndex{hash: hash, hashed: map[uint64]int32{}, eq: func(o int32, k string) bool { return t.idOf(o) == k }}
+	t.dns = keyIndex{hash: hash, hashed: map[uint64]int32{}, eq: t.dnIs}
+	t.upIdx = map[string]uint32{}
 	return t
 }
 
@@ -80,7 +86,40 @@ func (t *Targets) Len() int { return t.id.n }
 func (t *Targets) ID(i int) string { return t.bytes.get(t.id.at(int32(i))) }
 
 func (t *Targets) idOf(o int32) string { return t.bytes.get(t.id.at(o)) }
-func (t *Targets) dnOf(o int32) string { return t.bytes.get(t.dn.at(o)) }
+
+// dnOf returns the DN of entry o, allocating it when it has a parent.
+func (t *Targets) dnOf(o int32) string {
+	up := t.dnUp.at(o)
+	if up == 0 {
+		return ""
+	}
+	if rest := t.ups[up-1]; rest != "" {
+		return t.bytes.get(t.dn.at(o)) + rest
+	}
+	return t.bytes.get(t.dn.at(o))
+}
+
+// dnIs reports whether entry o has the DN k, allocating nothing.
+func (t *Targets) dnIs(o int32, k string) bool {
+	up := t.dnUp.at(o)
+	if up == 0 {
+		return false
+	}
+	first, rest := t.bytes.get(t.dn.at(o)), t.ups[up-1]
+	return len(k) == len(first)+len(rest) && k[:len(first)] == first && k[len(first):] == rest
+}
+
+// up interns the part of a DN after its first comma.
+func (t *Targets) up(rest string) uint32 {
+	if i, ok := t.upIdx[rest]; ok {
+		return i + 1
+	}
+	rest = strings.Clone(rest)
+	i := uint32(len(t.ups))
+	t.ups = append(t.ups, rest)
+	t.upIdx[rest] = i
+	return i + 1
+}
 
 // Add indexes an entry. Deleted entries are ignored.
 func (t *Targets) Add(e *connector.Entry) {
@@ -107,16 +146,23 @@ func (t *Targets) Add(e *connector.Entry) {
 	t.noteID(o, class)
 	if class == classOther || e.DN == "" {
 		t.dn.add(0)
+		t.dnUp.add(0)
 		return
 	}
 	have, ok := t.dns.get(e.DN)
-	if ok {
-		t.dn.add(t.dn.at(have)) // the same DN: keep it once
+	if ok { // the same DN: keep it once
+		t.dn.add(t.dn.at(have))
+		t.dnUp.add(t.dnUp.at(have))
 	} else {
-		t.dn.add(t.bytes.add(e.DN))
+		first, rest := e.DN, ""
+		if i := strings.IndexByte(e.DN, ','); i >= 0 {
+			first, rest = e.DN[:i], e.DN[i:]
+		}
+		t.dn.add(t.bytes.add(first))
+		t.dnUp.add(t.up(rest))
 	}
 	if !ok || t.before(o, have) {
-		t.dns.set(t.dnOf(o), o)
+		t.dns.set(e.DN, o)
 	}
 }
 
@@ -187,7 +233,7 @@ func (t *Targets) find(ref string) (int32, bool) {
 		t.norm = map[string]int32{}
 		for o := range int32(t.dn.n) {
 			dn := t.dnOf(o)
-			if dn == "" {
+			if t.dnUp.at(o) == 0 {
 				continue
 			}
 			k := normDN(dn)
@@ -405,15 +451,15 @@ func (b *byteStore) get(r bref) string {
 }
 
 // keyIndex maps strings to entry numbers by a 64-bit hash of the string,
-// with the entry's own copy of the string to confirm a hit: half the size
-// of a map keyed by the strings. A string whose hash another string took
+// with the entry's own copy of the string to confirm a hit (eq): half the
+// size of a map keyed by the strings. A string whose hash another string took
 // first goes into exact (with 64-bit hashes, practically never), so the
 // index is exact.
 type keyIndex struct {
 	hash   func(string) uint64
 	hashed map[uint64]int32
 	exact  map[string]int32
-	key    func(int32) string // the string an entry number stands for
+	eq     func(o int32, k string) bool // whether entry o stands for k
 }
 
 func (x *keyIndex) get(k string) (int32, bool) {
@@ -421,22 +467,22 @@ func (x *keyIndex) get(k string) (int32, bool) {
 	if !ok {
 		return 0, false
 	}
-	if x.key(o) == k {
+	if x.eq(o, k) {
 		return o, true
 	}
 	o, ok = x.exact[k]
 	return o, ok
 }
 
-// set maps k to o; the key of o must be k.
+// set maps k to o, which must stand for k.
 func (x *keyIndex) set(k string, o int32) {
 	h := x.hash(k)
-	if have, ok := x.hashed[h]; !ok || x.key(have) == k {
+	if have, ok := x.hashed[h]; !ok || x.eq(have, k) {
 		x.hashed[h] = o
 		return
 	}
 	if x.exact == nil {
 		x.exact = map[string]int32{}
 	}
-	x.exact[k] = o
+	x.exact[strings.Clone(k)] = o
 }
