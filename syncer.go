@@ -345,12 +345,15 @@ func (s *Syncer) checkSafety(p *Plan) error {
 }
 
 // readDesired reads the directory and maps every user entry. It returns
-// the desired accounts and how many users the directory returned.
+// the desired accounts, compactly, and how many users the directory
+// returned.
 //
-// With a mapping.Deferred mapper (the rule mapper is one) entries are
-// mapped as they arrive and only slim copies are kept for the index that
-// lookups, roles and group scope rules need; otherwise the whole read is
-// held and mapped afterwards.
+// With a mapping.TargetResolver mapper (the rule mapper is one) and no
+// groups used by the mapping or the scope, no entry is kept
+// (readDesiredCompact). Otherwise, with a mapping.Deferred mapper, entries
+// are mapped as they arrive and only slim copies are kept for the index
+// that lookups, roles and group scope rules need; with any other mapper
+// the whole read is held and mapped afterwards.
 func (s *Syncer) readDesired(ctx context.Context, src entrySource) (*desiredSet, int, connector.Cursor, error) {
 	if tr, ok := s.mapper.(mapping.TargetResolver); ok && !s.usesGroups() {
 		return s.readDesiredCompact(ctx, tr, src)
