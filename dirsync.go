@@ -79,6 +79,38 @@
 // configuration whose change forces a full read. A mapper that cannot
 // name its attributes gets the connector's default read.
 //
+// # Memory
+//
+// A full plan of a large directory holds little more than what differs.
+// Where the mapping implements mapping.TargetResolver (the rule mapper
+// does) and neither the mapping nor the scope rules use groups, a read
+// keeps no entry at all: each entry is mapped and its scope decided as it
+// arrives, the account is written as a compact record (strings as bytes
+// in shared 256 KiB chunks, reasons interned, the entry's ID not repeated),
+// what its lookups still need is kept as bytes that name the entries
+// already read by number (an AD manager is another entry's DN, shared by
+// everyone that manager has), and of the entry itself only what lookups
+// may read goes into a mapping.Targets index: its ID, its DN and the
+// attributes lookups take, in the same chunks, without attribute maps.
+// When the read ends, the records are completed in order and released as
+// they are passed. Mappings or scopes that use groups keep slim copies of
+// the entries in a connector.Snapshot instead, as they need its group
+// index.
+//
+// The sink is then listed once. An account of the integration whose entry
+// is alone under its join key and in step with it (diff.InStep: in
+// scope, fields equal, blocked exactly when disabled, no exception) is
+// kept as a compact record; every other account is kept whole. When the
+// listing ends, the pairs in step leave the diff: only the entries and
+// accounts that differ, are new, are gone, conflict or are duplicated go
+// to diff.Compute, together with the accounts in step whose email another
+// entry wants (they still hold it) and the departments of the rest. The
+// plan is byte-for-byte the plan of the whole diff
+// (TestJoinLeavesThePlanAlone, TestCompactReadPlansAsEveryPath), and the
+// unchanged majority costs a few hundred bytes a person while the plan is
+// made, nothing after. A failed or cancelled read or listing still plans
+// nothing. BENCHMARKS.md has the figures.
+//
 // # Sinks
 //
 // Sink has two methods; optional capabilities (DepartmentLister,

@@ -2,6 +2,7 @@ package dirsync
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,26 +230,35 @@ func readAllSource(c connector.Connector) entrySource {
 func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 	start := s.now()
 	// The entries are dropped once mapped, before the sink is listed, so
-	// that a large directory and a large app are not held twice at once.
+	// that a large directory and a large app are not held twice at once;
+	// both sides are kept compactly, and the pairs in step leave the diff
+	// (see "Memory" in the package documentation).
 	desired, sourceUsers, cursor, err := s.readDesired(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	current, err := s.accounts(ctx)
+	in := diff.Input{Source: s.source}
+	if err := s.diffOptions(ctx, &in); err != nil {
+		return nil, err
+	}
+	desired.index()
+	j, err := s.join(ctx, desired, diff.NewInStep(&in))
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.compute(ctx, desired, current, nil)
-	if err != nil {
+	desired = nil
+	if err := s.departments(ctx, &in); err != nil {
 		return nil, err
 	}
+	in.Desired, in.Current, in.Unchanged, in.WantDepartments = j.desired, j.current, j.unchanged, j.depts
+	plan := s.computeInput(in, j.managed)
 	plan.Created, plan.SourceUsers, plan.cursor = start, sourceUsers, cursor
 	plan.facts.sourceUsers = sourceUsers
 	if cursor != nil {
 		plan.config = s.fingerprint(ctx)
 	}
 	s.seal(plan)
-	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", len(current))
+	s.log.InfoContext(ctx, "plan ready", "changes", plan.Summary(), "users", sourceUsers, "accounts", j.listed)
 	if err := s.checkSafety(plan); err != nil {
 		return plan, err
 	}
@@ -259,27 +269,50 @@ func (s *Syncer) planFull(ctx context.Context, src entrySource) (*Plan, error) {
 // integration's accounts outside an incremental diff (diff.Input.Unchanged).
 func (s *Syncer) compute(ctx context.Context, desired []diff.Desired, current, unchanged []diff.Account) (*Plan, error) {
 	in := diff.Input{Source: s.source, Desired: desired, Current: current, Unchanged: unchanged}
-	if fo, ok := s.mapper.(mapping.FieldOwner); ok {
-		in.Fields = fo.Fields()
+	if err := s.departments(ctx, &in); err != nil {
+		return nil, err
 	}
+	if err := s.diffOptions(ctx, &in); err != nil {
+		return nil, err
+	}
+	return s.computeInput(in, managedIn(current, s.source)), nil
+}
+
+// departments sets in's departments when the sink manages them.
+func (s *Syncer) departments(ctx context.Context, in *diff.Input) error {
 	if dl, ok := s.sink.(DepartmentLister); ok {
 		in.ManageDepartments = true
 		var err error
 		if in.Departments, err = dl.Departments(ctx); err != nil {
-			return nil, fmt.Errorf("dirsync: list departments: %w", err)
+			return fmt.Errorf("dirsync: list departments: %w", err)
 		}
+	}
+	return nil
+}
+
+// diffOptions sets in's owned fields and the policy's options with the
+// stored exceptions.
+func (s *Syncer) diffOptions(ctx context.Context, in *diff.Input) error {
+	if fo, ok := s.mapper.(mapping.FieldOwner); ok {
+		in.Fields = fo.Fields()
 	}
 	extra, err := s.Exceptions(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	in.Options = s.policy.Options(s.now(), extra...)
+	return nil
+}
+
+// computeInput runs the diff; managed is the count of the integration's
+// accounts in the sink.
+func (s *Syncer) computeInput(in diff.Input, managed int) *Plan {
 	s.report(Progress{Phase: PhaseDiff})
 	dp := diff.Compute(in)
 	s.report(Progress{Phase: PhaseDiff, Done: len(dp.Changes), Total: len(dp.Changes)})
 	plan := &Plan{Plan: *dp}
-	plan.Managed = managedIn(current, s.source)
-	return plan, nil
+	plan.Managed = managed
+	return plan
 }
 
 // managedIn counts the accounts of the integration in a listing.
@@ -314,13 +347,19 @@ func (s *Syncer) checkSafety(p *Plan) error {
 }
 
 // readDesired reads the directory and maps every user entry. It returns
-// the desired accounts and how many users the directory returned.
+// the desired accounts, compactly, and how many users the directory
+// returned.
 //
-// With a mapping.Deferred mapper (the rule mapper is one) entries are
-// mapped as they arrive and only slim copies are kept for the index that
-// lookups, roles and group scope rules need; otherwise the whole read is
-// held and mapped afterwards.
-func (s *Syncer) readDesired(ctx context.Context, src entrySource) ([]diff.Desired, int, connector.Cursor, error) {
+// With a mapping.TargetResolver mapper (the rule mapper is one) and no
+// groups used by the mapping or the scope, no entry is kept
+// (readDesiredCompact). Otherwise, with a mapping.Deferred mapper, entries
+// are mapped as they arrive and only slim copies are kept for the index
+// that lookups, roles and group scope rules need; with any other mapper
+// the whole read is held and mapped afterwards.
+func (s *Syncer) readDesired(ctx context.Context, src entrySource) (*desiredSet, int, connector.Cursor, error) {
+	if tr, ok := s.mapper.(mapping.TargetResolver); ok && !s.usesGroups() {
+		return s.readDesiredCompact(ctx, tr, src)
+	}
 	if dm, ok := s.mapper.(mapping.Deferred); ok {
 		return s.readDesiredStreaming(ctx, dm, src)
 	}
@@ -333,19 +372,21 @@ func (s *Syncer) readDesired(ctx context.Context, src entrySource) ([]diff.Desir
 		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
 	users := snap.Users()
-	out := make([]diff.Desired, 0, len(users))
+	out := &desiredSet{}
 	for i, e := range users {
 		acc, err := s.mapper.Map(e, snap)
-		out = append(out, s.toDesired(e, acc, err, snap))
+		d := s.toDesired(e, acc, err, snap)
+		out.add(&d)
 		s.reportMap(i+1, len(users))
 	}
 	return out, len(users), cursor, nil
 }
 
-func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, src entrySource) ([]diff.Desired, int, connector.Cursor, error) {
+func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, src entrySource) (*desiredSet, int, connector.Cursor, error) {
 	keep := append(dm.ReferencedAttributes(), s.policy.Attributes()...)
 	var users, others chunked[connector.Entry]
-	var mapped chunked[diff.Desired] // the accounts, completed in place below
+	var mapped arena // the accounts as MapEntry left them
+	var refs chunked[ref]
 	var pending chunked[*mapping.Pending]
 	var errs chunked[error]
 	s.report(Progress{Phase: PhaseRead})
@@ -360,7 +401,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 			return nil
 		}
 		acc, p, err := dm.MapEntry(&e)
-		mapped.add(diff.Desired{Account: acc})
+		refs.add(mapped.addAccount(&acc, 0))
 		pending.add(p)
 		errs.add(err)
 		users.add(slimEntry(e, keep))
@@ -380,22 +421,118 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
 	}
-	out, ps, mapErrs := mapped.slice(), pending.slice(), errs.slice()
-	kept := out[:0]
+	rs, ps, mapErrs := refs.slice(), pending.slice(), errs.slice()
+	out := &desiredSet{}
+	var rd reader
+	var acc diff.Account
 	for i := range nUsers {
 		e := &entries[i]
 		if e.Deleted {
 			continue // a tombstone has no place in a full read
 		}
-		acc := out[i].Account
+		mapped.account(rs[i], &rd, &acc)
 		if mapErrs[i] == nil {
 			dm.Resolve(&acc, ps[i], e, snap)
 		}
 		ps[i] = nil
-		kept = append(kept, s.toDesired(e, acc, mapErrs[i], snap))
+		d := s.toDesired(e, acc, mapErrs[i], snap)
+		out.add(&d)
 		s.reportMap(i+1, nUsers)
 	}
-	return kept, len(snap.Users()), cursor, nil
+	return out, len(snap.Users()), cursor, nil
+}
+
+// readDesiredCompact is readDesiredStreaming for a mapping and a scope
+// that use no groups: each entry is mapped and its scope decided as it
+// arrives, the account is kept compactly, and of the entry only what
+// lookups need goes into a mapping.Targets index: no entry is kept.
+func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolver, src entrySource) (*desiredSet, int, connector.Cursor, error) {
+	targets := mapping.NewTargets(tr.ReferencedAttributes())
+	var mapped arena // the desired accounts as MapEntry left them, and what is pending
+	var refs chunked[ref]
+	var tail []byte
+	const tombstone = ^ref(0)
+	s.report(Progress{Phase: PhaseRead})
+	n, nUsers, live := 0, 0, 0
+	cursor, err := src(ctx, func(e connector.Entry) error {
+		n++
+		if n%1000 == 0 {
+			s.report(Progress{Phase: PhaseRead, Done: n})
+		}
+		targets.Add(&e)
+		if e.Kind != connector.KindUser && e.Kind != "" {
+			return nil
+		}
+		nUsers++
+		if e.Deleted {
+			refs.add(tombstone) // a tombstone has no place in a full read
+			return nil
+		}
+		live++
+		acc, p, err := tr.MapEntry(&e)
+		dec := s.policy.Decide(&e, nil) // no group rule: the entry alone decides
+		d := diff.Desired{EntryID: e.ID, Disabled: e.Disabled, OutOfScope: !dec.In, Reason: dec.Reason}
+		if err != nil {
+			d.Invalid = true
+			d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "Cannot map this entry: " + err.Error()}
+			acc.ExternalID = e.ID
+			acc.DisplayName = e.Attr("displayName")
+			p = nil
+		}
+		// The entry's ID is in targets: the record names it by number.
+		tail = tail[:0]
+		if acc.ExternalID == e.ID {
+			acc.ExternalID, tail = "", append(tail, 1)
+		} else {
+			tail = append(tail, 0)
+		}
+		d.EntryID = ""
+		d.Account = acc
+		tail = binary.AppendUvarint(tail, uint64(targets.Len()-1))
+		tail = tr.AppendPending(tail, p, targets)
+		refs.add(mapped.addDesiredTail(&d, tail))
+		return nil
+	})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory (after %d entries; nothing planned): %w", n, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory (nothing planned): %w", err)
+	}
+	s.report(Progress{Phase: PhaseRead, Done: n, Total: n})
+	if err := targets.Err(); err != nil {
+		return nil, 0, nil, fmt.Errorf("dirsync: read from directory: %w", err)
+	}
+
+	rs := refs.slice()
+	out := &desiredSet{refs: make([]ref, 0, live)}
+	var rd reader
+	var d diff.Desired
+	for i := range nUsers {
+		if rs[i] == tombstone {
+			continue
+		}
+		mapped.releaseBefore(rs[i])
+		mapped.desired(rs[i], &rd, &d)
+		extIsID := rd.s[0] == 1
+		rd.s = rd.s[1:]
+		d.EntryID = targets.ID(int(rd.uvarint()))
+		if extIsID {
+			d.Account.ExternalID = d.EntryID
+		}
+		if p, _ := tr.ReadPending(rd.s, targets); p != nil {
+			tr.ResolveTargets(&d.Account, p, targets)
+		}
+		if !d.Invalid && d.Account.ExternalID == "" {
+			d.Invalid = true
+			d.Reason = diff.Reason{Code: diff.ReasonInvalid, Detail: "The mapping yields an empty join key; entry skipped"}
+			d.Account.ExternalID = d.EntryID
+		}
+		d.Account.Source = s.source
+		out.add(&d)
+		s.reportMap(i+1, nUsers)
+	}
+	return out, live, cursor, nil
 }
 
 // slimEntry keeps what the index needs of a mapped user entry: identity,

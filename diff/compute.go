@@ -107,7 +107,12 @@ type Input struct {
 	// that are not among Departments.
 	ManageDepartments bool
 	Departments       [][]string
-	Options           Options
+	// WantDepartments lists the department paths of accounts in step that
+	// a caller left out of Desired and Current (see InStep): with
+	// ManageDepartments they are wanted like the paths of the desired
+	// accounts. Order and repetition do not matter.
+	WantDepartments [][]string
+	Options         Options
 }
 
 // Compute returns the plan that makes Current match Desired under the
@@ -366,7 +371,7 @@ func (c *computer) run() *Plan {
 	}
 
 	if in.ManageDepartments {
-		c.departments(wantDepts)
+		c.departments(append(wantDepts, in.WantDepartments...))
 	}
 	p := &Plan{Source: src, Changes: c.changes}
 	p.sort()
@@ -838,6 +843,76 @@ func (c *computer) existing(d *Desired, cur, want *Account, ak accountKey, taken
 		return
 	}
 	c.add(Change{Op: op, Key: ak.String(), Before: cloneP(cur), After: after, Fields: fields, Reasons: reasons})
+}
+
+// InStep tells the pairs of an entry and an account for which Compute
+// plans nothing, so that a caller holding a large directory and a large app
+// can leave them out of the diff: in a sync where 1% of the people changed,
+// the other 99% then cost only what it takes to recognise them.
+//
+// An entry d and an account a are in step when a is managed by the
+// integration under d's join key, d is valid and in scope, no exception
+// covers either, a is blocked exactly when d is disabled, and every field
+// the mapping owns is equal. If d is the only entry and a the only account
+// under that join key, Compute plans nothing for them, and leaving both out
+// of Input changes the plan in nothing, provided that:
+//
+//   - a is passed in Input.Unchanged when another entry of the diff may
+//     want a's email (it still holds it), and
+//   - with ManageDepartments, d's department is passed in
+//     Input.WantDepartments, and Plan's Managed count, if the caller keeps
+//     one, still counts a.
+type InStep struct {
+	c computer
+}
+
+// NewInStep returns the InStep of a diff with in's Source, Fields and
+// Options (the other fields of in are not used).
+func NewInStep(in *Input) *InStep {
+	s := &InStep{c: computer{in: Input{Source: in.Source, Fields: in.Fields, Options: in.Options}, fields: in.Fields}}
+	if s.c.fields == nil {
+		s.c.fields = Fields
+	}
+	s.c.fields = slices.Compact(slices.Sorted(slices.Values(s.c.fields)))
+	return s
+}
+
+// Pair reports whether d and a are in step (see InStep). It does not
+// modify them.
+func (s *InStep) Pair(d *Desired, a *Account) bool {
+	c := &s.c
+	if d.Invalid || d.OutOfScope || d.Disabled != a.Blocked || !a.Managed || a.Source != c.in.Source ||
+		a.ExternalID == "" || a.ExternalID != d.Account.ExternalID {
+		return false
+	}
+	want := d.Account // as claim makes it
+	want.Source, want.Managed = c.in.Source, true
+	if !slices.IsSorted(want.Roles) {
+		want.Roles = slices.Sorted(slices.Values(want.Roles))
+	}
+	if f := c.in.Options.Except; f != nil {
+		if _, ok := f(&want); ok {
+			return false
+		}
+		if _, ok := f(a); ok {
+			return false
+		}
+	}
+	for _, f := range c.fields {
+		if !sameField(a, &want, f) {
+			return false
+		}
+	}
+	if c.in.Fields == nil { // every extra key is owned too
+		for _, x := range []map[string]string{a.Extra, want.Extra} {
+			for k := range x {
+				if a.Extra[k] != want.Extra[k] {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // unblockReason says why an account sync blocked is unblocked, by the

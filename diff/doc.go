@@ -25,4 +25,10 @@
 // the Status column. Changes are sorted in apply order (departments,
 // creates, updates, unblocks, blocks, deletes), then by name and key, so the
 // same input in any order renders a byte-identical plan.
+//
+// A caller diffing a large directory against a large app need not pass the
+// majority that is already in step: InStep names the pairs of an entry and
+// an account for which Compute plans nothing, and the caller passes the
+// account in Input.Unchanged only when another entry wants its email, and
+// the entry's department in Input.WantDepartments. The plan is the same.
 package diff

@@ -36,3 +36,16 @@ func ExampleCompute() {
 	//        blocked: "false" → "true"
 	// skip   Founder   Not managed by directory sync; left alone
 }
+
+// InStep tells which pairs of an entry and an app account need no change,
+// so that a large diff can leave them out.
+func ExampleInStep() {
+	in := diff.Input{Source: "ad"}
+	step := diff.NewInStep(&in)
+	entry := diff.Desired{Account: diff.Account{ExternalID: "E1", Email: "ann@example.test", Title: "Engineer"}}
+	same := diff.Account{ID: "7", Source: "ad", ExternalID: "E1", Managed: true, Email: "ann@example.test", Title: "Engineer"}
+	promoted := same
+	promoted.Title = "Analyst"
+	fmt.Println(step.Pair(&entry, &same), step.Pair(&entry, &promoted))
+	// Output: true false
+}

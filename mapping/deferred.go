@@ -35,19 +35,31 @@ var _ Deferred = (*RuleMapper)(nil)
 
 // Pending is what MapEntry leaves for Resolve: the rules it could not finish
 // alone, in spec order, with the values they need.
+//
+// A large read holds one Pending per user until the read ends, so it is
+// kept small: one allocation for up to two rules (a lookup and its
+// fallback, as in ADSpec's manager), and lookups with the same from
+// attributes share their references.
 type Pending struct {
-	rules []pendingRule
-	roles bool
+	rules  []pendingRule
+	roles  bool
+	inline [2]pendingRule
 }
 
 type pendingRule struct {
 	rule *rule
-	// refs are the raw references of a lookup rule, one per from
-	// attribute in order; value is the finished value of a rule that only
-	// waits behind an earlier lookup for the same target.
-	refs  []string
-	value string
-	path  []string
+	// vals are, for a lookup rule, its raw references, one per from
+	// attribute in order; for a department rule waiting behind an earlier
+	// lookup for the same target, its path; for any other rule waiting
+	// so, its finished value alone.
+	vals []string
+}
+
+func (p *Pending) add(pr pendingRule) {
+	if p.rules == nil {
+		p.rules = p.inline[:0]
+	}
+	p.rules = append(p.rules, pr)
 }
 
 // MapEntry implements Deferred.
@@ -59,31 +71,38 @@ func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error
 	if !m.extID {
 		a.ExternalID = e.ID
 	}
-	var p Pending
-	var waiting []string // targets behind a pending lookup
+	p := new(Pending)
+	var waiting []string  // targets behind a pending lookup
+	var last *pendingRule // the last lookup
 	for _, r := range m.rules {
 		if isSet(&a, r.target) {
 			continue
 		}
 		switch {
 		case r.lookup != "":
-			refs := make([]string, len(r.from))
-			for i, name := range r.from {
-				refs[i] = e.Attr(name)
+			var refs []string
+			if last != nil && slices.Equal(last.rule.from, r.from) {
+				refs = last.vals // the same references: read-only, shared
+			} else {
+				refs = make([]string, len(r.from))
+				for i, name := range r.from {
+					refs[i] = e.Attr(name)
+				}
 			}
-			p.rules = append(p.rules, pendingRule{rule: r, refs: refs})
+			p.add(pendingRule{rule: r, vals: refs})
+			last = &p.rules[len(p.rules)-1]
 			waiting = append(waiting, r.target)
 		case r.target == diff.FieldDepartment:
 			path := r.path(e, nil, nil)
 			if slices.Contains(waiting, r.target) {
-				p.rules = append(p.rules, pendingRule{rule: r, path: path})
+				p.add(pendingRule{rule: r, vals: path})
 			} else if len(path) > 0 {
 				a.Department = path
 			}
 		default:
 			v := r.apply(r.source(e, nil, nil))
 			if slices.Contains(waiting, r.target) {
-				p.rules = append(p.rules, pendingRule{rule: r, value: v})
+				p.add(pendingRule{rule: r, vals: []string{v}})
 			} else if v != "" {
 				setField(&a, r.target, v)
 			}
@@ -93,7 +112,7 @@ func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error
 	if len(p.rules) == 0 && !p.roles {
 		return a, nil, nil
 	}
-	return a, &p, nil
+	return a, p, nil
 }
 
 // PartialResolver is an optional capability of a Deferred mapper, for
@@ -125,6 +144,25 @@ func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 	if dir != nil && len(p.rules) > 0 {
 		idx = m.dnIndex(dir)
 	}
+	unknown = m.resolveWith(a, p, func(ref, attr string) (string, bool) {
+		t := resolve(ref, dir, idx)
+		if t == nil {
+			return "", false
+		}
+		return t.Attr(attr), true
+	}, partial)
+	if p.roles && dir != nil {
+		a.Roles = m.rolesOf(e, dir)
+	}
+	if p.roles && partial {
+		unknown = append(unknown, diff.FieldRoles)
+	}
+	return unknown
+}
+
+// resolveWith completes the pending rules of a; find returns attribute
+// attr of the entry a reference names, and whether that entry is known.
+func (m *RuleMapper) resolveWith(a *diff.Account, p *Pending, find func(ref, attr string) (string, bool), partial bool) (unknown []string) {
 	for _, pr := range p.rules {
 		r := pr.rule
 		if isSet(a, r.target) {
@@ -133,16 +171,16 @@ func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 		switch {
 		case r.lookup != "":
 			v := ""
-			for _, ref := range pr.refs {
+			for _, ref := range pr.vals {
 				if strings.TrimSpace(ref) == "" {
 					continue
 				}
-				t := resolve(ref, dir, idx)
-				if t == nil && partial && !slices.Contains(unknown, r.target) {
+				t, found := find(ref, r.lookup)
+				if !found && partial && !slices.Contains(unknown, r.target) {
 					unknown = append(unknown, r.target)
 				}
-				if t != nil {
-					v = strings.TrimSpace(t.Attr(r.lookup))
+				if found {
+					v = strings.TrimSpace(t)
 				}
 				if v != "" {
 					break
@@ -156,18 +194,12 @@ func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 				setField(a, r.target, v)
 			}
 		case r.target == diff.FieldDepartment:
-			if len(pr.path) > 0 {
-				a.Department = pr.path
+			if len(pr.vals) > 0 {
+				a.Department = pr.vals
 			}
-		case pr.value != "":
-			setField(a, r.target, pr.value)
+		case len(pr.vals) > 0 && pr.vals[0] != "":
+			setField(a, r.target, pr.vals[0])
 		}
-	}
-	if p.roles && dir != nil {
-		a.Roles = m.rolesOf(e, dir)
-	}
-	if p.roles && partial {
-		unknown = append(unknown, diff.FieldRoles)
 	}
 	return unknown
 }
