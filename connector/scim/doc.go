@@ -73,9 +73,12 @@
 // preconditions and password changes are advertised as unsupported in
 // /ServiceProviderConfig; a password a provider sends is never stored.
 // Errors use the SCIM error schema with a scimType: 409 uniqueness for a
-// userName already taken (case-insensitive), 400 invalidFilter for a
-// filter that does not parse or names an unknown attribute (never a full
-// listing), invalidSyntax for malformed JSON or missing schemas,
+// userName already taken (without regard to case or Unicode
+// normalisation: "José" precomposed and decomposed are one userName),
+// 400 invalidFilter for a filter that does not parse, names an unknown
+// attribute, has more than 64 comparisons, or is given empty or twice
+// (never a full listing), invalidSyntax for malformed JSON, a body that
+// names one member twice (in any case), or missing schemas,
 // invalidValue for an unknown attribute or a value of the wrong type,
 // invalidPath for a PATCH path that names nothing in the schema,
 // noTarget for a PATCH filter that matches nothing where nothing can be
@@ -85,7 +88,10 @@
 // Filters support eq, ne, co, sw, ew, pr, gt, ge, lt, le (also on
 // meta.created and meta.lastModified), and, or, not, grouping and value
 // filters such as emails[type eq "work"], on any attribute of the schema
-// plus id, externalId and meta.
+// plus id, externalId and meta; string values are JSON strings (\" and
+// \\ escapes). Query parameter names are matched without regard to case.
+// attributes and excludedAttributes name attributes, sub-attributes
+// (which select their attribute) or an extension by its URN.
 //
 // # Provider quirks
 //
@@ -93,8 +99,10 @@
 // RFC shape, each case with the page that documents it and a test:
 // Entra's "True"/"False" strings, op values in any case, PATCH without
 // path with dotted and URN-prefixed keys, a replace on a filtered path
-// that matches nothing acting as an add, member removal by value array,
-// the aadOptscim062020 flag; Okta's full-user PUT with read-only
+// that matches nothing acting as an add, removal by value array (members
+// by id, other values by the sub-attributes given), its matching query
+// emails[type eq "work"].value eq "…", the manager as a plain id or
+// cleared by an empty value, the aadOptscim062020 flag; Okta's full-user PUT with read-only
 // attributes, its "replace active false" deactivation, its password.
 //
 // # Libraries

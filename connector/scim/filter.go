@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -8,8 +9,13 @@ import (
 )
 
 // maxFilterLen caps a filter or path expression; longer ones are refused
-// before parsing.
-const maxFilterLen = 4096
+// before parsing. maxFilterClauses caps the comparisons of one filter, so
+// that a filter of many "or" clauses cannot make a list evaluate
+// thousands of comparisons per resource.
+const (
+	maxFilterLen     = 4096
+	maxFilterClauses = 64
+)
 
 // parseFilter parses a filter expression (RFC 7644 section 3.4.2.2) with
 // github.com/scim2/filter-parser/v2 and checks every attribute it names
@@ -25,14 +31,61 @@ func (rt *resourceType) parseFilter(s string) (e filter.Expression, err error) {
 			e, err = nil, badRequest(scimInvalidFilter, "the filter cannot be parsed")
 		}
 	}()
-	e, err = filter.ParseFilter([]byte(s))
+	e, err = filter.ParseFilter([]byte(normalizeFilter(s)))
 	if err != nil {
 		return nil, badRequest(scimInvalidFilter, "the filter cannot be parsed")
+	}
+	if n := countClauses(e); n > maxFilterClauses {
+		return nil, badRequest(scimInvalidFilter, "the filter has %d comparisons; at most %d are allowed", n, maxFilterClauses)
+	}
+	if err := unescapeFilter(e); err != nil {
+		return nil, err
 	}
 	if err := rt.checkFilter(e, nil); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// countClauses returns the number of comparisons in e.
+func countClauses(e filter.Expression) int {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		return countClauses(x.Left) + countClauses(x.Right)
+	case *filter.NotExpression:
+		return countClauses(x.Expression)
+	case *filter.ValuePath:
+		return countClauses(x.ValueFilter)
+	}
+	return 1
+}
+
+// unescapeFilter decodes the JSON escapes of the string values in e
+// (RFC 7644 section 3.4.2.2: a compValue is a JSON string), which the
+// parser leaves as written: userName eq "a\"b" compares with a"b.
+func unescapeFilter(e filter.Expression) error {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		if err := unescapeFilter(x.Left); err != nil {
+			return err
+		}
+		return unescapeFilter(x.Right)
+	case *filter.NotExpression:
+		return unescapeFilter(x.Expression)
+	case *filter.ValuePath:
+		return unescapeFilter(x.ValueFilter)
+	case *filter.AttributeExpression:
+		s, ok := x.CompareValue.(string)
+		if !ok || !strings.Contains(s, `\`) {
+			return nil
+		}
+		var u string
+		if err := json.Unmarshal([]byte(`"`+s+`"`), &u); err != nil {
+			return badRequest(scimInvalidFilter, "a value of the filter is not a valid JSON string")
+		}
+		x.CompareValue = u
+	}
+	return nil
 }
 
 // filterAttr is what an attribute path in a filter resolves to.
@@ -331,7 +384,9 @@ func compare(a *attr, op filter.CompareOperator, have, want any) bool {
 		return false
 	}
 	if !a.caseExact {
-		h, w = strings.ToLower(h), strings.ToLower(w)
+		// Case-insensitive, and one Unicode spelling, as userName
+		// uniqueness is checked (foldUserName).
+		h, w = foldString(h), foldString(w)
 	}
 	switch op {
 	case filter.CO:

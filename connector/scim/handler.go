@@ -142,7 +142,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeError(w, http.StatusNotFound, "", rt.name+" not found")
 			return
 		}
-		proj, err := parseProjection(r.URL.Query())
+		proj, err := parseProjection(foldQuery(r.URL.Query()))
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -221,16 +221,28 @@ func (s *Server) writeFailure(ctx context.Context, w http.ResponseWriter, err er
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, base string) {
-	q := r.URL.Query() // unknown parameters, such as Entra's aadOptscim062020, are ignored
+	q := foldQuery(r.URL.Query()) // unknown parameters, such as Entra's aadOptscim062020, are ignored
 	var expr filter.Expression
-	if f := strings.TrimSpace(q.Get("filter")); f != "" {
+	if fs, given := q["filter"]; given {
+		// A filter given empty, or twice, is refused: answering it with a
+		// full listing (or with one of the two) would tell a provider
+		// probing before a create that someone else is its user.
+		f := strings.TrimSpace(fs[0])
+		switch {
+		case len(fs) > 1:
+			writeError(w, http.StatusBadRequest, scimInvalidFilter, "give one filter")
+			return
+		case f == "":
+			writeError(w, http.StatusBadRequest, scimInvalidFilter, "the filter is empty")
+			return
+		}
 		var err error
 		if expr, err = rt.parseFilter(f); err != nil {
 			writeErr(w, err)
 			return
 		}
 	}
-	start, err := intParam(q, "startIndex", 1)
+	start, err := intParam(q, "startindex", 1)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -288,6 +300,18 @@ func userNameEq(rt *resourceType, e filter.Expression) (string, bool) {
 	return v, ok
 }
 
+// foldQuery returns the query with its parameter names in lower case, the
+// values of names that differ only in case together: FILTER= is a filter
+// too, never ignored into a full listing.
+func foldQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for _, k := range sortedKeys(q) {
+		lk := strings.ToLower(k)
+		out[lk] = append(out[lk], q[k]...)
+	}
+	return out
+}
+
 func intParam(q url.Values, name string, def int) (int, error) {
 	v := strings.TrimSpace(q.Get(name))
 	if v == "" {
@@ -315,6 +339,10 @@ func parseProjection(q url.Values) (*projection, error) {
 		m := map[string]bool{}
 		for _, p := range strings.Split(v, ",") {
 			p = strings.ToLower(strings.TrimSpace(p))
+			if isExtensionURN(p) {
+				m[p] = true // the whole extension
+				continue
+			}
 			// urn:…:User:department → department; name.givenName → name
 			if i := strings.LastIndex(p, ":"); i >= 0 {
 				p = p[i+1:]
@@ -326,7 +354,7 @@ func parseProjection(q url.Values) (*projection, error) {
 		}
 		return m
 	}
-	only, excl := split(q.Get("attributes")), split(q.Get("excludedAttributes"))
+	only, excl := split(q.Get("attributes")), split(q.Get("excludedattributes"))
 	if only != nil && excl != nil {
 		return nil, badRequest(scimInvalidValue, "attributes and excludedAttributes cannot both be given")
 	}
@@ -334,6 +362,19 @@ func parseProjection(q url.Values) (*projection, error) {
 		return nil, nil
 	}
 	return &projection{only: only, exclude: excl}, nil
+}
+
+// keepExt reports whether the attribute name of the extension urn is
+// returned: named itself, or the extension named as a whole.
+func (p *projection) keepExt(urn, name string) bool {
+	if p == nil {
+		return true
+	}
+	u, n := strings.ToLower(urn), strings.ToLower(name)
+	if p.only != nil {
+		return p.only[u] || p.only[n]
+	}
+	return !p.exclude[u] && !p.exclude[n]
 }
 
 func (p *projection) keep(name string) bool {
@@ -358,7 +399,7 @@ func (s *Server) render(rt *resourceType, rec *record, base string, proj *projec
 			em, _ := v.(map[string]any)
 			kept := map[string]any{}
 			for ek, ev := range em {
-				if proj.keep(ek) {
+				if proj.keepExt(ext.id, ek) {
 					kept[ek] = ev
 				}
 			}

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -70,6 +71,12 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 	if p.ValueExpression != nil {
 		if !a.multi || a.typ != tComplex || t.sub != nil {
 			return pathTarget{}, badRequest(scimInvalidPath, "a value filter needs a multi-valued complex attribute: %q", clip(s))
+		}
+		if n := countClauses(p.ValueExpression); n > maxFilterClauses {
+			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q has %d comparisons; at most %d are allowed", clip(s), n, maxFilterClauses)
+		}
+		if err := unescapeFilter(p.ValueExpression); err != nil {
+			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q: %s", clip(s), err.(*protoError).detail)
 		}
 		if err := rt.checkFilter(p.ValueExpression, a); err != nil {
 			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q: %s", clip(s), err.(*protoError).detail)
@@ -170,7 +177,7 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 			list, _ := m[a.name].([]any)
 			kept := list[:0:0]
 			for _, it := range list {
-				if !containsItem(rm.([]any), it, a) {
+				if !slices.ContainsFunc(rm.([]any), func(want any) bool { return itemMatches(want, it, a) }) {
 					kept = append(kept, it)
 				}
 			}
@@ -361,6 +368,27 @@ func containsItem(list []any, it any, a *attr) bool {
 		}
 	}
 	return false
+}
+
+// itemMatches reports whether the value have of a multi-valued attribute
+// is the one a removal names: for members the same member id; otherwise
+// every sub-attribute the removal gives is equal, so that
+// {"value": "a@x"} removes the email a@x whatever its type and primary.
+func itemMatches(want, have any, a *attr) bool {
+	wm, ok1 := want.(map[string]any)
+	hm, ok2 := have.(map[string]any)
+	if !ok1 || !ok2 {
+		return reflect.DeepEqual(want, have)
+	}
+	if a.name == "members" {
+		return wm["value"] == hm["value"]
+	}
+	for k, v := range wm {
+		if !reflect.DeepEqual(hm[k], v) {
+			return false
+		}
+	}
+	return len(wm) > 0
 }
 
 // mergeMaps returns old with the keys of add set on a copy.

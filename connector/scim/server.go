@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/dirsync-go/dirsync/connector"
 )
 
@@ -193,8 +195,14 @@ func userNameOf(r *record) string {
 }
 
 // foldUserName is the key userName uniqueness is checked on: userName is
-// case-insensitive (RFC 7643 section 4.1.1, caseExact false).
-func foldUserName(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
+// case-insensitive (RFC 7643 section 4.1.1, caseExact false), and two
+// spellings of one Unicode string (é precomposed, or e and a combining
+// accent) are one userName, as the diff engine compares emails
+// (diff.NormalizeEmail): otherwise one person could be pushed twice.
+func foldUserName(u string) string { return foldString(strings.TrimSpace(u)) }
+
+// foldString folds case and Unicode normalisation (NFC).
+func foldString(s string) string { return norm.NFC.String(strings.ToLower(norm.NFC.String(s))) }
 
 // RotateToken issues a new bearer token for the integration and revokes
 // the previous one at once: requests with the old token get 401 from the

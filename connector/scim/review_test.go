@@ -1,0 +1,387 @@
+package scim_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/connector/scim"
+	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/policy"
+)
+
+// Findings of a hostile review, each with the request shape that broke
+// the server before its fix.
+
+// listUserNames returns the userNames a filtered list returns, failing
+// unless it answers 200 with totalResults matching the page.
+func listUserNames(t *testing.T, c *client, filter string) []string {
+	t.Helper()
+	r := c.do(http.MethodGet, "/Users?filter="+url.QueryEscape(filter), nil).mustStatus(t, http.StatusOK)
+	got := []string{}
+	for _, res := range r.resources() {
+		got = append(got, res["userName"].(string))
+	}
+	require.Equal(t, len(got), r.total(), "filter %s", filter)
+	return got
+}
+
+// Entra's matching-attribute query compares a value path:
+// emails[type eq "work"].value eq "…" (what Entra sends when a SCIM app
+// matches users by their work email), and the tutorial's
+// emails[type eq "work"] eq "…", https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups
+// (see https://github.com/MicrosoftDocs/azure-docs/issues/83855). Both
+// select exactly the users with a work email equal to the value, as a
+// predicate in Go says, and an empty ListResponse when there is none.
+func TestEntraValuePathCompareFilter(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	type mail struct{ typ, value string }
+	users := map[string][]mail{
+		"a@x": {{"work", "Ada@Contoso.com"}},
+		"b@x": {{"home", "ada@contoso.com"}},
+		"c@x": {{"work", "carol@contoso.com"}, {"home", "ada@contoso.com"}},
+		"d@x": {{"work", "ada@contoso.com.evil"}},
+		"e@x": nil,
+	}
+	for _, u := range sortedUserNames(users) {
+		var emails []any
+		for _, m := range users[u] {
+			emails = append(emails, map[string]any{"type": m.typ, "value": m.value})
+		}
+		c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": u, "emails": emails}).mustStatus(t, http.StatusCreated)
+	}
+	want := func(typ, value string) []string {
+		out := []string{}
+		for _, u := range sortedUserNames(users) {
+			for _, m := range users[u] {
+				if m.typ == typ && strings.EqualFold(m.value, value) {
+					out = append(out, u)
+					break
+				}
+			}
+		}
+		return out
+	}
+	for _, typ := range []string{"work", "home", "other"} {
+		for _, value := range []string{"ada@contoso.com", "ADA@contoso.com", "carol@contoso.com", "nobody@contoso.com"} {
+			for _, f := range []string{
+				`emails[type eq "%s"].value eq "%s"`,
+				`emails[type eq "%s"] eq "%s"`,
+				`emails[type eq "%s"].VALUE EQ "%s"`,
+				`(emails[type eq "%s"].value eq "%s")`,
+			} {
+				expr := fmt.Sprintf(f, typ, value)
+				assert.ElementsMatch(t, want(typ, value), listUserNames(t, c, expr), "filter %s", expr)
+			}
+		}
+	}
+	// Combined with other clauses, and with pr.
+	assert.ElementsMatch(t, []string{"a@x"}, listUserNames(t, c, `userName sw "a" and emails[type eq "work"].value eq "ada@contoso.com"`))
+	assert.ElementsMatch(t, []string{"a@x", "c@x", "d@x"}, listUserNames(t, c, `emails[type eq "work"].value pr`))
+	// A value filter with "or" inside cannot be rewritten: refused, never
+	// a full listing.
+	c.do(http.MethodGet, "/Users?filter="+url.QueryEscape(`emails[type eq "work" or type eq "home"].value eq "ada@contoso.com"`), nil).scimError(t, http.StatusBadRequest, "invalidFilter")
+}
+
+func sortedUserNames[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// A filter's string value is a JSON string (RFC 7644 section 3.4.2.2):
+// escaped quotes and backslashes compare with the characters they stand
+// for, in filters and in PATCH paths.
+func TestFilterStringEscapes(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	for _, u := range []string{`o"brien@x`, `back\slash@x`, `plain@x`} {
+		newUser(t, c, u)
+	}
+	assert.Equal(t, []string{`o"brien@x`}, listUserNames(t, c, `userName eq "o\"brien@x"`))
+	assert.Equal(t, []string{`back\slash@x`}, listUserNames(t, c, `userName eq "back\\slash@x"`))
+	assert.Equal(t, []string{`o"brien@x`}, listUserNames(t, c, `userName eq "o\"brien@x" and active pr or userName eq "o\"brien@x"`))
+	assert.Equal(t, []string{`o"brien@x`}, listUserNames(t, c, `emails[value eq "o\"brien@x"]`))
+	// The PATCH path of a member removal, with an escaped quote.
+	gid := c.do(http.MethodPost, "/Groups", map[string]any{"schemas": []string{scim.URNGroup}, "displayName": "G",
+		"members": []any{map[string]any{"value": `m"1`}, map[string]any{"value": "m1"}}}).mustStatus(t, http.StatusCreated).id()
+	c.do(http.MethodPatch, "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": `members[value eq "m\"1"]`})).mustStatus(t, http.StatusOK)
+	assert.Equal(t, []string{"m1"}, memberValues(c.do(http.MethodGet, "/Groups/"+gid, nil).body))
+}
+
+// A filter of thousands of "or" clauses gets a clear 400 invalidFilter
+// and never a full listing, whether it is long or short (a 4 KiB filter
+// of "a pr or …" has hundreds of comparisons, each evaluated for every
+// resource); up to the cap it works.
+func TestFilterClauseCap(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	newUser(t, c, "u1@x")
+	clauses := func(n int, clause string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(clause, i)
+		}
+		return strings.Join(parts, " or ")
+	}
+	for _, n := range []int{65, 200, 450, 5000} {
+		for _, clause := range []string{`userName pr`, `id eq "%d"`, `userName eq "u%d@x"`} {
+			if strings.Contains(clause, "%d") {
+				clause = strings.ReplaceAll(clause, "%d", "%[1]d")
+			}
+			r := c.do(http.MethodGet, "/Users?filter="+url.QueryEscape(clauses(n, clause)), nil)
+			r.scimError(t, http.StatusBadRequest, "invalidFilter")
+			assert.NotContains(t, r.body, "Resources")
+		}
+	}
+	assert.Equal(t, []string{"u1@x"}, listUserNames(t, c, clauses(64, `userName eq "u%[1]d@x"`)))
+	deep := strings.Repeat("(", 1000) + `userName eq "u1@x"` + strings.Repeat(")", 1000)
+	assert.Equal(t, []string{"u1@x"}, listUserNames(t, c, deep))
+	// In a PATCH path too.
+	gid := oktaCreateGroup(t, c, "G")
+	c.do(http.MethodPatch, "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": "members[" + clauses(65, `value eq "%[1]d"`) + "]"})).scimError(t, http.StatusBadRequest, "invalidPath")
+}
+
+// A filter given empty, twice, or under a name in another case is never
+// turned into a full listing: a provider probing before a create would
+// take the first user listed for the person it is about to create.
+func TestFilterNeverAFullListing(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	newUser(t, c, "someone@x")
+	for _, q := range []string{"filter=", "filter=%20%20", "filter=&startIndex=1&count=100",
+		"filter=" + urlq(`userName eq "nobody@x"`) + "&filter=",
+		"filter=" + urlq(`userName eq "nobody@x"`) + "&filter=" + urlq(`userName eq "someone@x"`),
+		"Filter=", "FILTER=" + urlq(`userName eq "nobody@x"`) + "&filter=" + urlq(`userName pr`)} {
+		r := c.do(http.MethodGet, "/Users?"+q, nil)
+		r.scimError(t, http.StatusBadRequest, "invalidFilter")
+	}
+	for _, name := range []string{"filter", "Filter", "FILTER"} {
+		r := c.do(http.MethodGet, "/Users?"+name+"="+urlq(`userName eq "nobody@x"`), nil).mustStatus(t, http.StatusOK)
+		assert.Zero(t, r.total(), name)
+	}
+	r := c.do(http.MethodGet, "/Users?STARTINDEX=2&Count=5", nil).mustStatus(t, http.StatusOK)
+	assert.Equal(t, float64(2), r.body["startIndex"])
+	assert.Empty(t, r.resources())
+}
+
+// attributes and excludedAttributes may name an extension as a whole by
+// its URN (RFC 7644 section 3.10): Entra and Ping read the enterprise
+// extension back so.
+func TestProjectionByExtensionURN(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	id := c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser, urnEnterprise}, "userName": "p@x", "title": "T",
+		urnEnterprise: map[string]any{"department": "D", "employeeNumber": "7"}}).mustStatus(t, http.StatusCreated).id()
+	ext := map[string]any{"department": "D", "employeeNumber": "7"}
+	for _, q := range []string{"attributes=" + urlq(urnEnterprise), "attributes=" + urlq(strings.ToLower(urnEnterprise)) + ",userName"} {
+		got := c.do(http.MethodGet, "/Users/"+id+"?"+q, nil).mustStatus(t, http.StatusOK).body
+		assert.Equal(t, ext, got[urnEnterprise], q)
+		assert.Contains(t, got["schemas"], urnEnterprise)
+		assert.NotContains(t, got, "title", q)
+		list := c.do(http.MethodGet, "/Users?"+q, nil).mustStatus(t, http.StatusOK)
+		assert.Equal(t, ext, list.resources()[0][urnEnterprise], q)
+	}
+	got := c.do(http.MethodGet, "/Users/"+id+"?attributes="+urlq(urnEnterprise+":department"), nil).mustStatus(t, http.StatusOK).body
+	assert.Equal(t, map[string]any{"department": "D"}, got[urnEnterprise])
+	got = c.do(http.MethodGet, "/Users/"+id+"?excludedAttributes="+urlq(urnEnterprise), nil).mustStatus(t, http.StatusOK).body
+	assert.NotContains(t, got, urnEnterprise)
+	assert.Equal(t, []any{scim.URNUser}, got["schemas"])
+	assert.Equal(t, "T", got["title"])
+}
+
+// userName is unique without regard to case or Unicode normalisation:
+// "José" precomposed, decomposed, or in capitals is one userName, so one
+// person cannot be pushed (and invited) twice; the probe before a create
+// finds the user whatever the spelling. What the provider wrote reads
+// back as written.
+func TestUserNameUniqueAcrossUnicodeSpellings(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	spellings := map[string][]string{
+		"jos\u00e9@x":        {"jose\u0301@x", "JOS\u00c9@x", "JOSE\u0301@X", " jos\u00e9@x "},
+		"\u00c5ngstr\u00f6m": {"A\u030angstro\u0308m", "\u212bngstr\u00f6m", "\u00e5NGSTR\u00d6M"},
+		"stra\u00dfe":        {"STRA\u00dfE", "Stra\u00dfe"},
+	}
+	for _, first := range sortedUserNames(spellings) {
+		r := c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": first}).mustStatus(t, http.StatusCreated)
+		assert.Equal(t, first, r.body["userName"], "read back as written")
+		for _, other := range spellings[first] {
+			c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": other}).scimError(t, http.StatusConflict, "uniqueness")
+			assert.Equal(t, []string{first}, listUserNames(t, c, `userName eq "`+other+`"`), "probe with %q", other)
+			if strings.TrimSpace(other) == other {
+				assert.Equal(t, []string{first}, listUserNames(t, c, `userName eq "`+other+`" and userName pr`), "general filter with %q", other)
+			}
+		}
+	}
+	assert.Equal(t, 3, c.do(http.MethodGet, "/Users", nil).total())
+}
+
+// A body that names one member twice (exactly, or in another case:
+// attribute names are case-insensitive) is refused as invalidSyntax and
+// changes nothing: which of the two a parser keeps differs between
+// parsers.
+func TestDuplicateMembersRefused(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	id := newUser(t, c, "dup@x")
+	_, cur := changesSince(t, srv, nil)
+	core := `"schemas":["` + scim.URNUser + `"]`
+	for _, body := range []string{
+		`{` + core + `,"userName":"a@x","userName":"b@x"}`,
+		`{` + core + `,"userName":"a@x","USERNAME":"b@x"}`,
+		`{` + core + `,"userName":"a@x","emails":[{"value":"a@x","Value":"b@x"}]}`,
+		`{` + core + `,"userName":"a@x","name":{"givenName":"A","givenname":"B"}}`,
+		`{` + core + `,"schemas":["` + scim.URNUser + `"],"userName":"a@x"}`,
+	} {
+		c.do(http.MethodPost, "/Users", body).scimError(t, http.StatusBadRequest, "invalidSyntax")
+		c.do(http.MethodPut, "/Users/"+id, body).scimError(t, http.StatusBadRequest, "invalidSyntax")
+	}
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false,"value":true}]}`
+	c.do(http.MethodPatch, "/Users/"+id, patch).scimError(t, http.StatusBadRequest, "invalidSyntax")
+	got, _ := changesSince(t, srv, cur)
+	assert.Empty(t, got)
+	// The same names in different objects are fine.
+	c.do(http.MethodPost, "/Users", `{`+core+`,"userName":"ok@x","emails":[{"value":"a@x","type":"work"},{"value":"b@x","type":"home"}],"name":{"formatted":"F"},"displayName":"F"}`).mustStatus(t, http.StatusCreated)
+}
+
+// A removal by value array on a multi-valued attribute other than
+// members removes the values whose given sub-attributes match (Entra's
+// removal shape, https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups,
+// applied to emails), not only a value equal in every sub-attribute.
+func TestRemoveByValueMatchesGivenSubAttributes(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	id := c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": "r@x",
+		"emails": []any{map[string]any{"value": "a@x", "type": "work", "primary": true}, map[string]any{"value": "b@x", "type": "home"}}}).mustStatus(t, http.StatusCreated).id()
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Remove", "path": "emails", "value": []any{map[string]any{"value": "a@x"}}}).mustStatus(t, http.StatusOK)
+	assert.Equal(t, []any{map[string]any{"value": "b@x", "type": "home"}}, c.do(http.MethodGet, "/Users/"+id, nil).body["emails"])
+	// A value that matches nothing removes nothing.
+	entraPatch(t, c, "/Users", id, map[string]any{"op": "Remove", "path": "emails", "value": []any{map[string]any{"value": "b@x", "type": "work"}}}).mustStatus(t, http.StatusOK)
+	assert.Len(t, c.do(http.MethodGet, "/Users/"+id, nil).body["emails"], 1)
+}
+
+// The manager cleared as {"value": ""} is cleared, as "" clears it (Entra
+// removes a manager by sending an empty value:
+// https://learn.microsoft.com/en-us/answers/questions/188003/scim-user-provisioning-setup-with-manager-attribut).
+func TestManagerEmptyValueClears(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	boss := newUser(t, c, "boss@x")
+	id := newUser(t, c, "w@x")
+	for _, empty := range []any{map[string]any{"value": ""}, map[string]any{"value": "  "}, ""} {
+		entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": urnEnterprise + ":manager", "value": boss}).mustStatus(t, http.StatusOK)
+		e, _ := readEntry(t, srv, id)
+		require.Equal(t, boss, e.Attr("manager"))
+		entraPatch(t, c, "/Users", id, map[string]any{"op": "Replace", "path": urnEnterprise + ":manager", "value": empty}).mustStatus(t, http.StatusOK)
+		assert.NotContains(t, c.do(http.MethodGet, "/Users/"+id, nil).body, urnEnterprise, "%v", empty)
+		e, _ = readEntry(t, srv, id)
+		assert.Empty(t, e.Attrs["manager"], "%v", empty)
+	}
+}
+
+// Authorization: the scheme in any case and extra spaces are accepted
+// (RFC 6750 section 2.1, RFC 7235 section 2.1); a token in the query
+// string (RFC 6750 section 2.3) or in the body, a token with trailing
+// junk, and any request after RevokeToken are refused with 401, change
+// nothing, and leave no token in the log.
+func TestAuthorizationShapes(t *testing.T) {
+	ctx := context.Background()
+	var logs bytes.Buffer
+	srv, err := scim.Open(ctx, scim.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
+	tok, err := srv.RotateToken(ctx)
+	require.NoError(t, err)
+	c := newClient(t, srv, tok)
+	send := func(method, target, auth, body string) int {
+		req, _ := http.NewRequest(method, "https://app.example.com"+mountPath+target, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		w := newRecorder()
+		c.h.ServeHTTP(w, req)
+		return w.Code
+	}
+	for _, auth := range []string{"Bearer " + tok, "bearer " + tok, "BEARER " + tok, "Bearer   " + tok, "  Bearer " + tok + "  "} {
+		assert.Equal(t, http.StatusOK, send(http.MethodGet, "/Users", auth, ""), "%q", strings.ReplaceAll(auth, tok, "TOKEN"))
+	}
+	create := `{"schemas":["` + scim.URNUser + `"],"userName":"sneaky@x"}`
+	_, cur := changesSince(t, srv, nil)
+	for _, tc := range []struct{ target, auth, body string }{
+		{"/Users?access_token=" + url.QueryEscape(tok), "", create},
+		{"/Users?token=" + url.QueryEscape(tok), "", create},
+		{"/Users", "", `{"access_token":"` + tok + `",` + create[1:]},
+		{"/Users", "Bearer " + tok + " extra", create},
+		{"/Users", "Bearer" + tok, create},
+		{"/Users", "Bearer\t" + tok, create},
+		{"/Users", "Token " + tok, create},
+		{"/Users", tok, create},
+	} {
+		assert.Equal(t, http.StatusUnauthorized, send(http.MethodPost, tc.target, tc.auth, tc.body), "%s", strings.ReplaceAll(tc.target+" "+tc.auth, tok, "TOKEN"))
+	}
+	require.NoError(t, srv.RevokeToken(ctx))
+	assert.Equal(t, http.StatusUnauthorized, send(http.MethodPost, "/Users", "Bearer "+tok, create))
+	assert.Equal(t, http.StatusUnauthorized, send(http.MethodGet, "/Users", "Bearer "+tok, ""))
+	got, _ := changesSince(t, srv, cur)
+	assert.Empty(t, got, "a refused request changed the store")
+	assert.NotContains(t, logs.String(), tok)
+	assert.NotContains(t, logs.String(), tok[len("scim_"):])
+	assert.NotContains(t, logs.String(), "sneaky")
+}
+
+// A user pushed with a userName that is no email and no emails at all
+// (mapping.SCIMSpec finds no email) never crashes the Syncer: the plan
+// says what it does with the person and why, and the provider reads back
+// what it wrote.
+func TestUserWithoutEmailHasAReason(t *testing.T) {
+	e := newEnv(t, scim.Config{}, policy.Config{})
+	id := e.c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": "no-email"}).mustStatus(t, http.StatusCreated).id()
+	ok := e.c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": "fine@x"}).mustStatus(t, http.StatusCreated).id()
+	ctx := context.Background()
+	plan, err := e.sy.Plan(ctx)
+	require.NoError(t, err)
+	c := change(t, plan, id)
+	require.NotEmpty(t, c.Reasons, "%s", plan)
+	assert.NotEmpty(t, c.Status())
+	_, err = e.sy.Apply(ctx, plan)
+	require.NoError(t, err)
+	assert.Equal(t, diff.OpCreate, change(t, plan, ok).Op)
+	assert.Equal(t, "no-email", e.c.do(http.MethodGet, "/Users/"+id, nil).body["userName"])
+	t.Logf("user without email: %s %s", c.Op, c.Status())
+}
+
+// A flood of DELETEs (a provider unassigning everyone) is held by the
+// safety limit like a flood of deactivations: nothing is blocked until
+// an admin approves, and the provider sees its deletions.
+func TestDeleteFloodHitsSafetyLimit(t *testing.T) {
+	e := newEnv(t, scim.Config{}, policy.Config{Safety: policy.Safety{MaxRemovals: 5}})
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, entraCreateUser(t, e.c, person{userName: fmt.Sprintf("d%d@contoso.com", i), email: fmt.Sprintf("d%d@contoso.com", i), externalID: fmt.Sprintf("aad-%d", i), given: "D", family: fmt.Sprint(i)}))
+	}
+	e.sync(t)
+	before := e.sink.Snapshot()
+	for _, id := range ids[:12] {
+		e.c.do(http.MethodDelete, "/Users/"+id, nil).mustStatus(t, http.StatusNoContent)
+	}
+	ctx := context.Background()
+	_, err := e.sy.Plan(ctx)
+	require.ErrorIs(t, err, dirsync.ErrSafetyLimit)
+	rec, err := e.sy.RunOnce(ctx, "scim", dirsync.ModeAutomatic)
+	require.NoError(t, err)
+	assert.Equal(t, dirsync.OutcomeWaiting, rec.Outcome)
+	assert.Equal(t, before, e.sink.Snapshot(), "nothing applied")
+	for _, id := range ids[:12] {
+		e.c.do(http.MethodGet, "/Users/"+id, nil).scimError(t, http.StatusNotFound, "")
+	}
+}
