@@ -69,7 +69,12 @@
 // # Limits and errors
 //
 // Request bodies are capped (Config.MaxBodyBytes, 413 above it), and so
-// is the page size of a list (Config.MaxPageSize). Bulk, sorting, ETag
+// is the page size of a list (Config.MaxPageSize). Within a body, a PATCH
+// holds at most 1,000 operations and a multi-valued attribute other than
+// a group's members at most 1,000 values (400 invalidValue above); a
+// group's members are not capped, and adding or removing them takes time
+// linear in the group's size (BenchmarkPatchLargeGroup), so that no
+// request holds the integration's writes for long. Bulk, sorting, ETag
 // preconditions and password changes are advertised as unsupported in
 // /ServiceProviderConfig; a password a provider sends is never stored.
 // Errors use the SCIM error schema with a scimType: 409 uniqueness for a

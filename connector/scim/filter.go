@@ -386,6 +386,9 @@ func compare(a *attr, op filter.CompareOperator, have, want any) bool {
 	if !a.caseExact {
 		// Case-insensitive, and one Unicode spelling, as userName
 		// uniqueness is checked (foldUserName).
+		if op == filter.EQ || op == filter.NE {
+			return equalFold(h, w)
+		}
 		h, w = foldString(h), foldString(w)
 	}
 	switch op {

@@ -269,6 +269,9 @@ func coerce(a *attr, v any) (any, error) {
 		if !ok {
 			list = []any{v} // a single value for a multi-valued attribute
 		}
+		if len(list) > maxValues && a.name != "members" {
+			return nil, badRequest(scimInvalidValue, "%s has more than %d values", a.name, maxValues)
+		}
 		out := make([]any, 0, len(list))
 		for _, it := range list {
 			c, err := coerceOne(a, it)
@@ -363,6 +366,36 @@ func coerceOne(a *attr, v any) (any, error) {
 	}
 }
 
+// Limits on what one request may hold, beyond the body size: without
+// them a body of a megabyte could keep the integration's writes waiting
+// for minutes.
+const (
+	// maxValues caps the values of a multi-valued attribute other than
+	// a group's members (emails, phoneNumbers, roles, …).
+	maxValues = 1000
+	// maxOperations caps the operations of one PATCH (after a pathless
+	// operation is split into one per attribute).
+	maxOperations = 1000
+)
+
+// checkSizes refuses a document with more than maxValues values in a
+// multi-valued attribute other than members.
+func (rt *resourceType) checkSizes(doc map[string]any) error {
+	for _, sch := range append([]*schema{rt.core}, rt.exts...) {
+		container := ""
+		if sch != rt.core {
+			container = sch.id
+		}
+		m := containerOf(doc, container, false)
+		for _, a := range sch.attrs {
+			if l, ok := m[a.name].([]any); ok && a.multi && a.name != "members" && len(l) > maxValues {
+				return badRequest(scimInvalidValue, "%s has more than %d values", a.name, maxValues)
+			}
+		}
+	}
+	return nil
+}
+
 // patchOp is one PATCH operation after normalisation.
 type patchOp struct {
 	op    string // "add", "replace", "remove"
@@ -430,6 +463,12 @@ func parsePatch(body map[string]any) ([]patchOp, error) {
 			}
 			out = append(out, patchOp{op: op, path: k, value: vm[k]})
 		}
+		if len(out) > maxOperations {
+			return nil, badRequest(scimInvalidValue, "more than %d operations in one request", maxOperations)
+		}
+	}
+	if len(out) > maxOperations {
+		return nil, badRequest(scimInvalidValue, "more than %d operations in one request", maxOperations)
 	}
 	return out, nil
 }

@@ -1,8 +1,8 @@
 package scim
 
 import (
+	"encoding/json"
 	"reflect"
-	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -101,6 +101,9 @@ func (rt *resourceType) applyPatch(doc map[string]any, ops []patchOp) (map[strin
 		if err := rt.applyOp(out, op); err != nil {
 			return nil, err
 		}
+		if err := rt.checkSizes(out); err != nil {
+			return nil, err
+		}
 	}
 	if err := rt.checkRequired(out); err != nil {
 		return nil, err
@@ -175,9 +178,10 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 				return err
 			}
 			list, _ := m[a.name].([]any)
+			matches := removalMatcher(rm.([]any), a)
 			kept := list[:0:0]
 			for _, it := range list {
-				if !slices.ContainsFunc(rm.([]any), func(want any) bool { return itemMatches(want, it, a) }) {
+				if !matches(it) {
 					kept = append(kept, it)
 				}
 			}
@@ -193,14 +197,10 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 		}
 		switch {
 		case a.multi:
+			// m is the PATCH's own copy (applyPatch): appended in place.
 			list, _ := m[a.name].([]any)
-			list = append([]any(nil), list...)
 			if v != nil {
-				for _, it := range v.([]any) {
-					if !containsItem(list, it, a) {
-						list = append(list, it)
-					}
-				}
+				list = addValues(list, v.([]any), a)
 			}
 			putOrDelete(m, a.name, list)
 		case a.typ == tComplex && v != nil:
@@ -229,23 +229,34 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 // the path's value filter selects.
 func applyFiltered(m map[string]any, t pathTarget, op patchOp) error {
 	a := t.a
+	// m is the PATCH's own copy of the document (applyPatch), so its
+	// values may be changed in place: no copy of a large list per
+	// operation.
 	list, _ := m[a.name].([]any)
-	list = deepClone(list).([]any)
 	if list == nil {
 		list = []any{}
 	}
 	var hits []int
+	match := compileItemFilter(t.filter, a)
 	for i, it := range list {
 		im, ok := it.(map[string]any)
-		if ok && (filterSubject{rt: nil, item: im, in: a}).evalItem(t.filter) {
+		if ok && match(im) {
 			hits = append(hits, i)
 		}
 	}
 	if op.op == "remove" {
-		kept := list[:0:0]
+		if len(hits) == 0 {
+			return nil // nothing to remove (a retried removal)
+		}
+		kept := make([]any, 0, len(list))
+		next := 0 // hits[next] is the next value the filter selected
 		for i, it := range list {
+			hit := next < len(hits) && hits[next] == i
+			if hit {
+				next++
+			}
 			switch {
-			case !containsInt(hits, i):
+			case !hit:
 				kept = append(kept, it)
 			case t.fsub != nil:
 				im := it.(map[string]any)
@@ -313,61 +324,113 @@ func applyFiltered(m map[string]any, t pathTarget, op patchOp) error {
 	return nil
 }
 
-// evalItem evaluates a checked value filter against one value of a
-// multi-valued attribute.
-func (fs filterSubject) evalItem(e filter.Expression) bool {
+// compileItemFilter returns a checked value filter as a predicate on one
+// value of the multi-valued attribute in, with its sub-attributes
+// resolved once: an operation's filter is tried on every member of a
+// group that may have tens of thousands.
+func compileItemFilter(e filter.Expression, in *attr) func(map[string]any) bool {
 	switch x := e.(type) {
 	case *filter.LogicalExpression:
+		l, r := compileItemFilter(x.Left, in), compileItemFilter(x.Right, in)
 		if x.Operator == filter.AND {
-			return fs.evalItem(x.Left) && fs.evalItem(x.Right)
+			return func(m map[string]any) bool { return l(m) && r(m) }
 		}
-		return fs.evalItem(x.Left) || fs.evalItem(x.Right)
+		return func(m map[string]any) bool { return l(m) || r(m) }
 	case *filter.NotExpression:
-		return !fs.evalItem(x.Expression)
+		f := compileItemFilter(x.Expression, in)
+		return func(m map[string]any) bool { return !f(m) }
 	case *filter.AttributeExpression:
-		s := fs.in.find(x.AttributePath.AttributeName)
+		s := in.find(x.AttributePath.AttributeName)
 		if s == nil {
-			return false
+			return func(map[string]any) bool { return false }
 		}
-		v := fs.item[s.name]
-		if x.Operator == filter.PR {
-			str, isStr := v.(string)
-			return v != nil && (!isStr || str != "")
+		name, op, want := s.name, x.Operator, x.CompareValue
+		switch op {
+		case filter.PR:
+			return func(m map[string]any) bool {
+				v := m[name]
+				str, isStr := v.(string)
+				return v != nil && (!isStr || str != "")
+			}
+		case filter.NE:
+			return func(m map[string]any) bool { v := m[name]; return !(v != nil && compare(s, op, v, want)) }
 		}
-		eq := v != nil && compare(s, x.Operator, v, x.CompareValue)
-		if x.Operator == filter.NE {
-			return !eq
-		}
-		return eq
+		return func(m map[string]any) bool { v := m[name]; return v != nil && compare(s, op, v, want) }
 	}
-	return false
+	return func(map[string]any) bool { return false }
 }
 
-func containsInt(list []int, i int) bool {
-	for _, x := range list {
-		if x == i {
-			return true
+// addValues appends to list the values of add it does not hold yet
+// (itemKey), in linear time however many members a group has and a
+// request adds.
+func addValues(list, add []any, a *attr) []any {
+	if len(add) == 1 {
+		// One value (one member per operation, as Okta batches them):
+		// a scan without building an index.
+		k := itemKey(add[0], a)
+		for _, it := range list {
+			if itemKey(it, a) == k {
+				return list
+			}
+		}
+		return append(list, add[0])
+	}
+	seen := make(map[string]bool, len(list)+len(add))
+	for _, it := range list {
+		seen[itemKey(it, a)] = true
+	}
+	for _, it := range add {
+		if k := itemKey(it, a); !seen[k] {
+			seen[k] = true
+			list = append(list, it)
 		}
 	}
-	return false
+	return list
 }
 
-// containsItem reports whether list holds it: for members, a value with
-// the same "value" (the member's id); otherwise an equal value.
-func containsItem(list []any, it any, a *attr) bool {
-	im, isMap := it.(map[string]any)
-	for _, x := range list {
-		if isMap && a.name == "members" {
-			if xm, ok := x.(map[string]any); ok && xm["value"] == im["value"] {
+// removalMatcher returns whether a value of a is one of the values a
+// removal by value array names (itemMatches), looking candidates up by
+// their "value" so that removing many values from many stays linear.
+func removalMatcher(rm []any, a *attr) func(any) bool {
+	byValue := map[string][]any{}
+	var other []any
+	for _, w := range rm {
+		if wm, ok := w.(map[string]any); ok {
+			if v, ok := wm["value"].(string); ok {
+				byValue[v] = append(byValue[v], w)
+				continue
+			}
+		}
+		other = append(other, w)
+	}
+	return func(it any) bool {
+		if im, ok := it.(map[string]any); ok {
+			v, _ := im["value"].(string)
+			for _, w := range byValue[v] {
+				if itemMatches(w, it, a) {
+					return true
+				}
+			}
+		}
+		for _, w := range other {
+			if itemMatches(w, it, a) {
 				return true
 			}
-			continue
 		}
-		if reflect.DeepEqual(x, it) {
-			return true
-		}
+		return false
 	}
-	return false
+}
+
+// itemKey identifies a value of a multi-valued attribute: a member by its
+// id (the same member added twice is in the group once), any other value
+// by its content.
+func itemKey(it any, a *attr) string {
+	if m, ok := it.(map[string]any); ok && a.name == "members" {
+		v, _ := m["value"].(string)
+		return v
+	}
+	b, _ := json.Marshal(it) // map keys sorted: equal values, equal keys
+	return string(b)
 }
 
 // itemMatches reports whether the value have of a multi-valued attribute
@@ -384,11 +447,28 @@ func itemMatches(want, have any, a *attr) bool {
 		return wm["value"] == hm["value"]
 	}
 	for k, v := range wm {
-		if !reflect.DeepEqual(hm[k], v) {
+		if !sameValue(hm[k], v) {
 			return false
 		}
 	}
 	return len(wm) > 0
+}
+
+// sameValue compares two coerced simple values, without reflection for
+// the usual ones.
+func sameValue(x, y any) bool {
+	switch a := x.(type) {
+	case string:
+		b, ok := y.(string)
+		return ok && a == b
+	case bool:
+		b, ok := y.(bool)
+		return ok && a == b
+	case float64:
+		b, ok := y.(float64)
+		return ok && a == b
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // mergeMaps returns old with the keys of add set on a copy.
