@@ -64,6 +64,14 @@ var endpoints = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTy
 // after it.
 func route(path string) (endpoint, id string) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for _, p := range parts {
+		if p == "." || p == ".." {
+			// A dot segment (also sent percent-encoded, or through a
+			// router that does not clean paths) names no resource:
+			// /Users/../Groups/{id} must not reach a group.
+			return "", ""
+		}
+	}
 	match := func(seg string) string {
 		for _, e := range endpoints {
 			if strings.EqualFold(seg, e) {

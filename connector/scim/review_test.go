@@ -385,3 +385,39 @@ func TestDeleteFloodHitsSafetyLimit(t *testing.T) {
 		e.c.do(http.MethodGet, "/Users/"+id, nil).scimError(t, http.StatusNotFound, "")
 	}
 }
+
+// A path with dot segments reaches nothing, however the host routes
+// (some routers do not clean paths; %2e%2e and %2F arrive decoded):
+// /Users/../Groups/{id} neither reads nor deletes the group. Ids with
+// dots or slashes that no resource has are 404s.
+func TestPathTraversalReachesNothing(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	uid := newUser(t, c, "t@x")
+	gid := oktaCreateGroup(t, c, "G")
+	_, cur := changesSince(t, srv, nil)
+	send := func(method, target string) int {
+		// Straight to the handler, as a router that does not clean paths
+		// would pass it.
+		req, err := http.NewRequest(method, "https://app.example.com"+target, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		w := newRecorder()
+		srv.ServeHTTP(w, req)
+		return w.Code
+	}
+	for _, target := range []string{
+		"/Users/../Groups/" + gid, "/Users/%2e%2e/Groups/" + gid, "/Users/" + uid + "/../../Groups/" + gid,
+		"/Users/./" + uid, "/Groups/" + gid + "/..", "/Users/..%2fGroups%2f" + gid,
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodDelete, http.MethodPut, http.MethodPatch} {
+			assert.Equal(t, http.StatusNotFound, send(method, target), "%s %s", method, target)
+		}
+	}
+	for _, id := range []string{"a.b", "..", "a%2Fb", uid + ".json", "%00"} {
+		assert.Equal(t, http.StatusNotFound, send(http.MethodGet, "/Users/"+id), id)
+		assert.Equal(t, http.StatusNotFound, send(http.MethodDelete, "/Users/"+id), id)
+	}
+	got, _ := changesSince(t, srv, cur)
+	assert.Empty(t, got)
+	assert.Equal(t, http.StatusOK, send(http.MethodGet, "/Groups/"+gid))
+}
