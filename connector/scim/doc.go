@@ -49,6 +49,11 @@
 // "emails.work", "emails.primary", the enterprise extension's
 // "department", "employeeNumber" and "manager" (the manager's id).
 //
+// A PATCH that makes a value of a multi-valued attribute primary makes
+// the others not primary (RFC 7644 section 3.5.2), so a new primary
+// email reaches the app; a POST, a PUT or a replacement of the whole
+// list is stored as written.
+//
 // Entries have no Path: SCIM has no org units, so scope rules select by
 // attribute (department, userType, …) or by group. A user the provider
 // deletes and then creates again with the same externalId (Entra's object

@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -111,10 +112,21 @@ func (rt *resourceType) applyPatch(doc map[string]any, ops []patchOp) (map[strin
 	return out, nil
 }
 
-func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
+func (rt *resourceType) applyOp(doc map[string]any, op patchOp) (err error) {
 	t, err := rt.parsePath(op.path)
 	if err != nil {
 		return err
+	}
+	if t.a != nil && t.a.multi && t.a.find("primary") != nil && op.op != "remove" {
+		// RFC 7644 section 3.5.2: a PATCH that makes a value primary
+		// makes the others not primary, so that the new primary email is
+		// the one the app gets.
+		was := primaries(containerOf(doc, t.container, false)[t.a.name])
+		defer func() {
+			if err == nil {
+				demotePrimaries(containerOf(doc, t.container, false)[t.a.name], was)
+			}
+		}()
 	}
 	if t.a == nil { // a whole extension
 		if op.op == "remove" {
@@ -419,6 +431,41 @@ func removalMatcher(rm []any, a *attr) func(any) bool {
 		}
 		return false
 	}
+}
+
+// primaries returns the values of a multi-valued attribute whose primary
+// is true.
+func primaries(v any) []map[string]any {
+	list, _ := v.([]any)
+	var out []map[string]any
+	for _, it := range list {
+		if m, ok := it.(map[string]any); ok && m["primary"] == true {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// demotePrimaries sets primary false on the values of was when another
+// value of v became primary.
+func demotePrimaries(v any, was []map[string]any) {
+	now := primaries(v)
+	isOld := func(m map[string]any) bool {
+		return slices.ContainsFunc(was, func(w map[string]any) bool { return sameMap(w, m) })
+	}
+	if !slices.ContainsFunc(now, func(m map[string]any) bool { return !isOld(m) }) {
+		return
+	}
+	for _, m := range now {
+		if isOld(m) {
+			m["primary"] = false
+		}
+	}
+}
+
+// sameMap reports whether a and b are the same map (not equal ones).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // itemKey identifies a value of a multi-valued attribute: a member by its

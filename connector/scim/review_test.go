@@ -421,3 +421,41 @@ func TestPathTraversalReachesNothing(t *testing.T) {
 	assert.Empty(t, got)
 	assert.Equal(t, http.StatusOK, send(http.MethodGet, "/Groups/"+gid))
 }
+
+// A PATCH that makes a value primary makes the others not primary (RFC
+// 7644 section 3.5.2), in every PATCH shape: so the email the app gets
+// (emails.primary, mapping.SCIMSpec) is the new primary, never the old
+// one kept because it comes first. A full replacement is stored as
+// written.
+func TestPatchNewPrimaryDemotesOthers(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	id := c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser}, "userName": "p@x",
+		"emails": []any{map[string]any{"value": "old@x", "type": "work", "primary": true}}}).mustStatus(t, http.StatusCreated).id()
+	primaryOf := func() ([]string, string) {
+		var prim []string
+		for _, e := range c.do(http.MethodGet, "/Users/"+id, nil).body["emails"].([]any) {
+			if m := e.(map[string]any); m["primary"] == true {
+				prim = append(prim, m["value"].(string))
+			}
+		}
+		e, _ := readEntry(t, srv, id)
+		return prim, e.Attr("emails.primary")
+	}
+	for i, op := range []map[string]any{
+		{"op": "add", "value": map[string]any{"emails": []any{map[string]any{"value": "a@x", "type": "home", "primary": true}}}},
+		{"op": "Add", "path": "emails", "value": []any{map[string]any{"value": "b@x", "type": "other", "primary": "True"}}},
+		{"op": "replace", "path": `emails[value eq "old@x"].primary`, "value": true},
+		{"op": "Add", "path": `emails[type eq "mobile"].value`, "value": "c@x"}, // not primary: no change
+		{"op": "replace", "path": `emails[value eq "a@x"]`, "value": map[string]any{"value": "a2@x", "type": "home", "primary": true}},
+	} {
+		c.do(http.MethodPatch, "/Users/"+id, patchOp(op)).mustStatus(t, http.StatusOK)
+		want := []string{"a@x", "b@x", "old@x", "old@x", "a2@x"}[i]
+		prim, mapped := primaryOf()
+		assert.Equal(t, []string{want}, prim, "after %v", op)
+		assert.Equal(t, want, mapped, "after %v", op)
+	}
+	// A replacement of the whole list is stored as the provider wrote it.
+	two := []any{map[string]any{"value": "x@x", "primary": true}, map[string]any{"value": "y@x", "primary": true}}
+	c.do(http.MethodPatch, "/Users/"+id, patchOp(map[string]any{"op": "replace", "path": "emails", "value": two})).mustStatus(t, http.StatusOK)
+	assert.Equal(t, two, c.do(http.MethodGet, "/Users/"+id, nil).body["emails"])
+}
