@@ -459,3 +459,26 @@ func TestPatchNewPrimaryDemotesOthers(t *testing.T) {
 	c.do(http.MethodPatch, "/Users/"+id, patchOp(map[string]any{"op": "replace", "path": "emails", "value": two})).mustStatus(t, http.StatusOK)
 	assert.Equal(t, two, c.do(http.MethodGet, "/Users/"+id, nil).body["emails"])
 }
+
+// Attribute names are case-insensitive (RFC 7643 section 2.1) in bodies,
+// PATCH paths, filters and projections, and are stored and returned in
+// the schema's spelling.
+func TestAttributeNamesAnyCase(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	r := c.do(http.MethodPost, "/Users", map[string]any{"SCHEMAS": []string{scim.URNUser}, "USERNAME": "Case@X",
+		"Emails": []any{map[string]any{"VALUE": "case@x", "Type": "work"}}, "NAME": map[string]any{"GIVENNAME": "C"}}).mustStatus(t, http.StatusCreated)
+	id := r.id()
+	assert.Equal(t, "Case@X", r.body["userName"])
+	assert.Equal(t, []any{map[string]any{"value": "case@x", "type": "work"}}, r.body["emails"])
+	assert.Equal(t, map[string]any{"givenName": "C"}, r.body["name"])
+	for _, f := range []string{`UserName eq "case@x"`, `EMAILS.VALUE eq "CASE@X"`, `emails[TYPE eq "work"].Value eq "case@x"`,
+		`URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER:USERNAME eq "case@x"`, `Emails[Type EQ "work"] and name.GIVENNAME sw "c"`} {
+		assert.Equal(t, []string{"Case@X"}, listUserNames(t, c, f), f)
+	}
+	c.do(http.MethodPatch, "/Users/"+id, patchOp(map[string]any{"op": "Replace", "path": "NAME.FAMILYNAME", "value": "F"},
+		map[string]any{"op": "Replace", "path": `Emails[Type eq "work"].Value`, "value": "new@x"})).mustStatus(t, http.StatusOK)
+	got := c.do(http.MethodGet, "/Users/"+id+"?attributes=NAME,Emails.Value", nil).mustStatus(t, http.StatusOK).body
+	assert.Equal(t, map[string]any{"givenName": "C", "familyName": "F"}, got["name"])
+	assert.Equal(t, []any{map[string]any{"value": "new@x", "type": "work"}}, got["emails"])
+	assert.NotContains(t, got, "userName")
+}
