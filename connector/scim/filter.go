@@ -254,34 +254,39 @@ func (fs filterSubject) values(ap filter.AttributePath) ([]any, *attr) {
 	if fs.item != nil {
 		return nonNil(fs.item[fa.a.name]), fa.a
 	}
-	r := fs.rec
+	return recordValues(fs.rec, fa), fa.a
+}
+
+// recordValues returns the values the resolved attribute path fa names in
+// the stored resource r.
+func recordValues(r *record, fa filterAttr) []any {
 	switch fa.special {
 	case "id":
-		return []any{r.ID}, fa.a
+		return []any{r.ID}
 	case "externalId":
-		return nonNil(r.doc["externalId"]), fa.a
+		return nonNil(r.doc["externalId"])
 	case "meta.created":
-		return []any{r.Created.UTC().Format(time.RFC3339Nano)}, fa.a
+		return []any{r.Created.UTC().Format(time.RFC3339Nano)}
 	case "meta.lastmodified":
-		return []any{r.Modified.UTC().Format(time.RFC3339Nano)}, fa.a
+		return []any{r.Modified.UTC().Format(time.RFC3339Nano)}
 	case "meta.resourcetype":
-		return []any{r.Type}, fa.a
+		return []any{r.Type}
 	case "meta.version":
-		return []any{r.version()}, fa.a
+		return []any{r.version()}
 	case "meta.location":
-		return nil, fa.a
+		return nil
 	}
 	m := containerOf(r.doc, fa.contnr, false)
 	if fa.parent == nil {
 		v := m[fa.a.name]
 		if l, ok := v.([]any); ok {
-			return l, fa.a
+			return l
 		}
-		return nonNil(v), fa.a
+		return nonNil(v)
 	}
 	switch pv := m[fa.parent.name].(type) {
 	case map[string]any:
-		return nonNil(pv[fa.a.name]), fa.a
+		return nonNil(pv[fa.a.name])
 	case []any:
 		var out []any
 		for _, it := range pv {
@@ -289,9 +294,9 @@ func (fs filterSubject) values(ap filter.AttributePath) ([]any, *attr) {
 				out = append(out, im[fa.a.name])
 			}
 		}
-		return out, fa.a
+		return out
 	}
-	return nil, fa.a
+	return nil
 }
 
 func nonNil(v any) []any {
@@ -299,6 +304,69 @@ func nonNil(v any) []any {
 		return nil
 	}
 	return []any{v}
+}
+
+// compileFilter returns the checked filter e as a predicate on a stored
+// resource, with every attribute path resolved once: a list evaluates it
+// for every resource. It answers as filterSubject.eval does (FuzzFilter
+// compares them).
+func (rt *resourceType) compileFilter(e filter.Expression) func(*record) bool {
+	never := func(*record) bool { return false }
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, r := rt.compileFilter(x.Left), rt.compileFilter(x.Right)
+		if x.Operator == filter.AND {
+			return func(rec *record) bool { return l(rec) && r(rec) }
+		}
+		return func(rec *record) bool { return l(rec) || r(rec) }
+	case *filter.NotExpression:
+		f := rt.compileFilter(x.Expression)
+		return func(rec *record) bool { return !f(rec) }
+	case *filter.ValuePath:
+		fa, err := rt.resolveFilterAttr(x.AttributePath, nil)
+		if err != nil || fa.parent == nil {
+			return never
+		}
+		inner := compileItemFilter(x.ValueFilter, fa.parent)
+		return func(rec *record) bool {
+			list, _ := containerOf(rec.doc, fa.contnr, false)[fa.parent.name].([]any)
+			for _, it := range list {
+				if im, ok := it.(map[string]any); ok && inner(im) {
+					return true
+				}
+			}
+			return false
+		}
+	case *filter.AttributeExpression:
+		fa, err := rt.resolveFilterAttr(x.AttributePath, nil)
+		if err != nil {
+			return never
+		}
+		op, want := x.Operator, x.CompareValue
+		return func(rec *record) bool {
+			vals := recordValues(rec, fa)
+			if op == filter.PR {
+				for _, v := range vals {
+					if s, ok := v.(string); !ok || s != "" {
+						return true
+					}
+				}
+				return false
+			}
+			hit := false
+			for _, v := range vals {
+				if compare(fa.a, op, v, want) {
+					hit = true
+					break
+				}
+			}
+			if op == filter.NE {
+				return !hit
+			}
+			return hit
+		}
+	}
+	return never
 }
 
 // eval evaluates a checked filter against the subject.

@@ -52,7 +52,9 @@ func FuzzFilter(f *testing.F) {
 				}
 				continue
 			}
-			_ = (filterSubject{rt: rt, rec: rec}).eval(e)
+			if got, want := rt.compileFilter(e)(rec), (filterSubject{rt: rt, rec: rec}).eval(e); got != want {
+				t.Fatalf("filter %q: compiled %v, evaluated %v", s, got, want)
+			}
 		}
 	})
 }

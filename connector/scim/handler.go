@@ -277,11 +277,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 		s.mu.RUnlock()
 	} else {
 		recs, _ := s.snapshot()
+		match := func(*record) bool { return true }
+		if expr != nil {
+			match = rt.compileFilter(expr)
+		}
 		for _, rec := range recs {
 			if rec.Deleted || rec.Type != rt.name {
 				continue
 			}
-			if expr == nil || (filterSubject{rt: rt, rec: rec}).eval(expr) {
+			if match(rec) {
 				hits = append(hits, rec)
 			}
 		}
