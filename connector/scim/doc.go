@@ -100,8 +100,10 @@
 // filters such as emails[type eq "work"], on any attribute of the schema
 // plus id, externalId and meta; string values are JSON strings (\" and
 // \\ escapes). Query parameter names are matched without regard to case.
-// attributes and excludedAttributes name attributes, sub-attributes
-// (which select their attribute) or an extension by its URN.
+// attributes and excludedAttributes, on every request that returns a
+// resource (POST, PUT and PATCH included), name attributes,
+// sub-attributes (which select their attribute) or an extension by its
+// URN.
 //
 // # Provider quirks
 //

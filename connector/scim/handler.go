@@ -122,6 +122,14 @@ func (s *Server) base(r *http.Request, endpoint, id string) string {
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resourceType, id, base string) {
 	ctx := r.Context()
+	// attributes and excludedAttributes apply to every response that
+	// returns a resource (RFC 7644 section 3.9), and are checked before
+	// anything is written.
+	proj, err := parseProjection(foldQuery(r.URL.Query()))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	switch {
 	case id == "" && r.Method == http.MethodGet:
 		s.list(w, r, rt, base)
@@ -139,7 +147,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		s.changed(ctx)
 		loc := base + rt.endpoint + "/" + rec.ID
 		w.Header().Set("Location", loc)
-		s.writeResource(w, http.StatusCreated, rt, rec, base, nil)
+		s.writeResource(w, http.StatusCreated, rt, rec, base, proj)
 	case id == "":
 		writeError(w, http.StatusNotImplemented, "", "use GET or POST on "+rt.endpoint)
 	case r.Method == http.MethodGet:
@@ -148,11 +156,6 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		s.mu.RUnlock()
 		if rec == nil {
 			writeError(w, http.StatusNotFound, "", rt.name+" not found")
-			return
-		}
-		proj, err := parseProjection(foldQuery(r.URL.Query()))
-		if err != nil {
-			writeErr(w, err)
 			return
 		}
 		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
@@ -170,7 +173,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		if changed {
 			s.changed(ctx)
 		}
-		s.writeResource(w, http.StatusOK, rt, rec, base, nil)
+		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
 	case r.Method == http.MethodPatch:
 		body, err := s.readBody(w, r)
 		if err != nil {
@@ -190,7 +193,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		if changed {
 			s.changed(ctx)
 		}
-		s.writeResource(w, http.StatusOK, rt, rec, base, nil)
+		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
 	case r.Method == http.MethodDelete:
 		if _, _, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return nil, nil }); err != nil {
 			s.writeFailure(ctx, w, err)

@@ -482,3 +482,28 @@ func TestAttributeNamesAnyCase(t *testing.T) {
 	assert.Equal(t, []any{map[string]any{"value": "new@x", "type": "work"}}, got["emails"])
 	assert.NotContains(t, got, "userName")
 }
+
+// attributes and excludedAttributes apply to every response that returns
+// a resource, POST, PUT and PATCH included (RFC 7644 section 3.9); both
+// at once is a 400 that writes nothing.
+func TestProjectionOnWrites(t *testing.T) {
+	srv, c := open(t, scim.Config{})
+	body := map[string]any{"schemas": []string{scim.URNUser}, "userName": "w@x", "title": "T", "emails": []any{map[string]any{"value": "w@x"}}}
+	r := c.do(http.MethodPost, "/Users?attributes=userName", body).mustStatus(t, http.StatusCreated)
+	id := r.id()
+	assert.Equal(t, "w@x", r.body["userName"])
+	assert.NotContains(t, r.body, "title")
+	assert.NotContains(t, r.body, "emails")
+	assert.Contains(t, r.body, "meta")
+	r = c.do(http.MethodPatch, "/Users/"+id+"?excludedAttributes=emails", patchOp(map[string]any{"op": "replace", "path": "title", "value": "U"})).mustStatus(t, http.StatusOK)
+	assert.Equal(t, "U", r.body["title"])
+	assert.NotContains(t, r.body, "emails")
+	r = c.do(http.MethodPut, "/Users/"+id+"?attributes=title", body).mustStatus(t, http.StatusOK)
+	assert.Equal(t, "T", r.body["title"])
+	assert.NotContains(t, r.body, "userName")
+	_, cur := changesSince(t, srv, nil)
+	c.do(http.MethodPost, "/Users?attributes=userName&excludedAttributes=title", map[string]any{"schemas": []string{scim.URNUser}, "userName": "n@x"}).scimError(t, http.StatusBadRequest, "invalidValue")
+	c.do(http.MethodPatch, "/Users/"+id+"?attributes=userName&excludedAttributes=title", patchOp(map[string]any{"op": "replace", "path": "title", "value": "V"})).scimError(t, http.StatusBadRequest, "invalidValue")
+	got, _ := changesSince(t, srv, cur)
+	assert.Empty(t, got)
+}
