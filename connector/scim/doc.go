@@ -98,7 +98,8 @@
 // Filters support eq, ne, co, sw, ew, pr, gt, ge, lt, le (also on
 // meta.created and meta.lastModified), and, or, not, grouping and value
 // filters such as emails[type eq "work"], on any attribute of the schema
-// plus id, externalId and meta; string values are JSON strings (\" and
+// plus id, externalId and meta (emails eq "x" and manager eq "id" compare
+// the value sub-attribute); string values are JSON strings (\" and
 // \\ escapes). Query parameter names are matched without regard to case.
 // attributes and excludedAttributes, on every request that returns a
 // resource (POST, PUT and PATCH included), name attributes,

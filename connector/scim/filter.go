@@ -156,10 +156,10 @@ func (rt *resourceType) resolveFilterAttr(ap filter.AttributePath, within *attr)
 		return filterAttr{a: s, parent: a, contnr: container}, nil
 	}
 	if a.typ == tComplex {
-		if !a.multi {
-			return filterAttr{}, badRequest(scimInvalidFilter, "attribute %q is complex; name a sub-attribute", a.name)
-		}
-		// emails eq "x" compares emails.value.
+		// emails eq "x" compares emails.value; manager eq "id" compares
+		// manager.value (the Entra tutorial asks for querying users by
+		// manager:
+		// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
 		if v := a.find("value"); v != nil {
 			return filterAttr{a: v, parent: a, contnr: container}, nil
 		}

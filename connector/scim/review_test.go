@@ -507,3 +507,23 @@ func TestProjectionOnWrites(t *testing.T) {
 	got, _ := changesSince(t, srv, cur)
 	assert.Empty(t, got)
 }
+
+// Users can be queried by manager (the Entra tutorial lists "querying
+// users by ID and by manager" among the endpoint's requirements,
+// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups):
+// manager eq "id" compares manager.value, as emails eq "x" compares
+// emails.value; a complex attribute without a value is still refused.
+func TestFilterByManager(t *testing.T) {
+	_, c := open(t, scim.Config{})
+	boss := newUser(t, c, "boss@x")
+	for _, u := range []string{"a@x", "b@x"} {
+		c.do(http.MethodPost, "/Users", map[string]any{"schemas": []string{scim.URNUser, urnEnterprise}, "userName": u,
+			urnEnterprise: map[string]any{"manager": map[string]any{"value": boss}}}).mustStatus(t, http.StatusCreated)
+	}
+	newUser(t, c, "c@x")
+	for _, f := range []string{urnEnterprise + `:manager eq "` + boss + `"`, urnEnterprise + `:manager.value eq "` + boss + `"`} {
+		assert.ElementsMatch(t, []string{"a@x", "b@x"}, listUserNames(t, c, f), f)
+	}
+	assert.ElementsMatch(t, []string{"a@x", "b@x"}, listUserNames(t, c, urnEnterprise+`:manager pr`))
+	c.do(http.MethodGet, "/Users?filter="+url.QueryEscape(`name eq "x"`), nil).scimError(t, http.StatusBadRequest, "invalidFilter")
+}
