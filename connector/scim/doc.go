@@ -49,6 +49,11 @@
 // "emails.work", "emails.primary", the enterprise extension's
 // "department", "employeeNumber" and "manager" (the manager's id).
 //
+// A PATCH that makes a value of a multi-valued attribute primary makes
+// the others not primary (RFC 7644 section 3.5.2), so a new primary
+// email reaches the app; a POST, a PUT or a replacement of the whole
+// list is stored as written.
+//
 // Entries have no Path: SCIM has no org units, so scope rules select by
 // attribute (department, userType, …) or by group. A user the provider
 // deletes and then creates again with the same externalId (Entra's object
@@ -69,13 +74,21 @@
 // # Limits and errors
 //
 // Request bodies are capped (Config.MaxBodyBytes, 413 above it), and so
-// is the page size of a list (Config.MaxPageSize). Bulk, sorting, ETag
+// is the page size of a list (Config.MaxPageSize). Within a body, a PATCH
+// holds at most 1,000 operations and a multi-valued attribute other than
+// a group's members at most 1,000 values (400 invalidValue above); a
+// group's members are not capped, and adding or removing them takes time
+// linear in the group's size (BenchmarkPatchLargeGroup), so that no
+// request holds the integration's writes for long. Bulk, sorting, ETag
 // preconditions and password changes are advertised as unsupported in
 // /ServiceProviderConfig; a password a provider sends is never stored.
 // Errors use the SCIM error schema with a scimType: 409 uniqueness for a
-// userName already taken (case-insensitive), 400 invalidFilter for a
-// filter that does not parse or names an unknown attribute (never a full
-// listing), invalidSyntax for malformed JSON or missing schemas,
+// userName already taken (without regard to case or Unicode
+// normalisation: "José" precomposed and decomposed are one userName),
+// 400 invalidFilter for a filter that does not parse, names an unknown
+// attribute, has more than 64 comparisons, or is given empty or twice
+// (never a full listing), invalidSyntax for malformed JSON, a body that
+// names one member twice (in any case), or missing schemas,
 // invalidValue for an unknown attribute or a value of the wrong type,
 // invalidPath for a PATCH path that names nothing in the schema,
 // noTarget for a PATCH filter that matches nothing where nothing can be
@@ -85,7 +98,13 @@
 // Filters support eq, ne, co, sw, ew, pr, gt, ge, lt, le (also on
 // meta.created and meta.lastModified), and, or, not, grouping and value
 // filters such as emails[type eq "work"], on any attribute of the schema
-// plus id, externalId and meta.
+// plus id, externalId and meta (emails eq "x" and manager eq "id" compare
+// the value sub-attribute); string values are JSON strings (\" and
+// \\ escapes). Query parameter names are matched without regard to case.
+// attributes and excludedAttributes, on every request that returns a
+// resource (POST, PUT and PATCH included), name attributes,
+// sub-attributes (which select their attribute) or an extension by its
+// URN.
 //
 // # Provider quirks
 //
@@ -93,8 +112,10 @@
 // RFC shape, each case with the page that documents it and a test:
 // Entra's "True"/"False" strings, op values in any case, PATCH without
 // path with dotted and URN-prefixed keys, a replace on a filtered path
-// that matches nothing acting as an add, member removal by value array,
-// the aadOptscim062020 flag; Okta's full-user PUT with read-only
+// that matches nothing acting as an add, removal by value array (members
+// by id, other values by the sub-attributes given), its matching query
+// emails[type eq "work"].value eq "…", the manager as a plain id or
+// cleared by an empty value, the aadOptscim062020 flag; Okta's full-user PUT with read-only
 // attributes, its "replace active false" deactivation, its password.
 //
 // # Libraries

@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -8,8 +9,13 @@ import (
 )
 
 // maxFilterLen caps a filter or path expression; longer ones are refused
-// before parsing.
-const maxFilterLen = 4096
+// before parsing. maxFilterClauses caps the comparisons of one filter, so
+// that a filter of many "or" clauses cannot make a list evaluate
+// thousands of comparisons per resource.
+const (
+	maxFilterLen     = 4096
+	maxFilterClauses = 64
+)
 
 // parseFilter parses a filter expression (RFC 7644 section 3.4.2.2) with
 // github.com/scim2/filter-parser/v2 and checks every attribute it names
@@ -25,14 +31,61 @@ func (rt *resourceType) parseFilter(s string) (e filter.Expression, err error) {
 			e, err = nil, badRequest(scimInvalidFilter, "the filter cannot be parsed")
 		}
 	}()
-	e, err = filter.ParseFilter([]byte(s))
+	e, err = filter.ParseFilter([]byte(normalizeFilter(s)))
 	if err != nil {
 		return nil, badRequest(scimInvalidFilter, "the filter cannot be parsed")
+	}
+	if n := countClauses(e); n > maxFilterClauses {
+		return nil, badRequest(scimInvalidFilter, "the filter has %d comparisons; at most %d are allowed", n, maxFilterClauses)
+	}
+	if err := unescapeFilter(e); err != nil {
+		return nil, err
 	}
 	if err := rt.checkFilter(e, nil); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// countClauses returns the number of comparisons in e.
+func countClauses(e filter.Expression) int {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		return countClauses(x.Left) + countClauses(x.Right)
+	case *filter.NotExpression:
+		return countClauses(x.Expression)
+	case *filter.ValuePath:
+		return countClauses(x.ValueFilter)
+	}
+	return 1
+}
+
+// unescapeFilter decodes the JSON escapes of the string values in e
+// (RFC 7644 section 3.4.2.2: a compValue is a JSON string), which the
+// parser leaves as written: userName eq "a\"b" compares with a"b.
+func unescapeFilter(e filter.Expression) error {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		if err := unescapeFilter(x.Left); err != nil {
+			return err
+		}
+		return unescapeFilter(x.Right)
+	case *filter.NotExpression:
+		return unescapeFilter(x.Expression)
+	case *filter.ValuePath:
+		return unescapeFilter(x.ValueFilter)
+	case *filter.AttributeExpression:
+		s, ok := x.CompareValue.(string)
+		if !ok || !strings.Contains(s, `\`) {
+			return nil
+		}
+		var u string
+		if err := json.Unmarshal([]byte(`"`+s+`"`), &u); err != nil {
+			return badRequest(scimInvalidFilter, "a value of the filter is not a valid JSON string")
+		}
+		x.CompareValue = u
+	}
+	return nil
 }
 
 // filterAttr is what an attribute path in a filter resolves to.
@@ -103,10 +156,10 @@ func (rt *resourceType) resolveFilterAttr(ap filter.AttributePath, within *attr)
 		return filterAttr{a: s, parent: a, contnr: container}, nil
 	}
 	if a.typ == tComplex {
-		if !a.multi {
-			return filterAttr{}, badRequest(scimInvalidFilter, "attribute %q is complex; name a sub-attribute", a.name)
-		}
-		// emails eq "x" compares emails.value.
+		// emails eq "x" compares emails.value; manager eq "id" compares
+		// manager.value (the Entra tutorial asks for querying users by
+		// manager:
+		// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
 		if v := a.find("value"); v != nil {
 			return filterAttr{a: v, parent: a, contnr: container}, nil
 		}
@@ -201,34 +254,39 @@ func (fs filterSubject) values(ap filter.AttributePath) ([]any, *attr) {
 	if fs.item != nil {
 		return nonNil(fs.item[fa.a.name]), fa.a
 	}
-	r := fs.rec
+	return recordValues(fs.rec, fa), fa.a
+}
+
+// recordValues returns the values the resolved attribute path fa names in
+// the stored resource r.
+func recordValues(r *record, fa filterAttr) []any {
 	switch fa.special {
 	case "id":
-		return []any{r.ID}, fa.a
+		return []any{r.ID}
 	case "externalId":
-		return nonNil(r.doc["externalId"]), fa.a
+		return nonNil(r.doc["externalId"])
 	case "meta.created":
-		return []any{r.Created.UTC().Format(time.RFC3339Nano)}, fa.a
+		return []any{r.Created.UTC().Format(time.RFC3339Nano)}
 	case "meta.lastmodified":
-		return []any{r.Modified.UTC().Format(time.RFC3339Nano)}, fa.a
+		return []any{r.Modified.UTC().Format(time.RFC3339Nano)}
 	case "meta.resourcetype":
-		return []any{r.Type}, fa.a
+		return []any{r.Type}
 	case "meta.version":
-		return []any{r.version()}, fa.a
+		return []any{r.version()}
 	case "meta.location":
-		return nil, fa.a
+		return nil
 	}
 	m := containerOf(r.doc, fa.contnr, false)
 	if fa.parent == nil {
 		v := m[fa.a.name]
 		if l, ok := v.([]any); ok {
-			return l, fa.a
+			return l
 		}
-		return nonNil(v), fa.a
+		return nonNil(v)
 	}
 	switch pv := m[fa.parent.name].(type) {
 	case map[string]any:
-		return nonNil(pv[fa.a.name]), fa.a
+		return nonNil(pv[fa.a.name])
 	case []any:
 		var out []any
 		for _, it := range pv {
@@ -236,9 +294,9 @@ func (fs filterSubject) values(ap filter.AttributePath) ([]any, *attr) {
 				out = append(out, im[fa.a.name])
 			}
 		}
-		return out, fa.a
+		return out
 	}
-	return nil, fa.a
+	return nil
 }
 
 func nonNil(v any) []any {
@@ -246,6 +304,69 @@ func nonNil(v any) []any {
 		return nil
 	}
 	return []any{v}
+}
+
+// compileFilter returns the checked filter e as a predicate on a stored
+// resource, with every attribute path resolved once: a list evaluates it
+// for every resource. It answers as filterSubject.eval does (FuzzFilter
+// compares them).
+func (rt *resourceType) compileFilter(e filter.Expression) func(*record) bool {
+	never := func(*record) bool { return false }
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		l, r := rt.compileFilter(x.Left), rt.compileFilter(x.Right)
+		if x.Operator == filter.AND {
+			return func(rec *record) bool { return l(rec) && r(rec) }
+		}
+		return func(rec *record) bool { return l(rec) || r(rec) }
+	case *filter.NotExpression:
+		f := rt.compileFilter(x.Expression)
+		return func(rec *record) bool { return !f(rec) }
+	case *filter.ValuePath:
+		fa, err := rt.resolveFilterAttr(x.AttributePath, nil)
+		if err != nil || fa.parent == nil {
+			return never
+		}
+		inner := compileItemFilter(x.ValueFilter, fa.parent)
+		return func(rec *record) bool {
+			list, _ := containerOf(rec.doc, fa.contnr, false)[fa.parent.name].([]any)
+			for _, it := range list {
+				if im, ok := it.(map[string]any); ok && inner(im) {
+					return true
+				}
+			}
+			return false
+		}
+	case *filter.AttributeExpression:
+		fa, err := rt.resolveFilterAttr(x.AttributePath, nil)
+		if err != nil {
+			return never
+		}
+		op, want := x.Operator, x.CompareValue
+		return func(rec *record) bool {
+			vals := recordValues(rec, fa)
+			if op == filter.PR {
+				for _, v := range vals {
+					if s, ok := v.(string); !ok || s != "" {
+						return true
+					}
+				}
+				return false
+			}
+			hit := false
+			for _, v := range vals {
+				if compare(fa.a, op, v, want) {
+					hit = true
+					break
+				}
+			}
+			if op == filter.NE {
+				return !hit
+			}
+			return hit
+		}
+	}
+	return never
 }
 
 // eval evaluates a checked filter against the subject.
@@ -331,7 +452,12 @@ func compare(a *attr, op filter.CompareOperator, have, want any) bool {
 		return false
 	}
 	if !a.caseExact {
-		h, w = strings.ToLower(h), strings.ToLower(w)
+		// Case-insensitive, and one Unicode spelling, as userName
+		// uniqueness is checked (foldUserName).
+		if op == filter.EQ || op == filter.NE {
+			return equalFold(h, w)
+		}
+		h, w = foldString(h), foldString(w)
 	}
 	switch op {
 	case filter.CO:

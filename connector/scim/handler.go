@@ -64,6 +64,14 @@ var endpoints = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTy
 // after it.
 func route(path string) (endpoint, id string) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for _, p := range parts {
+		if p == "." || p == ".." {
+			// A dot segment (also sent percent-encoded, or through a
+			// router that does not clean paths) names no resource:
+			// /Users/../Groups/{id} must not reach a group.
+			return "", ""
+		}
+	}
 	match := func(seg string) string {
 		for _, e := range endpoints {
 			if strings.EqualFold(seg, e) {
@@ -114,6 +122,14 @@ func (s *Server) base(r *http.Request, endpoint, id string) string {
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resourceType, id, base string) {
 	ctx := r.Context()
+	// attributes and excludedAttributes apply to every response that
+	// returns a resource (RFC 7644 section 3.9), and are checked before
+	// anything is written.
+	proj, err := parseProjection(foldQuery(r.URL.Query()))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	switch {
 	case id == "" && r.Method == http.MethodGet:
 		s.list(w, r, rt, base)
@@ -131,7 +147,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		s.changed(ctx)
 		loc := base + rt.endpoint + "/" + rec.ID
 		w.Header().Set("Location", loc)
-		s.writeResource(w, http.StatusCreated, rt, rec, base, nil)
+		s.writeResource(w, http.StatusCreated, rt, rec, base, proj)
 	case id == "":
 		writeError(w, http.StatusNotImplemented, "", "use GET or POST on "+rt.endpoint)
 	case r.Method == http.MethodGet:
@@ -140,11 +156,6 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		s.mu.RUnlock()
 		if rec == nil {
 			writeError(w, http.StatusNotFound, "", rt.name+" not found")
-			return
-		}
-		proj, err := parseProjection(r.URL.Query())
-		if err != nil {
-			writeErr(w, err)
 			return
 		}
 		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
@@ -162,7 +173,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		if changed {
 			s.changed(ctx)
 		}
-		s.writeResource(w, http.StatusOK, rt, rec, base, nil)
+		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
 	case r.Method == http.MethodPatch:
 		body, err := s.readBody(w, r)
 		if err != nil {
@@ -182,7 +193,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 		if changed {
 			s.changed(ctx)
 		}
-		s.writeResource(w, http.StatusOK, rt, rec, base, nil)
+		s.writeResource(w, http.StatusOK, rt, rec, base, proj)
 	case r.Method == http.MethodDelete:
 		if _, _, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return nil, nil }); err != nil {
 			s.writeFailure(ctx, w, err)
@@ -221,16 +232,28 @@ func (s *Server) writeFailure(ctx context.Context, w http.ResponseWriter, err er
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, base string) {
-	q := r.URL.Query() // unknown parameters, such as Entra's aadOptscim062020, are ignored
+	q := foldQuery(r.URL.Query()) // unknown parameters, such as Entra's aadOptscim062020, are ignored
 	var expr filter.Expression
-	if f := strings.TrimSpace(q.Get("filter")); f != "" {
+	if fs, given := q["filter"]; given {
+		// A filter given empty, or twice, is refused: answering it with a
+		// full listing (or with one of the two) would tell a provider
+		// probing before a create that someone else is its user.
+		f := strings.TrimSpace(fs[0])
+		switch {
+		case len(fs) > 1:
+			writeError(w, http.StatusBadRequest, scimInvalidFilter, "give one filter")
+			return
+		case f == "":
+			writeError(w, http.StatusBadRequest, scimInvalidFilter, "the filter is empty")
+			return
+		}
 		var err error
 		if expr, err = rt.parseFilter(f); err != nil {
 			writeErr(w, err)
 			return
 		}
 	}
-	start, err := intParam(q, "startIndex", 1)
+	start, err := intParam(q, "startindex", 1)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -257,11 +280,15 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 		s.mu.RUnlock()
 	} else {
 		recs, _ := s.snapshot()
+		match := func(*record) bool { return true }
+		if expr != nil {
+			match = rt.compileFilter(expr)
+		}
 		for _, rec := range recs {
 			if rec.Deleted || rec.Type != rt.name {
 				continue
 			}
-			if expr == nil || (filterSubject{rt: rt, rec: rec}).eval(expr) {
+			if match(rec) {
 				hits = append(hits, rec)
 			}
 		}
@@ -286,6 +313,18 @@ func userNameEq(rt *resourceType, e filter.Expression) (string, bool) {
 	}
 	v, ok := x.CompareValue.(string)
 	return v, ok
+}
+
+// foldQuery returns the query with its parameter names in lower case, the
+// values of names that differ only in case together: FILTER= is a filter
+// too, never ignored into a full listing.
+func foldQuery(q url.Values) url.Values {
+	out := make(url.Values, len(q))
+	for _, k := range sortedKeys(q) {
+		lk := strings.ToLower(k)
+		out[lk] = append(out[lk], q[k]...)
+	}
+	return out
 }
 
 func intParam(q url.Values, name string, def int) (int, error) {
@@ -315,6 +354,10 @@ func parseProjection(q url.Values) (*projection, error) {
 		m := map[string]bool{}
 		for _, p := range strings.Split(v, ",") {
 			p = strings.ToLower(strings.TrimSpace(p))
+			if isExtensionURN(p) {
+				m[p] = true // the whole extension
+				continue
+			}
 			// urn:…:User:department → department; name.givenName → name
 			if i := strings.LastIndex(p, ":"); i >= 0 {
 				p = p[i+1:]
@@ -326,7 +369,7 @@ func parseProjection(q url.Values) (*projection, error) {
 		}
 		return m
 	}
-	only, excl := split(q.Get("attributes")), split(q.Get("excludedAttributes"))
+	only, excl := split(q.Get("attributes")), split(q.Get("excludedattributes"))
 	if only != nil && excl != nil {
 		return nil, badRequest(scimInvalidValue, "attributes and excludedAttributes cannot both be given")
 	}
@@ -334,6 +377,19 @@ func parseProjection(q url.Values) (*projection, error) {
 		return nil, nil
 	}
 	return &projection{only: only, exclude: excl}, nil
+}
+
+// keepExt reports whether the attribute name of the extension urn is
+// returned: named itself, or the extension named as a whole.
+func (p *projection) keepExt(urn, name string) bool {
+	if p == nil {
+		return true
+	}
+	u, n := strings.ToLower(urn), strings.ToLower(name)
+	if p.only != nil {
+		return p.only[u] || p.only[n]
+	}
+	return !p.exclude[u] && !p.exclude[n]
 }
 
 func (p *projection) keep(name string) bool {
@@ -358,7 +414,7 @@ func (s *Server) render(rt *resourceType, rec *record, base string, proj *projec
 			em, _ := v.(map[string]any)
 			kept := map[string]any{}
 			for ek, ev := range em {
-				if proj.keep(ek) {
+				if proj.keepExt(ext.id, ek) {
 					kept[ek] = ev
 				}
 			}

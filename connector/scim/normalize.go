@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
@@ -34,7 +35,13 @@ import (
 //     stored as manager.value, which is how Entra reads it back (Microsoft
 //     Q&A, "SCIM user provisioning setup with manager attribute":
 //     https://learn.microsoft.com/en-us/answers/questions/188003/scim-user-provisioning-setup-with-manager-attribut);
-//     an empty string removes it.
+//     an empty string, or an empty manager.value, removes it.
+//   - A filter comparing a value path, as Entra's matching-attribute
+//     query does (emails[type eq "work"].value eq "x", or the tutorial's
+//     emails[type eq "work"] eq "x", which compares the value: Entra
+//     tutorial above, and the documentation issue
+//     https://github.com/MicrosoftDocs/azure-docs/issues/83855), is read
+//     as the RFC 7644 value filter emails[type eq "work" and value eq "x"].
 //   - The aadOptscim062020 query flag is accepted and ignored (Entra, known
 //     issues page).
 //   - A single value sent for a multi-valued attribute is taken as a list
@@ -262,6 +269,9 @@ func coerce(a *attr, v any) (any, error) {
 		if !ok {
 			list = []any{v} // a single value for a multi-valued attribute
 		}
+		if len(list) > maxValues && a.name != "members" {
+			return nil, badRequest(scimInvalidValue, "%s has more than %d values", a.name, maxValues)
+		}
 		out := make([]any, 0, len(list))
 		for _, it := range list {
 			c, err := coerceOne(a, it)
@@ -336,6 +346,10 @@ func coerceOne(a *attr, v any) (any, error) {
 				out[s.name] = c
 			}
 		}
+		if v, ok := out["value"].(string); ok && a.name == "manager" && strings.TrimSpace(v) == "" {
+			// {"value": ""} clears the manager, as "" does (see above).
+			delete(out, "value")
+		}
 		if len(out) == 0 {
 			return nil, nil
 		}
@@ -350,6 +364,36 @@ func coerceOne(a *attr, v any) (any, error) {
 		}
 		return nil, badRequest(scimInvalidValue, "%s must be a string", a.name)
 	}
+}
+
+// Limits on what one request may hold, beyond the body size: without
+// them a body of a megabyte could keep the integration's writes waiting
+// for minutes.
+const (
+	// maxValues caps the values of a multi-valued attribute other than
+	// a group's members (emails, phoneNumbers, roles, …).
+	maxValues = 1000
+	// maxOperations caps the operations of one PATCH (after a pathless
+	// operation is split into one per attribute).
+	maxOperations = 1000
+)
+
+// checkSizes refuses a document with more than maxValues values in a
+// multi-valued attribute other than members.
+func (rt *resourceType) checkSizes(doc map[string]any) error {
+	for _, sch := range append([]*schema{rt.core}, rt.exts...) {
+		container := ""
+		if sch != rt.core {
+			container = sch.id
+		}
+		m := containerOf(doc, container, false)
+		for _, a := range sch.attrs {
+			if l, ok := m[a.name].([]any); ok && a.multi && a.name != "members" && len(l) > maxValues {
+				return badRequest(scimInvalidValue, "%s has more than %d values", a.name, maxValues)
+			}
+		}
+	}
+	return nil
 }
 
 // patchOp is one PATCH operation after normalisation.
@@ -419,6 +463,12 @@ func parsePatch(body map[string]any) ([]patchOp, error) {
 			}
 			out = append(out, patchOp{op: op, path: k, value: vm[k]})
 		}
+		if len(out) > maxOperations {
+			return nil, badRequest(scimInvalidValue, "more than %d operations in one request", maxOperations)
+		}
+	}
+	if len(out) > maxOperations {
+		return nil, badRequest(scimInvalidValue, "more than %d operations in one request", maxOperations)
 	}
 	return out, nil
 }
@@ -501,11 +551,196 @@ func deepClone(v any) any {
 	return v
 }
 
-// decodeJSON decodes a request body into a JSON object.
+// decodeJSON decodes a request body into a JSON object. A body in which
+// one object names a member twice (in any case: attribute names are
+// case-insensitive) is refused: parsers disagree on which one counts
+// (encoding/json takes the last, others the first), so what was checked
+// upstream and what is stored could differ.
 func decodeJSON(b []byte) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
 		return nil, badRequest(scimInvalidSyntax, "the body is not a JSON object")
 	}
+	if k, dup := duplicateKey(b); dup {
+		return nil, badRequest(scimInvalidSyntax, "the member %q appears twice in one object", clip(k))
+	}
 	return m, nil
+}
+
+// duplicateKey returns a member name that appears twice in one object of
+// the valid JSON text b, compared without regard to case.
+func duplicateKey(b []byte) (string, bool) {
+	type frame struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*frame
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // the end (b was decoded before)
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			top := stack[n-1]
+			if k, ok := tok.(string); ok {
+				fk := strings.ToLower(k)
+				if top.keys[fk] {
+					return k, true
+				}
+				top.keys[fk], top.wantKey = true, false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+}
+
+// normalizeFilter rewrites a comparison of a value path, which RFC 7644
+// section 3.4.2.2 does not allow and Entra sends (see above), into a
+// value filter: attr[f].sub op v and attr[f] op v (sub = value) become
+// attr[f and sub op v]. A value filter with "or" or "not" in it is left
+// alone (the parser has no grouping inside brackets), and so is anything
+// else; the parser then decides.
+func normalizeFilter(s string) string {
+	var b strings.Builder
+	i := 0
+	for i < len(s) {
+		switch s[i] {
+		case '"':
+			j := skipQuoted(s, i)
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		case '[':
+		default:
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := i + 1
+		for end < len(s) && s[end] != ']' && s[end] != '[' {
+			if s[end] == '"' {
+				end = skipQuoted(s, end)
+				continue
+			}
+			end++
+		}
+		if end >= len(s) || s[end] != ']' {
+			b.WriteString(s[i:end])
+			i = end
+			continue
+		}
+		inner := s[i+1 : end]
+		rewritten, next, ok := valuePathCompare(s, end+1, inner)
+		if !ok {
+			b.WriteString(s[i : end+1])
+			i = end + 1
+			continue
+		}
+		b.WriteString(rewritten)
+		i = next
+	}
+	return b.String()
+}
+
+// valuePathCompare reads ".sub op value" or " op value" at s[k:] after the
+// value filter inner, and returns the value filter that means the same.
+func valuePathCompare(s string, k int, inner string) (string, int, bool) {
+	if hasWord(inner, "or") || hasWord(inner, "not") {
+		return "", 0, false
+	}
+	sub := "value"
+	if k < len(s) && s[k] == '.' {
+		m := k + 1
+		for m < len(s) && isNameByte(s[m]) {
+			m++
+		}
+		if m == k+1 {
+			return "", 0, false
+		}
+		sub, k = s[k+1:m], m
+	}
+	m := k
+	for m < len(s) && s[m] == ' ' {
+		m++
+	}
+	if m == k || m+2 > len(s) {
+		return "", 0, false
+	}
+	op := strings.ToLower(s[m : m+2])
+	if !slices.Contains([]string{"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr"}, op) ||
+		(m+2 < len(s) && s[m+2] != ' ' && s[m+2] != ')') {
+		return "", 0, false
+	}
+	n := m + 2
+	clause := sub + " " + op
+	if op != "pr" {
+		v := n
+		for v < len(s) && s[v] == ' ' {
+			v++
+		}
+		if v == n || v == len(s) {
+			return "", 0, false
+		}
+		e := v
+		if s[v] == '"' {
+			e = skipQuoted(s, v)
+		} else {
+			for e < len(s) && s[e] != ' ' && s[e] != ')' {
+				e++
+			}
+		}
+		clause += " " + s[v:e]
+		n = e
+	}
+	return "[" + inner + " and " + clause + "]", n, true
+}
+
+// skipQuoted returns the index after the JSON string starting at s[i].
+func skipQuoted(s string, i int) int {
+	for j := i + 1; j < len(s); j++ {
+		switch s[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(s)
+}
+
+// hasWord reports whether s holds the word w (in any case) outside its
+// quoted strings.
+func hasWord(s, w string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			i = skipQuoted(s, i) - 1
+			continue
+		}
+		if i+len(w) <= len(s) && strings.EqualFold(s[i:i+len(w)], w) &&
+			(i == 0 || !isNameByte(s[i-1])) && (i+len(w) == len(s) || !isNameByte(s[i+len(w)])) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c == '-' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -1,7 +1,9 @@
 package scim
 
 import (
+	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -71,6 +73,12 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 		if !a.multi || a.typ != tComplex || t.sub != nil {
 			return pathTarget{}, badRequest(scimInvalidPath, "a value filter needs a multi-valued complex attribute: %q", clip(s))
 		}
+		if n := countClauses(p.ValueExpression); n > maxFilterClauses {
+			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q has %d comparisons; at most %d are allowed", clip(s), n, maxFilterClauses)
+		}
+		if err := unescapeFilter(p.ValueExpression); err != nil {
+			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q: %s", clip(s), err.(*protoError).detail)
+		}
 		if err := rt.checkFilter(p.ValueExpression, a); err != nil {
 			return pathTarget{}, badRequest(scimInvalidPath, "the filter of path %q: %s", clip(s), err.(*protoError).detail)
 		}
@@ -94,6 +102,9 @@ func (rt *resourceType) applyPatch(doc map[string]any, ops []patchOp) (map[strin
 		if err := rt.applyOp(out, op); err != nil {
 			return nil, err
 		}
+		if err := rt.checkSizes(out); err != nil {
+			return nil, err
+		}
 	}
 	if err := rt.checkRequired(out); err != nil {
 		return nil, err
@@ -101,10 +112,21 @@ func (rt *resourceType) applyPatch(doc map[string]any, ops []patchOp) (map[strin
 	return out, nil
 }
 
-func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
+func (rt *resourceType) applyOp(doc map[string]any, op patchOp) (err error) {
 	t, err := rt.parsePath(op.path)
 	if err != nil {
 		return err
+	}
+	if t.a != nil && t.a.multi && t.a.find("primary") != nil && op.op != "remove" {
+		// RFC 7644 section 3.5.2: a PATCH that makes a value primary
+		// makes the others not primary, so that the new primary email is
+		// the one the app gets.
+		was := primaries(containerOf(doc, t.container, false)[t.a.name])
+		defer func() {
+			if err == nil {
+				demotePrimaries(containerOf(doc, t.container, false)[t.a.name], was)
+			}
+		}()
 	}
 	if t.a == nil { // a whole extension
 		if op.op == "remove" {
@@ -168,9 +190,10 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 				return err
 			}
 			list, _ := m[a.name].([]any)
+			matches := removalMatcher(rm.([]any), a)
 			kept := list[:0:0]
 			for _, it := range list {
-				if !containsItem(rm.([]any), it, a) {
+				if !matches(it) {
 					kept = append(kept, it)
 				}
 			}
@@ -186,14 +209,10 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 		}
 		switch {
 		case a.multi:
+			// m is the PATCH's own copy (applyPatch): appended in place.
 			list, _ := m[a.name].([]any)
-			list = append([]any(nil), list...)
 			if v != nil {
-				for _, it := range v.([]any) {
-					if !containsItem(list, it, a) {
-						list = append(list, it)
-					}
-				}
+				list = addValues(list, v.([]any), a)
 			}
 			putOrDelete(m, a.name, list)
 		case a.typ == tComplex && v != nil:
@@ -222,23 +241,34 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) error {
 // the path's value filter selects.
 func applyFiltered(m map[string]any, t pathTarget, op patchOp) error {
 	a := t.a
+	// m is the PATCH's own copy of the document (applyPatch), so its
+	// values may be changed in place: no copy of a large list per
+	// operation.
 	list, _ := m[a.name].([]any)
-	list = deepClone(list).([]any)
 	if list == nil {
 		list = []any{}
 	}
 	var hits []int
+	match := compileItemFilter(t.filter, a)
 	for i, it := range list {
 		im, ok := it.(map[string]any)
-		if ok && (filterSubject{rt: nil, item: im, in: a}).evalItem(t.filter) {
+		if ok && match(im) {
 			hits = append(hits, i)
 		}
 	}
 	if op.op == "remove" {
-		kept := list[:0:0]
+		if len(hits) == 0 {
+			return nil // nothing to remove (a retried removal)
+		}
+		kept := make([]any, 0, len(list))
+		next := 0 // hits[next] is the next value the filter selected
 		for i, it := range list {
+			hit := next < len(hits) && hits[next] == i
+			if hit {
+				next++
+			}
 			switch {
-			case !containsInt(hits, i):
+			case !hit:
 				kept = append(kept, it)
 			case t.fsub != nil:
 				im := it.(map[string]any)
@@ -306,61 +336,186 @@ func applyFiltered(m map[string]any, t pathTarget, op patchOp) error {
 	return nil
 }
 
-// evalItem evaluates a checked value filter against one value of a
-// multi-valued attribute.
-func (fs filterSubject) evalItem(e filter.Expression) bool {
+// compileItemFilter returns a checked value filter as a predicate on one
+// value of the multi-valued attribute in, with its sub-attributes
+// resolved once: an operation's filter is tried on every member of a
+// group that may have tens of thousands.
+func compileItemFilter(e filter.Expression, in *attr) func(map[string]any) bool {
 	switch x := e.(type) {
 	case *filter.LogicalExpression:
+		l, r := compileItemFilter(x.Left, in), compileItemFilter(x.Right, in)
 		if x.Operator == filter.AND {
-			return fs.evalItem(x.Left) && fs.evalItem(x.Right)
+			return func(m map[string]any) bool { return l(m) && r(m) }
 		}
-		return fs.evalItem(x.Left) || fs.evalItem(x.Right)
+		return func(m map[string]any) bool { return l(m) || r(m) }
 	case *filter.NotExpression:
-		return !fs.evalItem(x.Expression)
+		f := compileItemFilter(x.Expression, in)
+		return func(m map[string]any) bool { return !f(m) }
 	case *filter.AttributeExpression:
-		s := fs.in.find(x.AttributePath.AttributeName)
+		s := in.find(x.AttributePath.AttributeName)
 		if s == nil {
-			return false
+			return func(map[string]any) bool { return false }
 		}
-		v := fs.item[s.name]
-		if x.Operator == filter.PR {
-			str, isStr := v.(string)
-			return v != nil && (!isStr || str != "")
+		name, op, want := s.name, x.Operator, x.CompareValue
+		switch op {
+		case filter.PR:
+			return func(m map[string]any) bool {
+				v := m[name]
+				str, isStr := v.(string)
+				return v != nil && (!isStr || str != "")
+			}
+		case filter.NE:
+			return func(m map[string]any) bool { v := m[name]; return !(v != nil && compare(s, op, v, want)) }
 		}
-		eq := v != nil && compare(s, x.Operator, v, x.CompareValue)
-		if x.Operator == filter.NE {
-			return !eq
-		}
-		return eq
+		return func(m map[string]any) bool { v := m[name]; return v != nil && compare(s, op, v, want) }
 	}
-	return false
+	return func(map[string]any) bool { return false }
 }
 
-func containsInt(list []int, i int) bool {
-	for _, x := range list {
-		if x == i {
-			return true
+// addValues appends to list the values of add it does not hold yet
+// (itemKey), in linear time however many members a group has and a
+// request adds.
+func addValues(list, add []any, a *attr) []any {
+	if len(add) == 1 {
+		// One value (one member per operation, as Okta batches them):
+		// a scan without building an index.
+		k := itemKey(add[0], a)
+		for _, it := range list {
+			if itemKey(it, a) == k {
+				return list
+			}
+		}
+		return append(list, add[0])
+	}
+	seen := make(map[string]bool, len(list)+len(add))
+	for _, it := range list {
+		seen[itemKey(it, a)] = true
+	}
+	for _, it := range add {
+		if k := itemKey(it, a); !seen[k] {
+			seen[k] = true
+			list = append(list, it)
 		}
 	}
-	return false
+	return list
 }
 
-// containsItem reports whether list holds it: for members, a value with
-// the same "value" (the member's id); otherwise an equal value.
-func containsItem(list []any, it any, a *attr) bool {
-	im, isMap := it.(map[string]any)
-	for _, x := range list {
-		if isMap && a.name == "members" {
-			if xm, ok := x.(map[string]any); ok && xm["value"] == im["value"] {
+// removalMatcher returns whether a value of a is one of the values a
+// removal by value array names (itemMatches), looking candidates up by
+// their "value" so that removing many values from many stays linear.
+func removalMatcher(rm []any, a *attr) func(any) bool {
+	byValue := map[string][]any{}
+	var other []any
+	for _, w := range rm {
+		if wm, ok := w.(map[string]any); ok {
+			if v, ok := wm["value"].(string); ok {
+				byValue[v] = append(byValue[v], w)
+				continue
+			}
+		}
+		other = append(other, w)
+	}
+	return func(it any) bool {
+		if im, ok := it.(map[string]any); ok {
+			v, _ := im["value"].(string)
+			for _, w := range byValue[v] {
+				if itemMatches(w, it, a) {
+					return true
+				}
+			}
+		}
+		for _, w := range other {
+			if itemMatches(w, it, a) {
 				return true
 			}
-			continue
 		}
-		if reflect.DeepEqual(x, it) {
-			return true
+		return false
+	}
+}
+
+// primaries returns the values of a multi-valued attribute whose primary
+// is true.
+func primaries(v any) []map[string]any {
+	list, _ := v.([]any)
+	var out []map[string]any
+	for _, it := range list {
+		if m, ok := it.(map[string]any); ok && m["primary"] == true {
+			out = append(out, m)
 		}
 	}
-	return false
+	return out
+}
+
+// demotePrimaries sets primary false on the values of was when another
+// value of v became primary.
+func demotePrimaries(v any, was []map[string]any) {
+	now := primaries(v)
+	isOld := func(m map[string]any) bool {
+		return slices.ContainsFunc(was, func(w map[string]any) bool { return sameMap(w, m) })
+	}
+	if !slices.ContainsFunc(now, func(m map[string]any) bool { return !isOld(m) }) {
+		return
+	}
+	for _, m := range now {
+		if isOld(m) {
+			m["primary"] = false
+		}
+	}
+}
+
+// sameMap reports whether a and b are the same map (not equal ones).
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// itemKey identifies a value of a multi-valued attribute: a member by its
+// id (the same member added twice is in the group once), any other value
+// by its content.
+func itemKey(it any, a *attr) string {
+	if m, ok := it.(map[string]any); ok && a.name == "members" {
+		v, _ := m["value"].(string)
+		return v
+	}
+	b, _ := json.Marshal(it) // map keys sorted: equal values, equal keys
+	return string(b)
+}
+
+// itemMatches reports whether the value have of a multi-valued attribute
+// is the one a removal names: for members the same member id; otherwise
+// every sub-attribute the removal gives is equal, so that
+// {"value": "a@x"} removes the email a@x whatever its type and primary.
+func itemMatches(want, have any, a *attr) bool {
+	wm, ok1 := want.(map[string]any)
+	hm, ok2 := have.(map[string]any)
+	if !ok1 || !ok2 {
+		return reflect.DeepEqual(want, have)
+	}
+	if a.name == "members" {
+		return wm["value"] == hm["value"]
+	}
+	for k, v := range wm {
+		if !sameValue(hm[k], v) {
+			return false
+		}
+	}
+	return len(wm) > 0
+}
+
+// sameValue compares two coerced simple values, without reflection for
+// the usual ones.
+func sameValue(x, y any) bool {
+	switch a := x.(type) {
+	case string:
+		b, ok := y.(string)
+		return ok && a == b
+	case bool:
+		b, ok := y.(bool)
+		return ok && a == b
+	case float64:
+		b, ok := y.(float64)
+		return ok && a == b
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // mergeMaps returns old with the keys of add set on a copy.

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/dirsync-go/dirsync/connector"
 )
 
@@ -193,8 +195,52 @@ func userNameOf(r *record) string {
 }
 
 // foldUserName is the key userName uniqueness is checked on: userName is
-// case-insensitive (RFC 7643 section 4.1.1, caseExact false).
-func foldUserName(u string) string { return strings.ToLower(strings.TrimSpace(u)) }
+// case-insensitive (RFC 7643 section 4.1.1, caseExact false), and two
+// spellings of one Unicode string (é precomposed, or e and a combining
+// accent) are one userName, as the diff engine compares emails
+// (diff.NormalizeEmail): otherwise one person could be pushed twice.
+func foldUserName(u string) string { return foldString(strings.TrimSpace(u)) }
+
+// foldString folds case and Unicode normalisation (NFC).
+func foldString(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s) // s itself when it has no capitals
+	}
+	return norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
+}
+
+// equalFold reports foldString(a) == foldString(b), without allocating
+// for ASCII strings (a filter compares every member of a large group).
+func equalFold(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if len(a) > 0 && len(b) > 0 && a[0] < 0x80 && b[0] < 0x80 && lowerASCII(a[0]) != lowerASCII(b[0]) {
+		// Neither NFC nor lower case turns a leading ASCII letter into
+		// another ASCII letter: the usual mismatch, decided at once.
+		return false
+	}
+	if isASCII(a) && isASCII(b) {
+		return len(a) == len(b) && strings.EqualFold(a, b)
+	}
+	return foldString(a) == foldString(b)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
 
 // RotateToken issues a new bearer token for the integration and revokes
 // the previous one at once: requests with the old token get 401 from the
