@@ -24,13 +24,6 @@ const DefaultPageSize = 1000
 // Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
 
-// DefaultUnpagedLimit is Config.UnpagedLimit when it is 0: the most
-// entries a full read takes in one unpaged search. It bounds what an
-// unpaged attempt that is cut costs on a DC without a result cap, and how
-// long the one request runs (the request also carries a server time limit
-// of half Config.Timeout).
-const DefaultUnpagedLimit = 20000
-
 // Config configures a Connector. Open validates it.
 type Config struct {
 	// URLs lists domain controllers, tried in order: when one cannot be
@@ -54,18 +47,22 @@ type Config struct {
 	// AD's default MaxPageSize (the DC cuts a larger page to its
 	// MaxPageSize). Before this release the default was 500.
 	PageSize int `json:"pageSize,omitempty"`
-	// UnpagedLimit is the most entries a full read asks for in one
-	// unpaged search before it pages: default DefaultUnpagedLimit
-	// (20,000); negative means every read pages. A DC that returns the
-	// whole directory in one answer spends much less on it than on
-	// pages (Samba: about half, see BENCHMARKS.md). Windows AD returns
-	// at most its MaxPageSize (1,000) entries to an unpaged search and
-	// then sizeLimitExceeded: the connector throws that partial answer
-	// away, reads the directory in pages, and pages from then on on
-	// that DC (for the life of the Connector and its projections). So
-	// on a Windows domain of more than MaxPageSize users, one full read
-	// per process pays for up to 1,000 entries twice; set -1 there to
-	// save that.
+	// UnpagedLimit, when positive, lets a full read first ask for every
+	// entry in one search without the paged results control, of at most
+	// UnpagedLimit entries; 0 (the default) or negative: every read
+	// pages. A DC that returns a small directory in one answer spends much
+	// less on it than on pages (Samba 4.17 at 10,000 users: about half,
+	// see BENCHMARKS.md), at the price of holding the answer whole before
+	// it is converted. Set it only for a directory known to be smaller
+	// than the limit, on a DC you have measured (20,000 suits Samba
+	// domains up to that size). The limit is enforced by the connector
+	// too, since Samba ignores a request's size limit for administrators.
+	// A cut answer (a size, time or administrative limit, or the
+	// operationsError Samba ends an over-long search with) is thrown away,
+	// never taken for the directory: the read runs again in pages, and
+	// pages on that DC from then on (for the life of the Connector and its
+	// projections). Windows AD answers an unpaged search with at most its
+	// MaxPageSize (1,000) entries, so there it only adds a cut answer.
 	UnpagedLimit int `json:"unpagedLimit,omitempty"`
 	// StartTLS upgrades ldap:// connections with the StartTLS operation.
 	StartTLS bool `json:"startTLS,omitempty"`
@@ -211,9 +208,6 @@ func (c Config) validate() (Config, []server, *tls.Config, error) {
 		errs = append(errs, fmt.Errorf("ad: config: PageSize %d is negative", c.PageSize))
 	} else if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
-	}
-	if c.UnpagedLimit == 0 {
-		c.UnpagedLimit = DefaultUnpagedLimit
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ad: config: Timeout %v is negative", c.Timeout))

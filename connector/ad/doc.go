@@ -42,23 +42,24 @@
 // memberOf, member and a few more. It reads everything before it yields
 // the first entry, so memberships can be resolved.
 //
-// A full read first asks for every entry in one search without the paged
-// results control, limited to UnpagedLimit entries (default 20,000) and
-// to half Timeout on the DC's clock. A DC that answers it in full (Samba,
-// or Windows AD with fewer users than its MaxPageSize) spends a half to a
+// A full read pages (the paged results control, PageSize per page,
+// default 1000, AD's default MaxPageSize). With Config.UnpagedLimit set,
+// it first asks for every entry in one search without the control,
+// limited to UnpagedLimit entries (on the DC and in the connector) and to
+// half Timeout on the DC's clock. A DC that answers it in full (Samba, or
+// Windows AD with fewer users than its MaxPageSize) spends a half to a
 // sixth of what the same read in pages costs it (Samba 4.17 at 10,000
 // users, see BENCHMARKS.md); the price is memory, as the answer is held
 // whole before it is converted (a 10,000-user plan peaks at 130 MiB
-// instead of 59 MiB). Windows AD
-// returns at most MaxPageSize (1,000 by default) entries to such a search
-// and then sizeLimitExceeded; a cut answer (size, time or administrative
-// limit) is thrown away, never taken for the directory, and the read runs
-// again as a paged search (the paged results control, PageSize per page,
-// default 1000, AD's default MaxPageSize). The connector remembers that
-// DC and pages there from then on, so on a large Windows domain only the
-// first full read of a Connector pays up to MaxPageSize entries twice;
-// UnpagedLimit -1 turns the unpaged attempt off. Any other failure of the
-// unpaged search fails the read.
+// instead of 59 MiB). A cut answer (a size, time or administrative limit,
+// or the operationsError Samba ends an over-long search with) is thrown
+// away, never taken for the directory, and the read runs again in pages;
+// the connector remembers that DC and pages there from then on. It is
+// off by default because its cost grows with the directory: at 100,000
+// users Samba returned the whole directory whatever size limit was asked
+// (1.9 GiB held in one answer) or ended it with operationsError after the
+// time limit, so the attempt only added to the read. Any other failure of
+// the unpaged search fails the read.
 //
 // Project (connector.Projector) returns a connector that asks only for
 // the attributes named, plus Config.Attributes and what the connector

@@ -17,6 +17,9 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/policy"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -713,4 +716,26 @@ func TestStuckDCFailOverToSamba(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Against the real DC, a full read with the unpaged attempt yields what
+// the paged read yields, entry for entry: when the DC answers it in full,
+// and when the connector's own limit cuts it (Samba ignores the size
+// limit of an administrator's search, so only the connector can).
+func TestUnpagedReadOnSamba(t *testing.T) {
+	f := needDC(t)
+	read := func(limit int) []connector.Entry {
+		cfg := f.config(f.base)
+		cfg.UnpagedLimit = limit
+		c, err := Open(cfg, nil)
+		require.NoError(t, err)
+		entries, err := connector.ReadAll(testCtx(t), c)
+		require.NoError(t, err)
+		slices.SortFunc(entries, func(a, b connector.Entry) int { return strings.Compare(a.ID, b.ID) })
+		return entries
+	}
+	paged := read(0)
+	require.NotEmpty(t, paged)
+	assert.Equal(t, paged, read(100000), "answered in full")
+	assert.Equal(t, paged, read(len(paged)/2), "cut by the connector's limit, then paged")
 }

@@ -26,9 +26,11 @@ func TestFullPlanIsOnePass(t *testing.T) {
 			dc := newCountingDC(t, users)
 			cfg := dc.config(dc.start())
 			switch mode {
-			case "paged":
-				cfg.UnpagedLimit = -1
+			case "paged": // the default
+			case "unpaged":
+				cfg.UnpagedLimit = 20000
 			case "windows":
+				cfg.UnpagedLimit = 20000
 				dc.maxPageSize = capped
 			}
 			c, err := Open(cfg, nil)
@@ -71,8 +73,8 @@ func TestFullReadLosesNoChangeMadeDuringIt(t *testing.T) {
 	for _, page := range []int{-1, 0, 2, 4} { // the unpaged read; the first, a middle and the last page
 		dc := newCountingDC(t, users)
 		cfg := dc.config(dc.start())
-		if page >= 0 {
-			cfg.UnpagedLimit = -1
+		if page < 0 {
+			cfg.UnpagedLimit = 20000
 		}
 		c, err := Open(cfg, nil)
 		require.NoError(t, err)

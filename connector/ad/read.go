@@ -203,9 +203,10 @@ func (p *pagedDCs) add(url string) {
 	p.urls[url] = true
 }
 
-// searchFull is searchEntries for a full read. It first asks for every
-// entry in one unpaged search of at most Config.UnpagedLimit entries, which
-// a DC without a result cap (Samba) answers at much less cost than pages;
+// searchFull is searchEntries for a full read. When Config.UnpagedLimit is
+// positive it first asks for every entry in one unpaged search of at most
+// that many entries, which a DC without a result cap (Samba) answers at
+// much less cost than pages for a small directory;
 // when the DC cuts that answer it pages from the start, and pages on that
 // DC from then on.
 //
@@ -217,18 +218,31 @@ func (p *pagedDCs) add(url string) {
 // default 1,000, and MaxQueryDuration 120 s:
 // https://learn.microsoft.com/en-us/troubleshoot/windows-server/active-directory/view-set-ldap-policy-using-ntdsutil).
 // A cut answer ends in sizeLimitExceeded, timeLimitExceeded or
-// adminLimitExceeded after some entries; those entries are thrown away,
+// adminLimitExceeded after some entries (or operationsError: Samba's end
+// of an over-long search; or the client's own size limit, which Samba
+// ignores for administrators); those entries are thrown away,
 // never used as the directory. Only a search that ends in success is
 // complete (RFC 4511, 4.5.2). The request carries a server time limit of
 // half Config.Timeout, so a slow DC ends it with timeLimitExceeded (and the
 // read pages) before the client's own timeout fails the read.
 func (s *session) searchFull(ctx context.Context, op, filter string) ([]connector.Entry, error) {
-	if s.c.cfg.UnpagedLimit < 0 || s.c.paged.has(s.srv.url) {
+	if s.c.cfg.UnpagedLimit <= 0 || s.c.paged.has(s.srv.url) {
 		return s.searchEntries(ctx, op, filter)
 	}
 	entries, cut, err := s.searchUnpaged(ctx, op, filter)
-	if err != nil || !cut {
+	if err != nil || cut == notCut {
 		return entries, err
+	}
+	if cut == cutByClient {
+		// The DC goes on sending the rest of its answer: a new connection
+		// to the same DC (the cursor taken before the read is that DC's)
+		// leaves it behind instead of reading it off the wire first.
+		fresh, err := s.c.dialOne(ctx, s.srv)
+		if err != nil {
+			return nil, err
+		}
+		s.close()
+		*s = *fresh
 	}
 	s.c.paged.add(s.srv.url)
 	s.c.log.DebugContext(ctx, "the DC cut an unpaged search; paging from here on", "url", s.srv.url)
@@ -238,36 +252,55 @@ func (s *session) searchFull(ctx context.Context, op, filter string) ([]connecto
 // searchUnpaged runs one search without the paged results control, limited
 // to Config.UnpagedLimit entries. It reports cut when the DC ended it with
 // a size, time or administrative limit: its entries are then dropped.
-func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries []connector.Entry, cut bool, err error) {
+func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries []connector.Entry, cut cutBy, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, s.wrap(ctx, op, err)
+		return nil, notCut, s.wrap(ctx, op, err)
 	}
 	timeLimit := max(1, int(s.c.cfg.Timeout/2/time.Second))
 	req := ldap.NewSearchRequest(s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		s.c.cfg.UnpagedLimit, timeLimit, false, filter, s.c.attributes(), nil)
+	// Samba ignores the size limit of an administrator's search: the
+	// client stops reading after the limit itself.
+	req.EnforceSizeLimit = true
 	res, err := s.conn.Search(req)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return nil, false, s.wrap(ctx, op, err)
+		return nil, notCut, s.wrap(ctx, op, err)
+	case errors.Is(err, ldap.ErrSizeLimitExceeded): // the client's own limit
+		return nil, cutByClient, nil
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded),
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded),
-		ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded):
-		return nil, true, nil
+		ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded),
+		// Samba 4.17 ends a search that outlives its time limit with
+		// operationsError ("ldb_wait ... LDB_WAIT_ALL"), not
+		// timeLimitExceeded. Paging after it is safe: the paged read
+		// either completes or fails.
+		ldap.IsErrorWithCode(err, ldap.LDAPResultOperationsError):
+		return nil, cutByDC, nil
 	default:
-		return nil, false, s.wrap(ctx, op, err)
+		return nil, notCut, s.wrap(ctx, op, err)
 	}
 	entries = make([]connector.Entry, 0, len(res.Entries))
 	for i, le := range res.Entries {
 		e, err := s.entry(ctx, le)
 		if err != nil {
-			return nil, false, err
+			return nil, notCut, err
 		}
 		entries = append(entries, e)
 		res.Entries[i] = nil // converted: let it go
 	}
-	return entries, false, nil
+	return entries, notCut, nil
 }
+
+// cutBy says who cut an unpaged search short, if anyone.
+type cutBy int
+
+const (
+	notCut      cutBy = iota
+	cutByDC           // a size, time or administrative limit of the DC
+	cutByClient       // Config.UnpagedLimit, on a DC that ignored it
+)
 
 // search runs a paged search and calls fn for each entry. Every failure,
 // including a connection dropped between pages, is an error: a search

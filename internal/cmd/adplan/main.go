@@ -40,7 +40,7 @@ func main() {
 	app := flag.String("app", "", "load the app's accounts from this JSON file (written by -save) before planning")
 	save := flag.String("save", "", "apply the plan to the app and write its accounts to this JSON file")
 	retitle := flag.Int("retitle", 0, "change the title of this many users on the DC (the first by DN) and exit")
-	unpaged := flag.Int("unpaged-limit", 0, "ad.Config.UnpagedLimit: 0 for the default, -1 to read in pages only")
+	unpaged := flag.Int("unpaged-limit", 0, "ad.Config.UnpagedLimit: 0 (the default) reads in pages; N > 0 first tries one unpaged search of at most N entries")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
