@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/dirsync-go/dirsync/diff"
 )
@@ -107,7 +107,7 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 		i := ds.byKey[k]
 		inStep[i] = true
 		ds.ar.desired(ds.refs[i], &rd, &d)
-		if dk := strings.Join(d.Account.Department, "\x00"); !deptSeen[dk] {
+		if dk := departmentKey(d.Account.Department); !deptSeen[dk] {
 			deptSeen[dk] = true
 			j.depts = append(j.depts, slices.Clone(d.Account.Department))
 		}
@@ -138,4 +138,16 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 		j.current[i] = ks[i].a
 	}
 	return j, nil
+}
+
+// departmentKey is a map key for a department path that no other path
+// shares (each part preceded by its length), as diff keys departments.
+func departmentKey(p []string) string {
+	var b []byte
+	for _, s := range p {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	return string(b)
 }
