@@ -81,8 +81,13 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 			}
 			kept.add(keptAccount{a, pos})
 		case a.Managed:
-			// Another integration's account only holds its email: the diff
-			// needs it only where an entry wants that email.
+			// Another integration's account, or one of this integration
+			// without a join key (counted as managed, as managedIn counts
+			// it), only holds its email: the diff needs it only where an
+			// entry wants that email.
+			if a.Source == s.source {
+				j.managed++
+			}
 			if ds.wanted(diff.NormalizeEmail(a.Email)) > 0 {
 				kept.add(keptAccount{a, pos})
 			}

@@ -237,9 +237,11 @@ func mutateApp(t *rapid.T, app []diff.Account, now time.Time) []diff.Account {
 	for i := range rapid.IntRange(0, 3).Draw(t, "appExtras") {
 		a := diff.Account{ID: fmt.Sprintf("x%d", i), Email: rapid.SampledFrom(reviewEmails).Draw(t, "extraEmail"),
 			Username: fmt.Sprintf("extra%d", i)}
-		switch rapid.IntRange(0, 2).Draw(t, "extraKind") {
+		switch rapid.IntRange(0, 3).Draw(t, "extraKind") {
 		case 0:
 			a.Source, a.Managed, a.ExternalID = "google", true, rapid.SampledFrom(reviewIDs).Draw(t, "googleID")
+		case 3: // this integration's, without a join key
+			a.Source, a.Managed = "ad", true
 		case 1:
 			if len(app) > 0 {
 				a = app[rapid.IntRange(0, len(app)-1).Draw(t, "dupOf")].Clone()
@@ -425,4 +427,24 @@ func TestReviewDepartmentPartsNotJoined(t *testing.T) {
 		slices.Sort(made)
 		require.Equal(t, []string{`["a" "b"]`, `["a"]`, `["a\x00b"]`}, made)
 	}
+}
+
+// An account the integration manages without a join key is still one of
+// its managed accounts: the compact plan counts it as the whole diff did
+// (the safety limits' percentages and the empty-source check read it).
+func TestReviewManagedCountsAccountsWithoutJoinKey(t *testing.T) {
+	accounts := []diff.Account{
+		{ID: "1", Source: "ad", Managed: true, Email: "a@x.test"},
+		{ID: "2", Source: "ad", Managed: true, ExternalID: "E2"},
+		{ID: "3", Source: "google", Managed: true, ExternalID: "E3"},
+		{ID: "4", Email: "b@x.test"},
+	}
+	pol, err := policy.New(policy.Config{Safety: policy.Safety{Disabled: true}})
+	require.NoError(t, err)
+	sy, err := New(noConnector{}, listSink{accounts: accounts, fail: -1}, &Options{Source: "ad", Policy: pol})
+	require.NoError(t, err)
+	p, err := sy.Plan(context.Background())
+	require.ErrorIs(t, err, ErrSafetyLimit) // an empty read blocks E2: approval needed
+	require.Equal(t, managedIn(accounts, "ad"), p.Managed)
+	require.Equal(t, 2, p.Managed)
 }
