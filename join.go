@@ -104,6 +104,7 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 	// holders of that email; the rest of the pairs leave the diff.
 	inStep := make([]bool, ds.len()) // by position in ds.refs
 	deptSeen := map[string]bool{}
+	var deptKey []byte
 	clone := reader{clone: true}
 	for k, st := range state {
 		if st != joinStep {
@@ -112,8 +113,8 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 		i := ds.byKey[k]
 		inStep[i] = true
 		ds.ar.desired(ds.refs[i], &rd, &d)
-		if dk := departmentKey(d.Account.Department); !deptSeen[dk] {
-			deptSeen[dk] = true
+		if deptKey = appendDepartmentKey(deptKey[:0], d.Account.Department); !deptSeen[string(deptKey)] {
+			deptSeen[string(deptKey)] = true
 			j.depts = append(j.depts, slices.Clone(d.Account.Department))
 		}
 		var a diff.Account
@@ -145,14 +146,14 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 	return j, nil
 }
 
-// departmentKey is a map key for a department path that no other path
-// shares (each part preceded by its length), as diff keys departments.
-func departmentKey(p []string) string {
-	var b []byte
+// appendDepartmentKey appends a map key for a department path that no
+// other path shares (each part preceded by its length), as diff keys
+// departments: ["a\x00b"] and ["a", "b"] are two departments.
+func appendDepartmentKey(b []byte, p []string) []byte {
 	for _, s := range p {
 		b = strconv.AppendInt(b, int64(len(s)), 10)
 		b = append(b, ':')
 		b = append(b, s...)
 	}
-	return string(b)
+	return b
 }

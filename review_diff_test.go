@@ -72,7 +72,7 @@ var (
 	reviewOUs   = []string{"OU=Sales Users", "OU=Staff", `OU=Ops\, EU users`, "OU=Gone"}
 	reviewNames = []string{"Ann", "Bob", `Doe\, John`, "Zoë", "svc-backup", "ann"}
 	reviewDepts = []string{"", "Sales", "R&D", "Sales/EMEA", "a\x00b"}
-	reviewIDs   = []string{"u1", "U1", "u2", "u3", " u4", "u5", "u6", "u7"}
+	reviewIDs   = []string{"u1", "U1", "u2", "u3", " u4", "u5", "u6", "u7", ""}
 )
 
 func genReviewEntries(t *rapid.T) []connector.Entry {
@@ -82,7 +82,7 @@ func genReviewEntries(t *rapid.T) []connector.Entry {
 	for i := range min(n, len(ids)) {
 		ou := rapid.SampledFrom(reviewOUs).Draw(t, "ou")
 		name := rapid.SampledFrom(reviewNames).Draw(t, "name")
-		e := connector.Entry{ID: ids[i], Kind: connector.KindUser,
+		e := connector.Entry{ID: ids[i], Kind: rapid.SampledFrom([]connector.Kind{connector.KindUser, connector.KindUser, ""}).Draw(t, "userKind"),
 			DN:   fmt.Sprintf("CN=%s %d,%s,DC=x,DC=test", name, i, ou),
 			Path: []string{strings.ReplaceAll(strings.TrimPrefix(ou, "OU="), `\,`, ",")}}
 		switch rapid.IntRange(0, 4).Draw(t, "path") {
@@ -152,6 +152,11 @@ func genReviewEntries(t *rapid.T) []connector.Entry {
 		}
 		out = append(out, e)
 	}
+	for range rapid.IntRange(0, 2).Draw(t, "sharedIDs") { // rare: NewSnapshot refuses a shared ID
+		if len(out) > 1 && rapid.IntRange(0, 3).Draw(t, "shareID") == 0 {
+			out[rapid.IntRange(0, len(out)-1).Draw(t, "to")].ID = out[rapid.IntRange(0, len(out)-1).Draw(t, "from")].ID
+		}
+	}
 	return out
 }
 
@@ -205,7 +210,7 @@ func genReviewExceptions(t *rapid.T) []policy.Exception {
 	for range rapid.IntRange(0, 2).Draw(t, "exceptions") {
 		switch rapid.IntRange(0, 2).Draw(t, "exceptionKind") {
 		case 0:
-			out = append(out, policy.Exception{ID: rapid.SampledFrom(append(reviewIDs, "E1", "e2")).Draw(t, "exceptID")})
+			out = append(out, policy.Exception{ID: rapid.SampledFrom(append(slices.Clone(reviewIDs[:8]), "E1", "e2")).Draw(t, "exceptID")})
 		case 1:
 			out = append(out, policy.Exception{Email: rapid.SampledFrom(reviewEmails[:6]).Draw(t, "exceptEmail")})
 		case 2:
@@ -322,9 +327,10 @@ func TestReviewCompactEqualsWhole(t *testing.T) {
 		stored := genReviewExceptions(t)
 		plan := func(m mapping.Mapper, whole bool) (string, []Progress) {
 			var progress []Progress
-			var sink Sink = listSink{accounts: app, fail: -1}
+			listed := rapid.Permutation(app).Draw(t, "listing") // the sink in any order
+			var sink Sink = listSink{accounts: listed, fail: -1}
 			if depts != nil {
-				sink = deptSink{listSink{accounts: app, fail: -1}, depts}
+				sink = deptSink{listSink{accounts: listed, fail: -1}, depts}
 			}
 			sy, err := New(reviewConn(entries), sink, &Options{
 				Source: "ad", Mapper: m, Policy: pol, Now: func() time.Time { return reviewClock },
