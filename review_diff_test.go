@@ -357,8 +357,9 @@ func TestReviewCompactEqualsWhole(t *testing.T) {
 		deferred, dp := plan(reviewDeferred{rm}, false)
 		require.Equal(t, compact, deferred, "compact plan differs from the slim-entry path")
 		require.Equal(t, dp, cp, "progress differs")
-		plain, _ := plan(reviewPlain{rm}, false)
+		plain, pp := plan(reviewPlain{rm}, false)
 		require.Equal(t, compact, plain, "compact plan differs from the plain mapper")
+		require.Equal(t, pp, cp, "progress differs from the plain mapper's")
 	})
 }
 
@@ -453,4 +454,49 @@ func TestReviewManagedCountsAccountsWithoutJoinKey(t *testing.T) {
 	require.ErrorIs(t, err, ErrSafetyLimit) // an empty read blocks E2: approval needed
 	require.Equal(t, managedIn(accounts, "ad"), p.Managed)
 	require.Equal(t, 2, p.Managed)
+}
+
+// The map phase counts the live users alike with every mapper path and
+// ends at Done == Total whichever entry comes last (a tombstone
+// included): a host's progress bar never stops short of the end.
+func TestReviewMapProgressReachesTheEnd(t *testing.T) {
+	rm, err := mapping.New(mapping.ADSpec())
+	require.NoError(t, err)
+	rapid.Check(t, func(t *rapid.T) {
+		var entries []connector.Entry
+		for i := range rapid.IntRange(1, 5).Draw(t, "users") {
+			e := connector.Entry{ID: fmt.Sprintf("u%d", i), Kind: connector.KindUser, Attrs: connector.Attrs{}}
+			e.Attrs.Set("mail", fmt.Sprintf("u%d@x.test", i))
+			e.Deleted = rapid.Bool().Draw(t, "deleted")
+			entries = append(entries, e)
+		}
+		live := 0
+		for _, e := range entries {
+			if !e.Deleted {
+				live++
+			}
+		}
+		for _, m := range []mapping.Mapper{rm, reviewDeferred{rm}, reviewPlain{rm}} {
+			var last *Progress
+			sy, err := New(reviewConn(entries), listSink{fail: -1}, &Options{Source: "ad", Mapper: m,
+				Progress: func(p Progress) {
+					if p.Phase == PhaseMap {
+						last = &p
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = sy.Plan(context.Background())
+			if live == 0 {
+				continue // nothing to map: no map phase to report
+			}
+			if last == nil {
+				t.Fatalf("%T: no map progress", m)
+			}
+			if last.Done != live || last.Total != live {
+				t.Fatalf("%T: map progress ends at %d of %d, want %d of %d", m, last.Done, last.Total, live, live)
+			}
+		}
+	})
 }

@@ -437,7 +437,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 		ps[i] = nil
 		d := s.toDesired(e, acc, mapErrs[i], snap)
 		out.add(&d)
-		s.reportMap(i+1, nUsers)
+		s.reportMap(out.len(), len(snap.Users())) // tombstones not counted: the last report is the end
 	}
 	return out, len(snap.Users()), cursor, nil
 }
@@ -530,7 +530,7 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		}
 		d.Account.Source = s.source
 		out.add(&d)
-		s.reportMap(i+1, nUsers)
+		s.reportMap(out.len(), live) // tombstones not counted: the last report is the end
 	}
 	return out, live, cursor, nil
 }
