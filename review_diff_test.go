@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -151,6 +152,26 @@ func genReviewEntries(t *rapid.T) []connector.Entry {
 			e.DN = out[rapid.IntRange(0, len(out)-1).Draw(t, "sharedDN")].DN
 		}
 		out = append(out, e)
+	}
+	if rapid.IntRange(0, 3).Draw(t, "literalKeys") == 0 {
+		// A connector that builds Attrs literally, keys in the directory's
+		// case ("Mail", "givenName"), sometimes one attribute in two cases.
+		for i := range out {
+			lit := connector.Attrs{}
+			for _, k := range slices.Sorted(maps.Keys(out[i].Attrs)) {
+				v := out[i].Attrs[k]
+				switch rapid.IntRange(0, 3).Draw(t, "keyCase") {
+				case 1:
+					lit[strings.ToUpper(k[:1])+k[1:]] = v
+				case 2:
+					lit[strings.ToUpper(k)] = v
+					lit[k] = []string{"other " + k}
+				default:
+					lit[k] = v
+				}
+			}
+			out[i].Attrs = lit
+		}
 	}
 	for range rapid.IntRange(0, 2).Draw(t, "sharedIDs") { // rare: NewSnapshot refuses a shared ID
 		if len(out) > 1 && rapid.IntRange(0, 3).Draw(t, "shareID") == 0 {
@@ -499,4 +520,34 @@ func TestReviewMapProgressReachesTheEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A connector that builds Attrs literally, in the directory's case
+// ("Mail", "sAMAccountName", one attribute in two cases), is read alike
+// by every path: before, the compact and slim-entry paths mapped such an
+// entry without its email and username, and the plain path with them.
+func TestReviewLiteralAttrNamesPlanAlike(t *testing.T) {
+	rm, err := mapping.New(mapping.ADSpec())
+	require.NoError(t, err)
+	entries := []connector.Entry{{ID: "u1", Kind: connector.KindUser, DN: "CN=Ann,OU=Users,DC=x,DC=test",
+		Attrs: connector.Attrs{"Mail": {"ann@x.test"}, "sAMAccountName": {"ann"}, "TITLE": {"Boss"}, "title": {"Staff"}}}}
+	var plans []string
+	for _, m := range []mapping.Mapper{rm, reviewDeferred{rm}, reviewPlain{rm}} {
+		sy, err := New(reviewConn(entries), listSink{fail: -1}, &Options{Source: "ad", Mapper: m})
+		require.NoError(t, err)
+		p, err := sy.Plan(context.Background())
+		require.NoError(t, err)
+		require.Len(t, p.Changes, 1)
+		after := p.Changes[0].After
+		require.Equal(t, "ann@x.test", after.Email, "%T", m)
+		require.Equal(t, "ann", after.Username, "%T", m)
+		require.Equal(t, "Staff", after.Title, "%T", m) // the lower-case name's values first, as NewSnapshot merges
+		j, err := json.Marshal(p)
+		require.NoError(t, err)
+		plans = append(plans, string(j))
+	}
+	require.Equal(t, plans[2], plans[0])
+	require.Equal(t, plans[2], plans[1])
+	require.Equal(t, connector.Attrs{"Mail": {"ann@x.test"}, "sAMAccountName": {"ann"}, "TITLE": {"Boss"}, "title": {"Staff"}},
+		entries[0].Attrs, "the connector's map is left as it was")
 }
