@@ -301,7 +301,7 @@ var reviewClock = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 // the app and by sync, lifecycle deletes after a grace period, duplicates
 // under a join key before and after their pair, and other integrations'
 // accounts holding wanted emails. The progress reports match too.
-func TestReviewCompactEqualsWhole(t *testing.T) {
+func TestCompactPlanEqualsWholeDiff(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ctx := context.Background()
 		spec := reviewSpec(t)
@@ -417,7 +417,7 @@ func (s deptSink) Departments(context.Context) ([][]string, error) { return s.de
 // Department paths are told apart by their parts, not by a joined
 // string: ["a\x00b"] and ["a", "b"] are two departments, whether their
 // accounts are in step (left out of the diff) or not.
-func TestReviewDepartmentPartsNotJoined(t *testing.T) {
+func TestDepartmentsKeyedByParts(t *testing.T) {
 	for _, paths := range [][2][]string{{{"a\x00b"}, {"a", "b"}}, {{"a", "b"}, {"a\x00b"}}} {
 		var desired []diff.Desired
 		var current []diff.Account
@@ -460,7 +460,7 @@ func TestReviewDepartmentPartsNotJoined(t *testing.T) {
 // An account the integration manages without a join key is still one of
 // its managed accounts: the compact plan counts it as the whole diff did
 // (the safety limits' percentages and the empty-source check read it).
-func TestReviewManagedCountsAccountsWithoutJoinKey(t *testing.T) {
+func TestManagedCountsAccountsWithoutJoinKey(t *testing.T) {
 	accounts := []diff.Account{
 		{ID: "1", Source: "ad", Managed: true, Email: "a@x.test"},
 		{ID: "2", Source: "ad", Managed: true, ExternalID: "E2"},
@@ -480,7 +480,7 @@ func TestReviewManagedCountsAccountsWithoutJoinKey(t *testing.T) {
 // The map phase counts the live users alike with every mapper path and
 // ends at Done == Total whichever entry comes last (a tombstone
 // included): a host's progress bar never stops short of the end.
-func TestReviewMapProgressReachesTheEnd(t *testing.T) {
+func TestMapProgressReachesTheEnd(t *testing.T) {
 	rm, err := mapping.New(mapping.ADSpec())
 	require.NoError(t, err)
 	rapid.Check(t, func(t *rapid.T) {
@@ -526,7 +526,7 @@ func TestReviewMapProgressReachesTheEnd(t *testing.T) {
 // ("Mail", "sAMAccountName", one attribute in two cases), is read alike
 // by every path: before, the compact and slim-entry paths mapped such an
 // entry without its email and username, and the plain path with them.
-func TestReviewLiteralAttrNamesPlanAlike(t *testing.T) {
+func TestLiteralAttrNamesPlanAlike(t *testing.T) {
 	rm, err := mapping.New(mapping.ADSpec())
 	require.NoError(t, err)
 	entries := []connector.Entry{{ID: "u1", Kind: connector.KindUser, DN: "CN=Ann,OU=Users,DC=x,DC=test",
