@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
+	"strconv"
 
 	"github.com/dirsync-go/dirsync/diff"
 )
@@ -81,8 +81,13 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 			}
 			kept.add(keptAccount{a, pos})
 		case a.Managed:
-			// Another integration's account only holds its email: the diff
-			// needs it only where an entry wants that email.
+			// Another integration's account, or one of this integration
+			// without a join key (counted as managed, as managedIn counts
+			// it), only holds its email: the diff needs it only where an
+			// entry wants that email.
+			if a.Source == s.source {
+				j.managed++
+			}
 			if ds.wanted(diff.NormalizeEmail(a.Email)) > 0 {
 				kept.add(keptAccount{a, pos})
 			}
@@ -99,6 +104,7 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 	// holders of that email; the rest of the pairs leave the diff.
 	inStep := make([]bool, ds.len()) // by position in ds.refs
 	deptSeen := map[string]bool{}
+	var deptKey []byte
 	clone := reader{clone: true}
 	for k, st := range state {
 		if st != joinStep {
@@ -107,8 +113,8 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 		i := ds.byKey[k]
 		inStep[i] = true
 		ds.ar.desired(ds.refs[i], &rd, &d)
-		if dk := strings.Join(d.Account.Department, "\x00"); !deptSeen[dk] {
-			deptSeen[dk] = true
+		if deptKey = appendDepartmentKey(deptKey[:0], d.Account.Department); !deptSeen[string(deptKey)] {
+			deptSeen[string(deptKey)] = true
 			j.depts = append(j.depts, slices.Clone(d.Account.Department))
 		}
 		var a diff.Account
@@ -138,4 +144,16 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 		j.current[i] = ks[i].a
 	}
 	return j, nil
+}
+
+// appendDepartmentKey appends a map key for a department path that no
+// other path shares (each part preceded by its length), as diff keys
+// departments: ["a\x00b"] and ["a", "b"] are two departments.
+func appendDepartmentKey(b []byte, p []string) []byte {
+	for _, s := range p {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	return b
 }

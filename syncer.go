@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -400,6 +402,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 			others.add(e)
 			return nil
 		}
+		lowerAttrNames(&e)
 		acc, p, err := dm.MapEntry(&e)
 		refs.add(mapped.addAccount(&acc, 0))
 		pending.add(p)
@@ -437,7 +440,7 @@ func (s *Syncer) readDesiredStreaming(ctx context.Context, dm mapping.Deferred, 
 		ps[i] = nil
 		d := s.toDesired(e, acc, mapErrs[i], snap)
 		out.add(&d)
-		s.reportMap(i+1, nUsers)
+		s.reportMap(out.len(), len(snap.Users())) // tombstones not counted: the last report is the end
 	}
 	return out, len(snap.Users()), cursor, nil
 }
@@ -459,6 +462,7 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		if n%1000 == 0 {
 			s.report(Progress{Phase: PhaseRead, Done: n})
 		}
+		lowerAttrNames(&e)
 		targets.Add(&e)
 		if e.Kind != connector.KindUser && e.Kind != "" {
 			return nil
@@ -530,9 +534,35 @@ func (s *Syncer) readDesiredCompact(ctx context.Context, tr mapping.TargetResolv
 		}
 		d.Account.Source = s.source
 		out.add(&d)
-		s.reportMap(i+1, nUsers)
+		s.reportMap(out.len(), live) // tombstones not counted: the last report is the end
 	}
 	return out, live, cursor, nil
+}
+
+// lowerAttrNames gives e's attributes lower-case names, merging the values
+// of names spelled in several cases in the order connector.NewSnapshot
+// merges them, so that an entry mapped as it arrives reads as the same
+// entry in a Snapshot does: a connector that builds Attrs literally
+// ("Mail") plans alike on every read path. The connector's map is copied,
+// not changed, and only when a name needs it (rare).
+func lowerAttrNames(e *connector.Entry) {
+	var odd []string
+	for k := range e.Attrs {
+		if strings.ToLower(k) != k {
+			odd = append(odd, k)
+		}
+	}
+	if odd == nil {
+		return
+	}
+	slices.Sort(odd)
+	a := maps.Clone(e.Attrs)
+	for _, k := range odd {
+		lower := strings.ToLower(k)
+		a[lower] = append(slices.Clip(a[lower]), a[k]...)
+		delete(a, k)
+	}
+	e.Attrs = a
 }
 
 // slimEntry keeps what the index needs of a mapped user entry: identity,

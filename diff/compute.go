@@ -993,12 +993,12 @@ func (c *computer) missing(cur *Account, why Reason, key string) {
 func (c *computer) departments(paths [][]string) {
 	have := map[string]bool{}
 	for _, p := range c.in.Departments {
-		have[strings.Join(p, "\x00")] = true
+		have[departmentKey(p)] = true
 	}
 	want := map[string][]string{}
 	for _, p := range paths {
 		for i := 1; i <= len(p); i++ {
-			k := strings.Join(p[:i], "\x00")
+			k := departmentKey(p[:i])
 			if !have[k] {
 				want[k] = slices.Clone(p[:i])
 			}
@@ -1009,6 +1009,19 @@ func (c *computer) departments(paths [][]string) {
 		c.add(Change{Op: OpCreateDepartment, Key: "department/" + label, Department: p,
 			Reasons: []Reason{{Code: ReasonDepartment, Detail: "Department " + label + " does not exist in the app yet"}}})
 	}
+}
+
+// departmentKey is a map key for a department path that no other path
+// shares: each part is preceded by its length, so that ["a\x00b"] and
+// ["a", "b"] stay two departments whatever bytes their names hold.
+func departmentKey(p []string) string {
+	var b []byte
+	for _, s := range p {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	return string(b)
 }
 
 func fieldNames(fs []FieldChange) string {

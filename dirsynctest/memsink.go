@@ -10,7 +10,6 @@ import (
 	"iter"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/dirsync-go/dirsync"
@@ -126,9 +125,10 @@ func (s *MemorySink) Departments(ctx context.Context) ([][]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([][]string, 0, len(s.depts))
-	for _, k := range slices.Sorted(maps.Keys(s.depts)) {
-		out = append(out, slices.Clone(s.depts[k]))
+	for _, p := range s.depts {
+		out = append(out, slices.Clone(p))
 	}
+	slices.SortFunc(out, slices.Compare)
 	return out, nil
 }
 
@@ -178,7 +178,7 @@ func (s *MemorySink) Apply(ctx context.Context, c diff.Change) error {
 		if len(c.Department) == 0 {
 			return errors.New("dirsynctest: create-department without a path")
 		}
-		s.depts[strings.Join(c.Department, "\x00")] = slices.Clone(c.Department)
+		s.depts[fmt.Sprintf("%q", c.Department)] = slices.Clone(c.Department) // ["a\x00b"] and ["a" "b"] are two
 	case diff.OpCreate:
 		if c.After == nil {
 			return errors.New("dirsynctest: create without an account")
