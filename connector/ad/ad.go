@@ -24,6 +24,9 @@ type Connector struct {
 	// project is the attribute list of a projection (see Project), or
 	// nil for the default attributes.
 	project []string
+	// paged remembers the DCs that cut an unpaged full read; it is shared
+	// by the connector's projections.
+	paged *pagedDCs
 }
 
 var (
@@ -45,7 +48,7 @@ func Open(cfg Config, logger *slog.Logger) (*Connector, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Connector{cfg: cfg, servers: servers, tls: tc,
-		log: logger.With("connector", "ad")}, nil
+		log: logger.With("connector", "ad"), paged: &pagedDCs{}}, nil
 }
 
 // String describes the connector by its configuration, with the password

@@ -10,6 +10,7 @@ import (
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/internal/ldaputil"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -190,5 +191,96 @@ func benchProjected(b *testing.B, extra ...string) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(len(res.Entries)), "entries")
+	}
+}
+
+// projectedAttributes are the attributes a Syncer with the default AD
+// mapping (mapping.ADSpec) makes the connector ask for.
+func projectedAttributes(b *testing.B, c *Connector, extra ...string) []string {
+	m, err := mapping.New(mapping.ADSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c.Project(append(append(m.Attributes(), "cn", "displayname"), extra...)).(*Connector).attributes()
+}
+
+// BenchmarkBareSearchUnpaged is BenchmarkBareSearch without the paged
+// results control: one search request, one result (Samba returns every
+// entry; Windows AD cuts the result at MaxPageSize, see searchFull).
+func BenchmarkBareSearchUnpaged(b *testing.B) {
+	f := needDC(b)
+	c, err := Open(f.config(f.base), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchUnpaged(b, c, c.attributes())
+}
+
+// BenchmarkBareSearchUnpagedProjected is BenchmarkBareSearchProjected
+// without the paged results control: the floor of an unpaged full read.
+func BenchmarkBareSearchUnpagedProjected(b *testing.B) {
+	f := needDC(b)
+	c, err := Open(f.config(f.base), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchUnpaged(b, c, projectedAttributes(b, c))
+}
+
+func benchUnpaged(b *testing.B, c *Connector, attrs []string) {
+	s, err := c.dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	b.ResetTimer()
+	for b.Loop() {
+		req := ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			baseFilter, attrs, nil)
+		res, err := s.conn.Search(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(res.Entries)), "entries")
+	}
+}
+
+// BenchmarkBareDirSyncProjected is the DirSync search as a full read:
+// a DirSync from no cookie with the projected attributes, over the whole
+// naming context (DirSync's base must be its root), the entries under
+// BaseDN counted on the client. It yields the entries and the cookie in
+// one pass, where the DC allows the bind account DirSync.
+func BenchmarkBareDirSyncProjected(b *testing.B) {
+	f := needDC(b)
+	c, err := Open(f.config(f.base), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	attrs := projectedAttributes(b, c)
+	s, err := c.dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	ctx := context.Background()
+	nc, err := s.namingContext(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		in, all := 0, 0
+		_, err := s.dirSyncWith(ctx, nc, nil, dirSyncFilter, attrs, func(le *ldap.Entry) error {
+			all++
+			if ok, _ := ldaputil.IsUnder(le.DN, f.base); ok {
+				in++
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(in), "entries")
+		b.ReportMetric(float64(all), "domain-entries")
 	}
 }

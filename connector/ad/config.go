@@ -24,6 +24,13 @@ const DefaultPageSize = 1000
 // Config.Timeout is 0.
 const DefaultTimeout = 30 * time.Second
 
+// DefaultUnpagedLimit is Config.UnpagedLimit when it is 0: the most
+// entries a full read takes in one unpaged search. It bounds what an
+// unpaged attempt that is cut costs on a DC without a result cap, and how
+// long the one request runs (the request also carries a server time limit
+// of half Config.Timeout).
+const DefaultUnpagedLimit = 20000
+
 // Config configures a Connector. Open validates it.
 type Config struct {
 	// URLs lists domain controllers, tried in order: when one cannot be
@@ -47,6 +54,19 @@ type Config struct {
 	// AD's default MaxPageSize (the DC cuts a larger page to its
 	// MaxPageSize). Before this release the default was 500.
 	PageSize int `json:"pageSize,omitempty"`
+	// UnpagedLimit is the most entries a full read asks for in one
+	// unpaged search before it pages: default DefaultUnpagedLimit
+	// (20,000); negative means every read pages. A DC that returns the
+	// whole directory in one answer spends much less on it than on
+	// pages (Samba: about half, see BENCHMARKS.md). Windows AD returns
+	// at most its MaxPageSize (1,000) entries to an unpaged search and
+	// then sizeLimitExceeded: the connector throws that partial answer
+	// away, reads the directory in pages, and pages from then on on
+	// that DC (for the life of the Connector and its projections). So
+	// on a Windows domain of more than MaxPageSize users, one full read
+	// per process pays for up to 1,000 entries twice; set -1 there to
+	// save that.
+	UnpagedLimit int `json:"unpagedLimit,omitempty"`
 	// StartTLS upgrades ldap:// connections with the StartTLS operation.
 	StartTLS bool `json:"startTLS,omitempty"`
 	// InsecurePlaintext allows a simple bind over an unencrypted ldap://
@@ -70,8 +90,10 @@ type Config struct {
 	// after it), and each LDAP request (bind, every page of a search).
 	// A DC that accepts the connection but never answers fails with
 	// ErrTimeout after Timeout, and the next URL is tried. Set it above
-	// the DC's slowest answer: the first DirSync of ReadChanges (nil
-	// cursor) sweeps the whole domain in one request. Default 30s.
+	// the DC's slowest answer to one page or one DirSync request. The
+	// unpaged attempt of a full read (see UnpagedLimit) is one request
+	// too; it asks the DC to stop after half Timeout, and the read then
+	// pages. Default 30s.
 	// In JSON it is a number of nanoseconds, as encoding/json writes a
 	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
@@ -83,8 +105,8 @@ func (c Config) String() string {
 	if c.Password != "" {
 		pw = "[redacted]"
 	}
-	return fmt.Sprintf("ad.Config{URLs:%v BindDN:%q Password:%s BaseDN:%q Filter:%q PageSize:%d StartTLS:%t InsecurePlaintext:%t CAFile:%q CAPEM:%d bytes InsecureSkipVerify:%t Attributes:%v Timeout:%v}",
-		c.URLs, c.BindDN, pw, c.BaseDN, c.Filter, c.PageSize, c.StartTLS, c.InsecurePlaintext, c.CAFile, len(c.CAPEM), c.InsecureSkipVerify, c.Attributes, c.Timeout)
+	return fmt.Sprintf("ad.Config{URLs:%v BindDN:%q Password:%s BaseDN:%q Filter:%q PageSize:%d UnpagedLimit:%d StartTLS:%t InsecurePlaintext:%t CAFile:%q CAPEM:%d bytes InsecureSkipVerify:%t Attributes:%v Timeout:%v}",
+		c.URLs, c.BindDN, pw, c.BaseDN, c.Filter, c.PageSize, c.UnpagedLimit, c.StartTLS, c.InsecurePlaintext, c.CAFile, len(c.CAPEM), c.InsecureSkipVerify, c.Attributes, c.Timeout)
 }
 
 // GoString is String, so that %#v does not print the password either.
@@ -115,6 +137,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("baseDN", c.BaseDN),
 		slog.String("filter", c.Filter),
 		slog.Int("pageSize", c.PageSize),
+		slog.Int("unpagedLimit", c.UnpagedLimit),
 		slog.Bool("startTLS", c.StartTLS),
 		slog.Bool("insecurePlaintext", c.InsecurePlaintext),
 		slog.Bool("insecureSkipVerify", c.InsecureSkipVerify),
@@ -188,6 +211,9 @@ func (c Config) validate() (Config, []server, *tls.Config, error) {
 		errs = append(errs, fmt.Errorf("ad: config: PageSize %d is negative", c.PageSize))
 	} else if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize
+	}
+	if c.UnpagedLimit == 0 {
+		c.UnpagedLimit = DefaultUnpagedLimit
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ad: config: Timeout %v is negative", c.Timeout))

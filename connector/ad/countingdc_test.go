@@ -38,8 +38,18 @@ type countingDC struct {
 	usn     int64
 	counts  dcCounts
 	attrs   [][]string      // attribute list of every subtree search
-	onPage  func(page int)  // called (unlocked) after each page of a paged full read
+	onPage  func(page int)  // called (unlocked) after each page of a paged full read, and after an unpaged full read (page 0)
 	dirSync map[string]bool // cookie → issued
+	// maxPageSize, when positive, caps an unpaged search as Windows AD's
+	// MaxPageSize policy does: at most that many entries, then
+	// sizeLimitExceeded. "DCs limit the number of objects that can be
+	// returned in a single search operation to the value specified by the
+	// MaxPageSize policy"; the paged results control gets more:
+	// https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-adts/1b4a637c-c682-4b5e-9397-fe9142a38887
+	maxPageSize int
+	// unpagedCode, when not 0, ends every unpaged subtree search after
+	// its first entry with this result code.
+	unpagedCode int
 }
 
 type fakeObj struct {
@@ -51,7 +61,9 @@ type fakeObj struct {
 
 // dcCounts is what the DC saw.
 type dcCounts struct {
-	RootDSE, DirSync, Paged int // search requests by kind
+	RootDSE, DirSync, Paged int // search requests by kind (Paged: with the paged results control)
+	Unpaged                 int // subtree searches without the paged results control
+	Cut                     int // of which ended in sizeLimitExceeded
 	Entries                 int // entries returned by subtree searches
 	DirSyncEntries          int // of which by DirSync
 }
@@ -251,8 +263,12 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 		writeDone(conn, id, ldap.NewRequestControlDirSync(0, 0, []byte(cookie)))
 		return
 	}
-	d.counts.Paged++
 	paging, _ := ldap.FindControl(ctrls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+	if paging != nil {
+		d.counts.Paged++
+	} else if scope != 0 {
+		d.counts.Unpaged++
+	}
 	var hits []*fakeObj
 	for _, o := range d.objs {
 		if scope == 0 && !strings.EqualFold(o.dn, base) {
@@ -273,6 +289,21 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 		}
 	}
 	to := min(from+size, len(hits))
+	code := 0
+	if paging == nil {
+		limit, _ := op.Children[3].Value.(int64)
+		if d.maxPageSize > 0 && (limit == 0 || int64(d.maxPageSize) < limit) {
+			limit = int64(d.maxPageSize)
+		}
+		if limit > 0 && int64(len(hits)) > limit {
+			to, code = int(limit), ldap.LDAPResultSizeLimitExceeded
+			d.counts.Cut++
+		}
+		if d.unpagedCode != 0 && scope != 0 {
+			to, code = min(1, len(hits)), d.unpagedCode
+			d.counts.Cut++
+		}
+	}
 	var out []*ber.Packet
 	for _, o := range hits[from:to] {
 		out = append(out, d.entry(o, attrs))
@@ -287,8 +318,12 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 	if to < len(hits) {
 		next = strconv.Itoa(to)
 	}
-	if hook != nil && len(guids) == 0 && len(dns) == 0 {
+	if hook != nil && len(guids) == 0 && len(dns) == 0 && scope != 0 {
 		hook(from / max(size, 1))
+	}
+	if paging == nil {
+		write(conn, id, result(5, code))
+		return
 	}
 	pc := ldap.NewControlPaging(0)
 	pc.SetCookie([]byte(next))

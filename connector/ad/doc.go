@@ -33,8 +33,7 @@
 //
 // # What is read
 //
-// Read runs one paged search (the paged-results control, PageSize per
-// page, default 1000, AD's default MaxPageSize) under BaseDN for
+// Read searches under BaseDN for
 // (|(&(objectCategory=person)(objectClass=user))(objectClass=group)),
 // ANDed with Filter, fetching only the attributes the default AD mapping
 // (mapping.ADSpec) reads, the ones listed in Attributes, and those the
@@ -42,6 +41,24 @@
 // msDS-User-Account-Control-Computed, lockoutTime, accountExpires,
 // memberOf, member and a few more. It reads everything before it yields
 // the first entry, so memberships can be resolved.
+//
+// A full read first asks for every entry in one search without the paged
+// results control, limited to UnpagedLimit entries (default 20,000) and
+// to half Timeout on the DC's clock. A DC that answers it in full (Samba,
+// or Windows AD with fewer users than its MaxPageSize) spends a half to a
+// sixth of what the same read in pages costs it (Samba 4.17 at 10,000
+// users, see BENCHMARKS.md); the price is memory, as the answer is held
+// whole before it is converted (a 10,000-user plan peaks at 130 MiB
+// instead of 59 MiB). Windows AD
+// returns at most MaxPageSize (1,000 by default) entries to such a search
+// and then sizeLimitExceeded; a cut answer (size, time or administrative
+// limit) is thrown away, never taken for the directory, and the read runs
+// again as a paged search (the paged results control, PageSize per page,
+// default 1000, AD's default MaxPageSize). The connector remembers that
+// DC and pages there from then on, so on a large Windows domain only the
+// first full read of a Connector pays up to MaxPageSize entries twice;
+// UnpagedLimit -1 turns the unpaged attempt off. Any other failure of the
+// unpaged search fails the read.
 //
 // Project (connector.Projector) returns a connector that asks only for
 // the attributes named, plus Config.Attributes and what the connector
@@ -99,12 +116,33 @@
 // read. A nil cursor takes a fresh cookie first and then does the full
 // read, so changes made during the read are seen again rather than lost.
 // The cookie comes from a DirSync search whose filter matches no object
-// (an all-zero objectGUID): a cookie names a state of the directory, and
-// a later search with it returns what changed since, whatever the filter
-// that issued it. So a full ReadChanges reads each object once, in the
-// paged search; until this release it also ran a whole-domain DirSync
-// whose entries it discarded. Where DirSync is refused, the rootDSE's
-// highestCommittedUSN, read before the paged search, is the cursor.
+// (an all-zero objectGUID), so a full ReadChanges reads each object once;
+// until this release it also ran a whole-domain DirSync whose entries it
+// discarded. Where DirSync is refused, the rootDSE's highestCommittedUSN,
+// read before the full read, is the cursor.
+//
+// That a cookie from one filter serves a later search with another rests
+// on Microsoft's documented contract: the cookie "identifies the directory
+// state at the time of the previous DirSync search", and a later search
+// with it returns "only data for objects that match the filter and that
+// changed since the state indicated by the cookie", the filter being the
+// later search's
+// (https://learn.microsoft.com/windows/win32/ad/polling-for-changes-using-the-dirsync-control);
+// [MS-ADTS] 3.1.1.3.4.1.29 likewise considers the objects whose requested
+// attributes "have been created or modified since the time represented by
+// Cookie"
+// (https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-adts/a568cbbe-5082-45ca-9427-0a6793646b89).
+// Neither ties a cookie to the filter or the attribute list that issued
+// it; the same page even lets a cookie issued by one DC be used on another
+// replica of the partition, at worst returning changes again. A later
+// search's attribute list only selects which changes it reports (those of
+// the attributes it asks for), which is why the incremental reads ask
+// DirSync for every attribute the connector reads. On Samba this is
+// tested (TestFullReadCookieIsCurrent, and the incremental scenarios of
+// the integration tests, all started from such a cookie); on Windows AD it
+// is the documented behaviour, not tested here. On Windows the cookie
+// search may still walk the naming context inside the DC (DirSync serves
+// changes in USN order), but it sends nothing.
 //
 // DirSync reports only the attributes that changed, so the connector
 // re-reads the changed objects by objectGUID (in batches) and yields

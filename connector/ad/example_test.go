@@ -31,6 +31,6 @@ func ExampleOpen() {
 	fmt.Println(errors.Is(err, ad.ErrPlaintext))
 	// Output:
 	// page size: 1000
-	// ad.Config{URLs:[ldaps://dc1.example.com ldaps://dc2.example.com] BindDN:"svc-dirsync@example.com" Password:[redacted] BaseDN:"DC=example,DC=com" Filter:"" PageSize:0 StartTLS:false InsecurePlaintext:false CAFile:"" CAPEM:0 bytes InsecureSkipVerify:false Attributes:[] Timeout:0s}
+	// ad.Config{URLs:[ldaps://dc1.example.com ldaps://dc2.example.com] BindDN:"svc-dirsync@example.com" Password:[redacted] BaseDN:"DC=example,DC=com" Filter:"" PageSize:0 UnpagedLimit:0 StartTLS:false InsecurePlaintext:false CAFile:"" CAPEM:0 bytes InsecureSkipVerify:false Attributes:[] Timeout:0s}
 	// true
 }

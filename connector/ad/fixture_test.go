@@ -59,6 +59,8 @@ type fixture struct {
 	err  error
 	// extra lists more OUs the tests created, removed at the end.
 	extra []string
+	// reused marks a fixture loaded by an earlier run (see reuse).
+	reused bool
 }
 
 var (
@@ -79,6 +81,10 @@ func needDC(t testing.TB) *fixture {
 	}
 	fixOnce.Do(func() {
 		fix = fixture{env: env, dn: map[string]string{}}
+		if base := os.Getenv("DIRSYNC_AD_FIXTURE"); base != "" {
+			fix.err = fix.reuse(base)
+			return
+		}
 		fix.err = fix.load()
 	})
 	if fix.err != nil {
@@ -91,7 +97,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	// A DC that is thrown away after the run (scripts/samba.sh) is not
 	// worth the time a tree delete of the fixture takes.
-	if fix.base != "" && os.Getenv("DIRSYNC_AD_THROWAWAY") != "1" {
+	if fix.base != "" && !fix.reused && os.Getenv("DIRSYNC_AD_THROWAWAY") != "1" {
 		fix.cleanup()
 	}
 	os.Exit(code)
@@ -271,6 +277,51 @@ func (f *fixture) load() error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "ad fixture: %d entries under %s in %v\n", len(users)+bulkUsers+3+5, f.base, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// fixtureKeys are the fixture's named objects by the sAMAccountName
+// prefix they are created with (the tag follows).
+var fixtureKeys = map[string]string{
+	"alice": "alice", "bob": "bob", "john": "john", "ivan": "ivan", "old": "expired",
+	"carol": "carol", "dave": "dave", "eve": "eve", "itteam": "itteam", "staff": "staff", "big": "big",
+}
+
+// reuse takes the fixture an earlier test binary loaded under base (left
+// in place with DIRSYNC_AD_THROWAWAY=1) instead of loading a new one: set
+// DIRSYNC_AD_FIXTURE to its OU, as the earlier run logged it, to run the
+// 10,000-user benchmarks again without the minutes of loading. It is not
+// removed at the end.
+func (f *fixture) reuse(base string) error {
+	tag, ok := strings.CutPrefix(base, "OU=dirsync-test-")
+	if !ok {
+		return fmt.Errorf("DIRSYNC_AD_FIXTURE %q is not a fixture OU (OU=dirsync-test-<tag>,…)", base)
+	}
+	tag, _, _ = strings.Cut(tag, ",")
+	conn, err := f.admin()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var filter strings.Builder
+	filter.WriteString("(|")
+	for prefix := range fixtureKeys {
+		filter.WriteString("(sAMAccountName=" + ldap.EscapeFilter(prefix+tag) + ")")
+	}
+	filter.WriteString(")")
+	res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		filter.String(), []string{"sAMAccountName"}, nil))
+	if err != nil {
+		return fmt.Errorf("DIRSYNC_AD_FIXTURE %q: %w", base, err)
+	}
+	for _, e := range res.Entries {
+		f.dn[fixtureKeys[strings.TrimSuffix(e.GetAttributeValue("sAMAccountName"), tag)]] = e.DN
+	}
+	if len(f.dn) != len(fixtureKeys) {
+		return fmt.Errorf("DIRSYNC_AD_FIXTURE %q: found %d of the fixture's %d named objects", base, len(f.dn), len(fixtureKeys))
+	}
+	f.tag, f.base = tag, base
+	f.reused = true
 	return nil
 }
 

@@ -16,25 +16,50 @@ import (
 )
 
 // A full plan reads every object from the DC exactly once: no search runs
-// whose results are thrown away, whatever the size of the directory.
+// whose results are thrown away, whatever the size of the directory. The
+// one exception is bounded: a DC that cuts the unpaged search (Windows
+// AD's MaxPageSize) costs at most that many entries more, once.
 func TestFullPlanIsOnePass(t *testing.T) {
-	for _, users := range []int{0, 1, 99, 100, 1050} {
-		dc := newCountingDC(t, users)
-		c, err := Open(dc.config(dc.start()), nil)
-		require.NoError(t, err)
-		sy, err := dirsync.New(c, dirsynctest.NewMemorySink(), nil)
-		require.NoError(t, err)
-		plan, err := sy.Plan(context.Background())
-		require.NoError(t, err)
-		assert.Equal(t, users, plan.SourceUsers)
+	const capped = 100 // a Windows-like MaxPageSize, in units of this fake
+	for _, mode := range []string{"unpaged", "paged", "windows"} {
+		for _, users := range []int{0, 1, 99, 100, 1050} {
+			dc := newCountingDC(t, users)
+			cfg := dc.config(dc.start())
+			switch mode {
+			case "paged":
+				cfg.UnpagedLimit = -1
+			case "windows":
+				dc.maxPageSize = capped
+			}
+			c, err := Open(cfg, nil)
+			require.NoError(t, err)
+			sy, err := dirsync.New(c, dirsynctest.NewMemorySink(), nil)
+			require.NoError(t, err)
+			plan, err := sy.Plan(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, users, plan.SourceUsers)
 
-		got, _ := dc.snapshot()
-		objects := users + 1
-		assert.Equal(t, objects, got.Entries, "%d users: the DC returned %d entries for %d objects (a second full pass?)", users, got.Entries, objects)
-		assert.Zero(t, got.DirSyncEntries, "%d users: DirSync returned entries that a full read discards", users)
-		assert.LessOrEqual(t, got.DirSync, 1, "%d users: DirSync searches", users)
-		pages := (objects + 99) / 100
-		assert.Equal(t, pages, got.Paged, "%d users: paged search requests", users)
+			got, _ := dc.snapshot()
+			objects := users + 1
+			pages := (objects + 99) / 100
+			assert.Zero(t, got.DirSyncEntries, "%s, %d users: DirSync returned entries that a full read discards", mode, users)
+			assert.LessOrEqual(t, got.DirSync, 1, "%s, %d users: DirSync searches", mode, users)
+			switch {
+			case mode == "paged":
+				assert.Equal(t, objects, got.Entries, "%s, %d users: entries returned for %d objects (a second full pass?)", mode, users, objects)
+				assert.Equal(t, 0, got.Unpaged, "%s, %d users", mode, users)
+				assert.Equal(t, pages, got.Paged, "%s, %d users: paged search requests", mode, users)
+			case mode == "windows" && objects > capped:
+				assert.Equal(t, objects+capped, got.Entries, "%s, %d users: the cut unpaged answer and one paged pass", mode, users)
+				assert.Equal(t, 1, got.Unpaged, "%s, %d users", mode, users)
+				assert.Equal(t, 1, got.Cut, "%s, %d users", mode, users)
+				assert.Equal(t, pages, got.Paged, "%s, %d users: paged search requests", mode, users)
+			default:
+				assert.Equal(t, objects, got.Entries, "%s, %d users: entries returned for %d objects (a second full pass?)", mode, users, objects)
+				assert.Equal(t, 1, got.Unpaged, "%s, %d users: one unpaged search", mode, users)
+				assert.Equal(t, 0, got.Paged, "%s, %d users", mode, users)
+			}
+		}
 	}
 }
 
@@ -43,13 +68,17 @@ func TestFullPlanIsOnePass(t *testing.T) {
 // The groups' memberships the cursor remembers come from the same pass.
 func TestFullReadLosesNoChangeMadeDuringIt(t *testing.T) {
 	const users = 450
-	for _, page := range []int{0, 2, 4} { // first, middle, last page
+	for _, page := range []int{-1, 0, 2, 4} { // the unpaged read; the first, a middle and the last page
 		dc := newCountingDC(t, users)
-		c, err := Open(dc.config(dc.start()), nil)
+		cfg := dc.config(dc.start())
+		if page >= 0 {
+			cfg.UnpagedLimit = -1
+		}
+		c, err := Open(cfg, nil)
 		require.NoError(t, err)
-		victim := page*100 + 7 // on the page just read: the read has it with the old title
+		victim := max(page, 0)*100 + 7 // on the page just read: the read has it with the old title
 		dc.onPage = func(p int) {
-			if p == page {
+			if p == max(page, 0) {
 				dc.modify(victim, "title", "Changed during the read")
 			}
 		}
@@ -94,6 +123,7 @@ func TestPageSize(t *testing.T) {
 		dc := newCountingDC(t, users)
 		cfg := dc.config(dc.start())
 		cfg.PageSize = size
+		cfg.UnpagedLimit = -1 // only pages
 		c, err := Open(cfg, nil)
 		require.NoError(t, err)
 		entries, err := connector.ReadAll(context.Background(), c)

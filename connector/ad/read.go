@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -169,7 +170,7 @@ func (s *session) searchEntries(ctx context.Context, op, filter string) ([]conne
 
 func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
 	start := time.Now()
-	entries, err := s.searchEntries(ctx, "search users and groups", s.c.filter(baseFilter))
+	entries, err := s.searchFull(ctx, "search users and groups", s.c.filter(baseFilter))
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +180,93 @@ func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
 	resolveMembers(entries)
 	s.c.log.DebugContext(ctx, "read directory", "url", s.srv.url, "entries", len(entries), "took", time.Since(start))
 	return entries, nil
+}
+
+// pagedDCs is the set of DCs (by URL) that cut an unpaged full read.
+type pagedDCs struct {
+	mu   sync.Mutex
+	urls map[string]bool
+}
+
+func (p *pagedDCs) has(url string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.urls[url]
+}
+
+func (p *pagedDCs) add(url string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.urls == nil {
+		p.urls = map[string]bool{}
+	}
+	p.urls[url] = true
+}
+
+// searchFull is searchEntries for a full read. It first asks for every
+// entry in one unpaged search of at most Config.UnpagedLimit entries, which
+// a DC without a result cap (Samba) answers at much less cost than pages;
+// when the DC cuts that answer it pages from the start, and pages on that
+// DC from then on.
+//
+// Windows AD caps any search at its MaxPageSize policy (1,000 by default);
+// only the paged results control gets more: "DCs limit the number of
+// objects that can be returned in a single search operation to the value
+// specified by the MaxPageSize policy"
+// (https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-adts/1b4a637c-c682-4b5e-9397-fe9142a38887;
+// default 1,000, and MaxQueryDuration 120 s:
+// https://learn.microsoft.com/en-us/troubleshoot/windows-server/active-directory/view-set-ldap-policy-using-ntdsutil).
+// A cut answer ends in sizeLimitExceeded, timeLimitExceeded or
+// adminLimitExceeded after some entries; those entries are thrown away,
+// never used as the directory. Only a search that ends in success is
+// complete (RFC 4511, 4.5.2). The request carries a server time limit of
+// half Config.Timeout, so a slow DC ends it with timeLimitExceeded (and the
+// read pages) before the client's own timeout fails the read.
+func (s *session) searchFull(ctx context.Context, op, filter string) ([]connector.Entry, error) {
+	if s.c.cfg.UnpagedLimit < 0 || s.c.paged.has(s.srv.url) {
+		return s.searchEntries(ctx, op, filter)
+	}
+	entries, cut, err := s.searchUnpaged(ctx, op, filter)
+	if err != nil || !cut {
+		return entries, err
+	}
+	s.c.paged.add(s.srv.url)
+	s.c.log.DebugContext(ctx, "the DC cut an unpaged search; paging from here on", "url", s.srv.url)
+	return s.searchEntries(ctx, op, filter)
+}
+
+// searchUnpaged runs one search without the paged results control, limited
+// to Config.UnpagedLimit entries. It reports cut when the DC ended it with
+// a size, time or administrative limit: its entries are then dropped.
+func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries []connector.Entry, cut bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, s.wrap(ctx, op, err)
+	}
+	timeLimit := max(1, int(s.c.cfg.Timeout/2/time.Second))
+	req := ldap.NewSearchRequest(s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		s.c.cfg.UnpagedLimit, timeLimit, false, filter, s.c.attributes(), nil)
+	res, err := s.conn.Search(req)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, false, s.wrap(ctx, op, err)
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded),
+		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded),
+		ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded):
+		return nil, true, nil
+	default:
+		return nil, false, s.wrap(ctx, op, err)
+	}
+	entries = make([]connector.Entry, 0, len(res.Entries))
+	for i, le := range res.Entries {
+		e, err := s.entry(ctx, le)
+		if err != nil {
+			return nil, false, err
+		}
+		entries = append(entries, e)
+		res.Entries[i] = nil // converted: let it go
+	}
+	return entries, false, nil
 }
 
 // search runs a paged search and calls fn for each entry. Every failure,

@@ -5,6 +5,7 @@
 //
 //	go build -o /tmp/adsearch ./internal/cmd/adsearch
 //	/usr/bin/time -v /tmp/adsearch -attrs objectGUID,mail,sn
+//	/usr/bin/time -v /tmp/adsearch -page 0 -attrs objectGUID,mail,sn   # unpaged
 //
 // The DC comes from the same DIRSYNC_AD_* variables as adplan.
 package main
@@ -23,7 +24,7 @@ import (
 
 func main() {
 	attrs := flag.String("attrs", "objectGUID", "comma-separated attributes to read")
-	page := flag.Uint("page", 1000, "page size")
+	page := flag.Uint("page", 1000, "page size; 0 for one unpaged search")
 	flag.Parse()
 	n, err := run(strings.Split(*attrs, ","), uint32(*page))
 	if err != nil {
@@ -52,7 +53,12 @@ func run(attrs []string, page uint32) (int, error) {
 	}
 	req := ldap.NewSearchRequest(os.Getenv("DIRSYNC_AD_BASE"), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(|(&(objectCategory=person)(objectClass=user))(objectClass=group))", attrs, nil)
-	res, err := conn.SearchWithPaging(req, page)
+	var res *ldap.SearchResult
+	if page == 0 {
+		res, err = conn.Search(req)
+	} else {
+		res, err = conn.SearchWithPaging(req, page)
+	}
 	if err != nil {
 		return 0, err
 	}
