@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Loads a generated company of N users (default 100,000) into a freshly
 # provisioned Samba DC by an offline import, then starts the DC: the
-# fixture of BENCHMARKS.md's "AD at 100k". Over LDAP, adds run at about
-# 190 a second (100,000 users: about 9 minutes on an idle machine, much
-# more on a loaded one); written straight into the stopped DC's database
-# with ldbadd they skip the network, TLS and ACL checks.
+# fixture of BENCHMARKS.md's "AD at 100k". Over LDAP (connector/ad's test
+# fixture, four connections) 10,000 users take 4 to 5 minutes on the
+# shared 2-vCPU machine, so 100,000 would take 40 to 50; written straight
+# into the stopped DC's database with ldbadd (no network, TLS or access
+# checks) 100,000 took 15 minutes there (920 s, load average 4 to 9).
 #
 #   bash scripts/ad-bench-load.sh [N]   provision, import, start; prints the
 #                                       DIRSYNC_AD_* variables (eval them)
