@@ -3,6 +3,9 @@
 # connector/ad integration tests.
 #
 #   bash scripts/samba.sh start   install (when missing), provision, start, wait
+#   bash scripts/samba.sh provision   install and provision only, DC not started
+#                                 (an offline import such as scripts/ad-bench-load.sh
+#                                 writes into the database before the first start)
 #   bash scripts/samba.sh env     print the DIRSYNC_AD_* variables (eval them)
 #   bash scripts/samba.sh stop    stop the DC and remove its directory
 #
@@ -13,7 +16,12 @@
 # refuses to parse). The DC listens on 127.0.0.1 only (LDAP 389, LDAPS 636).
 # Its database is not fsync-ed (ldb:nosync): it is thrown away anyway, and
 # loading the test fixture is several times faster.
-# Both ports are fixed, so only one such DC can run per network namespace.
+# Both ports are fixed, so only one such DC can run per network namespace:
+# a second DC runs in a namespace of its own, with its own directory, e.g.
+#   ip netns add ds100k && ip netns exec ds100k ip link set lo up
+#   DIRSYNC_SAMBA_DIR=/tmp/dirsync-samba-100k ip netns exec ds100k bash scripts/samba.sh start
+# (DIRSYNC_SAMBA_DIR holds every file of the DC: nothing is shared with
+# another directory's DC but the installed packages).
 set -euo pipefail
 
 DIR="${DIRSYNC_SAMBA_DIR:-/tmp/dirsync-samba}"
@@ -150,9 +158,17 @@ stop() {
   case "$DIR" in /|"") ;; *) rm -rf "$DIR" ;; esac
 }
 
+provision_only() {
+  install_packages
+  if running; then log "the DC under $DIR is running; stop it first"; exit 1; fi
+  provision
+  log "provisioned under $DIR (not started)"
+}
+
 case "${1:-}" in
   start) start ;;
+  provision) provision_only ;;
   stop) stop ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|provision|stop|env" >&2; exit 2 ;;
 esac
