@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"cmp"
 	"encoding/json"
 	"strings"
 	"time"
@@ -435,7 +436,7 @@ func compare(a *attr, op filter.CompareOperator, have, want any) bool {
 		if !ok1 || !ok2 {
 			return false
 		}
-		return order(op, cmpFloat(h, w))
+		return order(op, cmp.Compare(h, w))
 	case tDateTime:
 		hs, _ := have.(string)
 		ws, _ := want.(string)
@@ -484,16 +485,6 @@ func order(op filter.CompareOperator, c int) bool {
 		return c <= 0
 	}
 	return false
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func boolValue(v any) (bool, bool) {

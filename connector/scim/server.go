@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -136,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	// Creation order, so that paging is stable while a provider adds
 	// resources, and the same as before the restart.
 	slices.SortFunc(recs, func(a, b Record) int {
-		if c := cmpUint(a.CreatedSeq, b.CreatedSeq); c != 0 {
+		if c := cmp.Compare(a.CreatedSeq, b.CreatedSeq); c != 0 {
 			return c
 		}
 		if c := a.Created.Compare(b.Created); c != 0 {
@@ -531,7 +532,7 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 			changed = append(changed, r)
 		}
 	}
-	slices.SortFunc(changed, func(a, b *record) int { return cmpUint(a.Seq, b.Seq) })
+	slices.SortFunc(changed, func(a, b *record) int { return cmp.Compare(a.Seq, b.Seq) })
 	if !full {
 		changed = withManagers(recs, changed)
 	}
@@ -582,16 +583,6 @@ func withManagers(recs, changed []*record) []*record {
 		}
 	}
 	return append(changed, extra...)
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func kindOf(typ string) connector.Kind {

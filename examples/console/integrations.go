@@ -8,6 +8,7 @@ package main
 // so cursor, exceptions and history carry over.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -244,18 +245,8 @@ func (c *console) add(in *integration, defaults Settings) error {
 		return fmt.Errorf("integration %q: %w", in.Name, err)
 	}
 	c.list = append(c.list, in)
-	slices.SortFunc(c.list, func(a, b *integration) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(c.list, func(a, b *integration) int { return cmp.Compare(a.Name, b.Name) })
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // apply validates st, replaces the integration's Syncer with one built
