@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/dirsync-go/dirsync/internal/atomicfile"
 )
 
 // Record is one resource as the identity provider wrote it, with the
@@ -221,35 +223,10 @@ func (s *FileStore) compact(st *State) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".*.tmp")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("scim: compact store: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("scim: compact store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("scim: compact store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("scim: compact store: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("scim: compact store: %w", err)
-	}
-	syncDir(dir)
 	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make a rename durable where the platform allows
-		d.Close()
-	}
 }
 
 // Load implements Store.
@@ -316,7 +293,7 @@ func (s *FileStore) Remove() error {
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("scim: remove store: %w", err)
 	}
-	syncDir(filepath.Dir(s.path))
+	atomicfile.SyncDir(filepath.Dir(s.path))
 	return nil
 }
 

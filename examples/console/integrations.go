@@ -22,6 +22,7 @@ import (
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/internal/atomicfile"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
 )
@@ -216,11 +217,7 @@ func (c *console) saveStateLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := c.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, c.statePath())
+	return atomicfile.WriteFile(c.statePath(), b, 0o600)
 }
 
 // add registers an integration with its default settings (or the saved
