@@ -34,7 +34,7 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 			if mode == "full" {
 				conn = fullOnly{dir}
 			}
-			sy := newSyncer(b, conn, sink, &dirsync.Options{Now: time.Now})
+			sy := newSyncer(b, conn, sink, &dirsync.Options{Clock: systemClock{}})
 			syncOnce(b, sy) // the first run reads everything either way
 			dir.SetDelay(50 * time.Microsecond)
 			target := sink.Snapshot()[0].ExternalID

@@ -7,7 +7,6 @@ import (
 	"iter"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -34,21 +33,23 @@ func (c sliceConn) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 	}
 }
 
-// deferredOnly is the rule mapper without its TargetResolver capability:
+// deferredOnly is the rule mapper without its compact-index methods:
 // a Syncer keeps slim entries in a Snapshot for it.
 type deferredOnly struct{ rm *mapping.RuleMapper }
 
 func (d deferredOnly) Map(e *connector.Entry, s *connector.Snapshot) (diff.Account, error) {
 	return d.rm.Map(e, s)
 }
-func (d deferredOnly) MapEntry(e *connector.Entry) (diff.Account, *mapping.Pending, error) {
+func (d deferredOnly) MapEntry(e *connector.Entry) (diff.Account, *mapping.Unresolved, error) {
 	return d.rm.MapEntry(e)
 }
-func (d deferredOnly) Resolve(a *diff.Account, p *mapping.Pending, e *connector.Entry, s *connector.Snapshot) {
+func (d deferredOnly) Resolve(a *diff.Account, p *mapping.Unresolved, e *connector.Entry, s *connector.Snapshot) {
 	d.rm.Resolve(a, p, e, s)
 }
 func (d deferredOnly) ReferencedAttributes() []string { return d.rm.ReferencedAttributes() }
-func (d deferredOnly) Fields() []string               { return d.rm.Fields() }
+func (d deferredOnly) Describe() mapping.Description {
+	return mapping.Description{Fields: d.rm.Fields(), UsesGroups: true}
+}
 
 // plainOnly is the rule mapper as a plain Mapper: a Syncer holds the whole
 // read for it.
@@ -57,7 +58,9 @@ type plainOnly struct{ rm *mapping.RuleMapper }
 func (p plainOnly) Map(e *connector.Entry, s *connector.Snapshot) (diff.Account, error) {
 	return p.rm.Map(e, s)
 }
-func (p plainOnly) Fields() []string { return p.rm.Fields() }
+func (p plainOnly) Describe() mapping.Description {
+	return mapping.Description{Fields: p.rm.Fields(), UsesGroups: true}
+}
 
 // A full plan reads alike whichever way the mapper lets the Syncer keep
 // the read: compactly (mapping.Targets), as slim entries in a Snapshot, or
@@ -73,7 +76,7 @@ func TestCompactReadPlansAsEveryPath(t *testing.T) {
 		entries := fake.Company(rapid.IntRange(0, 40).Draw(t, "users"), rapid.Int64().Draw(t, "seed"))
 		// The app as a previous sync left it.
 		sink := dirsynctest.NewMemorySink()
-		first, err := dirsync.New(sliceConn(entries), sink, &dirsync.Options{Source: "ad", Now: func() time.Time { return clock }})
+		first, err := dirsync.New(sliceConn(entries), sink, &dirsync.Options{Source: "ad", Clock: fixedClock(clock)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +150,7 @@ func TestCompactReadPlansAsEveryPath(t *testing.T) {
 		}
 		plan := func(m mapping.Mapper) string {
 			sy, err := dirsync.New(sliceConn(order), dirsynctest.NewMemorySink(app...), &dirsync.Options{
-				Source: "ad", Mapper: m, Policy: pol, Now: func() time.Time { return clock }})
+				Source: "ad", Mapper: m, Policy: pol, Clock: fixedClock(clock)})
 			if err != nil {
 				t.Fatal(err)
 			}

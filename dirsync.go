@@ -4,11 +4,17 @@
 //
 // The pipeline reads as the package tree:
 //
-//	Connector ──Entries──▶ policy (scope) ──▶ mapping ──Accounts──▶ diff ◀── Sink.Accounts
-//	                                                                  │
-//	                                                   Plan (changes with reasons)
-//	                                                                  │ preview, search, approve
-//	                                                   Syncer.Apply ──▶ Sink.Apply ──▶ Report
+//	Connector ──Entries──▶ mapping (Entry → Account) ─┐
+//	                       policy  (scope: OU, groups) ├─▶ diff ◀── Sink.Accounts
+//	                                                  ─┘    │  lifecycle, exceptions, safety
+//	                                           Plan (changes with reasons)
+//	                                                        │  preview, search, approve
+//	                                           Syncer.Apply ──▶ Sink.Apply ──▶ Report
+//	                                                        │
+//	                                           cursor saved only after every change applied
+//
+// Mapping and scope are decided side by side for each entry: the mapping
+// makes the account, the scope rules say whether it is synced.
 //
 // A host picks a connector (package connector and its subpackages), writes
 // a Sink for its own user store, and calls New. Syncer.Plan reads both sides
@@ -55,7 +61,7 @@
 // Run syncs on a schedule (every two hours with jitter by default, or
 // daily at a time) and when SyncNow is called; runs never overlap. In
 // ModeApproval, and whenever a plan exceeds the safety limits, a run stops
-// at "plan ready, waiting for approval" (Pending, ApprovePending with the
+// at "plan ready, waiting for approval" (PendingPlan, ApprovePending with the
 // digest of the plan the admin was shown). Every run is recorded in the
 // Store (History). A connector with incremental reads
 // (connector.Incremental) is read in full once, then from its cursor: the
@@ -73,49 +79,25 @@
 //
 // A connector that implements connector.Projector (the AD connector does)
 // is read through a projection: only the source attributes the mapping
-// (mapping.AttributeLister), the scope rules and the Syncer itself read.
-// The projection is computed for each read and passed as a new projected
-// connector, so concurrent plans never share it; it is part of the
-// configuration whose change forces a full read. A mapper that cannot
-// name its attributes gets the connector's default read.
+// (mapping.Description), the scope rules and the Syncer itself read. A
+// mapper that cannot name its attributes gets the connector's default
+// read. A host's own mapper runs incrementally when it describes itself
+// (mapping.Describer) with a fingerprint of its rules.
 //
-// # Memory
+// A full plan of a large directory holds little more than what differs:
+// entries are mapped as they arrive and kept compactly, and the accounts in
+// step with their entries leave the diff. BENCHMARKS.md has the figures.
 //
-// A full plan of a large directory holds little more than what differs.
-// Where the mapping implements mapping.TargetResolver (the rule mapper
-// does) and neither the mapping nor the scope rules use groups, a read
-// keeps no entry at all: each entry is mapped and its scope decided as it
-// arrives, the account is written as a compact record (strings as bytes
-// in shared 256 KiB chunks, reasons interned, the entry's ID not repeated),
-// what its lookups still need is kept as bytes that name the entries
-// already read by number (an AD manager is another entry's DN, shared by
-// everyone that manager has), and of the entry itself only what lookups
-// may read goes into a mapping.Targets index: its ID, its DN and the
-// attributes lookups take, in the same chunks, without attribute maps.
-// When the read ends, the records are completed in order and released as
-// they are passed. Mappings or scopes that use groups keep slim copies of
-// the entries in a connector.Snapshot instead, as they need its group
-// index.
+// # Stores
 //
-// The sink is then listed once. An account of the integration whose entry
-// is alone under its join key and in step with it (diff.InStep: in
-// scope, fields equal, blocked exactly when disabled, no exception) is
-// kept as a compact record; every other account is kept whole. When the
-// listing ends, the pairs in step leave the diff: only the entries and
-// accounts that differ, are new, are gone, conflict or are duplicated go
-// to diff.Compute, together with the accounts in step whose email another
-// entry wants (they still hold it) and the departments of the rest. The
-// plan is byte-for-byte the plan of the whole diff
-// (TestJoinLeavesThePlanAlone, TestCompactReadPlansAsEveryPath), and the
-// unchanged majority costs a few hundred bytes a person while the plan is
-// made, nothing after. A failed or cancelled read or listing still plans
-// nothing. BENCHMARKS.md has the figures.
+// A Syncer keeps each integration's cursor, exceptions, pending plan and
+// run history in a Store (package store: in memory by default, a file with
+// store/filestore, PostgreSQL with store/pgstore).
 //
 // # Sinks
 //
 // Sink has two methods; optional capabilities (DepartmentLister,
-// AccountLookup) are found
-// by type assertion, as database/sql finds optional driver interfaces. The
+// AccountLookup) are found by type assertion, as database/sql finds optional driver interfaces. The
 // dirsynctest package holds an in-memory sink and the conformance suite a
 // host runs against its own sink.
 package dirsync

@@ -164,7 +164,7 @@ func TestApprovePendingNamesThePlanShown(t *testing.T) {
 	h := startRun(t, dirsync.ModeApproval, nil)
 	r := h.nextRun(t)
 	require.Equal(t, dirsync.OutcomeWaiting, r.Outcome)
-	shown := h.sy.Pending()
+	shown := pendingPlan(t, h.sy)
 	require.NotNil(t, shown)
 	require.Equal(t, shown.Digest(), r.Plan, "the history names the pending plan")
 
@@ -173,7 +173,7 @@ func TestApprovePendingNamesThePlanShown(t *testing.T) {
 	h.sy.SyncNow()
 	r = h.nextRun(t)
 	require.Equal(t, dirsync.OutcomeWaiting, r.Outcome)
-	require.NotEqual(t, shown.Digest(), h.sy.Pending().Digest())
+	require.NotEqual(t, shown.Digest(), pendingPlan(t, h.sy).Digest())
 
 	_, err := h.sy.ApprovePending(ctx, shown.Digest())
 	require.ErrorIs(t, err, dirsync.ErrPlanChanged)
@@ -182,10 +182,10 @@ func TestApprovePendingNamesThePlanShown(t *testing.T) {
 	_, err = h.sy.ApprovePending(ctx, "")
 	require.ErrorIs(t, err, dirsync.ErrPlanChanged)
 
-	rep, err := h.sy.ApprovePending(ctx, h.sy.Pending().Digest())
+	rep, err := h.sy.ApprovePending(ctx, pendingPlan(t, h.sy).Digest())
 	require.NoError(t, err)
 	assert.Equal(t, 3, rep.Count(dirsync.StatusApplied))
-	assert.Nil(t, h.sy.Pending())
+	assert.Nil(t, pendingPlan(t, h.sy))
 }
 
 // Applying a subset applies it and leaves the cursor, so the rest is planned
@@ -353,7 +353,7 @@ func TestLastFullInTheFutureIsStale(t *testing.T) {
 	ctx := context.Background()
 	now := clock
 	dir := fake.New(usersN(3, "Users")...)
-	sy := newSyncer(t, dir, dirsynctest.NewMemorySink(), &dirsync.Options{Now: func() time.Time { return now }})
+	sy := newSyncer(t, dir, dirsynctest.NewMemorySink(), &dirsync.Options{Clock: clockFunc(func() time.Time { return now })})
 	syncOnce(t, sy)
 	p, err := sy.Plan(ctx)
 	require.NoError(t, err)

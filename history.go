@@ -12,11 +12,10 @@ import (
 type RunRecord struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
-	// Trigger is what started the run: "start", "schedule", "sync-now",
-	// "approval", or "apply" for a direct Syncer.Apply.
-	Trigger string `json:"trigger,omitempty"`
-	// Outcome is one of the Outcome constants.
-	Outcome string `json:"outcome,omitempty"`
+	// Trigger is what started the run.
+	Trigger Trigger `json:"trigger,omitempty"`
+	// Outcome is what became of it.
+	Outcome Outcome `json:"outcome,omitempty"`
 	// Mode is "automatic" or "approval" for runs of Run, "" for a direct
 	// Apply.
 	Mode string `json:"mode,omitempty"`
@@ -61,7 +60,7 @@ func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
 }
 
 // record adds the run of an applied plan.
-func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger, mode string) error {
+func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger Trigger, mode string) error {
 	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Mode: mode, Outcome: OutcomeApplied, Full: !p.Incremental,
 		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Skipped: r.Count(StatusSkipped),
 		Approved: p.Approved(), Plan: p.Digest()}

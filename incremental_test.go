@@ -114,7 +114,7 @@ func TestIncrementalFullReadEveryPeriodHealsDrift(t *testing.T) {
 	dir := fake.New(entries...)
 	sink := dirsynctest.NewMemorySink()
 	now := clock
-	sy := newSyncer(t, dir, sink, &dirsync.Options{Now: func() time.Time { return now }, FullEvery: 24 * time.Hour})
+	sy := newSyncer(t, dir, sink, &dirsync.Options{Clock: clockFunc(func() time.Time { return now }), FullEvery: 24 * time.Hour})
 	syncOnce(t, sy)
 	// Someone edits an account in the app by hand.
 	victim := sink.Snapshot()[0]

@@ -166,7 +166,7 @@ func TestJoinConflictDoesNotFlip(t *testing.T) {
 	dir := fake.New(employee("g1", "alice", "E-1"), employee("g2", "bob", "E-2"))
 	sink := dirsynctest.NewMemorySink()
 	now := clock
-	sy := newSyncer(t, dir, sink, &dirsync.Options{Now: func() time.Time { return now },
+	sy := newSyncer(t, dir, sink, &dirsync.Options{Clock: clockFunc(func() time.Time { return now }),
 		Mapper: specWith(t, mapping.Rule{Target: mapping.TargetExternalID, From: []string{"employeeID"}})})
 	syncOnce(t, sy)
 	before, ok := sink.Get("ad", "E-1")

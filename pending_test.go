@@ -33,11 +33,10 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	rec, err := a.RunOnce(ctx, "schedule", dirsync.ModeApproval)
 	require.NoError(t, err)
 	require.Equal(t, dirsync.OutcomeWaiting, rec.Outcome)
-	shown := a.Pending().Digest()
+	shown := pendingPlan(t, a).Digest()
 	assert.Equal(t, shown, rec.Plan)
 
-	b := replica() // a restarted: nothing in memory
-	assert.Nil(t, b.Pending())
+	b := replica() // a restarted
 	stored, err := b.PendingPlan(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, stored)
@@ -87,7 +86,7 @@ func TestRunOnce(t *testing.T) {
 	rec, err := sy.RunOnce(ctx, "sync-now", dirsync.ModeAutomatic)
 	require.NoError(t, err)
 	assert.Equal(t, dirsync.OutcomeApplied, rec.Outcome)
-	assert.Equal(t, "sync-now", rec.Trigger)
+	assert.Equal(t, dirsync.TriggerSyncNow, rec.Trigger)
 	assert.Equal(t, 1, rec.Applied)
 	rec, err = sy.RunOnce(ctx, "schedule", dirsync.ModeAutomatic)
 	require.NoError(t, err)

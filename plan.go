@@ -1,7 +1,9 @@
 package dirsync
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,8 +12,54 @@ import (
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/internal/planner"
 	"github.com/dirsync-go/dirsync/policy"
 )
+
+// Plan reads the directory and the sink and returns the plan that would make
+// the sink match. It changes nothing. A failed, partial or cancelled read
+// returns an error and no plan: it never turns into "block everyone".
+//
+// A connector with incremental reads (connector.Incremental) is read from
+// the cursor the last applied plan saved, when nothing calls for a full
+// read (see "Continuous sync" in the package documentation).
+//
+// When the plan exceeds the policy's safety limits, Plan returns the plan
+// together with an error wrapping ErrSafetyLimit, so a host can show it and
+// ask an admin to approve it.
+func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
+	st, err := s.loadState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.planner.Plan(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(res)
+}
+
+// finish is where every plan a Syncer makes is finished: the computed
+// plan is sealed with the numbers it was made with (what Apply trusts,
+// whatever a host does to the exported fields), and its safety decision is
+// made from those numbers. A plan over the limits is returned with an
+// error wrapping ErrSafetyLimit.
+func (s *Syncer) finish(res *planner.Result) (*Plan, error) {
+	p := &Plan{Plan: res.Plan, Created: res.Started, Managed: res.Managed, SourceUsers: res.SourceUsers,
+		ChangedUsers: res.ChangedUsers, Incremental: res.Incremental, cursor: res.Cursor, config: res.Config}
+	p.facts = planFacts{made: true, managed: res.Managed, sourceUsers: res.SourceUsers, incremental: res.Incremental}
+	p.facts.whole, p.facts.actionable = seal(&p.Plan)
+	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers,
+		Incremental: p.facts.incremental})
+	var se *policy.SafetyError
+	if errors.As(err, &se) {
+		p.Safety = se
+	}
+	if err != nil {
+		return p, err
+	}
+	return p, nil
+}
 
 // Plan is a diff.Plan as a Syncer produced it, with the safety decision and
 // the numbers it rests on. Render it with WriteText or encoding/json; find

@@ -74,6 +74,14 @@ func (c *fakeClock) waitIdle(t *testing.T) {
 	}
 }
 
+// pendingPlan is the plan waiting for approval in sy's Store, or nil.
+func pendingPlan(t testing.TB, sy *dirsync.Syncer) *dirsync.Plan {
+	t.Helper()
+	p, err := sy.PendingPlan(context.Background())
+	require.NoError(t, err)
+	return p
+}
+
 type runHarness struct {
 	sy    *dirsync.Syncer
 	dir   *fake.Directory
@@ -94,12 +102,12 @@ func startRun(t *testing.T, mode dirsync.Mode, o *dirsync.Options, fail ...func(
 	if o == nil {
 		o = &dirsync.Options{}
 	}
-	o.Now = h.clock.Now
+	o.Clock = h.clock
 	h.sy = newSyncer(t, h.dir, h.sink, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
 	go func() {
-		h.done <- h.sy.Run(ctx, &dirsync.RunOptions{Mode: mode, Clock: h.clock,
+		h.done <- h.sy.Run(ctx, &dirsync.RunOptions{Mode: mode,
 			Schedule: dirsync.Schedule{Every: time.Hour, Jitter: -1},
 			OnRun:    func(r dirsync.RunRecord) { h.runs <- r }})
 	}()
@@ -128,7 +136,7 @@ func (h *runHarness) nextRun(t *testing.T) dirsync.RunRecord {
 func TestRunScheduleAndSyncNow(t *testing.T) {
 	h := startRun(t, dirsync.ModeAutomatic, nil)
 	r := h.nextRun(t)
-	assert.Equal(t, "start", r.Trigger)
+	assert.Equal(t, dirsync.TriggerStart, r.Trigger)
 	assert.Equal(t, dirsync.OutcomeApplied, r.Outcome)
 	assert.Equal(t, 2, r.Applied)
 	h.clock.waitIdle(t)
@@ -143,19 +151,19 @@ func TestRunScheduleAndSyncNow(t *testing.T) {
 	require.NoError(t, h.dir.Set("1", "title", "Head of Sales"))
 	h.clock.Advance(time.Minute)
 	r = h.nextRun(t)
-	assert.Equal(t, "schedule", r.Trigger)
+	assert.Equal(t, dirsync.TriggerSchedule, r.Trigger)
 	assert.Equal(t, map[string]int{"update": 1}, r.Counts)
 	h.clock.waitIdle(t)
 
 	h.sy.SyncNow()
 	r = h.nextRun(t)
-	assert.Equal(t, "sync-now", r.Trigger)
+	assert.Equal(t, dirsync.TriggerSyncNow, r.Trigger)
 	assert.Equal(t, dirsync.OutcomeNoChanges, r.Outcome)
 
 	runs, err := h.sy.History(context.Background())
 	require.NoError(t, err)
 	require.Len(t, runs, 3)
-	assert.Equal(t, "sync-now", runs[0].Trigger, "newest first")
+	assert.Equal(t, dirsync.TriggerSyncNow, runs[0].Trigger, "newest first")
 }
 
 func TestSyncNowCoalescesAndRunsNeverOverlap(t *testing.T) {
@@ -212,9 +220,9 @@ func TestSyncNowCoalescesAndRunsNeverOverlap(t *testing.T) {
 	close(release)
 	require.NoError(t, <-applied)
 	first := h.nextRun(t)
-	assert.Equal(t, "sync-now", first.Trigger)
+	assert.Equal(t, dirsync.TriggerSyncNow, first.Trigger)
 	second := h.nextRun(t)
-	assert.Equal(t, "sync-now", second.Trigger, "the presses during the run coalesce into one more run")
+	assert.Equal(t, dirsync.TriggerSyncNow, second.Trigger, "the presses during the run coalesce into one more run")
 	select {
 	case r := <-h.runs:
 		t.Fatalf("a third run: %+v", r)
@@ -228,14 +236,14 @@ func TestRunApprovalMode(t *testing.T) {
 	r := h.nextRun(t)
 	assert.Equal(t, dirsync.OutcomeWaiting, r.Outcome)
 	assert.Equal(t, map[string]int{"create": 2}, r.Counts)
-	require.NotNil(t, h.sy.Pending())
+	require.NotNil(t, pendingPlan(t, h.sy))
 	assert.Empty(t, h.sink.Snapshot(), "nothing applied before approval")
 
-	shown := h.sy.Pending().Digest()
+	shown := pendingPlan(t, h.sy).Digest()
 	rep, err := h.sy.ApprovePending(context.Background(), shown)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Count(dirsync.StatusApplied))
-	assert.Nil(t, h.sy.Pending())
+	assert.Nil(t, pendingPlan(t, h.sy))
 	_, err = h.sy.ApprovePending(context.Background(), shown)
 	assert.ErrorIs(t, err, dirsync.ErrNoPendingPlan)
 
@@ -246,20 +254,20 @@ func TestRunApprovalMode(t *testing.T) {
 	r = h.nextRun(t)
 	require.Equal(t, dirsync.OutcomeWaiting, r.Outcome)
 	require.NoError(t, h.dir.Set("1", "title", "CEO"))
-	_, err = h.sy.ApprovePending(context.Background(), h.sy.Pending().Digest())
+	_, err = h.sy.ApprovePending(context.Background(), pendingPlan(t, h.sy).Digest())
 	require.ErrorIs(t, err, dirsync.ErrPlanChanged)
 	bob, _ := h.sink.Get("ad", "2")
 	assert.False(t, bob.Blocked)
 	// The new plan is pending; approving it applies it.
-	assert.Equal(t, 1, h.sy.Pending().Count(diff.OpUpdate))
-	_, err = h.sy.ApprovePending(context.Background(), h.sy.Pending().Digest())
+	assert.Equal(t, 1, pendingPlan(t, h.sy).Count(diff.OpUpdate))
+	_, err = h.sy.ApprovePending(context.Background(), pendingPlan(t, h.sy).Digest())
 	require.NoError(t, err)
 	bob, _ = h.sink.Get("ad", "2")
 	assert.True(t, bob.Blocked)
 
 	runs, err := h.sy.History(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, "approval", runs[0].Trigger)
+	assert.Equal(t, dirsync.TriggerApproval, runs[0].Trigger)
 	assert.True(t, runs[0].Approved || runs[0].Outcome == dirsync.OutcomeApplied)
 }
 
@@ -369,5 +377,5 @@ func TestHistoryRetention(t *testing.T) {
 	require.Len(t, runs, 3, "only the newest runs are kept")
 	assert.Equal(t, 1, runs[0].Counts["update"])
 	assert.True(t, runs[0].Started.Equal(runs[2].Started) || !runs[0].Started.Before(runs[2].Started), "newest first")
-	assert.Equal(t, "apply", runs[0].Trigger)
+	assert.Equal(t, dirsync.TriggerApply, runs[0].Trigger)
 }

@@ -50,7 +50,7 @@ func TestApplyShownAppliesOnlyThePlanShown(t *testing.T) {
 	runs, err := sy.History(ctx)
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
-	assert.Equal(t, "apply", runs[0].Trigger)
+	assert.Equal(t, dirsync.TriggerApply, runs[0].Trigger)
 	assert.Equal(t, fresh.Digest(), runs[0].Plan)
 
 	// An exception added after the plan was shown changes the plan too.
@@ -143,12 +143,12 @@ func TestApplyShownProperty(t *testing.T) {
 // waits.
 func TestNextRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	sy := newSyncer(t, fake.New(user("1", "alice", "Users")), dirsynctest.NewMemorySink(), nil)
-	assert.True(t, sy.NextRun().IsZero())
 	clk := newFakeClock()
+	sy := newSyncer(t, fake.New(user("1", "alice", "Users")), dirsynctest.NewMemorySink(), &dirsync.Options{Clock: clk})
+	assert.True(t, sy.NextRun().IsZero())
 	done := make(chan error, 1)
 	go func() {
-		done <- sy.Run(ctx, &dirsync.RunOptions{Clock: clk, Schedule: dirsync.Schedule{Every: time.Hour, Jitter: -1}})
+		done <- sy.Run(ctx, &dirsync.RunOptions{Schedule: dirsync.Schedule{Every: time.Hour, Jitter: -1}})
 	}()
 	clk.waitIdle(t)
 	assert.Equal(t, clk.Now().Add(time.Hour), sy.NextRun())

@@ -27,6 +27,25 @@ import (
 
 var clock = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 
+// fixedClock is a dirsync.Clock stopped at t; its After waits for real.
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time                       { return time.Time(c) }
+func (fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// clockFunc is a dirsync.Clock whose Now is the function; its After waits
+// for real.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time                       { return f() }
+func (clockFunc) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// systemClock is the real clock, for tests that need time to pass.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func user(id, sam, ou string) connector.Entry {
 	e := connector.Entry{ID: id, Kind: connector.KindUser, Path: []string{ou}, Attrs: connector.Attrs{},
 		DN: "CN=" + sam + ",OU=" + ou + ",DC=example,DC=test"}
@@ -45,8 +64,8 @@ func newSyncer(t testing.TB, c connector.Connector, s dirsync.Sink, o *dirsync.O
 	if o.Source == "" {
 		o.Source = "ad"
 	}
-	if o.Now == nil {
-		o.Now = func() time.Time { return clock }
+	if o.Clock == nil {
+		o.Clock = fixedClock(clock)
 	}
 	sy, err := dirsync.New(c, s, o)
 	require.NoError(t, err)
@@ -425,7 +444,7 @@ func TestSyncerConvergesProperty(t *testing.T) {
 			t.Fatal(err)
 		}
 		sy, err := dirsync.New(fake.New(entries...), sink, &dirsync.Options{Source: "ad", Policy: pol,
-			Now: func() time.Time { return clock }})
+			Clock: fixedClock(clock)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,39 +8,25 @@ import (
 	"github.com/dirsync-go/dirsync/diff"
 )
 
-// Deferred is an optional Mapper capability for large directories. A Syncer
-// that finds it maps each entry as the connector yields it, keeps only a
-// slim copy of the entry (its ID, DN, path, memberships and the attributes
-// ReferencedAttributes names), and completes the accounts once the whole
-// read is indexed. It never holds every entry's attributes at once, which
-// for a million users is the difference between hundreds of megabytes and
-// gigabytes.
+// Large reads
 //
-// Map(e, dir) must equal MapEntry(e) followed by Resolve with dir.
-type Deferred interface {
-	Mapper
-	// MapEntry maps what e's own attributes decide. It returns what is
-	// left to do once the directory is indexed (lookups into other
-	// entries, roles from groups), or nil when nothing is.
-	MapEntry(e *connector.Entry) (diff.Account, *Pending, error)
-	// Resolve completes a, mapped by MapEntry, once dir holds the whole
-	// read. e may be the slim copy of the entry.
-	Resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot)
-	// ReferencedAttributes lists, lower case, the attributes rules read
-	// from entries other than the one mapped: lookup targets.
-	ReferencedAttributes() []string
-}
+// The methods below let dirsync's planner map a large directory without
+// holding it: each entry is mapped as the connector yields it (MapEntry),
+// and what needs other entries (lookups, roles from groups) is finished
+// once the read is indexed (Resolve, or ResolveTargets against a compact
+// Targets index), or, on an incremental read, as far as the changed
+// entries allow (ResolvePartial). Map(e, dir) equals MapEntry(e) followed
+// by Resolve with dir. Hosts do not need them: Map and Describe are the
+// mapper's API.
 
-var _ Deferred = (*RuleMapper)(nil)
-
-// Pending is what MapEntry leaves for Resolve: the rules it could not finish
+// Unresolved is what MapEntry leaves for Resolve: the rules it could not finish
 // alone, in spec order, with the values they need.
 //
-// A large read holds one Pending per user until the read ends, so it is
+// A large read holds one Unresolved per user until the read ends, so it is
 // kept small: one allocation for up to two rules (a lookup and its
 // fallback, as in ADSpec's manager), and lookups with the same from
 // attributes share their references.
-type Pending struct {
+type Unresolved struct {
 	rules  []pendingRule
 	roles  bool
 	inline [2]pendingRule
@@ -55,15 +41,17 @@ type pendingRule struct {
 	vals []string
 }
 
-func (p *Pending) add(pr pendingRule) {
+func (p *Unresolved) add(pr pendingRule) {
 	if p.rules == nil {
 		p.rules = p.inline[:0]
 	}
 	p.rules = append(p.rules, pr)
 }
 
-// MapEntry implements Deferred.
-func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error) {
+// MapEntry maps what e's own attributes decide. It returns what is left
+// to do once the directory is indexed (lookups into other entries, roles
+// from groups), or nil when nothing is.
+func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Unresolved, error) {
 	if e == nil {
 		return diff.Account{}, nil, ErrNilEntry
 	}
@@ -71,7 +59,7 @@ func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error
 	if !m.extID {
 		a.ExternalID = e.ID
 	}
-	p := new(Pending)
+	p := new(Unresolved)
 	var waiting []string  // targets behind a pending lookup
 	var last *pendingRule // the last lookup
 	for _, r := range m.rules {
@@ -115,28 +103,23 @@ func (m *RuleMapper) MapEntry(e *connector.Entry) (diff.Account, *Pending, error
 	return a, p, nil
 }
 
-// PartialResolver is an optional capability of a Deferred mapper, for
-// incremental reads whose snapshot holds only the changed entries.
-// ResolvePartial is Resolve, and also returns the target fields it could not
-// know: a lookup whose reference is not in dir, roles (the groups are not
-// all there). The caller keeps the app's current values for those.
-type PartialResolver interface {
-	ResolvePartial(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) (unknown []string)
-}
-
-var _ PartialResolver = (*RuleMapper)(nil)
-
-// Resolve implements Deferred.
-func (m *RuleMapper) Resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) {
+// Resolve completes a, mapped by MapEntry, once dir holds the whole
+// read. e may be a slim copy of the entry (ID, DN, path, memberships and
+// the attributes ReferencedAttributes names).
+func (m *RuleMapper) Resolve(a *diff.Account, p *Unresolved, e *connector.Entry, dir *connector.Snapshot) {
 	m.resolve(a, p, e, dir, false)
 }
 
-// ResolvePartial implements PartialResolver.
-func (m *RuleMapper) ResolvePartial(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot) []string {
+// ResolvePartial is Resolve for an incremental read, whose dir holds
+// only the changed entries: it also returns the target fields it could
+// not know (a lookup whose reference is not in dir; roles, since the
+// groups are not all there). The caller keeps the app's current values
+// for those.
+func (m *RuleMapper) ResolvePartial(a *diff.Account, p *Unresolved, e *connector.Entry, dir *connector.Snapshot) []string {
 	return m.resolve(a, p, e, dir, true)
 }
 
-func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, dir *connector.Snapshot, partial bool) (unknown []string) {
+func (m *RuleMapper) resolve(a *diff.Account, p *Unresolved, e *connector.Entry, dir *connector.Snapshot, partial bool) (unknown []string) {
 	if p == nil || e == nil {
 		return nil
 	}
@@ -162,7 +145,7 @@ func (m *RuleMapper) resolve(a *diff.Account, p *Pending, e *connector.Entry, di
 
 // resolveWith completes the pending rules of a; find returns attribute
 // attr of the entry a reference names, and whether that entry is known.
-func (m *RuleMapper) resolveWith(a *diff.Account, p *Pending, find func(ref, attr string) (string, bool), partial bool) (unknown []string) {
+func (m *RuleMapper) resolveWith(a *diff.Account, p *Unresolved, find func(ref, attr string) (string, bool), partial bool) (unknown []string) {
 	for _, pr := range p.rules {
 		r := pr.rule
 		if isSet(a, r.target) {
@@ -204,7 +187,8 @@ func (m *RuleMapper) resolveWith(a *diff.Account, p *Pending, find func(ref, att
 	return unknown
 }
 
-// ReferencedAttributes implements Deferred.
+// ReferencedAttributes lists, lower case and sorted, the attributes rules
+// read from entries other than the one mapped: lookup targets.
 func (m *RuleMapper) ReferencedAttributes() []string {
 	var out []string
 	for _, r := range m.rules {
@@ -216,20 +200,8 @@ func (m *RuleMapper) ReferencedAttributes() []string {
 	return slices.Compact(out)
 }
 
-// AttributeLister is an optional Mapper capability: a mapper that can name
-// every entry attribute it reads, so that a Syncer can ask the connector
-// for only those (see connector.Projector). A mapper that does not
-// implement it gets every attribute the connector reads by default.
-type AttributeLister interface {
-	// Attributes lists, lower case and sorted, the attributes the mapper
-	// reads from any entry: the mapped entry's, lookup targets, and the
-	// names of groups that role links compare.
-	Attributes() []string
-}
-
-var _ AttributeLister = (*RuleMapper)(nil)
-
-// Attributes implements AttributeLister: the attributes of from, the
+// Attributes lists, lower case and sorted, the attributes the mapper
+// reads from any entry (Description.Attributes): the attributes of from, the
 // placeholders of templates, lookup targets, and, with role links, the
 // group name attributes they compare (cn, name, displayName,
 // sAMAccountName, mail, email).

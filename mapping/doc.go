@@ -2,10 +2,13 @@
 // should hold.
 //
 // A Mapper maps one connector.Entry, with the Snapshot it was read in, to a
-// diff.Account. A Mapper that also implements FieldOwner says which account
-// fields it sets; the diff compares and updates only those, and leaves every
-// other field as the application has it. Hosts with unusual needs write a
-// Mapper in Go (MapperFunc); most use a RuleMapper built from a Spec.
+// diff.Account. A Mapper that also implements Describer says which account
+// fields it sets (the diff compares and updates only those, and leaves every
+// other field as the application has it), which attributes it reads (the
+// connector is asked for only those), whether it uses groups, and a
+// fingerprint of its rules (with which a Syncer may read only what changed).
+// Hosts with unusual needs write a Mapper in Go (MapperFunc, or a type of
+// their own that describes itself); most use a RuleMapper built from a Spec.
 //
 // # Specs and rules
 //
@@ -183,14 +186,13 @@
 //
 // # Large reads
 //
-// A RuleMapper is Deferred: MapEntry maps what an entry's own attributes
-// decide as the entry arrives, and Resolve finishes lookups once the whole
-// read is known. It is also a TargetResolver: instead of a Snapshot of
-// slim entries, a Syncer can keep a Targets index (each entry's ID, DN and
-// the attributes lookups read, as bytes in shared chunks, no attribute
-// maps) and each user's Pending as a few bytes (AppendPending names a
-// reference to an entry already read by that entry's number). Both
-// resolve exactly as against a Snapshot of the same read
-// (TestTargetsResolveAsSnapshot); a million users then cost a few hundred
-// bytes each while they are read, not kilobytes.
+// A RuleMapper maps an entry's own attributes as the entry arrives
+// (MapEntry) and finishes lookups once the whole read is known (Resolve),
+// or against a Targets index that keeps of each entry only its ID, DN and
+// the attributes lookups read, as bytes in shared chunks, with what is left
+// of each user as a few bytes (AppendUnresolved names a reference to an entry
+// already read by that entry's number). Both resolve exactly as Map does
+// against a Snapshot of the same read; a million users then cost a few
+// hundred bytes each while they are read, not kilobytes. dirsync's planner
+// uses these methods; hosts need only Map and Describe.
 package mapping

@@ -22,15 +22,6 @@ type Mapper interface {
 	Map(e *connector.Entry, dir *connector.Snapshot) (diff.Account, error)
 }
 
-// FieldOwner is an optional Mapper capability: the diff field names
-// (diff.Field* and "extra.<key>") the mapper sets. Only these fields are
-// compared and updated by the diff; every other field of an app account is
-// left as the app has it. A Mapper without this capability owns the
-// well-known fields (diff.Fields).
-type FieldOwner interface {
-	Fields() []string
-}
-
 // MapperFunc adapts an ordinary function to the Mapper interface, for hosts
 // whose mapping is easier to write in Go than as a Spec.
 type MapperFunc func(e *connector.Entry, dir *connector.Snapshot) (diff.Account, error)

@@ -28,10 +28,7 @@ type RuleMapper struct {
 	lookup bool // a rule uses Lookup
 }
 
-var (
-	_ Mapper     = (*RuleMapper)(nil)
-	_ FieldOwner = (*RuleMapper)(nil)
-)
+var _ Mapper = (*RuleMapper)(nil)
 
 // rule is a compiled Rule.
 type rule struct {

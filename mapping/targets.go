@@ -63,7 +63,7 @@ const (
 )
 
 // NewTargets returns an empty index keeping the given attributes, lower
-// case (a Deferred mapper's ReferencedAttributes).
+// case (a RuleMapper's ReferencedAttributes).
 func NewTargets(attrs []string) *Targets {
 	low := make([]string, len(attrs))
 	for i, a := range attrs {
@@ -257,26 +257,11 @@ func (t *Targets) attr(o int32, name string) string {
 	return ""
 }
 
-// TargetResolver is an optional capability of a Deferred mapper: it
-// resolves what MapEntry left pending against a Targets index instead of a
-// Snapshot. It cannot compute roles (they need the groups of a Snapshot):
-// a Syncer uses it only when the mapping uses no groups.
-type TargetResolver interface {
-	Deferred
-	// ResolveTargets completes a, mapped by MapEntry, once t holds every
-	// entry of the read. It equals Resolve with a Snapshot of the same
-	// entries when the mapping has no role links.
-	ResolveTargets(a *diff.Account, p *Pending, t *Targets)
-	// AppendPending and ReadPending keep a Pending compactly until the
-	// read ends (see RuleMapper.AppendPending).
-	AppendPending(b []byte, p *Pending, t *Targets) []byte
-	ReadPending(s string, t *Targets) (*Pending, string)
-}
-
-var _ TargetResolver = (*RuleMapper)(nil)
-
-// ResolveTargets implements TargetResolver.
-func (m *RuleMapper) ResolveTargets(a *diff.Account, p *Pending, t *Targets) {
+// ResolveTargets completes a, mapped by MapEntry, once t holds every
+// entry of the read. It equals Resolve with a Snapshot of the same
+// entries when the mapping has no role links (roles need the groups of a
+// Snapshot).
+func (m *RuleMapper) ResolveTargets(a *diff.Account, p *Unresolved, t *Targets) {
 	if p == nil || t == nil {
 		return
 	}
@@ -289,20 +274,20 @@ func (m *RuleMapper) ResolveTargets(a *diff.Account, p *Pending, t *Targets) {
 	}, false)
 }
 
-// The tags of a value in a compact Pending.
+// The tags of a value in a compact Unresolved.
 const (
 	pendLiteral = iota // the string follows
 	pendDN             // the DN of the entry whose number follows
 	pendID             // the ID of the entry whose number follows
 )
 
-// AppendPending appends to b a compact form of p (nil included), which
-// ReadPending of the same mapper and t reads back. A reference that is, as
+// AppendUnresolved appends to b a compact form of p (nil included), which
+// ReadUnresolved of the same mapper and t reads back. A reference that is, as
 // spelled, the ID or the DN of an entry already in t is written as that
-// entry's number: a large read then keeps neither a Pending per user nor a
+// entry's number: a large read then keeps neither a Unresolved per user nor a
 // copy of each reference (an AD manager is another entry's DN, shared by
 // all the people that manager has).
-func (m *RuleMapper) AppendPending(b []byte, p *Pending, t *Targets) []byte {
+func (m *RuleMapper) AppendUnresolved(b []byte, p *Unresolved, t *Targets) []byte {
 	if p == nil {
 		return append(b, 0)
 	}
@@ -337,14 +322,14 @@ func (m *RuleMapper) AppendPending(b []byte, p *Pending, t *Targets) []byte {
 	return b
 }
 
-// ReadPending reads what AppendPending wrote at the start of s, and returns
+// ReadUnresolved reads what AppendUnresolved wrote at the start of s, and returns
 // it with the rest of s. Its strings may be slices of s.
-func (m *RuleMapper) ReadPending(s string, t *Targets) (*Pending, string) {
+func (m *RuleMapper) ReadUnresolved(s string, t *Targets) (*Unresolved, string) {
 	n, s := readUvarint(s)
 	if n == 0 {
 		return nil, s
 	}
-	p := &Pending{roles: s[0] == 1}
+	p := &Unresolved{roles: s[0] == 1}
 	s = s[1:]
 	for range n - 1 {
 		var ri, nv uint64
@@ -383,7 +368,7 @@ func readUvarint(s string) (uint64, string) {
 		x |= uint64(c&0x7f) << shift
 		shift += 7
 	}
-	panic("mapping: corrupt compact Pending")
+	panic("mapping: corrupt compact Unresolved")
 }
 
 // column is a growing list kept in fixed chunks: appending never copies.

@@ -74,7 +74,7 @@ func TestTargetsResolveAsSnapshot(t *testing.T) {
 		}
 		entries := genTargetEntries(t)
 		targets := mapping.NewTargets(m.ReferencedAttributes())
-		// As a Syncer reads: each user's Pending is kept compactly as soon
+		// As a Syncer reads: each user's Unresolved is kept compactly as soon
 		// as the user is read, against the entries read so far.
 		kept := map[string]string{}
 		for i := range entries {
@@ -82,7 +82,7 @@ func TestTargetsResolveAsSnapshot(t *testing.T) {
 			targets.Add(e)
 			if (e.Kind == connector.KindUser || e.Kind == "") && !e.Deleted {
 				_, p, _ := m.MapEntry(e)
-				kept[e.ID] = string(m.AppendPending(nil, p, targets))
+				kept[e.ID] = string(m.AppendUnresolved(nil, p, targets))
 			}
 		}
 		snap, snapErr := connector.NewSnapshot(usersFirst(entries))
@@ -100,11 +100,11 @@ func TestTargetsResolveAsSnapshot(t *testing.T) {
 			direct := got
 			m.ResolveTargets(&direct, pg, targets)
 			require.Equal(t, want, direct, "entry %q", e.ID)
-			pk, rest := m.ReadPending(kept[e.ID], targets)
+			pk, rest := m.ReadUnresolved(kept[e.ID], targets)
 			require.Empty(t, rest)
 			require.Equal(t, pg == nil, pk == nil)
 			m.ResolveTargets(&got, pk, targets)
-			require.Equal(t, want, got, "entry %q, compact Pending", e.ID)
+			require.Equal(t, want, got, "entry %q, compact Unresolved", e.ID)
 			if got.Manager != "" || len(got.Department) > 0 {
 				resolved++
 			}

@@ -144,7 +144,7 @@ func startRiverRound(b *testing.B, t *tenants, replicas int) *riverRound {
 
 // round inserts one job per integration, waits for all of them and
 // returns how many changes they applied.
-func (r *riverRound) round(b *testing.B, trigger string) int {
+func (r *riverRound) round(b *testing.B, trigger dirsync.Trigger) int {
 	ctx := context.Background()
 	r.mu.Lock()
 	r.done, r.applied, r.failed, r.allDone = 0, 0, nil, make(chan struct{})
@@ -209,7 +209,7 @@ func BenchmarkRound(b *testing.B) {
 				t.changeOne(b, i)
 				b.StartTimer()
 				start := time.Now()
-				require.Equal(b, n, r.round(b, fmt.Sprintf("steady-%d", i)), "one update per integration")
+				require.Equal(b, n, r.round(b, dirsync.Trigger(fmt.Sprintf("steady-%d", i))), "one update per integration")
 				elapsed += time.Since(start)
 				rounds++
 			}
@@ -229,7 +229,7 @@ func BenchmarkRound(b *testing.B) {
 			}
 			return out
 		}
-		round := func(b *testing.B, sys []*dirsync.Syncer, trigger string) int {
+		round := func(b *testing.B, sys []*dirsync.Syncer, trigger dirsync.Trigger) int {
 			work := make(chan *dirsync.Syncer)
 			errs := make(chan error, len(sys))
 			var applied atomic.Int64
@@ -280,7 +280,7 @@ func BenchmarkRound(b *testing.B) {
 				t.changeOne(b, i)
 				b.StartTimer()
 				start := time.Now()
-				require.Equal(b, n, round(b, sys, fmt.Sprintf("steady-%d", i)), "one update per integration")
+				require.Equal(b, n, round(b, sys, dirsync.Trigger(fmt.Sprintf("steady-%d", i))), "one update per integration")
 				elapsed += time.Since(start)
 				rounds++
 			}

@@ -44,18 +44,12 @@ import (
 	"github.com/dirsync-go/dirsync"
 )
 
-// Triggers recorded in a run's history.
-const (
-	TriggerSchedule = "schedule"
-	TriggerSyncNow  = "sync-now"
-)
-
 // SyncArgs is the job of one sync of one integration.
 type SyncArgs struct {
 	// Integration is the integration's name, its Syncer's Source.
 	Integration string `json:"integration" river:"unique"`
 	// Trigger is recorded as the run's trigger.
-	Trigger string `json:"trigger" river:"unique"`
+	Trigger dirsync.Trigger `json:"trigger" river:"unique"`
 	// Slot tells apart the two "sync now" jobs an integration may have at
 	// once: one running, one waiting (see SyncNow).
 	Slot int `json:"slot,omitempty" river:"unique"`
@@ -131,7 +125,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	name := job.Args.Integration
 	trigger := job.Args.Trigger
 	if trigger == "" {
-		trigger = TriggerSchedule
+		trigger = dirsync.TriggerSchedule
 	}
 	return w.withLock(ctx, name, func(ctx context.Context) error {
 		sy, mode, err := w.cfg.Resolve(ctx, name)
@@ -247,7 +241,7 @@ func syncNowTx(ctx context.Context, tx pgx.Tx, client Inserter, integration stri
 	}
 	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
 	args := func(slot int) SyncArgs {
-		return SyncArgs{Integration: integration, Trigger: TriggerSyncNow, Slot: slot}
+		return SyncArgs{Integration: integration, Trigger: dirsync.TriggerSyncNow, Slot: slot}
 	}
 	free := -1
 	for slot := range 2 {
@@ -309,7 +303,7 @@ func PeriodicJob(integration string, sc dirsync.Schedule) (*river.PeriodicJob, e
 		return nil, err
 	}
 	return river.NewPeriodicJob(schedule{sc}, func() (river.JobArgs, *river.InsertOpts) {
-		return SyncArgs{Integration: integration, Trigger: TriggerSchedule},
+		return SyncArgs{Integration: integration, Trigger: dirsync.TriggerSchedule},
 			&river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
 	}, &river.PeriodicJobOpts{ID: "dirsync.sync/" + integration}), nil
 }

@@ -317,7 +317,7 @@ func TestDeactivationFloodHitsSafetyLimit(t *testing.T) {
 		assert.Equal(t, false, e.c.do(http.MethodGet, "/Users/"+id, nil).body["active"])
 	}
 	// Approved, it applies.
-	pending := e.sy.Pending()
+	pending := e.pending(t)
 	require.NotNil(t, pending)
 	_, err = e.sy.ApprovePending(ctx, pending.Digest())
 	require.NoError(t, err)
@@ -437,8 +437,16 @@ func TestApprovalModePush(t *testing.T) {
 	_, ok := e.sink.Get(source, id)
 	assert.False(t, ok)
 	assert.Equal(t, "wait@x", e.c.do(http.MethodGet, "/Users/"+id, nil).body["userName"])
-	_, err = e.sy.ApprovePending(ctx, e.sy.Pending().Digest())
+	_, err = e.sy.ApprovePending(ctx, e.pending(t).Digest())
 	require.NoError(t, err)
 	_, ok = e.sink.Get(source, id)
 	assert.True(t, ok)
+}
+
+// pending is the plan waiting for approval in the Syncer's Store.
+func (e *env) pending(t *testing.T) *dirsync.Plan {
+	t.Helper()
+	p, err := e.sy.PendingPlan(context.Background())
+	require.NoError(t, err)
+	return p
 }

@@ -128,7 +128,7 @@ func main() {
 				fmt.Printf(" — %s", r.Safety)
 			}
 			fmt.Println()
-			if p := sy.Pending(); r.Outcome == dirsync.OutcomeWaiting && p != nil {
+			if p, err := sy.PendingPlan(ctx); err == nil && r.Outcome == dirsync.OutcomeWaiting && p != nil {
 				fmt.Print(p)
 				fmt.Printf("plan %s is waiting: a+Enter approves it\n", p.Digest()[:12])
 				shownMu.Lock()

@@ -1,4 +1,4 @@
-package dirsync
+package planner
 
 import (
 	"context"
@@ -199,7 +199,7 @@ func TestJoinLeavesThePlanAlone(t *testing.T) {
 		whole.Desired, whole.Current = desired, current
 		want := render(t, diff.Compute(whole))
 
-		sy, err := New(noConnector{}, listSink{accounts: current, fail: -1}, &Options{Source: "ad"})
+		sy, err := newTest(noConnector{}, listSink{accounts: current, fail: -1}, &testOptions{Source: "ad"})
 		require.NoError(t, err)
 		ds := &desiredSet{}
 		for i := range desired {
@@ -212,7 +212,7 @@ func TestJoinLeavesThePlanAlone(t *testing.T) {
 		got := in
 		got.Desired, got.Current, got.Unchanged, got.WantDepartments = j.desired, j.current, j.unchanged, j.depts
 		require.Equal(t, want, render(t, diff.Compute(got)))
-		require.Equal(t, managedIn(current, "ad"), j.managed)
+		require.Equal(t, ManagedIn(current, "ad"), j.managed)
 		require.Equal(t, len(current), j.listed)
 	})
 	require.Positive(t, setAside, "no pair was ever set aside: the property was not exercised")
@@ -238,7 +238,7 @@ func TestFailedListingPlansNothing(t *testing.T) {
 		accounts = append(accounts, diff.Account{ID: fmt.Sprint(i), Source: "ad", ExternalID: fmt.Sprint(i), Managed: true})
 	}
 	for _, fail := range []int{0, 1, 25, 49} {
-		sy, err := New(noConnector{}, listSink{accounts: accounts, fail: fail}, &Options{Source: "ad"})
+		sy, err := newTest(noConnector{}, listSink{accounts: accounts, fail: fail}, &testOptions{Source: "ad"})
 		require.NoError(t, err)
 		p, err := sy.Plan(context.Background())
 		require.Error(t, err)
@@ -246,7 +246,7 @@ func TestFailedListingPlansNothing(t *testing.T) {
 		require.Nil(t, p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sy, err := New(noConnector{}, cancelSink{listSink{accounts: accounts, fail: -1}, cancel}, &Options{Source: "ad"})
+	sy, err := newTest(noConnector{}, cancelSink{listSink{accounts: accounts, fail: -1}, cancel}, &testOptions{Source: "ad"})
 	require.NoError(t, err)
 	p, err := sy.Plan(ctx)
 	require.ErrorIs(t, err, context.Canceled)

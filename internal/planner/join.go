@@ -1,4 +1,4 @@
-package dirsync
+package planner
 
 import (
 	"cmp"
@@ -36,7 +36,7 @@ const (
 // ends: a later account under the same key makes them duplicates, which
 // the diff must see. Every other account is kept whole. A failed or
 // cancelled listing is an error and plans nothing.
-func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*joined, error) {
+func (pl *Planner) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*joined, error) {
 	j := &joined{}
 	state := make([]uint8, ds.len()) // by position in ds.byKey
 	stepRef := make([]ref, ds.len())
@@ -49,13 +49,13 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 	var rd reader
 	var d diff.Desired
 	pos := 0
-	for a, err := range s.sink.Accounts(ctx) {
+	for a, err := range pl.sink.Accounts(ctx) {
 		if err != nil {
 			return nil, fmt.Errorf("dirsync: list accounts in the app (nothing planned): %w", err)
 		}
 		pos++
 		switch {
-		case a.Managed && a.Source == s.source && a.ExternalID != "":
+		case a.Managed && a.Source == pl.source && a.ExternalID != "":
 			j.managed++
 			lo, hi := ds.find(a.ExternalID)
 			if hi-lo != 1 {
@@ -85,7 +85,7 @@ func (s *Syncer) join(ctx context.Context, ds *desiredSet, step *diff.InStep) (*
 			// without a join key (counted as managed, as managedIn counts
 			// it), only holds its email: the diff needs it only where an
 			// entry wants that email.
-			if a.Source == s.source {
+			if a.Source == pl.source {
 				j.managed++
 			}
 			if ds.wanted(diff.NormalizeEmail(a.Email)) > 0 {

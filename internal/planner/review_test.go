@@ -1,4 +1,4 @@
-package dirsync
+package planner
 
 import (
 	"context"
@@ -24,10 +24,10 @@ import (
 // (commit bb30a26): every desired account and every listed app account go
 // to one diff.Compute. It is the reference the differential tests below
 // compare the compact plan with.
-func (s *Syncer) planWhole(ctx context.Context) (*Plan, error) {
-	src := readAllSource(s.reader())
-	start := s.now()
-	ds, sourceUsers, cursor, err := s.readDesired(ctx, src)
+func (tp *testPlanner) planWhole(ctx context.Context) (*Result, error) {
+	src := readAllSource(tp.reader())
+	start := tp.now()
+	ds, sourceUsers, cursor, err := tp.readDesired(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -35,21 +35,16 @@ func (s *Syncer) planWhole(ctx context.Context) (*Plan, error) {
 	for i, x := range ds.refs {
 		ds.ar.desired(x, &reader{clone: true}, &desired[i])
 	}
-	current, err := s.accounts(ctx)
+	current, err := Accounts(ctx, tp.sink)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.compute(ctx, desired, current, nil)
+	st := tp.state()
+	dp, err := tp.Compute(ctx, desired, current, nil, st)
 	if err != nil {
 		return nil, err
 	}
-	plan.Created, plan.SourceUsers, plan.cursor = start, sourceUsers, cursor
-	plan.facts.sourceUsers = sourceUsers
-	s.seal(plan)
-	if err := s.checkSafety(plan); err != nil {
-		return plan, err
-	}
-	return plan, nil
+	return &Result{Plan: *dp, Started: start, Managed: ManagedIn(current, tp.source), SourceUsers: sourceUsers, Cursor: cursor}, nil
 }
 
 // reviewConn yields entries as they are, each a copy.
@@ -280,7 +275,7 @@ func mutateApp(t *rapid.T, app []diff.Account, now time.Time) []diff.Account {
 	return app
 }
 
-func renderPlan(t *rapid.T, p *Plan, err error) string {
+func renderPlan(t *rapid.T, p *Result, err error) string {
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -288,7 +283,7 @@ func renderPlan(t *rapid.T, p *Plan, err error) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.String() + string(j)
+	return fmt.Sprintf("%s%s managed=%d users=%d", p.String(), j, p.Managed, p.SourceUsers)
 }
 
 var reviewClock = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
@@ -314,7 +309,7 @@ func TestCompactPlanEqualsWholeDiff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sy0, err := New(reviewConn(first), listSink{fail: -1}, &Options{Source: "ad", Mapper: rm, Policy: pol0,
+		sy0, err := newTest(reviewConn(first), listSink{fail: -1}, &testOptions{Source: "ad", Mapper: rm, Policy: pol0,
 			Now: func() time.Time { return reviewClock.Add(-50 * 24 * time.Hour) }})
 		if err != nil {
 			t.Fatal(err)
@@ -353,7 +348,7 @@ func TestCompactPlanEqualsWholeDiff(t *testing.T) {
 			if depts != nil {
 				sink = deptSink{listSink{accounts: listed, fail: -1}, depts}
 			}
-			sy, err := New(reviewConn(entries), sink, &Options{
+			sy, err := newTest(reviewConn(entries), sink, &testOptions{
 				Source: "ad", Mapper: m, Policy: pol, Now: func() time.Time { return reviewClock },
 				Progress: func(p Progress) { progress = append(progress, p) }})
 			if err != nil {
@@ -364,7 +359,7 @@ func TestCompactPlanEqualsWholeDiff(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var p *Plan
+			var p *Result
 			if whole {
 				p, err = sy.planWhole(ctx)
 			} else {
@@ -389,23 +384,25 @@ type reviewDeferred struct{ rm *mapping.RuleMapper }
 func (d reviewDeferred) Map(e *connector.Entry, s *connector.Snapshot) (diff.Account, error) {
 	return d.rm.Map(e, s)
 }
-func (d reviewDeferred) MapEntry(e *connector.Entry) (diff.Account, *mapping.Pending, error) {
+func (d reviewDeferred) MapEntry(e *connector.Entry) (diff.Account, *mapping.Unresolved, error) {
 	return d.rm.MapEntry(e)
 }
-func (d reviewDeferred) Resolve(a *diff.Account, p *mapping.Pending, e *connector.Entry, s *connector.Snapshot) {
+func (d reviewDeferred) Resolve(a *diff.Account, p *mapping.Unresolved, e *connector.Entry, s *connector.Snapshot) {
 	d.rm.Resolve(a, p, e, s)
 }
 func (d reviewDeferred) ReferencedAttributes() []string { return d.rm.ReferencedAttributes() }
-func (d reviewDeferred) Fields() []string               { return d.rm.Fields() }
-func (d reviewDeferred) Attributes() []string           { return d.rm.Attributes() }
+func (d reviewDeferred) Describe() mapping.Description {
+	return mapping.Description{Fields: d.rm.Fields(), Attributes: d.rm.Attributes(), UsesGroups: true}
+}
 
 type reviewPlain struct{ rm *mapping.RuleMapper }
 
 func (p reviewPlain) Map(e *connector.Entry, s *connector.Snapshot) (diff.Account, error) {
 	return p.rm.Map(e, s)
 }
-func (p reviewPlain) Fields() []string     { return p.rm.Fields() }
-func (p reviewPlain) Attributes() []string { return p.rm.Attributes() }
+func (p reviewPlain) Describe() mapping.Description {
+	return mapping.Description{Fields: p.rm.Fields(), Attributes: p.rm.Attributes(), UsesGroups: true}
+}
 
 type deptSink struct {
 	listSink
@@ -434,7 +431,7 @@ func TestDepartmentsKeyedByParts(t *testing.T) {
 		whole.Desired, whole.Current = desired, current
 		want := diff.Compute(whole)
 
-		sy, err := New(noConnector{}, listSink{accounts: current, fail: -1}, &Options{Source: "ad"})
+		sy, err := newTest(noConnector{}, listSink{accounts: current, fail: -1}, &testOptions{Source: "ad"})
 		require.NoError(t, err)
 		ds := &desiredSet{}
 		for i := range desired {
@@ -469,11 +466,11 @@ func TestManagedCountsAccountsWithoutJoinKey(t *testing.T) {
 	}
 	pol, err := policy.New(policy.Config{Safety: policy.Safety{Disabled: true}})
 	require.NoError(t, err)
-	sy, err := New(noConnector{}, listSink{accounts: accounts, fail: -1}, &Options{Source: "ad", Policy: pol})
+	sy, err := newTest(noConnector{}, listSink{accounts: accounts, fail: -1}, &testOptions{Source: "ad", Policy: pol})
 	require.NoError(t, err)
 	p, err := sy.Plan(context.Background())
-	require.ErrorIs(t, err, ErrSafetyLimit) // an empty read blocks E2: approval needed
-	require.Equal(t, managedIn(accounts, "ad"), p.Managed)
+	require.NoError(t, err) // an empty read blocks E2: the Syncer asks for approval
+	require.Equal(t, ManagedIn(accounts, "ad"), p.Managed)
 	require.Equal(t, 2, p.Managed)
 }
 
@@ -499,7 +496,7 @@ func TestMapProgressReachesTheEnd(t *testing.T) {
 		}
 		for _, m := range []mapping.Mapper{rm, reviewDeferred{rm}, reviewPlain{rm}} {
 			var last *Progress
-			sy, err := New(reviewConn(entries), listSink{fail: -1}, &Options{Source: "ad", Mapper: m,
+			sy, err := newTest(reviewConn(entries), listSink{fail: -1}, &testOptions{Source: "ad", Mapper: m,
 				Progress: func(p Progress) {
 					if p.Phase == PhaseMap {
 						last = &p
@@ -533,7 +530,7 @@ func TestLiteralAttrNamesPlanAlike(t *testing.T) {
 		Attrs: connector.Attrs{"Mail": {"ann@x.test"}, "sAMAccountName": {"ann"}, "TITLE": {"Boss"}, "title": {"Staff"}}}}
 	var plans []string
 	for _, m := range []mapping.Mapper{rm, reviewDeferred{rm}, reviewPlain{rm}} {
-		sy, err := New(reviewConn(entries), listSink{fail: -1}, &Options{Source: "ad", Mapper: m})
+		sy, err := newTest(reviewConn(entries), listSink{fail: -1}, &testOptions{Source: "ad", Mapper: m})
 		require.NoError(t, err)
 		p, err := sy.Plan(context.Background())
 		require.NoError(t, err)

@@ -6,23 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
-	"strings"
 	"time"
 
-	"github.com/dirsync-go/dirsync/diff"
 )
-
-// Clock is the time source of Run. The default is the system clock; tests
-// pass one they advance by hand.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Schedule says when Run syncs.
 type Schedule struct {
@@ -63,28 +49,44 @@ type RunOptions struct {
 	// SkipInitial waits for the first scheduled time instead of syncing
 	// when Run starts.
 	SkipInitial bool
-	// Clock defaults to the system clock.
-	Clock Clock
 	// OnRun, if set, is called after each run is recorded.
 	OnRun func(RunRecord)
 }
 
-// Run outcomes, as History records them.
+// Outcome is what became of a run, as History records it.
+type Outcome string
+
+// The outcomes of a run.
 const (
-	OutcomeApplied   = "applied"
-	OutcomeFailed    = "failed"
-	OutcomeNoChanges = "no-changes"
-	OutcomeWaiting   = "waiting-for-approval"
-	OutcomePlanError = "plan-failed"
+	// OutcomeApplied: the plan was applied, every change of it.
+	OutcomeApplied Outcome = "applied"
+	// OutcomeFailed: the plan was applied in part; some changes failed or
+	// were not attempted (RunRecord.Failures).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeNoChanges: the directory and the app were in step.
+	OutcomeNoChanges Outcome = "no-changes"
+	// OutcomeWaiting: the plan waits for approval (PendingPlan).
+	OutcomeWaiting Outcome = "waiting-for-approval"
+	// OutcomePlanError: no plan could be made (RunRecord.Error).
+	OutcomePlanError Outcome = "plan-failed"
 )
 
-// ErrNoPendingPlan is returned by ApprovePending when no plan waits.
-var ErrNoPendingPlan = errors.New("dirsync: no plan is waiting for approval")
+// Trigger is what started a run, as History records it.
+type Trigger string
 
-// ErrPlanChanged is returned by ApprovePending when the directory or the app
-// changed since the pending plan was made: the admin approved a plan that
-// no longer describes what would happen. The new plan is pending instead.
-var ErrPlanChanged = errors.New("dirsync: the plan changed since it was shown; review the new plan")
+// The triggers of a run.
+const (
+	// TriggerStart: Run started (unless RunOptions.SkipInitial).
+	TriggerStart Trigger = "start"
+	// TriggerSchedule: the schedule came.
+	TriggerSchedule Trigger = "schedule"
+	// TriggerSyncNow: SyncNow was called.
+	TriggerSyncNow Trigger = "sync-now"
+	// TriggerApproval: ApprovePending applied a pending plan.
+	TriggerApproval Trigger = "approval"
+	// TriggerApply: Apply or ApplyShown was called directly.
+	TriggerApply Trigger = "apply"
+)
 
 func (o *RunOptions) withDefaults() RunOptions {
 	var r RunOptions
@@ -99,9 +101,6 @@ func (o *RunOptions) withDefaults() RunOptions {
 	}
 	if r.Schedule.Location == nil {
 		r.Schedule.Location = time.Local
-	}
-	if r.Clock == nil {
-		r.Clock = systemClock{}
 	}
 	return r
 }
@@ -151,22 +150,22 @@ func (s *Syncer) Run(ctx context.Context, opts *RunOptions) error {
 	}
 	defer s.nextRun.Store(nil)
 	if !o.SkipInitial {
-		s.runOnce(ctx, "start", o)
+		s.runOnce(ctx, TriggerStart, o)
 	}
 	for {
-		now := o.Clock.Now()
+		now := s.clock.Now()
 		wait := o.Schedule.Next(now, rand.Float64())
 		next := now.Add(wait)
 		s.nextRun.Store(&next)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-o.Clock.After(wait):
+		case <-s.clock.After(wait):
 			s.nextRun.Store(nil)
-			s.runOnce(ctx, "schedule", o)
+			s.runOnce(ctx, TriggerSchedule, o)
 		case <-s.syncNow:
 			s.nextRun.Store(nil)
-			s.runOnce(ctx, "sync-now", o)
+			s.runOnce(ctx, TriggerSyncNow, o)
 		}
 	}
 }
@@ -180,61 +179,8 @@ func (s *Syncer) SyncNow() {
 	}
 }
 
-// Pending returns the plan waiting for approval as this Syncer last left
-// it, or nil. The plan is also kept in the Store (see PendingPlan), where
-// it survives a restart and other replicas see it.
-func (s *Syncer) Pending() *Plan {
-	s.pendingMu.Lock()
-	defer s.pendingMu.Unlock()
-	return s.pending
-}
-
-// ApprovePending applies the plan waiting for approval, the one whose
-// Digest the admin was shown. When another plan has replaced it meanwhile
-// (a later run found more to do), nothing is applied and the error wraps
-// ErrPlanChanged: the admin must look at the new one.
-//
-// The pending plan is read from the Store (PendingPlan), so an admin can
-// approve on any replica a plan another one made, also after a restart.
-//
-// It plans again first: if anything but timestamps differs from the plan
-// the admin saw, nothing is applied, the new plan becomes pending and the
-// error wraps ErrPlanChanged. Exceptions added since (AddException) are
-// part of that new plan, so "add exceptions, then approve" is:
-// AddException, then ApprovePending with the shown digest — which answers
-// ErrPlanChanged with the new plan pending — then ApprovePending with the
-// new plan's digest once the admin has seen it.
-func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
-	seen, err := s.PendingPlan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if seen == nil {
-		return nil, ErrNoPendingPlan
-	}
-	if d := seen.Digest(); d != digest {
-		return nil, fmt.Errorf("dirsync: approve: the pending plan is %s, not the %q shown: %w", short(d), short(digest), ErrPlanChanged)
-	}
-	fresh, err := s.Plan(ctx)
-	if err != nil && !errors.Is(err, ErrSafetyLimit) {
-		return nil, err
-	}
-	if fresh.Digest() != digest {
-		s.setPending(ctx, fresh)
-		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: "approval", Mode: ModeApproval.String(),
-			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh), Plan: fresh.Digest(),
-			Full: !fresh.Incremental})
-		return nil, fmt.Errorf("dirsync: approve: %w", ErrPlanChanged)
-	}
-	fresh.Approve()
-	s.setPending(ctx, nil)
-	return s.apply(ctx, fresh, "approval", ModeApproval.String())
-}
-
 // runOnce is one scheduled or requested run.
-func (s *Syncer) runOnce(ctx context.Context, trigger string, o RunOptions) {
+func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	if ctx.Err() != nil {
@@ -308,44 +254,51 @@ func safetyText(p *Plan) string {
 	return p.Safety.Error()
 }
 
-// ReasonIntegrationRemoved marks the changes of PlanRemoval.
-const ReasonIntegrationRemoved = "integration.removed"
+// RunOnce is one run as Run makes it, for a host that schedules runs
+// itself, such as a job queue (package riversync runs it from River jobs):
+// it plans, then applies the plan (ModeAutomatic, within the safety limits)
+// or leaves it pending (ModeApproval, or over the limits), records the run
+// in History and returns its record. trigger is recorded as the run's
+// Trigger.
+//
+// Runs of one Syncer never overlap, but two Syncers of one integration in
+// two processes can: the caller serialises those (riversync holds a
+// PostgreSQL advisory lock). A run whose plan failed, whose apply failed
+// or was interrupted, or that did not start because ctx was done, returns
+// an error with its record.
+func (s *Syncer) RunOnce(ctx context.Context, trigger Trigger, mode Mode) (RunRecord, error) {
+	var rec RunRecord
+	ran := false
+	s.runOnce(ctx, trigger, RunOptions{Mode: mode, OnRun: func(r RunRecord) { rec, ran = r, true }})
+	switch {
+	case !ran:
+		if err := ctx.Err(); err != nil {
+			return rec, fmt.Errorf("dirsync: run not started: %w", err)
+		}
+		return rec, errors.New("dirsync: run not recorded")
+	case rec.Outcome == OutcomePlanError:
+		return rec, fmt.Errorf("dirsync: run: plan failed: %s", rec.Error)
+	case rec.Outcome == OutcomeFailed:
+		return rec, fmt.Errorf("dirsync: run: %d changes failed or were not attempted", rec.Failed+notAttempted(rec))
+	}
+	return rec, nil
+}
 
-// PlanRemoval returns the plan for removing this integration: every
-// account it manages is blocked (or deleted, or left, as the lifecycle
-// policy says for accounts that left the directory), and no other
-// integration's account or unmanaged account is touched. The directory is
-// not read. Such a plan always exceeds the safety limits (it empties the
-// source), so Apply carries it out only after Plan.Approve.
-func (s *Syncer) PlanRemoval(ctx context.Context) (*Plan, error) {
-	current, err := s.accounts(ctx)
-	if err != nil {
-		return nil, err
+func notAttempted(r RunRecord) int {
+	n := 0
+	for _, c := range r.Counts {
+		n += c
 	}
-	extra, err := s.Exceptions(ctx)
-	if err != nil {
-		return nil, err
+	return max(0, n-r.Applied-r.Failed-r.Skipped)
+}
+
+// NextRun returns when Run will sync next on its schedule (a SyncNow
+// comes sooner), for an "Integrations" page. It is the zero time while no
+// Run of this Syncer is waiting: before Run starts, during a run, and after
+// Run returned.
+func (s *Syncer) NextRun() time.Time {
+	if t := s.nextRun.Load(); t != nil {
+		return *t
 	}
-	dp := diff.Compute(diff.Input{Source: s.source, Current: current, Options: s.policy.Options(s.now(), extra...)})
-	kept := dp.Changes[:0]
-	for _, c := range dp.Changes {
-		if c.Before == nil || c.Before.Source != s.source || !c.Before.Managed {
-			continue // unmanaged accounts are not this plan's business
-		}
-		for i, r := range c.Reasons {
-			if r.Code == diff.ReasonDeleted {
-				c.Reasons[i] = diff.Reason{Code: ReasonIntegrationRemoved,
-					Detail: "The integration " + s.source + " is being removed" + strings.TrimPrefix(r.Detail, "No longer in the directory")}
-			}
-		}
-		kept = append(kept, c)
-	}
-	dp.Changes = kept
-	plan := &Plan{Plan: *dp, Created: s.now()}
-	plan.Managed = managedIn(current, s.source)
-	s.seal(plan)
-	if err := s.checkSafety(plan); err != nil {
-		return plan, err
-	}
-	return plan, nil
+	return time.Time{}
 }

@@ -1,4 +1,4 @@
-package dirsync
+package planner
 
 // chunked collects a sequence of unknown length without the repeated
 // copying of append: for large slices append grows by a quarter at a time,

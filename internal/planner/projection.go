@@ -1,19 +1,17 @@
-package dirsync
+package planner
 
 import (
 	"slices"
 	"strings"
 
 	"github.com/dirsync-go/dirsync/connector"
-	"github.com/dirsync-go/dirsync/mapping"
 )
 
 // Attribute projection
 //
 // A connector that implements connector.Projector reads, for the
 // Syncer, only the source attributes something downstream reads: the
-// mapping's rules (mapping.AttributeLister: from, templates, lookup
-// targets, and the group names role links compare), the policy's scope
+// mapping's rules (mapping.Description.Attributes), the policy's scope
 // rules (attribute rules, and the group names group rules compare), and
 // the few the Syncer itself shows (a group's cn and displayName in a
 // reason, an unmappable entry's displayName). Exceptions match the mapped
@@ -51,18 +49,17 @@ var syncerAttributes = []string{"cn", "displayname"}
 // projection returns the source attributes the mapping, the policy and
 // the Syncer read, lower case and sorted, or false when the mapper cannot
 // name them.
-func (s *Syncer) projection() ([]string, bool) {
-	al, ok := s.mapper.(mapping.AttributeLister)
-	if !ok {
+func (pl *Planner) projection() ([]string, bool) {
+	if !pl.described || pl.desc.Attributes == nil {
 		return nil, false
 	}
 	out := slices.Clone(syncerAttributes)
-	out = append(out, al.Attributes()...)
-	out = append(out, s.policy.Attributes()...)
-	if s.policy.UsesGroups() {
+	out = append(out, pl.desc.Attributes...)
+	out = append(out, pl.policy.Attributes()...)
+	if pl.policy.UsesGroups() {
 		out = append(out, groupNameAttributes...)
 	}
-	if s.usesGroups() {
+	if pl.usesGroups() {
 		out = append(out, membershipAttributes...)
 	}
 	for i, a := range out {
@@ -74,24 +71,23 @@ func (s *Syncer) projection() ([]string, bool) {
 
 // usesGroups reports whether the mapping or the policy reads group
 // memberships. A mapper that cannot tell is taken to read them.
-func (s *Syncer) usesGroups() bool {
-	if s.policy.UsesGroups() {
+func (pl *Planner) usesGroups() bool {
+	if pl.policy.UsesGroups() {
 		return true
 	}
-	gu, ok := s.mapper.(interface{ UsesGroups() bool })
-	return !ok || gu.UsesGroups()
+	return !pl.described || pl.desc.UsesGroups
 }
 
 // reader returns the connector to read with: the connector projected to
 // the Syncer's attributes when it can be, else the connector itself.
-func (s *Syncer) reader() connector.Connector {
-	p, ok := s.conn.(connector.Projector)
+func (pl *Planner) reader() connector.Connector {
+	p, ok := pl.conn.(connector.Projector)
 	if !ok {
-		return s.conn
+		return pl.conn
 	}
-	attrs, ok := s.projection()
+	attrs, ok := pl.projection()
 	if !ok {
-		return s.conn
+		return pl.conn
 	}
 	return p.Project(attrs)
 }

@@ -1,4 +1,4 @@
-package dirsync
+package planner
 
 import (
 	"encoding/binary"

@@ -1,0 +1,196 @@
+package dirsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/dirsync-go/dirsync/diff"
+	"github.com/dirsync-go/dirsync/internal/planner"
+	"github.com/dirsync-go/dirsync/policy"
+)
+
+// Apply carries out the plan's changes in order and returns a Report of
+// every change. It goes on past a failed change; the returned error joins a
+// *ChangeError for each failure. When ctx is cancelled, Apply finishes no
+// further change and the report marks the rest as not attempted.
+//
+// Apply trusts nothing a host can change in the Plan value:
+//   - It checks the safety limits itself, on the changes it is given and
+//     with the numbers the Syncer made the plan with (for a Plan value the
+//     Syncer did not make, with the sink's own count of managed accounts).
+//     A plan over the limits is refused, with an error wrapping
+//     ErrSafetyLimit, unless every one of its changes was approved
+//     (Plan.Approve, Plan.ApproveDigest).
+//   - It applies under the exceptions as they are now: a change to an
+//     account that became an exception after the plan was made is skipped
+//     (StatusSkipped, with the exception as its reason), as is a change to
+//     an account another integration manages.
+//   - It saves the connector's cursor only when every change of the plan
+//     as made applied: a subset (Plan.Search, or any selection) applies
+//     its changes and leaves the cursor, so what was left out is planned
+//     again by the next run.
+//
+// A panic in the sink's Apply or in Options.OnApplied is recovered and
+// reported as that change's failure (its error wraps ErrPanic); Apply goes
+// on with the next change, and the cursor stays where it was.
+func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.apply(ctx, p, TriggerApply, "")
+}
+
+// ErrPanic is wrapped by the error of a change whose sink Apply or
+// OnApplied hook panicked.
+var ErrPanic = errors.New("dirsync: panic")
+
+// ReasonExceptionAtApply marks a change skipped by Apply because its
+// account became an exception after the plan was made.
+const ReasonExceptionAtApply = "policy.exception-at-apply"
+
+// ReasonForeign marks a change skipped by Apply because its account belongs
+// to another integration.
+const ReasonForeign = "conflict.foreign-account"
+
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string) (*Report, error) {
+	if p == nil {
+		return nil, errors.New("dirsync: Apply: nil plan")
+	}
+	if p.Source != s.source {
+		return nil, fmt.Errorf("dirsync: Apply: plan is for integration %q, not %q", p.Source, s.source)
+	}
+	if err := s.verifySafety(ctx, p); err != nil {
+		return nil, err
+	}
+	extra, err := s.Exceptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dirsync: Apply: read exceptions (nothing applied): %w", err)
+	}
+	except := s.policy.Options(s.now(), extra...).Except
+
+	r := &Report{Source: s.source, Started: s.now()}
+	total := p.Actionable()
+	var errs []error
+	done, skipped := 0, 0
+	for _, c := range p.Changes {
+		if !c.Op.Actionable() {
+			continue
+		}
+		res := Result{Change: c}
+		if ctx.Err() != nil {
+			res.Status = StatusNotAttempted
+			r.Results = append(r.Results, res)
+			continue
+		}
+		if why, skip := s.skipAtApply(&c, except); skip {
+			res.Status, res.Reason = StatusSkipped, why
+			r.Results = append(r.Results, res)
+			skipped++
+			s.log.InfoContext(ctx, "change skipped", "op", c.Op.String(), "key", c.Key, "why", why.Detail)
+			continue
+		}
+		if err := s.applyOne(ctx, &res); err != nil {
+			res.Status, res.Err = StatusFailed, err
+			errs = append(errs, &ChangeError{Change: c, Err: err})
+			s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
+		} else {
+			res.Status = StatusApplied
+		}
+		r.Results = append(r.Results, res)
+		done++
+		s.report(Progress{Phase: PhaseApply, Done: done, Total: total})
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
+	}
+	r.Finished = s.now()
+	if len(errs) == 0 && skipped == 0 && p.cursor != nil && p.unchanged() {
+		// Every change of the plan as made applied: the connector's
+		// position may move on.
+		if err := s.saveCursor(context.WithoutCancel(ctx), p, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.record(ctx, p, r, trigger, mode); err != nil {
+		errs = append(errs, err)
+	}
+	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed),
+		"skipped", skipped)
+	return r, errors.Join(errs...)
+}
+
+// verifySafety checks the safety limits with numbers Apply trusts, and the
+// approval against the changes it is about to apply.
+func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
+	in := policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers, Incremental: p.facts.incremental}
+	if !p.facts.made {
+		// Not a plan this Syncer made: count for ourselves. How many
+		// users the directory returned is unknown, so the empty-source
+		// rule cannot apply, but the limits and the every-account rule do.
+		current, err := planner.Accounts(ctx, s.sink)
+		if err != nil {
+			return fmt.Errorf("dirsync: Apply: %w", err)
+		}
+		in.Managed, in.Incremental = planner.ManagedIn(current, s.source), true
+	}
+	err := s.policy.CheckSafety(&p.Plan, in)
+	if err == nil {
+		return nil
+	}
+	if p.approved != nil && p.covered() {
+		return nil
+	}
+	if p.approved != nil {
+		return fmt.Errorf("dirsync: Apply: the plan holds changes that were not approved: %w", err)
+	}
+	return fmt.Errorf("dirsync: Apply: plan not approved: %w", err)
+}
+
+// skipAtApply reports a change Apply must not carry out: its account is an
+// exception now, or belongs to another integration.
+func (s *Syncer) skipAtApply(c *diff.Change, except func(*diff.Account) (diff.Reason, bool)) (diff.Reason, bool) {
+	for _, a := range []*diff.Account{c.Before, c.After} {
+		if a == nil {
+			continue
+		}
+		if a.Managed && a.Source != "" && a.Source != s.source {
+			return diff.Reason{Code: ReasonForeign, Detail: "Not applied: the account is managed by another integration (" + a.Source + ")"}, true
+		}
+		if except == nil {
+			continue
+		}
+		if r, ok := except(a); ok {
+			detail := r.Detail
+			if detail == "" {
+				detail = "never touched by sync"
+			}
+			return diff.Reason{Code: ReasonExceptionAtApply,
+				Detail: "Not applied: the account became an exception after the plan was made (" + detail + ")"}, true
+		}
+	}
+	return diff.Reason{}, false
+}
+
+// applyOne hands one change to the sink and then to OnApplied, turning a
+// panic in either into an error wrapping ErrPanic.
+func (s *Syncer) applyOne(ctx context.Context, res *Result) (err error) {
+	stage := "sink Apply"
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "panic", "in", stage, "key", res.Change.Key, "panic", fmt.Sprint(v),
+				"stack", string(debug.Stack()))
+			err = fmt.Errorf("%w in %s: %v", ErrPanic, stage, v)
+		}
+	}()
+	if err := s.sink.Apply(ctx, res.Change); err != nil {
+		return err
+	}
+	if s.applied != nil {
+		stage = "OnApplied"
+		applied := *res
+		applied.Status = StatusApplied
+		s.applied(ctx, applied)
+	}
+	return nil
+}
