@@ -1,0 +1,117 @@
+// Package layering states the import rules of the module's packages and
+// checks a package graph against them. Its test runs the check on the
+// module as it is (go list), so that an import running back up the
+// pipeline fails the test suite.
+//
+// Dependencies point one way, like database/sql and its drivers:
+//
+//	connector/…          → connector (and internal helpers), never the rules
+//	store/…              → store (and internal/atomicfile), never the engine
+//	diff                 → nothing of the module
+//	mapping, policy      → connector, diff
+//	internal/planner     → connector, diff, mapping, policy; never the root
+//	dirsync (root)       → all of the above
+//	signin, riversync, … → the root and below; nothing imports them
+//
+// A rule names what a package may not depend on, directly or through
+// another package of the module.
+package layering
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Module is the module path.
+const Module = "github.com/dirsync-go/dirsync"
+
+// Rule forbids the packages matching From to depend on those matching any
+// of Not. A pattern is a package path relative to the module ("" is the
+// root package); a trailing "/..." matches the package and everything
+// under it.
+type Rule struct {
+	From string
+	Not  []string
+	Why  string
+}
+
+// Rules are the module's import rules.
+var Rules = []Rule{
+	{From: "connector/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...",
+		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
+		Why: "a connector is a source: it reads a directory and knows nothing of the rules or the engine"},
+	{From: "store/...", Not: []string{"", "connector/...", "diff", "mapping", "policy", "signin/...",
+		"internal/planner", "riversync/...", "dirsynctest/..."},
+		Why: "a store driver imports only the store interface package, as database/sql drivers import only driver"},
+	{From: "diff", Not: []string{"...", "internal/..."},
+		Why: "the diff is a pure function of plain data"},
+	{From: "mapping", Not: []string{"", "policy", "store/...", "internal/planner", "signin/...", "riversync/..."},
+		Why: "mapping sees connector entries and diff accounts only"},
+	{From: "policy", Not: []string{"", "mapping", "store/...", "internal/planner", "signin/...", "riversync/..."},
+		Why: "policy sees connector entries and diff accounts only"},
+	{From: "internal/planner", Not: []string{"", "store/...", "signin/...", "riversync/...", "dirsynctest/..."},
+		Why: "the planner sits below the root package, which calls it"},
+	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore"},
+		Why: "the root package does not depend on its consumers or on a store driver"},
+}
+
+// match reports whether the relative package path rel matches pattern.
+func match(pattern, rel string) bool {
+	if pattern == "..." {
+		return true
+	}
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return rel == base || strings.HasPrefix(rel, base+"/")
+	}
+	return rel == pattern
+}
+
+// rel returns the module-relative path of pkg, and false for a package
+// outside the module.
+func rel(pkg string) (string, bool) {
+	if pkg == Module {
+		return "", true
+	}
+	r, ok := strings.CutPrefix(pkg, Module+"/")
+	return r, ok
+}
+
+// Check returns one line per forbidden dependency in deps, which maps each
+// package path to every package it depends on (as go list -deps gives
+// them), sorted.
+func Check(deps map[string][]string, rules []Rule) []string {
+	var out []string
+	for pkg, ds := range deps {
+		from, ok := rel(pkg)
+		if !ok {
+			continue
+		}
+		for _, r := range rules {
+			if !match(r.From, from) {
+				continue
+			}
+			for _, d := range ds {
+				to, ok := rel(d)
+				if !ok || to == from {
+					continue
+				}
+				for _, not := range r.Not {
+					if match(not, to) {
+						out = append(out, fmt.Sprintf("%s imports %s: %s", show(from), show(to), r.Why))
+						break
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func show(rel string) string {
+	if rel == "" {
+		return "dirsync (root)"
+	}
+	return rel
+}
