@@ -38,7 +38,8 @@ import (
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	return s.apply(ctx, p, TriggerApply, "")
+	r, _, err := s.apply(ctx, p, TriggerApply, "", nil)
+	return r, err
 }
 
 // ErrPanic is wrapped by the error of a change whose sink Apply or
@@ -53,19 +54,24 @@ const ReasonExceptionAtApply = "policy.exception-at-apply"
 // to another integration.
 const ReasonForeign = "conflict.foreign-account"
 
-func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string) (*Report, error) {
+// apply carries out p and records the run. It returns the report, the
+// run's record (zero when nothing was applied), and an error joining every
+// failure: of changes, and of the bookkeeping after them (cursor, removal
+// budget, history), which the record names too. adjust, if set, completes
+// the record before it is written.
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string, adjust func(*RunRecord)) (*Report, RunRecord, error) {
 	if p == nil {
-		return nil, errors.New("dirsync: Apply: nil plan")
+		return nil, RunRecord{}, errors.New("dirsync: Apply: nil plan")
 	}
 	if p.Source != s.source {
-		return nil, fmt.Errorf("dirsync: Apply: plan is for integration %q, not %q", p.Source, s.source)
+		return nil, RunRecord{}, fmt.Errorf("dirsync: Apply: plan is for integration %q, not %q", p.Source, s.source)
 	}
 	if err := s.verifySafety(ctx, p); err != nil {
-		return nil, err
+		return nil, RunRecord{}, err
 	}
 	extra, err := s.Exceptions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dirsync: Apply: read exceptions (nothing applied): %w", err)
+		return nil, RunRecord{}, fmt.Errorf("dirsync: Apply: read exceptions (nothing applied): %w", err)
 	}
 	except := s.policy.Options(s.now(), extra...).Except
 
@@ -105,19 +111,33 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
 	}
 	r.Finished = s.now()
+	var books []error // bookkeeping that failed after the changes
 	if len(errs) == 0 && skipped == 0 && p.cursor != nil && p.unchanged() {
 		// Every change of the plan as made applied: the connector's
 		// position may move on.
 		if err := s.saveCursor(context.WithoutCancel(ctx), p, r); err != nil {
-			errs = append(errs, err)
+			books = append(books, fmt.Errorf("dirsync: save the cursor (the changes will be read again): %w", err))
 		}
 	}
-	if err := s.record(ctx, p, r, trigger, mode); err != nil {
-		errs = append(errs, err)
+	if err := s.noteRemovals(ctx, r); err != nil {
+		books = append(books, fmt.Errorf("dirsync: note the removals applied in the removal budget: %w", err))
 	}
+	run := s.runRecord(p, r, trigger, mode)
+	if adjust != nil {
+		adjust(&run)
+	}
+	if len(books) > 0 {
+		run.Outcome = OutcomeFailed
+		run.Error = errors.Join(books...).Error()
+	}
+	if err := s.recordRun(ctx, run); err != nil {
+		books = append(books, fmt.Errorf("dirsync: run not recorded in History: %w", err))
+		run.Error = errors.Join(books...).Error()
+	}
+	errs = append(errs, books...)
 	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed),
 		"skipped", skipped)
-	return r, errors.Join(errs...)
+	return r, run, errors.Join(errs...)
 }
 
 // verifySafety checks the safety limits with numbers Apply trusts, and the
@@ -133,6 +153,9 @@ func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
 			return fmt.Errorf("dirsync: Apply: %w", err)
 		}
 		in.Managed, in.Incremental = planner.ManagedIn(current, s.source), true
+	}
+	if err := s.recent(ctx, &in); err != nil {
+		return fmt.Errorf("dirsync: Apply (nothing applied): %w", err)
 	}
 	err := s.policy.CheckSafety(&p.Plan, in)
 	if err == nil {

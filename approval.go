@@ -20,7 +20,9 @@ var ErrPlanChanged = errors.New("dirsync: the plan changed since it was shown; r
 // pending by any Syncer of this integration sharing the Store — another
 // replica of the app, or this process before a restart — is returned, for
 // display and for ApprovePending with its Digest. Like any plan read back
-// from JSON it carries no approval and no cursor. A stored value that is
+// from JSON it carries no approval and no cursor. Its Digest is the one the
+// plan had when it was stored, also where the JSON could not carry a value
+// byte for byte (a value that is not valid UTF-8). A stored value that is
 // not a plan is an error wrapping ErrCorruptStore.
 func (s *Syncer) PendingPlan(ctx context.Context) (*Plan, error) {
 	key := s.key("pending")
@@ -31,31 +33,91 @@ func (s *Syncer) PendingPlan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := new(Plan)
-	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("%w: key %q: %v", ErrCorruptStore, key, err)
+	return decodePending(key, b)
+}
+
+// storedPlan is a pending plan in the Store: the plan's JSON and its
+// digest as made.
+type storedPlan struct {
+	Digest string          `json:"digest"`
+	Plan   json.RawMessage `json:"plan"`
+	// Held marks the removals of a plan whose other changes applied.
+	Held bool `json:"held,omitempty"`
+}
+
+func decodePending(key string, b []byte) (*Plan, error) {
+	p, _, err := decodeStored(key, b)
+	return p, err
+}
+
+// decodeStored reads a stored pending plan and whether it holds the
+// removals of a plan whose other changes applied.
+func decodeStored(key string, b []byte) (*Plan, bool, error) {
+	var sp *storedPlan
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return nil, false, fmt.Errorf("%w: key %q: %v", ErrCorruptStore, key, err)
 	}
-	return p, nil
+	if sp == nil {
+		return nil, false, nil // claimed
+	}
+	p := new(Plan)
+	if err := json.Unmarshal(sp.Plan, p); err != nil || sp.Digest == "" {
+		return nil, false, fmt.Errorf("%w: key %q: not a pending plan (%v)", ErrCorruptStore, key, err)
+	}
+	p.digest = sp.Digest
+	return p, sp.Held, nil
 }
 
 // setPending makes p the plan waiting for approval (nil: none) in the
-// Store. A failed write is logged: the run it belongs to is
-// recorded anyway, and the next run writes the pending plan again.
-func (s *Syncer) setPending(ctx context.Context, p *Plan) {
+// Store; held marks the removals of a plan whose other changes applied.
+func (s *Syncer) setPending(ctx context.Context, p *Plan, held bool) error {
 	ctx = context.WithoutCancel(ctx)
 	key := s.key("pending")
 	var err error
 	if p == nil {
 		err = s.store.Delete(ctx, key)
 	} else {
-		var b []byte
-		if b, err = json.Marshal(p); err == nil {
-			err = s.store.Put(ctx, key, b)
+		var inner, b []byte
+		if inner, err = json.Marshal(p); err == nil {
+			if b, err = json.Marshal(storedPlan{Digest: p.Digest(), Plan: inner, Held: held}); err == nil {
+				err = s.store.Put(ctx, key, b)
+			}
 		}
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "store pending plan", "err", err)
+		return fmt.Errorf("dirsync: store the plan waiting for approval: %w", err)
 	}
+	return nil
+}
+
+// claimPending takes the pending plan whose digest is d out of the Store in
+// one atomic update (store.Updater where the Store has it, across processes
+// where it is shared), so that of two admins approving it on two replicas
+// one applies it and the other gets ErrNoPendingPlan.
+func (s *Syncer) claimPending(ctx context.Context, d string) (held bool, _ error) {
+	key := s.key("pending")
+	var why error
+	err := updateJSON(ctx, s.store, key, func(raw *json.RawMessage) error {
+		p, h, err := decodeStored(key, *raw)
+		held = h
+		switch {
+		case len(*raw) == 0 || p == nil && err == nil:
+			why = ErrNoPendingPlan
+		case err != nil:
+			why = err
+		case p.Digest() != d:
+			why = fmt.Errorf("dirsync: approve: the pending plan is %s, not the %q shown: %w", short(p.Digest()), short(d), ErrPlanChanged)
+		default:
+			*raw = json.RawMessage("null")
+			return nil
+		}
+		return why
+	})
+	if why != nil {
+		return false, why
+	}
+	return held, err
 }
 
 // ApprovePending applies the plan waiting for approval, the one whose
@@ -68,7 +130,9 @@ func (s *Syncer) setPending(ctx context.Context, p *Plan) {
 //
 // It plans again first: if anything but timestamps differs from the plan
 // the admin saw, nothing is applied, the new plan becomes pending and the
-// error wraps ErrPlanChanged. Exceptions added since (AddException) are
+// error wraps ErrPlanChanged. The pending plan is claimed from the Store
+// atomically first, so two approvals of one plan (two admins, two
+// replicas) apply it once. Exceptions added since (AddException) are
 // part of that new plan, so "add exceptions, then approve" is:
 // AddException, then ApprovePending with the shown digest — which answers
 // ErrPlanChanged with the new plan pending — then ApprovePending with the
@@ -76,30 +140,30 @@ func (s *Syncer) setPending(ctx context.Context, p *Plan) {
 func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	seen, err := s.PendingPlan(ctx)
+	held, err := s.claimPending(ctx, digest)
 	if err != nil {
 		return nil, err
-	}
-	if seen == nil {
-		return nil, ErrNoPendingPlan
-	}
-	if d := seen.Digest(); d != digest {
-		return nil, fmt.Errorf("dirsync: approve: the pending plan is %s, not the %q shown: %w", short(d), short(digest), ErrPlanChanged)
 	}
 	fresh, err := s.Plan(ctx)
 	if err != nil && !errors.Is(err, ErrSafetyLimit) {
 		return nil, err
 	}
-	if fresh.Digest() != digest {
-		s.setPending(ctx, fresh)
+	// The admin saw the whole plan, or (when only its removals were over
+	// the limits and the rest applied) its removals.
+	shown := fresh
+	if held {
+		_, shown = fresh.split(s.isRemoval)
+	}
+	if shown.Digest() != digest {
+		_ = s.setPending(ctx, fresh, false)
 		s.recordRun(ctx, RunRecord{Started: fresh.Created, Finished: s.now(), Trigger: TriggerApproval, Mode: ModeApproval.String(),
 			Outcome: OutcomeWaiting, Counts: counts(fresh), Safety: safetyText(fresh), Plan: fresh.Digest(),
 			Full: !fresh.Incremental})
 		return nil, fmt.Errorf("dirsync: approve: %w", ErrPlanChanged)
 	}
 	fresh.Approve()
-	s.setPending(ctx, nil)
-	return s.apply(ctx, fresh, TriggerApproval, ModeApproval.String())
+	r, _, err := s.apply(ctx, fresh, TriggerApproval, ModeApproval.String(), nil)
+	return r, err
 }
 
 // ApplyShown applies the plan an admin was shown, named by its Digest: the
@@ -137,8 +201,8 @@ func (s *Syncer) ApplyShown(ctx context.Context, digest string, approve bool) (*
 		fresh.Approve()
 	}
 	if p, err := s.PendingPlan(ctx); err == nil && p != nil && p.Digest() == digest {
-		s.setPending(ctx, nil)
+		_ = s.setPending(ctx, nil, false)
 	}
-	rep, err := s.apply(ctx, fresh, TriggerApply, "")
+	rep, _, err := s.apply(ctx, fresh, TriggerApply, "", nil)
 	return fresh, rep, err
 }

@@ -37,8 +37,12 @@ type RunRecord struct {
 	// Safety is the safety decision, when the plan exceeded the limits.
 	Safety   string `json:"safety,omitempty"`
 	Approved bool   `json:"approved,omitempty"`
-	// Error is why a plan could not be made.
+	// Error is why a plan could not be made, or what of the run's
+	// bookkeeping failed (saving the cursor, the removal budget).
 	Error string `json:"error,omitempty"`
+	// Held counts the removals left waiting for approval while the rest
+	// of the plan applied (see RunOptions).
+	Held int `json:"held,omitempty"`
 }
 
 // RunFailure is a failed change in a RunRecord.
@@ -59,8 +63,8 @@ func (s *Syncer) History(ctx context.Context) ([]RunRecord, error) {
 	return runs, nil
 }
 
-// record adds the run of an applied plan.
-func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger Trigger, mode string) error {
+// runRecord is the record of an applied plan.
+func (s *Syncer) runRecord(p *Plan, r *Report, trigger Trigger, mode string) RunRecord {
 	run := RunRecord{Started: r.Started, Finished: r.Finished, Trigger: trigger, Mode: mode, Outcome: OutcomeApplied, Full: !p.Incremental,
 		Counts: map[string]int{}, Applied: r.Count(StatusApplied), Failed: r.Count(StatusFailed), Skipped: r.Count(StatusSkipped),
 		Approved: p.Approved(), Plan: p.Digest()}
@@ -81,7 +85,7 @@ func (s *Syncer) record(ctx context.Context, p *Plan, r *Report, trigger Trigger
 		run.Outcome = OutcomeFailed
 	}
 	run.Safety = safetyText(p)
-	return s.recordRun(ctx, run)
+	return run
 }
 
 // recordRun appends a run to the history, keeping the newest HistoryLimit.

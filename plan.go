@@ -32,25 +32,30 @@ func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	var recent policy.SafetyInput
+	if err := s.recent(ctx, &recent); err != nil {
+		return nil, err
+	}
 	res, err := s.planner.Plan(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	return s.finish(res)
+	return s.finish(res, recent)
 }
 
 // finish is where every plan a Syncer makes is finished: the computed
 // plan is sealed with the numbers it was made with (what Apply trusts,
 // whatever a host does to the exported fields), and its safety decision is
 // made from those numbers. A plan over the limits is returned with an
-// error wrapping ErrSafetyLimit.
-func (s *Syncer) finish(res *planner.Result) (*Plan, error) {
+// error wrapping ErrSafetyLimit. recent holds the removals applied within
+// the window (the removal budget).
+func (s *Syncer) finish(res *planner.Result, recent policy.SafetyInput) (*Plan, error) {
 	p := &Plan{Plan: res.Plan, Created: res.Started, Managed: res.Managed, SourceUsers: res.SourceUsers,
 		ChangedUsers: res.ChangedUsers, Incremental: res.Incremental, cursor: res.Cursor, config: res.Config}
 	p.facts = planFacts{made: true, managed: res.Managed, sourceUsers: res.SourceUsers, incremental: res.Incremental}
 	p.facts.whole, p.facts.actionable = seal(&p.Plan)
 	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers,
-		Incremental: p.facts.incremental})
+		Incremental: p.facts.incremental, Recent: recent.Recent, RecentDeletes: recent.RecentDeletes})
 	var se *policy.SafetyError
 	if errors.As(err, &se) {
 		p.Safety = se
@@ -97,6 +102,9 @@ type Plan struct {
 	cursor connector.Cursor
 	// config fingerprints the rules a full plan was made with.
 	config string
+	// digest, when set, is the digest the plan had when it was stored
+	// pending (see PendingPlan).
+	digest string
 }
 
 // planFacts are the numbers a Syncer made a plan with.
@@ -161,7 +169,12 @@ func (p *Plan) covered() bool {
 // plans with the same digest make the same changes. Show it with the plan
 // and pass it to ApprovePending, so that the approval names the plan the
 // admin saw.
-func (p *Plan) Digest() string { return digest(&p.Plan) }
+func (p *Plan) Digest() string {
+	if p.digest != "" {
+		return p.digest
+	}
+	return digest(&p.Plan)
+}
 
 func short(d string) string {
 	if len(d) > 12 {
@@ -183,10 +196,39 @@ func (p *Plan) Search(pattern string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := *p
+	out := p.view()
 	out.Plan = *dp
-	out.cursor, out.config = nil, ""
-	return &out, nil
+	return out, nil
+}
+
+// split returns two views of p: safe holds every change but the removals
+// (isRemoval), held the removals. Both keep the facts p was made with, so
+// neither moves the cursor (the removals held are read again), and held
+// is what waits for approval when only the removals are over the limits.
+func (p *Plan) split(isRemoval func(*diff.Change) bool) (safe, held *Plan) {
+	safe, held = p.view(), p.view()
+	safe.Changes, held.Changes = nil, nil
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		switch {
+		case !c.Op.Actionable():
+			safe.Changes = append(safe.Changes, *c)
+			held.Changes = append(held.Changes, *c)
+		case isRemoval(c):
+			held.Changes = append(held.Changes, *c)
+		default:
+			safe.Changes = append(safe.Changes, *c)
+		}
+	}
+	return safe, held
+}
+
+// view is a copy of p that shares its facts but not its cursor: applying a
+// view never saves the cursor or the time of a full read.
+func (p *Plan) view() *Plan {
+	out := *p
+	out.cursor, out.config, out.digest = nil, "", ""
+	return &out
 }
 
 // WriteText renders the plan as a table (see diff.Plan.WriteText), followed

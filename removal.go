@@ -6,6 +6,7 @@ import (
 
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/internal/planner"
+	"github.com/dirsync-go/dirsync/policy"
 )
 
 // ReasonIntegrationRemoved marks the changes of PlanRemoval.
@@ -41,5 +42,9 @@ func (s *Syncer) PlanRemoval(ctx context.Context) (*Plan, error) {
 		kept = append(kept, c)
 	}
 	dp.Changes = kept
-	return s.finish(&planner.Result{Plan: *dp, Started: s.now(), Managed: planner.ManagedIn(current, s.source)})
+	var recent policy.SafetyInput
+	if err := s.recent(ctx, &recent); err != nil {
+		return nil, err
+	}
+	return s.finish(&planner.Result{Plan: *dp, Started: s.now(), Managed: planner.ManagedIn(current, s.source)}, recent)
 }

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"time"
-
 )
 
 // Schedule says when Run syncs.
@@ -179,19 +178,27 @@ func (s *Syncer) SyncNow() {
 	}
 }
 
-// runOnce is one scheduled or requested run.
-func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) {
+// runOnce is one scheduled or requested run. It returns the run's
+// record, whether a run happened (not when ctx was done before it began),
+// and the run's error: a plan that could not be made, changes that failed,
+// bookkeeping that failed (cursor, removal budget, pending plan, history).
+// The record goes to OnRun, whose panic is recovered.
+func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (rec RunRecord, ran bool, err error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
 	if ctx.Err() != nil {
-		return
+		return RunRecord{}, false, nil
 	}
-	rec := func(r RunRecord) {
-		r.Trigger, r.Mode = trigger, o.Mode.String()
-		s.recordRun(ctx, r)
-		if o.OnRun != nil {
-			o.OnRun(r)
+	mode := o.Mode.String()
+	// finish records a run that applied nothing.
+	finish := func(r RunRecord, runErr error) {
+		r.Trigger, r.Mode = trigger, mode
+		if werr := s.recordRun(ctx, r); werr != nil {
+			werr = fmt.Errorf("dirsync: run not recorded in History: %w", werr)
+			runErr = errors.Join(runErr, werr)
+			r.Error = errors.Join(errors.New(r.Error), werr).Error()
 		}
+		rec, ran, err = r, true, runErr
 	}
 	start := s.now()
 	defer func() {
@@ -200,41 +207,78 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) {
 		// integrations, go on.
 		if v := recover(); v != nil {
 			s.log.ErrorContext(ctx, "run: panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError,
-				Error: fmt.Sprintf("%v: %v", ErrPanic, v)})
+			finish(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError,
+				Error: fmt.Sprintf("%v: %v", ErrPanic, v)}, fmt.Errorf("dirsync: run: %w: %v", ErrPanic, v))
+		}
+		if ran {
+			s.onRun(ctx, o.OnRun, rec)
 		}
 	}()
-	plan, err := s.Plan(ctx)
+	plan, perr := s.Plan(ctx)
 	switch {
-	case err != nil && !errors.Is(err, ErrSafetyLimit):
-		s.log.WarnContext(ctx, "run: plan failed", "err", err)
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError, Error: err.Error()})
+	case perr != nil && !errors.Is(perr, ErrSafetyLimit):
+		s.log.WarnContext(ctx, "run: plan failed", "err", perr)
+		finish(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomePlanError, Error: perr.Error()},
+			fmt.Errorf("dirsync: run: plan failed: %w", perr))
 		return
 	case plan.Empty() && plan.Safety == nil:
-		s.setPending(ctx, nil)
+		books := s.setPending(ctx, nil, false)
 		// Nothing to apply, but the read moved the cursor on.
 		if plan.cursor != nil {
-			if err := s.saveCursor(ctx, plan, nil); err != nil {
-				s.log.WarnContext(ctx, "run: save cursor", "err", err)
+			if cerr := s.saveCursor(ctx, plan, nil); cerr != nil {
+				books = errors.Join(books, fmt.Errorf("dirsync: save the cursor (the changes will be read again): %w", cerr))
 			}
 		}
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeNoChanges, Full: !plan.Incremental, Counts: counts(plan)})
-		return
-	case o.Mode == ModeApproval || plan.Safety != nil:
-		s.setPending(ctx, plan)
-		rec(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan),
-			Safety: safetyText(plan), Plan: plan.Digest()})
-		return
-	}
-	s.setPending(ctx, nil)
-	if _, err := s.apply(ctx, plan, trigger, o.Mode.String()); err != nil {
-		s.log.WarnContext(ctx, "run: apply", "err", err)
-	}
-	if o.OnRun != nil {
-		if runs, err := s.History(context.WithoutCancel(ctx)); err == nil && len(runs) > 0 {
-			o.OnRun(runs[0])
+		r := RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeNoChanges, Full: !plan.Incremental, Counts: counts(plan)}
+		if books != nil {
+			r.Outcome, r.Error = OutcomeFailed, books.Error()
 		}
+		finish(r, books)
+		return
+	case o.Mode == ModeApproval || plan.Safety != nil && plan.Safety.Suspect():
+		// Everything waits: the admin reviews every plan, or the read
+		// itself is suspect (empty, or none of the managed accounts found).
+		finish(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental, Counts: counts(plan),
+			Safety: safetyText(plan), Plan: plan.Digest()}, s.setPending(ctx, plan, false))
+		return
+	case plan.Safety != nil:
+		// Over the removal limits: the removals wait for approval, and
+		// everything else of the plan applies now.
+		safe, held := plan.split(s.isRemoval)
+		books := s.setPending(ctx, held, true)
+		if safe.Actionable() == 0 {
+			finish(RunRecord{Started: start, Finished: s.now(), Outcome: OutcomeWaiting, Full: !plan.Incremental,
+				Counts: counts(plan), Safety: safetyText(plan), Plan: held.Digest(), Held: held.Actionable()}, books)
+			return
+		}
+		_, run, aerr := s.apply(ctx, safe, trigger, mode, func(r *RunRecord) {
+			r.Held, r.Plan, r.Safety = held.Actionable(), held.Digest(), safetyText(plan)
+			if r.Outcome == OutcomeApplied {
+				r.Outcome = OutcomeWaiting
+			}
+		})
+		return run, true, errors.Join(aerr, books)
 	}
+	books := s.setPending(ctx, nil, false)
+	_, run, aerr := s.apply(ctx, plan, trigger, mode, nil)
+	if aerr != nil {
+		s.log.WarnContext(ctx, "run: apply", "err", aerr)
+	}
+	return run, true, errors.Join(aerr, books)
+}
+
+// onRun calls the host's OnRun, recovering a panic in it: a broken hook
+// fails nothing but itself.
+func (s *Syncer) onRun(ctx context.Context, f func(RunRecord), r RunRecord) {
+	if f == nil {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "panic", "in", "OnRun", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	f(r)
 }
 
 func counts(p *Plan) map[string]int {
@@ -267,21 +311,14 @@ func safetyText(p *Plan) string {
 // or was interrupted, or that did not start because ctx was done, returns
 // an error with its record.
 func (s *Syncer) RunOnce(ctx context.Context, trigger Trigger, mode Mode) (RunRecord, error) {
-	var rec RunRecord
-	ran := false
-	s.runOnce(ctx, trigger, RunOptions{Mode: mode, OnRun: func(r RunRecord) { rec, ran = r, true }})
-	switch {
-	case !ran:
-		if err := ctx.Err(); err != nil {
-			return rec, fmt.Errorf("dirsync: run not started: %w", err)
-		}
-		return rec, errors.New("dirsync: run not recorded")
-	case rec.Outcome == OutcomePlanError:
-		return rec, fmt.Errorf("dirsync: run: plan failed: %s", rec.Error)
-	case rec.Outcome == OutcomeFailed:
-		return rec, fmt.Errorf("dirsync: run: %d changes failed or were not attempted", rec.Failed+notAttempted(rec))
+	rec, ran, err := s.runOnce(ctx, trigger, RunOptions{Mode: mode})
+	if !ran {
+		return rec, fmt.Errorf("dirsync: run not started: %w", context.Cause(ctx))
 	}
-	return rec, nil
+	if err == nil && rec.Outcome == OutcomeFailed {
+		err = fmt.Errorf("dirsync: run: %d changes failed or were not attempted", rec.Failed+notAttempted(rec))
+	}
+	return rec, err
 }
 
 func notAttempted(r RunRecord) int {

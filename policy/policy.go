@@ -128,11 +128,25 @@ func (p *Policy) Options(now time.Time, extra ...Exception) diff.Options {
 //
 //   - it removes any managed account while the directory returned no
 //     user at all (in.SourceUsers == 0): even with Safety.Disabled;
-//   - it removes more than MaxRemovals accounts;
-//   - it removes more than MaxPercent of in.Managed, when in.Managed is at
-//     least MinManagedForPercent.
+//   - it removes every managed account (from a full read, unless
+//     Safety.Disabled; from an incremental read, always);
+//   - with the removals applied within the window (in.Recent), it removes
+//     more than MaxRemovals accounts, or more than MaxPercent of those
+//     managed at the window's start (in.Managed + in.Recent), when those
+//     are at least MinManagedForPercent.
 func (p *Policy) CheckSafety(plan *diff.Plan, in SafetyInput) error {
 	return p.get().safety.check(plan, in)
+}
+
+// Limits returns the safety limits in force: the most removals within
+// the window (-1: off), the most as a percentage (-1: off), and the
+// window (0: each plan alone). With Safety.Disabled both limits are -1.
+func (p *Policy) Limits() (maxRemovals int, maxPercent float64, window time.Duration) {
+	s := p.get().safety
+	if s.disabled {
+		return -1, -1, s.window
+	}
+	return s.maxRemovals, s.maxPercent, s.window
 }
 
 // UsesGroups reports whether a scope rule selects by group membership,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/dirsync-go/dirsync/diff"
 )
@@ -15,17 +16,28 @@ const (
 	DefaultMaxRemovals          = 500
 	DefaultMaxPercent           = 20.0
 	DefaultMinManagedForPercent = 10
+	DefaultWindow               = 24 * time.Hour
 )
 
-// Safety limits how many managed accounts one plan may block or delete
-// before an admin must approve it. A zero field takes its default; a
-// negative MaxRemovals or MaxPercent turns that limit off.
+// Safety limits how many managed accounts may be blocked or deleted within
+// a window of time before an admin must approve more. A zero field takes
+// its default; a negative MaxRemovals or MaxPercent turns that limit off.
+//
+// The limits count the removals already applied within the window plus
+// the plan's own (SafetyInput.Recent), so that a flood that arrives one
+// push or one incremental run at a time stops where a burst would: with
+// the defaults, 100 managed accounts deactivated one by one stop at 20,
+// wherever they came from.
 type Safety struct {
-	// MaxRemovals is the most removals a plan may hold (default 500).
+	// MaxRemovals is the most removals the window may hold (default 500).
 	MaxRemovals int `json:"maxRemovals,omitempty"`
-	// MaxPercent is the most removals a plan may hold as a percentage of
-	// the accounts sync manages (default 20).
+	// MaxPercent is the most removals the window may hold as a percentage
+	// of the accounts sync managed at its start (default 20).
 	MaxPercent float64 `json:"maxPercent,omitempty"`
+	// Window is the span over which removals count against the limits
+	// (default 24 hours; negative: each plan alone). JSON: a duration
+	// string such as "24h" or "1d".
+	Window Duration `json:"window,omitzero"`
 	// MinManagedForPercent is how many managed accounts there must be
 	// before MaxPercent applies (default 10), so that a tenant of five
 	// people can lose one without an approval.
@@ -43,11 +55,19 @@ type safety struct {
 	maxPercent  float64 // < 0: off
 	minManaged  int
 	disabled    bool
+	window      time.Duration // <= 0: each plan alone
 }
 
 func (s Safety) compile() (safety, error) {
 	var errs []error
-	c := safety{maxRemovals: s.MaxRemovals, maxPercent: s.MaxPercent, minManaged: s.MinManagedForPercent, disabled: s.Disabled}
+	c := safety{maxRemovals: s.MaxRemovals, maxPercent: s.MaxPercent, minManaged: s.MinManagedForPercent, disabled: s.Disabled,
+		window: s.Window.Duration}
+	switch {
+	case c.window == 0:
+		c.window = DefaultWindow
+	case c.window < 0:
+		c.window = 0
+	}
 	switch {
 	case c.maxRemovals == 0:
 		c.maxRemovals = DefaultMaxRemovals
@@ -91,6 +111,14 @@ type SafetyInput struct {
 	// read: it holds only what changed, so a read without users is not an
 	// empty directory. The count and percent limits still apply.
 	Incremental bool
+	// Recent is how many removals of managed accounts were applied within
+	// the window before this plan (see Window). They count against the
+	// limits with the plan's own. RecentDeletes is how many of them were
+	// deletes: a blocked account is still managed (it is in Managed), a
+	// deleted one is not, so the accounts managed at the window's start
+	// are Managed + RecentDeletes.
+	Recent        int
+	RecentDeletes int
 }
 
 // SafetyError is the error CheckSafety returns. It unwraps to
@@ -100,7 +128,12 @@ type SafetyError struct {
 	Removals int `json:"removals"`
 	// Managed is how many accounts sync managed before the plan.
 	Managed int `json:"managed"`
-	// Percent is Removals as a percentage of Managed.
+	// Recent is how many managed accounts were blocked or deleted within
+	// the window before the plan; Window is that window.
+	Recent int           `json:"recent,omitempty"`
+	Window time.Duration `json:"window,omitempty"`
+	// Percent is Removals and Recent as a percentage of the accounts
+	// managed at the window's start (Managed plus the recent deletes).
 	Percent float64 `json:"percent"`
 	// MaxRemovals and MaxPercent are the limits that applied to this plan;
 	// -1 marks a limit that did not apply (turned off, or MaxPercent for
@@ -142,8 +175,26 @@ func (e *SafetyError) Error() string {
 	case 2:
 		limit = "the safety limits of " + limits[0] + " and " + limits[1]
 	}
+	if e.Recent > 0 {
+		return fmt.Sprintf("policy: the plan would block or delete %d of %d managed accounts; with the %d removed in the last %s "+
+			"that is %s of the accounts managed then, more than %s; approve the plan to apply it",
+			e.Removals, e.Managed, e.Recent, formatWindow(e.Window), formatPercent(e.Percent), limit)
+	}
 	return fmt.Sprintf("policy: the plan would block or delete %d of %d managed accounts (%s), more than %s; approve the plan to apply it",
 		e.Removals, e.Managed, formatPercent(e.Percent), limit)
+}
+
+// Suspect reports a decision about the read itself rather than about how
+// many accounts go: an empty read (EmptySource) or a plan that removes
+// every managed account (Everyone). A host holds everything of such a
+// plan, not only its removals.
+func (e *SafetyError) Suspect() bool { return e.EmptySource || e.Everyone }
+
+func formatWindow(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d/time.Hour)) + " h"
+	}
+	return d.String()
 }
 
 // Unwrap returns ErrSafetyLimit.
@@ -179,8 +230,14 @@ func (s safety) check(plan *diff.Plan, in SafetyInput) error {
 		return nil
 	}
 	managed := max(in.Managed, removals)
-	e := &SafetyError{Removals: removals, Managed: managed, Percent: 100 * float64(removals) / float64(managed),
-		MaxRemovals: -1, MaxPercent: -1}
+	recent, base := 0, managed
+	if s.window > 0 {
+		recent = max(in.Recent, 0)
+		base += min(max(in.RecentDeletes, 0), recent)
+	}
+	base = max(base, removals+recent)
+	e := &SafetyError{Removals: removals, Managed: managed, Recent: recent,
+		Percent: 100 * float64(removals+recent) / float64(base), MaxRemovals: -1, MaxPercent: -1}
 	if in.SourceUsers == 0 && !in.Incremental {
 		e.EmptySource = true
 		return e
@@ -197,10 +254,13 @@ func (s safety) check(plan *diff.Plan, in SafetyInput) error {
 		return nil
 	}
 	e.MaxRemovals = s.maxRemovals
-	if managed >= s.minManaged {
+	if recent > 0 {
+		e.Window = s.window
+	}
+	if base >= s.minManaged {
 		e.MaxPercent = s.maxPercent
 	}
-	if e.MaxRemovals >= 0 && removals > e.MaxRemovals || e.MaxPercent >= 0 && e.Percent > e.MaxPercent {
+	if e.MaxRemovals >= 0 && removals+recent > e.MaxRemovals || e.MaxPercent >= 0 && e.Percent > e.MaxPercent {
 		return e
 	}
 	return nil

@@ -161,3 +161,44 @@ func TestSafetyEndToEnd(t *testing.T) {
 	plan = empty.plan(t, leave, testNow, current)
 	assert.NoError(t, leave.CheckSafety(plan, policy.SafetyInput{Managed: 12}))
 }
+
+// Removals applied within the window count against the limits with the
+// plan's own: a flood that arrives a few at a time stops where a burst
+// would, and the percentage is of the accounts managed at the window's
+// start. With the window turned off each plan counts alone.
+func TestCheckSafetyCountsTheWindow(t *testing.T) {
+	plan := func(n int) *diff.Plan {
+		p := &diff.Plan{Source: "ad"}
+		for i := range n {
+			a := diff.Account{ID: fmt.Sprint(i), Source: "ad", ExternalID: fmt.Sprint(i), Managed: true}
+			p.Changes = append(p.Changes, diff.Change{Op: diff.OpBlock, Before: &a, After: &a})
+		}
+		return p
+	}
+	pol, err := policy.New(policy.Config{})
+	require.NoError(t, err)
+	// 100 managed at the start; 19 blocked already (still managed).
+	require.NoError(t, pol.CheckSafety(plan(1), policy.SafetyInput{Managed: 100, SourceUsers: 100, Recent: 19}))
+	err = pol.CheckSafety(plan(2), policy.SafetyInput{Managed: 100, SourceUsers: 100, Recent: 19})
+	var se *policy.SafetyError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 19, se.Recent)
+	assert.Equal(t, 21.0, se.Percent)
+	assert.Equal(t, policy.DefaultWindow, se.Window)
+	assert.Contains(t, err.Error(), "with the 19 removed in the last 24 h that is 21% of the accounts managed then")
+	assert.False(t, se.Suspect())
+	// Deleted ones are no longer managed: the base is what was managed.
+	require.NoError(t, pol.CheckSafety(plan(1), policy.SafetyInput{Managed: 81, SourceUsers: 81, Recent: 19, RecentDeletes: 19}))
+	require.Error(t, pol.CheckSafety(plan(2), policy.SafetyInput{Managed: 81, SourceUsers: 81, Recent: 19, RecentDeletes: 19}))
+
+	// The count limit too.
+	pol, err = policy.New(policy.Config{Safety: policy.Safety{MaxRemovals: 5, MaxPercent: -1}})
+	require.NoError(t, err)
+	require.Error(t, pol.CheckSafety(plan(1), policy.SafetyInput{Managed: 1000, SourceUsers: 1000, Recent: 5}))
+	require.NoError(t, pol.CheckSafety(plan(1), policy.SafetyInput{Managed: 1000, SourceUsers: 1000, Recent: 4}))
+
+	// A negative window counts each plan alone.
+	pol, err = policy.New(policy.Config{Safety: policy.Safety{Window: policy.Duration{Duration: -1}}})
+	require.NoError(t, err)
+	require.NoError(t, pol.CheckSafety(plan(2), policy.SafetyInput{Managed: 100, SourceUsers: 100, Recent: 19}))
+}
