@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/internal/planner"
@@ -83,6 +84,9 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 		if !c.Op.Actionable() {
 			continue
 		}
+		if c.Op != diff.OpBlock && c.Op != diff.OpDelete && setsBlocked(&c) && (c.Before == nil || !c.Before.Blocked) {
+			c.Op = diff.OpBlock // a block under another name still ends the sessions
+		}
 		res := Result{Change: c}
 		if ctx.Err() != nil {
 			res.Status = StatusNotAttempted
@@ -132,7 +136,7 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 	}
 	if err := s.recordRun(ctx, run); err != nil {
 		books = append(books, fmt.Errorf("dirsync: run not recorded in History: %w", err))
-		run.Error = errors.Join(books...).Error()
+		run.Outcome, run.Error = OutcomeFailed, errors.Join(books...).Error()
 	}
 	errs = append(errs, books...)
 	s.log.InfoContext(ctx, "apply finished", "applied", r.Count(StatusApplied), "failed", r.Count(StatusFailed),
@@ -142,22 +146,40 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 
 // verifySafety checks the safety limits with numbers Apply trusts, and the
 // approval against the changes it is about to apply.
+//
+// What a change removes is decided from the change as the Syncer made it,
+// or, for a change it did not make (edited, added, or in a plan value it
+// did not make at all), from the sink's current account: a foreign change
+// that blocks or deletes an account this integration manages, or sets its
+// "blocked" field, is a removal whatever its Op and Before say. A view of a
+// plan that was over the limits (Search, a selection) carries that plan's
+// decision while it removes anyone.
 func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
 	in := policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers, Incremental: p.facts.incremental}
-	if !p.facts.made {
-		// Not a plan this Syncer made: count for ourselves. How many
-		// users the directory returned is unknown, so the empty-source
-		// rule cannot apply, but the limits and the every-account rule do.
-		current, err := planner.Accounts(ctx, s.sink)
-		if err != nil {
-			return fmt.Errorf("dirsync: Apply: %w", err)
+	checked := &p.Plan
+	if !p.facts.made || !p.unchanged() {
+		made := asMade(&p.Plan, p.facts.changes)
+		if slices.Contains(made, false) || !p.facts.made {
+			current, err := planner.Accounts(ctx, s.sink)
+			if err != nil {
+				return fmt.Errorf("dirsync: Apply: %w", err)
+			}
+			checked = s.foreignRemovals(p, made, current)
+			if !p.facts.made {
+				// How many users the directory returned is unknown, so
+				// the empty-source rule cannot apply, but the limits and
+				// the every-account rule do.
+				in.Managed, in.Incremental = planner.ManagedIn(current, s.source), true
+			}
 		}
-		in.Managed, in.Incremental = planner.ManagedIn(current, s.source), true
 	}
 	if err := s.recent(ctx, &in); err != nil {
 		return fmt.Errorf("dirsync: Apply (nothing applied): %w", err)
 	}
-	err := s.policy.CheckSafety(&p.Plan, in)
+	err := s.policy.CheckSafety(checked, in)
+	if err == nil && p.facts.overLimit != nil && policy.Removals(checked) > 0 {
+		err = p.facts.overLimit
+	}
 	if err == nil {
 		return nil
 	}
@@ -168,6 +190,81 @@ func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
 		return fmt.Errorf("dirsync: Apply: the plan holds changes that were not approved: %w", err)
 	}
 	return fmt.Errorf("dirsync: Apply: plan not approved: %w", err)
+}
+
+// foreignRemovals is p as the safety limits count it: the changes made
+// (made[i]) as they are, and each foreign change as what it would do to
+// the sink's account: a block of that account when it removes one the
+// integration manages.
+func (s *Syncer) foreignRemovals(p *Plan, made []bool, current []diff.Account) *diff.Plan {
+	byID := map[string]*diff.Account{}
+	byKey := map[[2]string]*diff.Account{}
+	for i := range current {
+		a := &current[i]
+		if a.ID != "" {
+			byID[a.ID] = a
+		}
+		if a.Managed && a.ExternalID != "" {
+			byKey[[2]string{a.Source, a.ExternalID}] = a
+		}
+	}
+	find := func(c *diff.Change) *diff.Account {
+		for _, x := range []*diff.Account{c.Before, c.After} {
+			if x == nil {
+				continue
+			}
+			if a := byID[x.ID]; x.ID != "" && a != nil {
+				return a
+			}
+			if a := byKey[[2]string{s.source, x.ExternalID}]; x.ExternalID != "" && a != nil {
+				return a
+			}
+		}
+		return nil
+	}
+	out := &diff.Plan{Source: p.Source}
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if !c.Op.Actionable() {
+			continue
+		}
+		if made[i] {
+			out.Changes = append(out.Changes, *c)
+			continue
+		}
+		a := find(c)
+		if a == nil || !a.Managed || a.Source != s.source || !removes(c, a) {
+			continue
+		}
+		out.Changes = append(out.Changes, diff.Change{Op: diff.OpBlock, Key: c.Key, Before: a})
+	}
+	return out
+}
+
+// removes reports whether c blocks or deletes the sink's account a.
+func removes(c *diff.Change, a *diff.Account) bool {
+	switch {
+	case c.Op == diff.OpDelete:
+		return true
+	case a.Blocked:
+		return false
+	case c.Op == diff.OpBlock:
+		return true
+	}
+	return setsBlocked(c)
+}
+
+// setsBlocked reports whether c's field changes block the account.
+func setsBlocked(c *diff.Change) bool {
+	if c.After == nil || !c.After.Blocked {
+		return false
+	}
+	for _, f := range c.Fields {
+		if f.Name == diff.FieldBlocked {
+			return true
+		}
+	}
+	return false
 }
 
 // skipAtApply reports a change Apply must not carry out: its account is an

@@ -53,12 +53,13 @@ func (s *Syncer) finish(res *planner.Result, recent policy.SafetyInput) (*Plan, 
 	p := &Plan{Plan: res.Plan, Created: res.Started, Managed: res.Managed, SourceUsers: res.SourceUsers,
 		ChangedUsers: res.ChangedUsers, Incremental: res.Incremental, cursor: res.Cursor, config: res.Config}
 	p.facts = planFacts{made: true, managed: res.Managed, sourceUsers: res.SourceUsers, incremental: res.Incremental}
-	p.facts.whole, p.facts.actionable = seal(&p.Plan)
+	p.facts.whole, p.facts.actionable, p.facts.changes = seal(&p.Plan, true)
 	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers,
 		Incremental: p.facts.incremental, Recent: recent.Recent, RecentDeletes: recent.RecentDeletes})
 	var se *policy.SafetyError
 	if errors.As(err, &se) {
 		p.Safety = se
+		p.facts.overLimit = err
 	}
 	if err != nil {
 		return p, err
@@ -113,9 +114,15 @@ type planFacts struct {
 	managed     int
 	sourceUsers int
 	incremental bool
-	// whole and actionable seal the plan's actionable changes as made.
+	// whole and actionable seal the plan's actionable changes as made;
+	// changes are their hashes, in order.
 	whole      uint64
 	actionable int
+	changes    []uint64
+	// overLimit is the safety decision of the whole plan as made, when it
+	// was over the limits: every view of the plan (Search, a selection)
+	// that removes anyone carries it until the plan is approved.
+	overLimit error
 }
 
 // Approve marks a plan over the safety limits as accepted by an admin, so
@@ -148,7 +155,7 @@ func (p *Plan) unchanged() bool {
 	if !p.facts.made {
 		return false
 	}
-	whole, n := seal(&p.Plan)
+	whole, n, _ := seal(&p.Plan, false)
 	return whole == p.facts.whole && n == p.facts.actionable
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -196,7 +197,10 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 		if werr := s.recordRun(ctx, r); werr != nil {
 			werr = fmt.Errorf("dirsync: run not recorded in History: %w", werr)
 			runErr = errors.Join(runErr, werr)
-			r.Error = errors.Join(errors.New(r.Error), werr).Error()
+			if r.Outcome != OutcomePlanError {
+				r.Outcome = OutcomeFailed
+			}
+			r.Error = strings.TrimPrefix(r.Error+"\n"+werr.Error(), "\n")
 		}
 		rec, ran, err = r, true, runErr
 	}

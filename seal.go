@@ -1,6 +1,7 @@
 package dirsync
 
 import (
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -95,20 +96,53 @@ func changeHash(c *diff.Change) uint64 {
 }
 
 // seal is the in-process hash of a plan's actionable changes, in order,
-// and how many there are.
-func seal(p *diff.Plan) (uint64, int) {
+// and how many there are. With hashes set, it also returns the hash of
+// each actionable change, in order (the whole hash is made of them).
+func seal(p *diff.Plan, hashes bool) (whole uint64, n int, each []uint64) {
 	var h maphash.Hash
 	h.SetSeed(sealSeed)
-	w := changeWriter{h: &h}
-	w.str(p.Source)
-	n := 0
+	var one maphash.Hash
+	one.SetSeed(sealSeed)
+	w := changeWriter{h: &one}
+	var b [8]byte
+	h.WriteString(p.Source)
 	for i := range p.Changes {
 		if c := &p.Changes[i]; c.Op.Actionable() {
+			one.Reset()
 			w.change(c)
+			x := one.Sum64()
+			if hashes {
+				each = append(each, x)
+			}
+			binary.LittleEndian.PutUint64(b[:], x)
+			h.Write(b[:])
 			n++
 		}
 	}
-	return h.Sum64(), n
+	return h.Sum64(), n, each
+}
+
+// asMade marks the changes of p that are, in order, among the changes
+// made (the hashes seal returned when the plan was made): a host's subset
+// of the plan keeps them, an edited, added or reordered change is foreign.
+func asMade(p *diff.Plan, made []uint64) []bool {
+	out := make([]bool, len(p.Changes))
+	j := 0
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if !c.Op.Actionable() {
+			continue
+		}
+		h := changeHash(c)
+		for j < len(made) && made[j] != h {
+			j++
+		}
+		if j < len(made) {
+			out[i] = true
+			j++
+		}
+	}
+	return out
 }
 
 // approvalSet returns the sorted hashes of the plan's actionable changes.

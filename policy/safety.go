@@ -149,6 +149,8 @@ type SafetyError struct {
 	// everyone deleted, or a full read in which no managed account is
 	// found (a changed join key, say), is confirmed by an admin.
 	Everyone bool `json:"everyone,omitempty"`
+	// Incremental is set for a plan made from the changes alone.
+	Incremental bool `json:"incremental,omitempty"`
 }
 
 func (e *SafetyError) Error() string {
@@ -185,10 +187,13 @@ func (e *SafetyError) Error() string {
 }
 
 // Suspect reports a decision about the read itself rather than about how
-// many accounts go: an empty read (EmptySource) or a plan that removes
-// every managed account (Everyone). A host holds everything of such a
-// plan, not only its removals.
-func (e *SafetyError) Suspect() bool { return e.EmptySource || e.Everyone }
+// many accounts go: a full read that returned no user (EmptySource) or
+// found none of the managed accounts (Everyone on a full read: a changed
+// join key, a wrong base DN). Everything of such a plan waits for an
+// admin. An incremental read that reports every managed account removed
+// names each removal explicitly: only those removals wait, while its
+// other changes (people pushed meanwhile) may apply.
+func (e *SafetyError) Suspect() bool { return e.EmptySource || e.Everyone && !e.Incremental }
 
 func formatWindow(d time.Duration) string {
 	if d%time.Hour == 0 {
@@ -236,7 +241,7 @@ func (s safety) check(plan *diff.Plan, in SafetyInput) error {
 		base += min(max(in.RecentDeletes, 0), recent)
 	}
 	base = max(base, removals+recent)
-	e := &SafetyError{Removals: removals, Managed: managed, Recent: recent,
+	e := &SafetyError{Removals: removals, Managed: managed, Recent: recent, Incremental: in.Incremental,
 		Percent: 100 * float64(removals+recent) / float64(base), MaxRemovals: -1, MaxPercent: -1}
 	if in.SourceUsers == 0 && !in.Incremental {
 		e.EmptySource = true

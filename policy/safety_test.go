@@ -96,7 +96,7 @@ func TestCheckSafety(t *testing.T) {
 			want: &policy.SafetyError{Removals: 3, Managed: 3, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true}},
 		{name: "incremental, everyone removed, limits off", blocks: 2, safety: policy.Safety{Disabled: true},
 			in:   policy.SafetyInput{Managed: 2, Incremental: true},
-			want: &policy.SafetyError{Removals: 2, Managed: 2, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true}},
+			want: &policy.SafetyError{Removals: 2, Managed: 2, Percent: 100, MaxRemovals: -1, MaxPercent: -1, Everyone: true, Incremental: true}},
 		{name: "small tenant, one of three removed", blocks: 1, in: policy.SafetyInput{Managed: 3, Incremental: true}},
 	}
 	for _, tt := range tests {
