@@ -1,8 +1,8 @@
 package dirsync
 
 import (
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"hash"
 	"hash/maphash"
