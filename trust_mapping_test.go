@@ -76,6 +76,8 @@ func TestUnmappableEntryIsNeverCreated(t *testing.T) {
 		assert.Equal(t, diff.ReasonInvalid, r.Code)
 		assert.Contains(t, r.Detail, "no email and no username", "the sentence names the missing fields")
 	}
+	text, _ := renderPlan(t, p)
+	assert.Contains(t, text, "directory/x000", "a row names the entry when the account has no name")
 	r, err := sy.Apply(ctx, p)
 	require.NoError(t, err)
 	assert.Equal(t, p.Actionable(), r.Count(dirsync.StatusApplied))
