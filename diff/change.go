@@ -176,13 +176,17 @@ func (c *Change) HasReason(code string) bool {
 	return false
 }
 
-// Label returns the account's name, or the department path.
+// Label returns the account's name (Account.Name), or the department
+// path; the change's key for an account with no name, username or email,
+// so that a plan never lists a row that names nobody.
 func (c *Change) Label() string {
 	if c.Op == OpCreateDepartment {
 		return strings.Join(c.Department, DepartmentSeparator)
 	}
 	if a := c.Account(); a != nil {
-		return a.Name()
+		if n := a.Name(); n != "" {
+			return n
+		}
 	}
 	return c.Key
 }

@@ -112,7 +112,11 @@ type Input struct {
 	// ManageDepartments they are wanted like the paths of the desired
 	// accounts. Order and repetition do not matter.
 	WantDepartments [][]string
-	Options         Options
+	// InStepEntries is how many entries a caller left out of Desired
+	// because they were in step with their accounts (see InStep). They
+	// change nothing but the count of users in Plan.Warnings.
+	InStepEntries int
+	Options       Options
 }
 
 // Compute returns the plan that makes Current match Desired under the
@@ -139,6 +143,13 @@ type Input struct {
 //     ReasonDuplicateEmail. Blocks and role changes are security actions
 //     and never wait on an email clash. Two accounts that swap emails wait
 //     for an admin: each holds the email the other wants.
+//
+// An account sync creates can be reached (see "Accounts sync creates" in
+// the package documentation): a create whose account would have no email
+// and no username is skipped with ReasonInvalid, and an update that would
+// leave an account with neither keeps the account's profile, with
+// ReasonInvalid. When most users in scope map to neither, Plan.Warnings
+// says so once.
 func Compute(in Input) *Plan {
 	c := computer{in: in, fields: in.Fields}
 	if c.fields == nil {
@@ -180,6 +191,9 @@ type item struct {
 	// acquires is set when the plan would give email to an account that
 	// does not hold it: a create, an adoption or an email update.
 	acquires bool
+	// unreachable is set for a new entry whose account has no email and
+	// no username: it is not created.
+	unreachable bool
 }
 
 func (it *item) cur() *Account {
@@ -270,8 +284,14 @@ func (c *computer) run() *Plan {
 			continue
 		}
 		d := it.d
-		if d.Invalid || d.OutOfScope || it.email == "" {
+		if d.Invalid || d.OutOfScope {
 			continue
+		}
+		if cur == nil {
+			it.unreachable = unreachable(&it.want)
+		}
+		if it.email == "" {
+			continue // no email, nothing to acquire
 		}
 		if cur == nil {
 			it.acquires = !d.Disabled
@@ -313,6 +333,10 @@ func (c *computer) run() *Plan {
 			// not manage a moment ago is not sync's call.
 			c.add(Change{Op: OpSkip, Key: key(), After: want, Reasons: []Reason{{
 				Code: ReasonDisabledNew, Detail: "Disabled in the directory; not invited"}}})
+		case cur == nil && it.unreachable:
+			// An invitation to nobody. (With no email, it adopts nothing
+			// either.)
+			c.add(Change{Op: OpSkip, Key: key(), After: want, Reasons: []Reason{unreachableCreate}})
 		case cur == nil:
 			if c.create(it, key(), unmanagedByEmail, adopted) {
 				wantDepts = append(wantDepts, want.Department)
@@ -374,6 +398,9 @@ func (c *computer) run() *Plan {
 		c.departments(append(wantDepts, in.WantDepartments...))
 	}
 	p := &Plan{Source: src, Changes: c.changes}
+	if w := c.unfilledWarning(); w != nil {
+		p.Warnings = []Reason{*w}
+	}
 	p.sort()
 	return p
 }
@@ -802,6 +829,14 @@ func (c *computer) existing(d *Desired, cur, want *Account, ak accountKey, taken
 			reasons = append(reasons, r)
 		}
 	}
+	if takesAway(cur, fields) {
+		// A mapping that empties the way to reach the person empties the
+		// rest as likely: the profile is kept whole. Roles come from
+		// group membership, not from attributes, and, like blocks, are
+		// security actions that never wait on the profile.
+		fields = slices.DeleteFunc(fields, func(f FieldChange) bool { return f.Name != FieldRoles })
+		reasons = []Reason{unreachableUpdate}
+	}
 	blockChange := d.Disabled != cur.Blocked
 	if len(fields) == 0 && !blockChange {
 		if len(reasons) > 0 {
@@ -852,13 +887,17 @@ func (c *computer) existing(d *Desired, cur, want *Account, ak accountKey, taken
 //
 // An entry d and an account a are in step when a is managed by the
 // integration under d's join key, d is valid and in scope, no exception
-// covers either, a is blocked exactly when d is disabled, and every field
-// the mapping owns is equal. If d is the only entry and a the only account
-// under that join key, Compute plans nothing for them, and leaving both out
-// of Input changes the plan in nothing, provided that:
+// covers either, a is blocked exactly when d is disabled, every field the
+// mapping owns is equal, and the mapping filled d's account (it has an
+// email or a username, where the mapping owns either: an entry the
+// mapping could not fill stays in the diff, which counts it for
+// Plan.Warnings). If d is the only entry and a the only account under
+// that join key, Compute plans nothing for them, and leaving both out of
+// Input changes the plan in nothing, provided that:
 //
 //   - a is passed in Input.Unchanged when another entry of the diff may
-//     want a's email (it still holds it), and
+//     want a's email (it still holds it),
+//   - Input.InStepEntries counts the entries left out, and
 //   - with ManageDepartments, d's department is passed in
 //     Input.WantDepartments, and Plan's Managed count, if the caller keeps
 //     one, still counts a.
@@ -889,6 +928,9 @@ func (s *InStep) Pair(d *Desired, a *Account) bool {
 	want.Source, want.Managed = c.in.Source, true
 	if !slices.IsSorted(want.Roles) {
 		want.Roles = slices.Sorted(slices.Values(want.Roles))
+	}
+	if c.unfilled(&want) {
+		return false // the diff counts it in Plan.Warnings
 	}
 	if f := c.in.Options.Except; f != nil {
 		if _, ok := f(&want); ok {

@@ -282,13 +282,20 @@ func genInput(t *rapid.T) diff.Input {
 		DeleteAfter: time.Duration(rapid.IntRange(0, 2).Draw(t, "grace")) * 24 * time.Hour,
 		AppBlock:    diff.AppBlockPolicy(rapid.IntRange(0, 1).Draw(t, "appblock"))}}
 	depts := []string{"Sales", "IT", "Europe"}
+	// Sometimes a mapping that reads the wrong attributes: no entry gets
+	// an email (and so the plan warns).
+	broken := rapid.IntRange(0, 4).Draw(t, "brokenMapping") == 0
 	for i := range n {
 		id := string(rune('a' + i))
 		email := rapid.SampledFrom([]string{"", id + "@x.test", "shared@x.test"}).Draw(t, "email")
+		wantEmail := email
+		if broken {
+			wantEmail = ""
+		}
 		dept := rapid.SampledFrom(depts).Draw(t, "dept")
 		if rapid.Bool().Draw(t, "inDir") {
 			in.Desired = append(in.Desired, diff.Desired{
-				Account:    diff.Account{ExternalID: id, Email: email, DisplayName: "N" + id, Department: []string{"Org", dept}},
+				Account:    diff.Account{ExternalID: id, Email: wantEmail, DisplayName: "N" + id, Department: []string{"Org", dept}},
 				Disabled:   rapid.Bool().Draw(t, "disabled"),
 				OutOfScope: rapid.IntRange(0, 4).Draw(t, "scope") == 0,
 			})

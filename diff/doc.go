@@ -21,6 +21,36 @@
 // Account.BlockReason, so the unblock says why the person is back
 // (ReasonEnabled, ReasonScopeReturned, ReasonRestored).
 //
+// # Accounts sync creates
+//
+// A created account must let the host reach the person, so it has an email
+// or a username: the address the invitation goes to, or the name the
+// person signs in with where the app provisions for single sign-on. A name
+// is not required: Account.Name labels an account by its username or email
+// when it has no name, and directories and providers send people without
+// one (SCIM requires only userName; Active Directory accounts need no
+// displayName). A mapping that reads attribute names the directory does
+// not use (the Active Directory default over another directory's entries)
+// fills neither field, and the account would be an invitation to nobody.
+// So:
+//
+//   - A create whose account has no email and no username is skipped with
+//     ReasonInvalid, the sentence saying what is missing.
+//   - An update is judged on the account as it would be after the change:
+//     the fields the mapping owns (Input.Fields) from the entry, the others
+//     as the app holds them, so a mapping that owns only the title never
+//     empties an email. An update that would leave an account that has an
+//     email or a username with neither keeps the account's profile, with
+//     ReasonInvalid: a mapping that empties the way to reach the person is
+//     as likely to be wrong about the rest. Blocks, unblocks and role
+//     changes still happen (the directory's enabled flag and group
+//     memberships do not come from the attribute mapping). An account
+//     that already had neither is not held back by this rule.
+//   - When more than half of the users in scope, and at least five, map
+//     to no email and no username while the mapping owns one of those
+//     fields, Plan.Warnings (and so Summary, the text and the JSON) says so
+//     once, with the numbers.
+//
 // Every change carries Reasons: stable codes for programs and sentences for
 // the Status column. Changes are sorted in apply order (departments,
 // creates, updates, unblocks, blocks, deletes), then by name and key, so the

@@ -18,6 +18,10 @@ import (
 type Plan struct {
 	Source  string   `json:"source"`
 	Changes []Change `json:"changes"`
+	// Warnings are about the plan as a whole rather than one account,
+	// e.g. that most users map to no email and no username (code
+	// ReasonInvalid). Summary, WriteText and the JSON show them.
+	Warnings []Reason `json:"warnings,omitempty"`
 }
 
 func (p *Plan) sort() {
@@ -77,7 +81,8 @@ func (p *Plan) Actionable() int {
 // count.
 func (p *Plan) Empty() bool { return p.Actionable() == 0 }
 
-// Summary renders the counts per op, e.g. "3 create, 1 block, 12 skip".
+// Summary renders the counts per op, e.g. "3 create, 1 block, 12 skip",
+// followed by the warnings, each after "; ".
 func (p *Plan) Summary() string {
 	var parts []string
 	for _, op := range Ops {
@@ -85,10 +90,14 @@ func (p *Plan) Summary() string {
 			parts = append(parts, fmt.Sprintf("%d %s", n, op))
 		}
 	}
-	if len(parts) == 0 {
-		return "no changes"
+	s := "no changes"
+	if len(parts) > 0 {
+		s = strings.Join(parts, ", ")
 	}
-	return strings.Join(parts, ", ")
+	for _, w := range p.Warnings {
+		s += "; " + w.String()
+	}
+	return s
 }
 
 // Search returns a plan with the changes that match the regular expression
@@ -99,7 +108,7 @@ func (p *Plan) Search(pattern string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diff: search pattern %q: %w", pattern, err)
 	}
-	out := &Plan{Source: p.Source}
+	out := &Plan{Source: p.Source, Warnings: p.Warnings}
 	for _, c := range p.Changes {
 		if c.Matches(re) {
 			out.Changes = append(out.Changes, c)
@@ -194,8 +203,9 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 		changes = []Change{}
 	}
 	return json.Marshal(struct {
-		Source  string         `json:"source"`
-		Counts  map[string]int `json:"counts"`
-		Changes []Change       `json:"changes"`
-	}{p.Source, counts, changes})
+		Source   string         `json:"source"`
+		Counts   map[string]int `json:"counts"`
+		Changes  []Change       `json:"changes"`
+		Warnings []Reason       `json:"warnings,omitempty"`
+	}{p.Source, counts, changes, p.Warnings})
 }

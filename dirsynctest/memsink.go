@@ -10,6 +10,8 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dirsync-go/dirsync"
@@ -37,19 +39,47 @@ var (
 )
 
 // NewMemorySink returns a sink holding copies of the accounts. Accounts
-// without an ID get one.
+// without an ID get one. The IDs it gives, here and to created accounts,
+// are "app-" and a number; they start past the highest such ID among the
+// accounts and skip any ID the sink holds, so a new account never
+// overwrites a seeded one.
 func NewMemorySink(accounts ...diff.Account) *MemorySink {
 	s := &MemorySink{byID: map[string]*diff.Account{}, byKey: map[string]*diff.Account{},
 		depts: map[string][]string{}, sessions: map[string]int{}}
 	for _, a := range accounts {
-		a = a.Clone()
-		if a.ID == "" {
-			a.ID = s.newID()
+		if n, ok := idNumber(a.ID); ok && n > s.nextID {
+			s.nextID = n
 		}
-		s.put(&a)
-		s.sessions[a.ID] = 1
+	}
+	// Accounts with an ID first, so that one without an ID, wherever it
+	// stands, is not given an ID a later account holds.
+	for _, withID := range []bool{true, false} {
+		for _, a := range accounts {
+			if (a.ID != "") != withID {
+				continue
+			}
+			a = a.Clone()
+			if a.ID == "" {
+				a.ID = s.newID()
+			}
+			s.put(&a)
+			s.sessions[a.ID] = 1
+		}
 	}
 	return s
+}
+
+// idPrefix starts the IDs the sink gives.
+const idPrefix = "app-"
+
+// idNumber returns the number of an ID of the shape the sink gives.
+func idNumber(id string) (int, bool) {
+	digits, ok := strings.CutPrefix(id, idPrefix)
+	if !ok || digits == "" || len(digits) > 9 || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
 }
 
 // put stores a and indexes its join key.
@@ -60,9 +90,15 @@ func (s *MemorySink) put(a *diff.Account) {
 	}
 }
 
+// newID returns an ID no account of the sink holds.
 func (s *MemorySink) newID() string {
-	s.nextID++
-	return fmt.Sprintf("app-%06d", s.nextID)
+	for {
+		s.nextID++
+		id := fmt.Sprintf("%s%06d", idPrefix, s.nextID)
+		if _, taken := s.byID[id]; !taken {
+			return id
+		}
+	}
 }
 
 // Accounts implements dirsync.Sink; accounts come sorted by ID. Accounts

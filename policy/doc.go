@@ -43,6 +43,14 @@
 // Config and, per run, from the host (Options' extra argument). Plans list
 // excepted accounts as skipped with the code diff.ReasonException.
 //
+// Exceptions compare emails as the whole engine does, after
+// diff.NormalizeEmail (case, surrounding spaces, Unicode NFC), and a pattern
+// also sees the email in that form and the names in NFC: an exception typed
+// on a system that writes "é" as e and a combining accent protects the
+// account whose directory writes it as one character. Every user of the
+// exceptions (full and incremental plans, Apply's check at apply time,
+// sign-in) matches through Exceptions.Match, so all of them agree.
+//
 // # Lifecycle
 //
 // Disabled in the directory: block and end all sessions. Enabled again:

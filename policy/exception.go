@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/dirsync-go/dirsync/diff"
 )
 
@@ -24,12 +26,21 @@ type Exception struct {
 	// ExternalID), compared without regard to case. To protect an app
 	// account that no directory manages, use its email.
 	ID string `json:"id,omitempty"`
-	// Email is compared without regard to case or surrounding spaces.
+	// Email is compared as every email is (diff.NormalizeEmail): without
+	// regard to case, surrounding spaces or Unicode normalisation form, so
+	// "José@X.test" typed with a combining accent protects the account
+	// whose email holds a precomposed é.
 	Email string `json:"email,omitempty"`
 	// Pattern is a regular expression (RE2 syntax, see regexp/syntax)
 	// matched against the account's name, display name, email and
 	// username. It is case-insensitive unless it starts with "(?-i)", and
 	// unanchored: "^svc-" finds names that start with "svc-".
+	//
+	// The pattern sees each text as written and in its normal form: the
+	// email as diff.NormalizeEmail gives it (trimmed, lower case, NFC),
+	// the names and username in Unicode NFC. The pattern itself is tried
+	// as written and in NFC. A match of any form with any form counts, so
+	// no spelling of one person escapes the exception.
 	Pattern string `json:"pattern,omitempty"`
 	// Note is free text for the admin, e.g. "Break-glass admin"; it is
 	// shown in the plan's reason.
@@ -43,9 +54,11 @@ type Exceptions struct {
 }
 
 type exception struct {
-	cfg   Exception
+	cfg Exception
+	// email is cfg.Email as diff.NormalizeEmail gives it.
 	email string
-	re    *regexp.Regexp
+	// re is the pattern as written; reNFC its NFC form when that differs.
+	re, reNFC *regexp.Regexp
 	// broken is set for an extra exception passed to Policy.Options that
 	// failed validation; it matches every account (see Options).
 	broken error
@@ -80,7 +93,7 @@ func compileExceptions(field string, list []Exception) (*Exceptions, error) {
 }
 
 func compileException(c Exception) (exception, error) {
-	ex := exception{cfg: c, email: strings.TrimSpace(c.Email)}
+	ex := exception{cfg: c, email: diff.NormalizeEmail(c.Email)}
 	if strings.TrimSpace(c.ID) == "" && ex.email == "" && c.Pattern == "" {
 		return ex, errors.New("names no account: set id, email or pattern")
 	}
@@ -90,6 +103,12 @@ func compileException(c Exception) (exception, error) {
 			return ex, fmt.Errorf("pattern: %w", err)
 		}
 		ex.re = re
+		if n := norm.NFC.String(c.Pattern); n != c.Pattern {
+			// Composing can, rarely, turn valid syntax into invalid
+			// ("<" and a combining stroke make "≮"): the pattern as
+			// written is the one that must compile.
+			ex.reNFC, _ = compileRegex(n)
+		}
 	}
 	return ex, nil
 }
@@ -130,41 +149,88 @@ func (x *Exceptions) Match(a *diff.Account) (diff.Reason, bool) {
 	if x == nil || a == nil {
 		return diff.Reason{}, false
 	}
+	s := subject{a: a}
 	for i := range x.list {
-		if why, ok := x.list[i].match(a); ok {
+		if why, ok := x.list[i].match(&s); ok {
 			return diff.Reason{Code: diff.ReasonException, Detail: why}, true
 		}
 	}
 	return diff.Reason{}, false
 }
 
-// match returns the reason's sentence when the exception names a.
-func (e *exception) match(a *diff.Account) (string, bool) {
+// subject is an account being matched, with the normal forms of its
+// texts, computed once per Match and only when an exception needs them.
+type subject struct {
+	a     *diff.Account
+	email string // diff.NormalizeEmail(a.Email)
+	done  bool   // email is set
+	texts []string
+}
+
+// normalEmail returns the account's email as diff.NormalizeEmail gives it.
+func (s *subject) normalEmail() string {
+	if !s.done {
+		s.email, s.done = diff.NormalizeEmail(s.a.Email), true
+	}
+	return s.email
+}
+
+// patternTexts returns what a pattern is matched against: the name,
+// display name, email and username as written, then those whose normal
+// form differs in that form (names in NFC, the email normalised).
+func (s *subject) patternTexts() []string {
+	if s.texts != nil {
+		return s.texts
+	}
+	a := s.a
+	raw := [...]string{a.Name(), a.DisplayName, a.Email, a.Username}
+	s.texts = make([]string, 0, 2*len(raw))
+	for _, t := range raw {
+		if t != "" {
+			s.texts = append(s.texts, t)
+		}
+	}
+	for i, t := range raw {
+		n := norm.NFC.String(t)
+		if i == 2 {
+			n = s.normalEmail()
+		}
+		if n != "" && n != t {
+			s.texts = append(s.texts, n)
+		}
+	}
+	return s.texts
+}
+
+// match returns the reason's sentence when the exception names the
+// subject's account.
+func (e *exception) match(s *subject) (string, bool) {
 	if e.broken != nil {
 		return fmt.Sprintf("An exception stored for this integration is invalid (%v); "+
 			"sync touches no account until it is fixed or removed", e.broken), true
 	}
+	a := s.a
 	var by string
 	switch {
 	case e.cfg.ID != "" && a.ExternalID != "" && strings.EqualFold(strings.TrimSpace(e.cfg.ID), a.ExternalID):
 		by = "ID " + quote(a.ExternalID)
-	case e.email != "" && a.Email != "" && strings.EqualFold(e.email, strings.TrimSpace(a.Email)):
-		by = "email " + quote(e.email)
-	case e.re != nil && e.matchPattern(a):
+	case e.email != "" && a.Email != "" && e.email == s.normalEmail():
+		by = "email " + quote(strings.TrimSpace(e.cfg.Email))
+	case e.re != nil && e.matchPattern(s):
 		by = "pattern " + quote(e.cfg.Pattern)
 	default:
 		return "", false
 	}
-	s := "Exception by " + by
+	out := "Exception by " + by
 	if n := strings.TrimSpace(e.cfg.Note); n != "" {
-		s += " (" + n + ")"
+		out += " (" + n + ")"
 	}
-	return s + ": never touched by sync", true
+	return out + ": never touched by sync", true
 }
 
-func (e *exception) matchPattern(a *diff.Account) bool {
-	for _, s := range []string{a.Name(), a.DisplayName, a.Email, a.Username} {
-		if s != "" && e.re.MatchString(s) {
+func (e *exception) matchPattern(s *subject) bool {
+	for _, t := range s.patternTexts() {
+		if e.re.MatchString(t) || (e.reNFC != nil && e.reNFC.MatchString(t)) {
 			return true
 		}
 	}

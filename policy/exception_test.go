@@ -120,3 +120,51 @@ func TestOptionsExceptions(t *testing.T) {
 	r, _ = o.Except(&diff.Account{Email: "a@example.com"})
 	assert.Contains(t, r.Detail, "(config)")
 }
+
+// Emails are compared as diff.NormalizeEmail gives them, and a pattern
+// sees the normal forms too: no spelling of one person escapes an
+// exception.
+func TestExceptionsMatchNormalForms(t *testing.T) {
+	const (
+		nfc = "jos\u00e9@example.com"
+		nfd = "jose\u0301@example.com"
+	)
+	for _, tt := range []struct {
+		name string
+		ex   policy.Exception
+		acct diff.Account
+	}{
+		{"NFD email, NFC account", policy.Exception{Email: nfd}, diff.Account{Email: nfc}},
+		{"NFC email, NFD account", policy.Exception{Email: nfc}, diff.Account{Email: nfd}},
+		{"NFD email with case and spaces", policy.Exception{Email: " JOSE\u0301@Example.COM\t"}, diff.Account{Email: nfc}},
+		{"account email with case and spaces", policy.Exception{Email: nfc}, diff.Account{Email: "  Jos\u00e9@EXAMPLE.com "}},
+		{"NFD pattern, NFC email", policy.Exception{Pattern: "^jose\u0301@"}, diff.Account{Email: nfc}},
+		{"NFC pattern, NFD email", policy.Exception{Pattern: "^jos\u00e9@"}, diff.Account{Email: nfd}},
+		{"case-sensitive pattern sees the normalised email", policy.Exception{Pattern: "(?-i)^jos\u00e9@example"}, diff.Account{Email: "JOSE\u0301@Example.com"}},
+		{"case-sensitive pattern still sees the email as written", policy.Exception{Pattern: "(?-i)^JOS"}, diff.Account{Email: "JOSE@example.com"}},
+		{"NFD pattern, NFC display name", policy.Exception{Pattern: "^Jose\u0301 "}, diff.Account{DisplayName: "Jos\u00e9 Ruiz"}},
+		{"NFC pattern, NFD given name", policy.Exception{Pattern: "^Jos\u00e9 Ruiz$"}, diff.Account{GivenName: "Jose\u0301", FamilyName: "Ruiz"}},
+		{"NFD pattern, NFC username", policy.Exception{Pattern: "^jose\u0301$"}, diff.Account{Username: "jos\u00e9"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			x, err := policy.NewExceptions([]policy.Exception{tt.ex})
+			require.NoError(t, err)
+			r, ok := x.Match(&tt.acct)
+			require.True(t, ok)
+			assert.Equal(t, diff.ReasonException, r.Code)
+			// The same through Options, as the Syncer and sign-in use it.
+			_, ok = mustPolicy(t, policy.Config{}).Options(time.Time{}, tt.ex).Except(&tt.acct)
+			assert.True(t, ok, "as an extra exception")
+			_, ok = mustPolicy(t, policy.Config{Exceptions: []policy.Exception{tt.ex}}).Options(time.Time{}).Except(&tt.acct)
+			assert.True(t, ok, "as a configured exception")
+		})
+	}
+	// Normalising does not widen an email exception to another person.
+	x, err := policy.NewExceptions([]policy.Exception{{Email: nfd}})
+	require.NoError(t, err)
+	_, ok := x.Match(&diff.Account{Email: "jose@example.com"})
+	assert.False(t, ok, "e without an accent is another email")
+	// The reason quotes the exception as the admin typed it.
+	r, _ := x.Match(&diff.Account{Email: nfc})
+	assert.Equal(t, `Exception by email "`+nfd+`": never touched by sync`, r.Detail)
+}
