@@ -294,8 +294,9 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 func (p *Plan) UnmarshalJSON(b []byte) error {
 	var in struct {
 		Plan struct {
-			Source  string        `json:"source"`
-			Changes []diff.Change `json:"changes"`
+			Source   string        `json:"source"`
+			Changes  []diff.Change `json:"changes"`
+			Warnings []diff.Reason `json:"warnings"`
 		} `json:"plan"`
 		Managed      int         `json:"managed"`
 		SourceUsers  int         `json:"sourceUsers"`
@@ -306,7 +307,7 @@ func (p *Plan) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &in); err != nil {
 		return fmt.Errorf("dirsync: read plan: %w", err)
 	}
-	*p = Plan{Plan: diff.Plan{Source: in.Plan.Source, Changes: in.Plan.Changes}, Managed: in.Managed,
+	*p = Plan{Plan: diff.Plan{Source: in.Plan.Source, Changes: in.Plan.Changes, Warnings: in.Plan.Warnings}, Managed: in.Managed,
 		SourceUsers: in.SourceUsers, ChangedUsers: in.ChangedUsers, Incremental: in.Incremental}
 	if in.Safety != nil {
 		p.Safety = in.Safety.Detail

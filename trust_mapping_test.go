@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -208,7 +207,7 @@ func TestMostUsersUnmappedSaysSoOnce(t *testing.T) {
 		if seed > 0 {
 			dir.Shuffle(seed)
 		}
-		sy, err := dirsync.New(dir, dirsynctest.NewMemorySink(), &dirsync.Options{Now: func() time.Time { return clock }})
+		sy, err := dirsync.New(dir, dirsynctest.NewMemorySink(), &dirsync.Options{Clock: fixedClock(clock)})
 		require.NoError(t, err)
 		p, err := sy.Plan(ctx)
 		require.NoError(t, err)

@@ -20,6 +20,7 @@ type joined struct {
 	depts     [][]string
 	managed   int // the integration's accounts in the sink
 	listed    int // every account the sink listed
+	inStep    int // the pairs in step left out of the diff
 }
 
 // The states of a desired account while the sink is listed.
@@ -112,6 +113,7 @@ func (pl *Planner) join(ctx context.Context, ds *desiredSet, step *diff.InStep) 
 		}
 		i := ds.byKey[k]
 		inStep[i] = true
+		j.inStep++
 		ds.ar.desired(ds.refs[i], &rd, &d)
 		if deptKey = appendDepartmentKey(deptKey[:0], d.Account.Department); !deptSeen[string(deptKey)] {
 			deptSeen[string(deptKey)] = true

@@ -212,6 +212,7 @@ func (pl *Planner) full(ctx context.Context, src entrySource, st *State) (*Resul
 		return nil, err
 	}
 	in.Desired, in.Current, in.Unchanged, in.WantDepartments = j.desired, j.current, j.unchanged, j.depts
+	in.InStepEntries = j.inStep
 	res := &Result{Plan: pl.computeInput(in), Started: start, Managed: j.managed, SourceUsers: sourceUsers, Cursor: cursor}
 	if cursor != nil {
 		res.Config = pl.Fingerprint(st.Exceptions)
