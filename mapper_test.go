@@ -16,12 +16,11 @@ import (
 	"github.com/dirsync-go/dirsync/mapping"
 )
 
-// hostMapper is a mapper a host writes in Go: it reads the entry alone
-// and, when describe is set, describes itself.
+// hostMapper is a mapper a host writes in Go: it reads the entry alone.
+// describedHostMapper describes it, with lookups and a version as set.
 type hostMapper struct {
-	describe bool
-	lookups  bool
-	version  string
+	lookups bool
+	version string
 }
 
 func (m hostMapper) Map(e *connector.Entry, _ *connector.Snapshot) (diff.Account, error) {
