@@ -17,6 +17,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // benchSizesFor is benchSizes limited by DIRSYNC_BENCH_SIZES.
@@ -67,7 +68,7 @@ func BenchmarkIncrementalAtScale(b *testing.B) {
 		// The incremental Syncer's first run is a full read in step with
 		// the sink (but for the departments, which it creates): it stores
 		// the cursor and the managed count.
-		store := dirsync.NewMemoryStore()
+		store := store.NewMemory()
 		inc := newSyncer(b, dir, sink, &dirsync.Options{Store: store})
 		if p, _ := syncOnce(b, inc); p.Actionable() != p.Count(diff.OpCreateDepartment) || p.Incremental {
 			b.Fatalf("first run: %d actionable, incremental=%v\n%s", p.Actionable(), p.Incremental, p)

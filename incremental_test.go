@@ -17,6 +17,8 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 func usersOf(entries []connector.Entry) []string {
@@ -138,7 +140,7 @@ func TestIncrementalFlakySinkConverges(t *testing.T) {
 	entries := fake.Company(150, 14)
 	dir := fake.New(entries...)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	store := store.NewMemory()
 	flaky := true
 	sink.Fail = func(c diff.Change) error {
 		h := fnv.New32a()
@@ -180,7 +182,7 @@ func TestIncrementalKilledMidApplyConvergesOnRestart(t *testing.T) {
 	entries := fake.Company(80, 15)
 	dir := fake.New(entries...)
 	sink := dirsynctest.NewMemorySink()
-	store, err := dirsync.OpenFileStore(path)
+	store, err := filestore.Open(path)
 	require.NoError(t, err)
 	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: store})
 	syncOnce(t, sy)
@@ -204,7 +206,7 @@ func TestIncrementalKilledMidApplyConvergesOnRestart(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	sink.Fail = nil
 
-	store2, err := dirsync.OpenFileStore(path)
+	store2, err := filestore.Open(path)
 	require.NoError(t, err)
 	restarted := newSyncer(t, dir, sink, &dirsync.Options{Store: store2})
 	syncOnce(t, restarted)

@@ -16,6 +16,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -141,7 +142,7 @@ func TestRuleAddedAtRunTimeReachesNextRead(t *testing.T) {
 	dir := projectionDir(t)
 	pc := newProjecting(dir)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	store := store.NewMemory()
 	sy, err := dirsync.New(pc, sink, &dirsync.Options{Store: store})
 	require.NoError(t, err)
 	p, err := sy.Plan(ctx)
@@ -285,7 +286,7 @@ func TestGroupsUsedAtRunTimeForceFullRead(t *testing.T) {
 	group := groupName(t, dir)
 	pc := newProjecting(dir)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	store := store.NewMemory()
 	sy, err := dirsync.New(pc, sink, &dirsync.Options{Store: store})
 	require.NoError(t, err)
 	p, err := sy.Plan(ctx)
