@@ -14,18 +14,20 @@
 // Store has three methods, and every driver must:
 //
 //   - give back from Get exactly the bytes of the last Put of that key
-//     (empty, binary or several MiB alike), and never a prefix or a
-//     case-folded variant of another key;
+//     (empty, binary or several MiB alike; a Put of nil reads back empty,
+//     not missing), and never a prefix or a case-folded variant of
+//     another key;
 //   - report a missing key with an error wrapping ErrNotFound, and treat
 //     a Delete of a missing key as success;
 //   - keep no reference to the slice passed to Put, nor hand out its own
 //     in Get;
-//   - be safe for concurrent use.
+//   - be safe for concurrent use;
+//   - name a key in an error with QuoteKey, so that a huge key does not
+//     make a huge error. A driver may refuse a key too long for it.
 //
-// A Syncer reads a value back it cannot have written as an error wrapping
-// ErrCorruptStore, and leaves it as it is: a corrupt store is never reset
-// silently. Errors that name a key quote it with QuoteKey, which bounds
-// how much of it they repeat.
+// A value the Syncer cannot have written (GetJSON and UpdateJSON check)
+// is an error wrapping ErrCorruptStore that names the key, and is left as
+// it is: a corrupt store is never reset silently.
 //
 // # Optional capabilities
 //
