@@ -17,6 +17,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // benchSizesFor is benchSizes limited by DIRSYNC_BENCH_SIZES.
@@ -67,14 +68,14 @@ func BenchmarkIncrementalAtScale(b *testing.B) {
 		// The incremental Syncer's first run is a full read in step with
 		// the sink (but for the departments, which it creates): it stores
 		// the cursor and the managed count.
-		store := dirsync.NewMemoryStore()
-		inc := newSyncer(b, dir, sink, &dirsync.Options{Store: store})
+		st := store.NewMemory()
+		inc := newSyncer(b, dir, sink, &dirsync.Options{Store: st})
 		if p, _ := syncOnce(b, inc); p.Actionable() != p.Count(diff.OpCreateDepartment) || p.Incremental {
 			b.Fatalf("first run: %d actionable, incremental=%v\n%s", p.Actionable(), p.Incremental, p)
 		}
 		// The same integration (one Store) over a sink whose lookups are
 		// indexed, as a database's would be.
-		indexed := newSyncer(b, dir, newIndexedSink(sink), &dirsync.Options{Store: store})
+		indexed := newSyncer(b, dir, newIndexedSink(sink), &dirsync.Options{Store: st})
 		var full struct{ ns, mib float64 }
 		for _, mode := range []string{"full", "incremental", "incremental-indexed"} {
 			b.Run(size.name+"/"+mode, func(b *testing.B) {

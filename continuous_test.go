@@ -21,6 +21,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 func blocked(sink *dirsynctest.MemorySink) int {
@@ -52,7 +53,7 @@ func TestPacedFloodStopsAtTheBudget(t *testing.T) {
 	ctx := context.Background()
 	dir := fake.New(users(100)...)
 	sink := dirsynctest.NewMemorySink()
-	st := dirsync.NewMemoryStore()
+	st := store.NewMemory()
 	open := func() *dirsync.Syncer { return newSyncer(t, dir, sink, &dirsync.Options{Store: st}) }
 	sy := open()
 	rec, err := sy.RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeAutomatic)
@@ -237,7 +238,7 @@ func TestRunBookkeepingFailuresAreTheRunsErrors(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			dir := fake.New(users(3)...)
 			sink := dirsynctest.NewMemorySink()
-			st := &failingStore{Store: dirsync.NewMemoryStore(), suffix: key}
+			st := &failingStore{Store: store.NewMemory(), suffix: key}
 			// The store has no Update: the Syncer reads and Puts.
 			sy := newSyncer(t, dir, sink, &dirsync.Options{Store: struct{ dirsync.Store }{st}})
 			first, err := sy.RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeAutomatic)
@@ -262,7 +263,7 @@ func TestApprovalAppliesOnce(t *testing.T) {
 	ctx := context.Background()
 	dir := fake.New(users(10)...)
 	sink := dirsynctest.NewMemorySink()
-	st := dirsync.NewMemoryStore()
+	st := store.NewMemory()
 	a := newSyncer(t, dir, sink, &dirsync.Options{Store: st})
 	b := newSyncer(t, dir, sink, &dirsync.Options{Store: st})
 	_, err := a.RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeApproval)

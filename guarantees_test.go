@@ -27,6 +27,8 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 func usersN(n int, ou string) []connector.Entry {
@@ -235,9 +237,9 @@ func TestSubsetNeverMovesTheCursor(t *testing.T) {
 func TestExceptionsUpdatedAtomically(t *testing.T) {
 	ctx := context.Background()
 	for name, store := range map[string]dirsync.Store{
-		"memory": dirsync.NewMemoryStore(),
+		"memory": store.NewMemory(),
 		"file":   mustFileStore(t),
-		"plain":  plainStore{dirsync.NewMemoryStore()},
+		"plain":  plainStore{store.NewMemory()},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// Two Syncers of one integration share the store, as two
@@ -277,14 +279,14 @@ func TestExceptionsUpdatedAtomically(t *testing.T) {
 }
 
 // plainStore hides the Updater capability.
-type plainStore struct{ s *dirsync.MemoryStore }
+type plainStore struct{ s *store.Memory }
 
 func (p plainStore) Get(ctx context.Context, k string) ([]byte, error) { return p.s.Get(ctx, k) }
 func (p plainStore) Put(ctx context.Context, k string, v []byte) error { return p.s.Put(ctx, k, v) }
 func (p plainStore) Delete(ctx context.Context, k string) error        { return p.s.Delete(ctx, k) }
 
-func mustFileStore(t *testing.T) *dirsync.FileStore {
-	st, err := dirsync.OpenFileStore(t.TempDir() + "/state.json")
+func mustFileStore(t *testing.T) *filestore.Store {
+	st, err := filestore.Open(t.TempDir() + "/state.json")
 	require.NoError(t, err)
 	return st
 }

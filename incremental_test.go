@@ -17,6 +17,8 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 func usersOf(entries []connector.Entry) []string {
@@ -138,7 +140,7 @@ func TestIncrementalFlakySinkConverges(t *testing.T) {
 	entries := fake.Company(150, 14)
 	dir := fake.New(entries...)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	st := store.NewMemory()
 	flaky := true
 	sink.Fail = func(c diff.Change) error {
 		h := fnv.New32a()
@@ -148,17 +150,17 @@ func TestIncrementalFlakySinkConverges(t *testing.T) {
 		}
 		return nil
 	}
-	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: store})
+	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: st})
 	cursorKey := "integration/ad/cursor"
 	ids := usersOf(entries)
 	for round := range 6 {
 		require.NoError(t, dir.Set(ids[round*7], "title", "Round "+string(rune('A'+round))))
 		require.NoError(t, dir.Disable(ids[round*7+1]))
-		before, _ := store.Get(context.Background(), cursorKey)
+		before, _ := st.Get(context.Background(), cursorKey)
 		p, err := sy.Plan(context.Background())
 		require.NoError(t, err)
 		rep, err := sy.Apply(context.Background(), p)
-		after, _ := store.Get(context.Background(), cursorKey)
+		after, _ := st.Get(context.Background(), cursorKey)
 		if err != nil {
 			assert.Positive(t, rep.Count(dirsync.StatusFailed))
 			assert.Equal(t, before, after, "round %d: the cursor moved past failed changes", round)
@@ -180,7 +182,7 @@ func TestIncrementalKilledMidApplyConvergesOnRestart(t *testing.T) {
 	entries := fake.Company(80, 15)
 	dir := fake.New(entries...)
 	sink := dirsynctest.NewMemorySink()
-	store, err := dirsync.OpenFileStore(path)
+	store, err := filestore.Open(path)
 	require.NoError(t, err)
 	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: store})
 	syncOnce(t, sy)
@@ -204,7 +206,7 @@ func TestIncrementalKilledMidApplyConvergesOnRestart(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	sink.Fail = nil
 
-	store2, err := dirsync.OpenFileStore(path)
+	store2, err := filestore.Open(path)
 	require.NoError(t, err)
 	restarted := newSyncer(t, dir, sink, &dirsync.Options{Store: store2})
 	syncOnce(t, restarted)

@@ -13,6 +13,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/mapping"
 )
 
@@ -79,7 +80,7 @@ func TestHostMapperRunsIncrementally(t *testing.T) {
 	// in full once, then incrementally again.
 	dir := fake.New(user("1", "alice", "Users"))
 	sink := dirsynctest.NewMemorySink()
-	st := dirsync.NewMemoryStore()
+	st := store.NewMemory()
 	version := func(v string) *dirsync.Syncer {
 		return newSyncer(t, dir, sink, &dirsync.Options{Mapper: describedHostMapper{hostMapper{version: v}}, Store: st})
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 // A plan left pending survives a restart: a new Syncer on the same store
@@ -24,7 +26,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 	dir := fake.New(user("1", "alice", "Users"), user("2", "bob", "Users"))
 	sink := dirsynctest.NewMemorySink()
 	replica := func() *dirsync.Syncer {
-		st, err := dirsync.OpenFileStore(path)
+		st, err := filestore.Open(path)
 		require.NoError(t, err)
 		return newSyncer(t, dir, sink, &dirsync.Options{Store: st})
 	}
@@ -69,7 +71,7 @@ func TestPendingSurvivesRestart(t *testing.T) {
 }
 
 func TestPendingCorrupt(t *testing.T) {
-	st := dirsync.NewMemoryStore()
+	st := store.NewMemory()
 	sy := newSyncer(t, fake.New(), dirsynctest.NewMemorySink(), &dirsync.Options{Store: st})
 	require.NoError(t, st.Put(context.Background(), "integration/ad/pending", []byte("{not a plan")))
 	_, err := sy.PendingPlan(context.Background())

@@ -16,6 +16,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -139,8 +140,8 @@ func TestRuleAddedAtRunTimeReachesNextRead(t *testing.T) {
 	dir := projectionDir(t)
 	pc := newProjecting(dir)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
-	sy := newSyncer(t, pc, sink, &dirsync.Options{Store: store})
+	st := store.NewMemory()
+	sy := newSyncer(t, pc, sink, &dirsync.Options{Store: st})
 	p, err := sy.Plan(ctx)
 	require.NoError(t, err)
 	created := 0
@@ -160,7 +161,7 @@ func TestRuleAddedAtRunTimeReachesNextRead(t *testing.T) {
 	spec.Rules = append(spec.Rules, mapping.Rule{Target: diff.ExtraPrefix + "office", From: []string{"physicalDeliveryOfficeName"}})
 	m, err := mapping.New(spec)
 	require.NoError(t, err)
-	sy2 := newSyncer(t, pc, sink, &dirsync.Options{Store: store, Mapper: m})
+	sy2 := newSyncer(t, pc, sink, &dirsync.Options{Store: st, Mapper: m})
 	p2, err := sy2.Plan(ctx)
 	require.NoError(t, err)
 	assert.False(t, p2.Incremental, "a wider projection starts with a full read")
@@ -279,8 +280,8 @@ func TestGroupsUsedAtRunTimeForceFullRead(t *testing.T) {
 	group := groupName(t, dir)
 	pc := newProjecting(dir)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
-	sy := newSyncer(t, pc, sink, &dirsync.Options{Store: store})
+	st := store.NewMemory()
+	sy := newSyncer(t, pc, sink, &dirsync.Options{Store: st})
 	p, err := sy.Plan(ctx)
 	require.NoError(t, err)
 	_, err = sy.Apply(ctx, p)
@@ -294,7 +295,7 @@ func TestGroupsUsedAtRunTimeForceFullRead(t *testing.T) {
 	spec.Roles = []mapping.RoleLink{{Group: group, Role: "admin"}}
 	m, err := mapping.New(spec)
 	require.NoError(t, err)
-	sy2 := newSyncer(t, pc, sink, &dirsync.Options{Store: store, Mapper: m})
+	sy2 := newSyncer(t, pc, sink, &dirsync.Options{Store: st, Mapper: m})
 	p2, err := sy2.Plan(ctx)
 	require.NoError(t, err)
 	assert.False(t, p2.Incremental, "a projection that adds memberships starts with a full read")

@@ -3,125 +3,78 @@ package dirsync_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
-	"runtime"
-	"sync"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
-func TestMemoryStore(t *testing.T) {
-	require.NoError(t, dirsynctest.TestStore(context.Background(), func(context.Context) (dirsync.Store, error) {
-		return dirsync.NewMemoryStore(), nil
-	}))
-}
+// The root's names are the store package's: a host importing only dirsync
+// branches on the same errors a driver returns.
+func TestStoreAliases(t *testing.T) {
+	ctx := context.Background()
+	var st dirsync.Store = store.NewMemory()
+	_, ok := st.(dirsync.Updater)
+	assert.True(t, ok)
+	_, err := st.Get(ctx, "missing")
+	assert.ErrorIs(t, err, dirsync.ErrNotFound)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	assert.Equal(t, store.ErrCorruptStore, dirsync.ErrCorruptStore)
 
-func TestFileStore(t *testing.T) {
-	require.NoError(t, dirsynctest.TestStore(context.Background(), func(context.Context) (dirsync.Store, error) {
-		return dirsync.OpenFileStore(filepath.Join(t.TempDir(), "state.json"))
-	}))
-
-	// A reopened store sees what was written; no temporary files remain.
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, err := dirsync.OpenFileStore(path)
+	// A Syncer made without a Store keeps its state in memory.
+	sy, err := dirsync.New(fake.New(), dirsynctest.NewMemorySink(), nil)
 	require.NoError(t, err)
-	require.NoError(t, s.Put(context.Background(), "k", []byte("v")))
-	s2, err := dirsync.OpenFileStore(path)
+	require.NoError(t, sy.AddException(ctx, policy.Exception{ID: "x"}))
+	list, err := sy.Exceptions(ctx)
 	require.NoError(t, err)
-	got, err := s2.Get(context.Background(), "k")
-	require.NoError(t, err)
-	assert.Equal(t, "v", string(got))
-	entries, err := os.ReadDir(filepath.Dir(path))
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "temporary files left behind")
+	assert.Equal(t, []policy.Exception{{ID: "x"}}, list)
 }
 
-// brokenStore breaks the Store contract in the ways TestStore looks for.
-type brokenStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *brokenStore) Get(ctx context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	v, ok := s.m[key]
-	s.mu.Unlock()
-	if !ok {
-		return nil, errors.New("no such key") // not ErrNotFound
-	}
-	runtime.Gosched() // widen the window between a Syncer's read and write
-	return v, nil     // the store's own slice
-}
-
-func (s *brokenStore) Put(ctx context.Context, key string, value []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(value) > 1<<20 {
-		value = value[:1<<20] // truncates large values
-	}
-	s.m[key] = value // keeps the caller's slice
-	return nil
-}
-
-func (s *brokenStore) Delete(ctx context.Context, key string) error { return nil } // forgets to delete
-
-// Update is not atomic: it reads, yields, and writes.
-func (s *brokenStore) Update(ctx context.Context, key string, f func([]byte, bool) ([]byte, error)) error {
-	s.mu.Lock()
-	old, found := s.m[key]
-	s.mu.Unlock()
-	runtime.Gosched()
-	v, err := f(old, found)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, key, v)
-}
-
-func TestStoreSuiteFindsBrokenStores(t *testing.T) {
-	err := dirsynctest.TestStore(context.Background(), func(context.Context) (dirsync.Store, error) {
-		return &brokenStore{m: map[string][]byte{}}, nil
-	})
-	require.Error(t, err)
-	for _, check := range []string{"round trip", "missing key", "copies", "large values", "concurrent updates (if implemented)", "concurrent syncers"} {
-		assert.Contains(t, err.Error(), check+":", "TestStore did not report %q", check)
-	}
-}
-
-func TestFileStoreCorrupt(t *testing.T) {
-	for name, content := range map[string]string{
-		"truncated":     `{"version":1,"entries":{"k":"d`,
-		"not json":      "hello",
-		"wrong version": `{"version":7,"entries":{}}`,
-		"unknown field": `{"version":1,"entries":{},"extra":true}`,
+// A value a Syncer cannot have written reads back as an error wrapping
+// ErrCorruptStore that names its key, and is left as it was (never reset,
+// which would forget exceptions or history), whatever the store.
+func TestSyncerCorruptValues(t *testing.T) {
+	ctx := context.Background()
+	for name, newStore := range map[string]func(t *testing.T) dirsync.Store{
+		"memory": func(*testing.T) dirsync.Store { return store.NewMemory() },
+		"file": func(t *testing.T) dirsync.Store {
+			st, err := filestore.Open(filepath.Join(t.TempDir(), "state.json"))
+			require.NoError(t, err)
+			return st
+		},
+		"plain": func(*testing.T) dirsync.Store { return plainStore{store.NewMemory()} },
 	} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "state.json")
-			require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-			_, err := dirsync.OpenFileStore(path)
-			require.Error(t, err)
-			assert.True(t, errors.Is(err, dirsync.ErrCorruptStore), "%v", err)
-			assert.Contains(t, err.Error(), path)
-			// The corrupt file is left as it was.
-			after, _ := os.ReadFile(path)
-			assert.Equal(t, content, string(after))
+			st := newStore(t)
+			sy, err := dirsync.New(fake.New(), dirsynctest.NewMemorySink(), &dirsync.Options{Source: "corrupt", Store: st})
+			require.NoError(t, err)
+			bad := []byte(`{"truncated`)
+			for _, c := range []struct {
+				key string
+				op  func() error
+			}{
+				{"integration/corrupt/exceptions", func() error { _, err := sy.Exceptions(ctx); return err }},
+				{"integration/corrupt/exceptions", func() error { return sy.AddException(ctx, policy.Exception{ID: "x"}) }},
+				{"integration/corrupt/history", func() error { _, err := sy.History(ctx); return err }},
+				{"integration/corrupt/pending", func() error { _, err := sy.PendingPlan(ctx); return err }},
+			} {
+				require.NoError(t, st.Put(ctx, c.key, bad))
+				err := c.op()
+				assert.True(t, errors.Is(err, dirsync.ErrCorruptStore), "%s: %v", c.key, err)
+				assert.True(t, err != nil && strings.Contains(err.Error(), c.key), "%s: %v", c.key, err)
+				got, err := st.Get(ctx, c.key)
+				require.NoError(t, err)
+				assert.Equal(t, string(bad), string(got), "%s was overwritten", c.key)
+			}
 		})
 	}
-}
-
-func TestFileStoreCorruptAfterOpen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, err := dirsync.OpenFileStore(path)
-	require.NoError(t, err)
-	require.NoError(t, s.Put(context.Background(), "k", []byte("v")))
-	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
-	assert.ErrorIs(t, s.Put(context.Background(), "k2", []byte("v")), dirsync.ErrCorruptStore)
-	_, err = s.Get(context.Background(), "k")
-	assert.ErrorIs(t, err, dirsync.ErrCorruptStore)
 }

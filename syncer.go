@@ -30,7 +30,7 @@ type Options struct {
 	// policy.New(policy.Config{}) — everything in scope, missing accounts
 	// blocked, the app's blocks kept, the documented safety limits.
 	Policy *policy.Policy
-	// Store keeps exceptions and run history. Default: a MemoryStore.
+	// Store keeps exceptions and run history. Default: store.NewMemory().
 	Store Store
 	// Logger receives diagnostics. Default: discard.
 	Logger *slog.Logger
@@ -159,7 +159,7 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 		sy.policy = p
 	}
 	if sy.store == nil {
-		sy.store = NewMemoryStore()
+		sy.store = newMemoryStore()
 	}
 	if sy.log == nil {
 		sy.log = slog.New(slog.DiscardHandler)

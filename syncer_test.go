@@ -23,6 +23,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 var clock = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
@@ -289,14 +290,14 @@ func TestSyncerCancelledApply(t *testing.T) {
 
 func TestSyncerExceptionsPersist(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dirsync.json")
-	store, err := dirsync.OpenFileStore(path)
+	store, err := filestore.Open(path)
 	require.NoError(t, err)
 	dir := fake.New(user("1", "alice", "Users"), user("2", "bob", "Users"))
 	sink := dirsynctest.NewMemorySink()
 	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: store})
 	require.NoError(t, sy.AddException(context.Background(), policy.Exception{ID: "2", Note: "CEO's account, managed by hand"}))
 
-	store2, err := dirsync.OpenFileStore(path)
+	store2, err := filestore.Open(path)
 	require.NoError(t, err)
 	sy2 := newSyncer(t, dir, sink, &dirsync.Options{Store: store2})
 	p, _ := syncOnce(t, sy2)

@@ -20,6 +20,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/pgtest"
 	"github.com/dirsync-go/dirsync/riversync"
+	"github.com/dirsync-go/dirsync/store/filestore"
 	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
@@ -176,7 +177,7 @@ func (r *riverRound) round(b *testing.B, trigger dirsync.Trigger) int {
 // replicas (clients with their own pools, 4 workers each) with their
 // state in PostgreSQL; "one-process-filestore" is the single-replica
 // shape: one process running the integrations' RunOnce two at a time,
-// each integration's state in its own FileStore. Per round, "first" is
+// each integration's state in its own filestore. Per round, "first" is
 // the first import of every integration (full reads, every account
 // created); "steady" is the round after one title changed in every
 // directory (incremental reads, one update each). Each sub-benchmark's
@@ -221,7 +222,7 @@ func BenchmarkRound(b *testing.B) {
 		syncers := func(b *testing.B, t *tenants, sub string) []*dirsync.Syncer {
 			var out []*dirsync.Syncer
 			for _, name := range t.names {
-				st, err := dirsync.OpenFileStore(filepath.Join(dir, sub, name+".json"))
+				st, err := filestore.Open(filepath.Join(dir, sub, name+".json"))
 				require.NoError(b, err)
 				sy, err := t.syncer(st, name)
 				require.NoError(b, err)

@@ -28,6 +28,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/pgtest"
 	"github.com/dirsync-go/dirsync/riversync"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
@@ -147,7 +148,7 @@ func TestReplicaDiesMidApply(t *testing.T) {
 	cursor0, err := st.Get(ctx, cursorKey)
 	require.NoError(t, err)
 	twin := dirsynctest.NewMemorySink()
-	tsy, err := newSyncer(dirsync.NewMemoryStore(), twin)
+	tsy, err := newSyncer(store.NewMemory(), twin)
 	require.NoError(t, err)
 	_, err = tsy.RunOnce(ctx, "setup", dirsync.ModeAutomatic)
 	require.NoError(t, err)

@@ -56,14 +56,29 @@ for pkg in . ./diff ./mapping ./policy ./connector ./connector/ad; do
     echo "package $pkg depends on a vendor SDK" >&2; exit 1
   fi
 done
-for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest; do
+for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest ./store ./store/filestore ./store/storetest; do
   if go list -deps "$pkg" | grep -E 'github.com/jackc/pgx|github.com/riverqueue'; then
     echo "package $pkg depends on PostgreSQL or River (only store/pgstore and riversync may)" >&2; exit 1
   fi
 done
-if go list -deps ./diff ./mapping ./policy ./connector/... | grep -qx 'github.com/dirsync-go/dirsync'; then
+if go list -deps ./diff ./mapping ./policy ./connector/... ./store/... | grep -qx 'github.com/dirsync-go/dirsync'; then
   echo "a subpackage imports the root package" >&2; exit 1
 fi
+# Stores are drivers, as in database/sql/driver: store imports the standard
+# library only, and each package under it (filestore, pgstore, storetest)
+# no other dirsync package than store and internal/atomicfile.
+mod=github.com/dirsync-go/dirsync
+if go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./store | grep -vx "$mod/store"; then
+  echo "package store imports more than the standard library" >&2; exit 1
+fi
+for pkg in $(go list ./store/...); do
+  for dep in $(go list -deps "$pkg" | grep -E "^$mod(/|\$)"); do
+    case "$dep" in
+      "$pkg" | "$mod/store" | "$mod/internal/atomicfile") ;;
+      *) echo "package $pkg imports $dep (a store package may import only store and internal/atomicfile)" >&2; exit 1 ;;
+    esac
+  done
+done
 
 cleanup() { :; }
 pg_stop() { :; }

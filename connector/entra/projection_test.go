@@ -17,6 +17,7 @@ import (
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // unprojected hides Project: the Syncer reads it with the connector's
@@ -175,7 +176,7 @@ func TestRuleAddedAtRunTimeReachesNextRead(t *testing.T) {
 	ctx := testCtx(t)
 	c := tn.open(t)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	store := store.NewMemory()
 	m, err := mapping.New(mapping.EntraSpec())
 	require.NoError(t, err)
 	sy, err := dirsync.New(c, sink, &dirsync.Options{Source: "entra", Mapper: m, Store: store})

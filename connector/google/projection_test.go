@@ -18,6 +18,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/fakegoogle"
 	"github.com/dirsync-go/dirsync/mapping"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // unprojected hides Project: the Syncer reads it with the default fields.
@@ -150,7 +151,7 @@ func TestRuleAddedAtRunTimeReachesNextRead(t *testing.T) {
 	fk := newFake(t)
 	c := open(t, fk)
 	sink := dirsynctest.NewMemorySink()
-	store := dirsync.NewMemoryStore()
+	store := store.NewMemory()
 	m, err := mapping.New(mapping.GoogleSpec())
 	require.NoError(t, err)
 	sy, err := dirsync.New(c, sink, &dirsync.Options{Source: "google", Mapper: m, Store: store})

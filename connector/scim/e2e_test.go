@@ -20,6 +20,8 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 // End to end: provider-shaped requests → handler → store → a Syncer with
@@ -38,7 +40,7 @@ type env struct {
 func newEnv(t *testing.T, cfg scim.Config, pol policy.Config, accounts ...diff.Account) *env {
 	t.Helper()
 	srv, c := open(t, cfg)
-	e := &env{srv: srv, c: c, sink: dirsynctest.NewMemorySink(accounts...), state: dirsync.NewMemoryStore()}
+	e := &env{srv: srv, c: c, sink: dirsynctest.NewMemorySink(accounts...), state: store.NewMemory()}
 	e.sy = e.syncer(t, srv, pol)
 	return e
 }
@@ -336,7 +338,7 @@ func TestKillBetweenStoreWriteAndApplyConverges(t *testing.T) {
 		require.NoError(t, err)
 		srv, err := scim.Open(ctx, scim.Config{Store: st})
 		require.NoError(t, err)
-		state, err := dirsync.OpenFileStore(filepath.Join(dir, "dirsync.json"))
+		state, err := filestore.Open(filepath.Join(dir, "dirsync.json"))
 		require.NoError(t, err)
 		e := &env{srv: srv, sink: sink, state: state}
 		e.sy = e.syncer(t, srv, policy.Config{})

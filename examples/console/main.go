@@ -40,7 +40,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 func main() {
@@ -143,7 +143,7 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 		app.Close()
 		return nil, err
 	}
-	store, err := dirsync.OpenFileStore(filepath.Join(o.data, "dirsync-state.json"))
+	store, err := filestore.Open(filepath.Join(o.data, "dirsync-state.json"))
 	if err != nil {
 		app.Close()
 		return nil, err

@@ -35,6 +35,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/ldif"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
 //go:embed company.ldif
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else if seeded {
 		fmt.Fprintln(stdout, "New app store: 3 accounts that signed up by themselves exist before any sync.")
 	}
-	store, err := dirsync.OpenFileStore(filepath.Join(o.data, "dirsync-state.json"))
+	store, err := filestore.Open(filepath.Join(o.data, "dirsync-state.json"))
 	if err != nil {
 		return err
 	}

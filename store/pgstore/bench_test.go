@@ -12,6 +12,8 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/pgtest"
+	"github.com/dirsync-go/dirsync/store"
+	"github.com/dirsync-go/dirsync/store/filestore"
 	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
@@ -27,9 +29,9 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 		name string
 		open func(b *testing.B) dirsync.Store
 	}{
-		{"memory", func(b *testing.B) dirsync.Store { return dirsync.NewMemoryStore() }},
+		{"memory", func(b *testing.B) dirsync.Store { return store.NewMemory() }},
 		{"file", func(b *testing.B) dirsync.Store {
-			st, err := dirsync.OpenFileStore(filepath.Join(b.TempDir(), "state.json"))
+			st, err := filestore.Open(filepath.Join(b.TempDir(), "state.json"))
 			require.NoError(b, err)
 			return st
 		}},

@@ -1,4 +1,4 @@
-// Package pgstore is a dirsync.Store on PostgreSQL, through pgx v5, for
+// Package pgstore is a store.Store on PostgreSQL, through pgx v5, for
 // hosts that run their app on several replicas: every replica opens the
 // same Store, and each key (an integration's cursor, exceptions, history,
 // fingerprint, pending plan) stays consistent under concurrent writers in
@@ -11,7 +11,7 @@
 // on an advisory lock). Using a store whose schema was not migrated is an
 // error wrapping ErrNotMigrated.
 //
-// Store implements dirsync.Updater: Update reads the row with SELECT ...
+// Store implements store.Updater: Update reads the row with SELECT ...
 // FOR UPDATE in a transaction (a missing key is inserted with ON CONFLICT
 // DO NOTHING and retried when another writer created it first), so a
 // read-modify-write of one key never interleaves with another, in any
@@ -19,7 +19,7 @@
 //
 // Values are opaque bytes (bytea); the store cannot tell a damaged value
 // from a valid one, so corrupt JSON is reported by the Syncer that reads
-// it, as an error wrapping dirsync.ErrCorruptStore.
+// it, as an error wrapping store.ErrCorruptStore.
 package pgstore
 
 import (
@@ -37,7 +37,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 //go:embed migrations/*.sql
@@ -59,7 +59,7 @@ type Options struct {
 	Schema string
 }
 
-// Store is a dirsync.Store and dirsync.Updater in a PostgreSQL schema. It
+// Store is a store.Store and store.Updater in a PostgreSQL schema. It
 // is safe for concurrent use, and any number of processes may open it on
 // the same database.
 type Store struct {
@@ -69,8 +69,8 @@ type Store struct {
 }
 
 var (
-	_ dirsync.Store   = (*Store)(nil)
-	_ dirsync.Updater = (*Store)(nil)
+	_ store.Store   = (*Store)(nil)
+	_ store.Updater = (*Store)(nil)
 )
 
 var validSchema = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -86,7 +86,7 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 		schema = opts.Schema
 	}
 	if !validSchema.MatchString(schema) {
-		return nil, fmt.Errorf("pgstore: New: schema name %q: use letters, digits and '_' (at most 63)", schema)
+		return nil, fmt.Errorf("pgstore: New: schema name %s: use letters, digits and '_' (at most 63)", store.QuoteKey(schema))
 	}
 	return &Store{pool: pool, schema: schema, table: pgx.Identifier{schema, "kv"}.Sanitize()}, nil
 }
@@ -181,24 +181,25 @@ func (s *Store) Migrate(ctx context.Context) error {
 	})
 }
 
-// wrap turns a missing table into ErrNotMigrated.
+// wrap names the operation and the key (bounded by store.QuoteKey) and
+// turns a missing table into ErrNotMigrated.
 func (s *Store) wrap(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined_table, invalid_schema_name
-		return fmt.Errorf("%w: schema %s: %s %q: %v", ErrNotMigrated, s.schema, op, key, err)
+		return fmt.Errorf("%w: schema %s: %s %s: %v", ErrNotMigrated, s.schema, op, store.QuoteKey(key), err)
 	}
-	return fmt.Errorf("pgstore: %s %q: %w", op, key, err)
+	return fmt.Errorf("pgstore: %s %s: %w", op, store.QuoteKey(key), err)
 }
 
-// Get implements dirsync.Store.
+// Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.pool.QueryRow(ctx, `SELECT value FROM `+s.table+` WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", dirsync.ErrNotFound, key)
+		return nil, fmt.Errorf("%w: %s", store.ErrNotFound, store.QuoteKey(key))
 	}
 	if err != nil {
 		return nil, s.wrap("get", key, err)
@@ -209,7 +210,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// Put implements dirsync.Store.
+// Put implements store.Store.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
@@ -219,7 +220,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	return s.wrap("put", key, err)
 }
 
-// Delete implements dirsync.Store.
+// Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE key = $1`, key)
 	return s.wrap("delete", key, err)
@@ -229,7 +230,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // to create a missing key; each loss means another writer made progress.
 const maxInsertRaces = 100
 
-// Update implements dirsync.Updater, atomically across processes: the row
+// Update implements store.Updater, atomically across processes: the row
 // is locked (SELECT ... FOR UPDATE) for the whole read-modify-write. When
 // the key is missing and another writer creates it meanwhile, the insert
 // does nothing and f is called again with that writer's value.
@@ -270,5 +271,5 @@ func (s *Store) Update(ctx context.Context, key string, f func(old []byte, found
 			return err
 		}
 	}
-	return fmt.Errorf("pgstore: update %q: lost the race to create the key %d times", key, maxInsertRaces)
+	return fmt.Errorf("pgstore: update %s: lost the race to create the key %d times", store.QuoteKey(key), maxInsertRaces)
 }

@@ -2,6 +2,8 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,10 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dirsync-go/dirsync"
-	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/pgtest"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/store/pgstore"
+	"github.com/dirsync-go/dirsync/store/storetest"
 )
 
 func open(t testing.TB, pool *pgxpool.Pool, schema string) *pgstore.Store {
@@ -30,7 +32,7 @@ func open(t testing.TB, pool *pgxpool.Pool, schema string) *pgstore.Store {
 
 func TestConformance(t *testing.T) {
 	pool := pgtest.Pool(t, 0)
-	err := dirsynctest.TestStore(context.Background(), func(ctx context.Context) (dirsync.Store, error) {
+	err := storetest.Test(context.Background(), func(ctx context.Context) (store.Store, error) {
 		return open(t, pool, pgtest.Schema(t, pool)), nil
 	})
 	require.NoError(t, err)
@@ -74,7 +76,43 @@ func TestMigrate(t *testing.T) {
 	// Two schemas in one database are two stores.
 	other := open(t, pool, pgtest.Schema(t, pool))
 	_, err = other.Get(ctx, "k")
-	assert.ErrorIs(t, err, dirsync.ErrNotFound)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// TestLongKeyErrors: an error about a huge key quotes only its start and
+// its length, whether the database refuses the key (a 1 MiB primary key
+// does not fit a B-tree page) or the store reports it missing or not
+// migrated.
+func TestLongKeyErrors(t *testing.T) {
+	ctx := context.Background()
+	pool := pgtest.Pool(t, 0)
+	st := open(t, pool, pgtest.Schema(t, pool))
+	b := make([]byte, 1<<19)
+	_, _ = rand.Read(b)
+	key := hex.EncodeToString(b) // 1 MiB that does not compress
+	short := func(err error) {
+		t.Helper()
+		require.Error(t, err)
+		assert.Less(t, len(err.Error()), 1024, "%.300s", err)
+		assert.Contains(t, err.Error(), store.QuoteKey(key))
+		assert.Contains(t, err.Error(), "…(1048576 bytes)")
+	}
+	_, err := st.Get(ctx, key)
+	assert.ErrorIs(t, err, store.ErrNotFound)
+	short(err)
+	short(st.Put(ctx, key, []byte("v")))
+	short(st.Update(ctx, key, func([]byte, bool) ([]byte, error) { return []byte("v"), nil }))
+
+	unmigrated, err := pgstore.New(pool, &pgstore.Options{Schema: pgtest.Schema(t, pool)})
+	require.NoError(t, err)
+	_, err = unmigrated.Get(ctx, key)
+	assert.ErrorIs(t, err, pgstore.ErrNotMigrated)
+	short(err)
+	short(unmigrated.Delete(ctx, key))
+
+	_, err = pgstore.New(pool, &pgstore.Options{Schema: key})
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1024, "%.300s", err)
 }
 
 func TestSchemaName(t *testing.T) {
