@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // ErrNoPendingPlan is returned by ApprovePending when no plan waits.
@@ -55,14 +57,14 @@ func decodePending(key string, b []byte) (*Plan, error) {
 func decodeStored(key string, b []byte) (*Plan, bool, error) {
 	var sp *storedPlan
 	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, false, fmt.Errorf("%w: key %q: %v", ErrCorruptStore, key, err)
+		return nil, false, fmt.Errorf("%w: key %s: %v", ErrCorruptStore, store.QuoteKey(key), err)
 	}
 	if sp == nil {
 		return nil, false, nil // claimed
 	}
 	p := new(Plan)
 	if err := json.Unmarshal(sp.Plan, p); err != nil || sp.Digest == "" {
-		return nil, false, fmt.Errorf("%w: key %q: not a pending plan (%v)", ErrCorruptStore, key, err)
+		return nil, false, fmt.Errorf("%w: key %s: not a pending plan (%v)", ErrCorruptStore, store.QuoteKey(key), err)
 	}
 	p.digest = sp.Digest
 	return p, sp.Held, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/internal/planner"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // The integration's state in the Store, under "integration/<source>/":
@@ -121,7 +122,7 @@ func (s *Syncer) getJSON(ctx context.Context, key string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: key %q: %v", ErrCorruptStore, key, err)
+		return fmt.Errorf("%w: key %s: %v", ErrCorruptStore, store.QuoteKey(key), err)
 	}
 	return nil
 }
