@@ -37,8 +37,11 @@ import (
 // reported as that change's failure (its error wraps ErrPanic); Apply goes
 // on with the next change, and the cursor stays where it was.
 func (s *Syncer) Apply(ctx context.Context, p *Plan) (*Report, error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
+	ctx, release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	r, _, err := s.apply(ctx, p, TriggerApply, "", nil)
 	return r, err
 }
@@ -116,7 +119,11 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 	}
 	r.Finished = s.now()
 	var books []error // bookkeeping that failed after the changes
-	if len(errs) == 0 && skipped == 0 && p.cursor != nil && p.unchanged() {
+	lost := stillHeld(ctx)
+	if lost != nil {
+		books = append(books, lost)
+	}
+	if lost == nil && len(errs) == 0 && skipped == 0 && p.cursor != nil && p.unchanged() {
 		// Every change of the plan as made applied: the connector's
 		// position may move on.
 		if err := s.saveCursor(context.WithoutCancel(ctx), p, r); err != nil {
@@ -134,7 +141,10 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 		run.Outcome = OutcomeFailed
 		run.Error = errors.Join(books...).Error()
 	}
-	if err := s.recordRun(ctx, run); err != nil {
+	if lost != nil {
+		// Another replica may run now: this run's record is not written,
+		// only returned.
+	} else if err := s.recordRun(ctx, run); err != nil {
 		books = append(books, fmt.Errorf("dirsync: run not recorded in History: %w", err))
 		run.Outcome, run.Error = OutcomeFailed, errors.Join(books...).Error()
 	}

@@ -140,8 +140,11 @@ func (s *Syncer) claimPending(ctx context.Context, d string) (held bool, _ error
 // ErrPlanChanged with the new plan pending — then ApprovePending with the
 // new plan's digest once the admin has seen it.
 func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
+	ctx, release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	held, err := s.claimPending(ctx, digest)
 	if err != nil {
 		return nil, err
@@ -187,8 +190,11 @@ func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, er
 // pending plan with the same digest (Run in ModeApproval) is cleared, since
 // it has been carried out.
 func (s *Syncer) ApplyShown(ctx context.Context, digest string, approve bool) (*Plan, *Report, error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
+	ctx, release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	fresh, err := s.Plan(ctx)
 	if err != nil && !errors.Is(err, ErrSafetyLimit) {
 		return nil, nil, err

@@ -185,15 +185,28 @@ func (s *Syncer) SyncNow() {
 // bookkeeping that failed (cursor, removal budget, pending plan, history).
 // The record goes to OnRun, whose panic is recovered.
 func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (rec RunRecord, ran bool, err error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
 	if ctx.Err() != nil {
 		return RunRecord{}, false, nil
 	}
+	ctx, release, lerr := s.acquire(ctx)
+	if lerr != nil {
+		if ctx.Err() != nil {
+			return RunRecord{}, false, nil
+		}
+		return RunRecord{Started: s.now(), Finished: s.now(), Trigger: trigger, Mode: o.Mode.String(),
+			Outcome: OutcomePlanError, Error: lerr.Error()}, true, lerr
+	}
+	defer release()
 	mode := o.Mode.String()
 	// finish records a run that applied nothing.
 	finish := func(r RunRecord, runErr error) {
 		r.Trigger, r.Mode = trigger, mode
+		if lost := stillHeld(ctx); lost != nil {
+			// Another replica may run now: the record is returned, not
+			// written.
+			rec, ran, err = r, true, errors.Join(runErr, lost)
+			return
+		}
 		if werr := s.recordRun(ctx, r); werr != nil {
 			werr = fmt.Errorf("dirsync: run not recorded in History: %w", werr)
 			runErr = errors.Join(runErr, werr)
