@@ -33,6 +33,19 @@ import (
 //     its changes and leaves the cursor, so what was left out is planned
 //     again by the next run.
 //
+// With Options.ApplyConcurrency (or a ConcurrentSink) above 1, calls to
+// the sink overlap, and the plan's meaning is kept: departments first, one
+// at a time, parents before children; then the creates; then updates and
+// unblocks; then blocks and deletes, each kind starting only when the one
+// before has ended (a manager is created before the updates that point at
+// it, and nobody is blocked while the creates are still going); the changes
+// of one account in plan order, one at a time. Cancelling ctx starts no new
+// call and waits for those in flight. The Report lists each change once,
+// in plan order, whatever the interleaving; the safety limits, the
+// approval check, exceptions at apply time and the cursor rule are the
+// same as for one change at a time, and OnApplied and Progress are called
+// one at a time.
+//
 // A panic in the sink's Apply or in Options.OnApplied is recovered and
 // reported as that change's failure (its error wraps ErrPanic); Apply goes
 // on with the next change, and the cursor stays where it was.
@@ -80,9 +93,7 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 	except := s.policy.Options(s.now(), extra...).Except
 
 	r := &Report{Source: s.source, Started: s.now()}
-	total := p.Actionable()
-	var errs []error
-	done, skipped := 0, 0
+	changes := make([]diff.Change, 0, p.Actionable())
 	for _, c := range p.Changes {
 		if !c.Op.Actionable() {
 			continue
@@ -90,29 +101,18 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 		if c.Op != diff.OpBlock && c.Op != diff.OpDelete && setsBlocked(&c) && (c.Before == nil || !c.Before.Blocked) {
 			c.Op = diff.OpBlock // a block under another name still ends the sessions
 		}
-		res := Result{Change: c}
-		if ctx.Err() != nil {
-			res.Status = StatusNotAttempted
-			r.Results = append(r.Results, res)
-			continue
-		}
-		if why, skip := s.skipAtApply(&c, except); skip {
-			res.Status, res.Reason = StatusSkipped, why
-			r.Results = append(r.Results, res)
+		changes = append(changes, c)
+	}
+	r.Results = s.applyAll(ctx, changes, except)
+	var errs []error
+	skipped := 0
+	for i := range r.Results {
+		switch res := &r.Results[i]; res.Status {
+		case StatusFailed:
+			errs = append(errs, &ChangeError{Change: res.Change, Err: res.Err})
+		case StatusSkipped:
 			skipped++
-			s.log.InfoContext(ctx, "change skipped", "op", c.Op.String(), "key", c.Key, "why", why.Detail)
-			continue
 		}
-		if err := s.applyOne(ctx, &res); err != nil {
-			res.Status, res.Err = StatusFailed, err
-			errs = append(errs, &ChangeError{Change: c, Err: err})
-			s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
-		} else {
-			res.Status = StatusApplied
-		}
-		r.Results = append(r.Results, res)
-		done++
-		s.report(Progress{Phase: PhaseApply, Done: done, Total: total})
 	}
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("dirsync: apply interrupted: %w", err))
@@ -302,6 +302,29 @@ func (s *Syncer) skipAtApply(c *diff.Change, except func(*diff.Account) (diff.Re
 	return diff.Reason{}, false
 }
 
+// applyChange carries out one change: not attempted once ctx is done,
+// skipped when it is an exception now or another integration's, else
+// handed to the sink and OnApplied.
+func (s *Syncer) applyChange(ctx context.Context, c diff.Change, except func(*diff.Account) (diff.Reason, bool)) Result {
+	res := Result{Change: c}
+	if ctx.Err() != nil {
+		res.Status = StatusNotAttempted
+		return res
+	}
+	if why, skip := s.skipAtApply(&c, except); skip {
+		res.Status, res.Reason = StatusSkipped, why
+		s.log.InfoContext(ctx, "change skipped", "op", c.Op.String(), "key", c.Key, "why", why.Detail)
+		return res
+	}
+	if err := s.applyOne(ctx, &res); err != nil {
+		res.Status, res.Err = StatusFailed, err
+		s.log.WarnContext(ctx, "change failed", "op", c.Op.String(), "key", c.Key, "err", err)
+	} else {
+		res.Status = StatusApplied
+	}
+	return res
+}
+
 // applyOne hands one change to the sink and then to OnApplied, turning a
 // panic in either into an error wrapping ErrPanic.
 func (s *Syncer) applyOne(ctx context.Context, res *Result) (err error) {
@@ -320,6 +343,8 @@ func (s *Syncer) applyOne(ctx context.Context, res *Result) (err error) {
 		stage = "OnApplied"
 		applied := *res
 		applied.Status = StatusApplied
+		s.hookMu.Lock()
+		defer s.hookMu.Unlock()
 		s.applied(ctx, applied)
 	}
 	return nil

@@ -52,8 +52,13 @@ type Options struct {
 	// AlwaysFull reads the whole directory on every plan, even where the
 	// connector can read only what changed.
 	AlwaysFull bool
+	// ApplyConcurrency bounds the sink calls Apply makes at once (see
+	// Syncer.Apply for the order it keeps). Default: what the sink
+	// declares (ConcurrentSink), else 1, one change at a time.
+	ApplyConcurrency int
 	// OnApplied, if set, is called after each change that applied, in plan
-	// order, with the change and its reasons: a created account is the
+	// order (with ApplyConcurrency above 1, one call at a time, in the
+	// order the changes finish), with the change and its reasons: a created account is the
 	// host's cue to send the invitation, a blocked one to end sessions if
 	// its sink did not.
 	OnApplied func(context.Context, Result)
@@ -95,22 +100,24 @@ type Progress struct {
 // runs, ApplyShown and ApprovePending take turns; SyncNow and NextRun
 // may be called from any goroutine.
 type Syncer struct {
-	conn       connector.Connector
-	sink       Sink
-	source     string
-	mapper     mapping.Mapper
-	policy     *policy.Policy
-	store      Store
-	log        *slog.Logger
-	progress   func(Progress)
-	clock      Clock
-	planner    *planner.Planner
-	history    int
-	applied    func(context.Context, Result)
-	fullEvery  time.Duration
-	alwaysFull bool
+	conn             connector.Connector
+	sink             Sink
+	source           string
+	mapper           mapping.Mapper
+	policy           *policy.Policy
+	store            Store
+	log              *slog.Logger
+	progress         func(Progress)
+	clock            Clock
+	planner          *planner.Planner
+	history          int
+	applied          func(context.Context, Result)
+	applyConcurrency int
+	fullEvery        time.Duration
+	alwaysFull       bool
 
 	runMu   sync.Mutex // one run or apply at a time
+	hookMu  sync.Mutex // OnApplied and Progress, one call at a time
 	syncNow chan struct{}
 	nextRun atomic.Pointer[time.Time] // NextRun; nil while Run is not waiting
 }
@@ -134,7 +141,7 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
 		store: o.Store, log: o.Logger, progress: o.Progress, clock: o.Clock, history: o.HistoryLimit,
-		applied: o.OnApplied, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, syncNow: make(chan struct{}, 1)}
+		applied: o.OnApplied, applyConcurrency: o.ApplyConcurrency, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, syncNow: make(chan struct{}, 1)}
 	if sy.fullEvery == 0 {
 		sy.fullEvery = 24 * time.Hour
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,11 @@ func newSyncer(t testing.TB, c connector.Connector, s dirsync.Sink, o *dirsync.O
 	}
 	if o.Clock == nil {
 		o.Clock = fixedClock(clock)
+	}
+	if o.ApplyConcurrency == 0 {
+		// scripts/test.sh runs the package's tests again with concurrent
+		// apply switched on: every promise must hold with it too.
+		o.ApplyConcurrency, _ = strconv.Atoi(os.Getenv("DIRSYNC_TEST_APPLY_CONCURRENCY"))
 	}
 	sy, err := dirsync.New(c, s, o)
 	require.NoError(t, err)
@@ -468,10 +475,14 @@ func TestSyncerConvergesProperty(t *testing.T) {
 }
 
 func TestMemorySinkConformance(t *testing.T) {
-	err := dirsynctest.TestSink(context.Background(), func(context.Context) (dirsync.Sink, error) {
-		return dirsynctest.NewMemorySink(), nil
-	})
-	require.NoError(t, err)
+	for _, n := range []int{0, 8} {
+		err := dirsynctest.TestSink(context.Background(), func(context.Context) (dirsync.Sink, error) {
+			s := dirsynctest.NewMemorySink()
+			s.Concurrency = n
+			return s, nil
+		})
+		require.NoError(t, err, "concurrency %d", n)
+	}
 }
 
 // A mapper without the Deferred capability gets the whole read indexed

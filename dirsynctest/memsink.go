@@ -29,14 +29,23 @@ type MemorySink struct {
 	// Sessions counts open sessions per account ID; a block ends them.
 	sessions map[string]int
 	// Fail, if set, is called before each change; a non-nil error fails
-	// that change and leaves the sink untouched.
+	// that change and leaves the sink untouched. With Concurrency above 1
+	// it is called from several goroutines at once.
 	Fail func(c diff.Change) error
+	// Concurrency, if above 1, is declared as the sink's ApplyConcurrency
+	// (dirsync.ConcurrentSink): a Syncer then applies that many changes at
+	// once. The sink is safe for it.
+	Concurrency int
 }
 
 var (
 	_ dirsync.Sink             = (*MemorySink)(nil)
 	_ dirsync.DepartmentLister = (*MemorySink)(nil)
+	_ dirsync.ConcurrentSink   = (*MemorySink)(nil)
 )
+
+// ApplyConcurrency implements dirsync.ConcurrentSink with Concurrency.
+func (s *MemorySink) ApplyConcurrency() int { return s.Concurrency }
 
 // NewMemorySink returns a sink holding copies of the accounts. Accounts
 // without an ID get one. The IDs it gives, here and to created accounts,

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
@@ -22,7 +23,9 @@ type NewSinkFunc func(ctx context.Context) (dirsync.Sink, error)
 // contract: created accounts read back, updates set only the listed fields,
 // applying a change twice is harmless, blocks and unblocks stick, deleting a
 // missing account succeeds, accounts sync does not manage are left alone,
-// and a plan applied once leaves nothing to do. It returns one error
+// a plan applied once leaves nothing to do, and a sink that declares
+// itself safe for concurrent calls (dirsync.ConcurrentSink) loses nothing
+// under them (run it with -race to catch data races). It returns one error
 // joining every finding, or nil. Like testing/fstest.TestFS it needs no
 // *testing.T, so a host can run it anywhere.
 func TestSink(ctx context.Context, newSink NewSinkFunc) error {
@@ -38,6 +41,7 @@ func TestSink(ctx context.Context, newSink NewSinkFunc) error {
 		{"unmanaged accounts untouched", checkUnmanaged},
 		{"convergence", checkConverge},
 		{"account lookup (if implemented)", checkLookup},
+		{"concurrent apply (if declared)", checkConcurrent},
 	}
 	var errs []error
 	for _, c := range checks {
@@ -425,4 +429,99 @@ func checkLookup(ctx context.Context, s dirsync.Sink) error {
 		return fmt.Errorf("LookupAccounts by ID %s and email walk.in@example.test returned %v, want %v (and not %s)", a.ExternalID, keys, want, b.Key())
 	}
 	return nil
+}
+
+// checkConcurrent applies creates, then updates and blocks of distinct
+// accounts from as many goroutines as the sink declares, and checks that
+// every change is there: nothing lost, nothing doubled.
+func checkConcurrent(ctx context.Context, s dirsync.Sink) error {
+	cs, ok := s.(dirsync.ConcurrentSink)
+	if !ok || cs.ApplyConcurrency() <= 1 {
+		return nil
+	}
+	n := max(4*cs.ApplyConcurrency(), 32)
+	run := func(f func(i int) error) error {
+		errs := make([]error, n)
+		sem := make(chan struct{}, cs.ApplyConcurrency())
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				errs[i] = f(i)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	if err := run(func(i int) error {
+		_, err := create(ctx, s, sampleAccount(fmt.Sprintf("c%03d", i)))
+		return err
+	}); err != nil {
+		return err
+	}
+	accounts, err := list(ctx, s)
+	if err != nil {
+		return err
+	}
+	byExt := map[string]diff.Account{}
+	for _, a := range accounts {
+		if _, dup := byExt[a.ExternalID]; dup && a.Source == suiteSource {
+			return fmt.Errorf("account %s created twice", a.ExternalID)
+		}
+		byExt[a.ExternalID] = a
+	}
+	if err := run(func(i int) error {
+		before, ok := byExt[fmt.Sprintf("c%03d", i)]
+		if !ok {
+			return fmt.Errorf("created account c%03d is missing", i)
+		}
+		after := before.Clone()
+		if i%2 == 0 {
+			after.Title = "Title " + fmt.Sprint(i)
+			return s.Apply(ctx, diff.Change{Op: diff.OpUpdate, Key: before.Key(), Before: &before, After: &after,
+				Fields: []diff.FieldChange{{Name: diff.FieldTitle, Old: before.Title, New: after.Title}}})
+		}
+		after.Blocked, after.BlockedBySync = true, true
+		return s.Apply(ctx, diff.Change{Op: diff.OpBlock, Key: before.Key(), Before: &before, After: &after,
+			Fields: []diff.FieldChange{{Name: diff.FieldBlocked, Old: "false", New: "true"}}})
+	}); err != nil {
+		return err
+	}
+	accounts, err = list(ctx, s)
+	if err != nil {
+		return err
+	}
+	seen := 0
+	for _, a := range accounts {
+		var i int
+		if _, err := fmt.Sscanf(a.ExternalID, "c%03d", &i); err != nil || a.Source != suiteSource {
+			continue
+		}
+		seen++
+		if i%2 == 0 && a.Title != "Title "+fmt.Sprint(i) {
+			return fmt.Errorf("account %s: update lost (title %q)", a.ExternalID, a.Title)
+		}
+		if i%2 == 1 && !a.Blocked {
+			return fmt.Errorf("account %s: block lost", a.ExternalID)
+		}
+	}
+	if seen != n {
+		return fmt.Errorf("%d of %d accounts after concurrent changes", seen, n)
+	}
+	return nil
+}
+
+// list reads every account of the sink.
+func list(ctx context.Context, s dirsync.Sink) ([]diff.Account, error) {
+	var out []diff.Account
+	for a, err := range s.Accounts(ctx) {
+		if err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
