@@ -13,8 +13,8 @@ import (
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
-	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/mapping"
+	"github.com/dirsync-go/dirsync/store"
 )
 
 // hostMapper is a mapper a host writes in Go: it reads the entry alone.
