@@ -15,7 +15,7 @@
 //     is adopted with an Update change, unless an exception names the
 //     person or that account;
 //   - a user suspended, archived or deleted in Google Workspace (asked
-//     through a DirectoryChecker, when the host configured one), blocked in
+//     through a connector.StatusChecker, when the host configured one), blocked in
 //     the app, or named by an exception when sign-in would create or adopt
 //     an account: refused, with the reason.
 //
@@ -126,20 +126,6 @@ func (e *RefusedError) Unwrap() []error {
 	return []error{ErrRefused}
 }
 
-// UserStatus is what the directory says of a user.
-type UserStatus struct {
-	Exists    bool
-	Suspended bool
-	Archived  bool
-}
-
-// DirectoryChecker asks the directory about one user by Google user id.
-// connector/google's connector (with a service account and delegation) is
-// the intended implementation; a host without one leaves it nil.
-type DirectoryChecker interface {
-	UserStatus(ctx context.Context, userID string) (UserStatus, error)
-}
-
 // AccountFinder finds the app's account of a signed-in person: the one
 // managed under (source, externalID), else an unmanaged one with the email.
 // It returns (nil, nil) when there is none.
@@ -186,8 +172,11 @@ type Config struct {
 	// Exceptions, if set, supplies the exceptions the host persisted for
 	// this integration, on top of Policy's.
 	Exceptions ExceptionLister `json:"-"`
-	// Directory, if set, is asked whether the user is still active.
-	Directory DirectoryChecker `json:"-"`
+	// Directory, if set, is asked whether the user is still active, by
+	// the token's sub (the Google user id). connector/google's Connector
+	// (with a service account and delegation) implements it; a host
+	// without one leaves it nil.
+	Directory connector.StatusChecker `json:"-"`
 	// Accounts finds existing app accounts. Required.
 	Accounts AccountFinder `json:"-"`
 	Logger   *slog.Logger  `json:"-"`
@@ -341,7 +330,7 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 		switch {
 		case !st.Exists:
 			return nil, refuse(ReasonDeleted, "This account was deleted in Google Workspace", c.Email, nil)
-		case st.Suspended || st.Archived:
+		case st.Disabled || st.Archived:
 			return nil, refuse(ReasonSuspended, "This account is suspended in Google Workspace", c.Email, nil)
 		}
 	}

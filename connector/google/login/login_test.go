@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
@@ -84,9 +85,9 @@ func (p *idp) sign(t *testing.T, c tokenClaims) string {
 }
 
 // fakeDirectory answers UserStatus from a map.
-type fakeDirectory map[string]login.UserStatus
+type fakeDirectory map[string]connector.UserStatus
 
-func (d fakeDirectory) UserStatus(_ context.Context, id string) (login.UserStatus, error) {
+func (d fakeDirectory) UserStatus(_ context.Context, id string) (connector.UserStatus, error) {
 	return d[id], nil
 }
 
@@ -175,9 +176,12 @@ func TestSignInRefusals(t *testing.T) {
 		{name: "wrong issuer", claims: func(c *tokenClaims) { c.Issuer = "https://evil.example" }, code: login.ReasonBadToken},
 		{name: "wrong nonce", nonce: "another-session", code: login.ReasonNonce},
 		{name: "suspended in Google", mod: func(c *login.Config) {
-			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Suspended: true}}
+			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Disabled: true}}
 		}, code: login.ReasonSuspended},
 		{name: "archived in Google", mod: func(c *login.Config) {
+			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Disabled: true, Archived: true}}
+		}, code: login.ReasonSuspended},
+		{name: "archived, by a checker that left Disabled unset", mod: func(c *login.Config) {
 			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Archived: true}}
 		}, code: login.ReasonSuspended},
 		{name: "deleted in Google", mod: func(c *login.Config) { c.Directory = fakeDirectory{} }, code: login.ReasonDeleted},
