@@ -35,9 +35,9 @@ import (
 	googleoauth "golang.org/x/oauth2/google"
 
 	"github.com/dirsync-go/dirsync/connector/google"
-	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/signin"
 )
 
 func main() {
@@ -54,13 +54,14 @@ func main() {
 			Scopes:      []string{"openid", "email", "profile"}},
 		domains: domains,
 	}
-	cfg := login.Config{
-		ClientID: clientID, AllowedDomains: domains, Source: "google-login",
-		Accounts: login.AccountFinderFunc(app.findAccount),
+	cfg := signin.Config{
+		ClientID: clientID, Google: &signin.Google{HostedDomains: domains}, Source: "google-login",
+		Accounts: signin.AccountFinderFunc(app.findAccount),
 		Logger:   slog.Default(),
 	}
 	// With a service account allowed domain-wide delegation, people
-	// suspended or deleted in Google Workspace are refused at once.
+	// suspended or deleted in Google Workspace are refused at once: the
+	// Google connector is a connector.StatusChecker.
 	if keyFile, admin := os.Getenv("GOOGLE_SERVICE_ACCOUNT_FILE"), os.Getenv("GOOGLE_ADMIN"); keyFile != "" && admin != "" {
 		dir, err := google.Open(context.Background(), google.Config{ServiceAccountFile: keyFile, Subject: admin}, slog.Default())
 		if err != nil {
@@ -68,7 +69,7 @@ func main() {
 		}
 		cfg.Directory = dir
 	}
-	auth, err := login.New(cfg)
+	auth, err := signin.New(cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,18 +86,19 @@ func main() {
 type app struct {
 	sink    *dirsynctest.MemorySink
 	oauth   *oauth2.Config
-	auth    *login.Authenticator
+	auth    *signin.Authenticator
 	domains []string
 }
 
 // findAccount looks the person up in the demo store: by the Google user
-// id, else an account with the same email that no integration manages.
+// id, else an account with the same email that no integration manages
+// (email arrives in signin.NormalizeEmail's form).
 func (a *app) findAccount(_ context.Context, source, id, email string) (*diff.Account, error) {
 	if acc, ok := a.sink.Get(source, id); ok {
 		return &acc, nil
 	}
 	for _, acc := range a.sink.Snapshot() {
-		if !acc.Managed && strings.EqualFold(acc.Email, email) {
+		if !acc.Managed && signin.NormalizeEmail(acc.Email) == email {
 			return &acc, nil
 		}
 	}
@@ -159,7 +161,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		n = nonce.Value
 	}
 	d, err := a.auth.SignIn(ctx, raw, n)
-	var refused *login.RefusedError
+	var refused *signin.RefusedError
 	switch {
 	case errors.As(err, &refused):
 		a.render(w, http.StatusForbidden, "Sign-in refused", refused.Reason.Detail)
