@@ -47,17 +47,12 @@ func main() {
 	if clientID == "" || secret == "" || domains[0] == "" {
 		log.Fatal("set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and ALLOWED_DOMAINS (comma-separated Workspace domains)")
 	}
-	app := &app{
-		sink: dirsynctest.NewMemorySink(),
-		oauth: &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: googleoauth.Endpoint,
-			RedirectURL: envOr("REDIRECT_URL", "http://"+addr+"/callback"),
-			Scopes:      []string{"openid", "email", "profile"}},
-		domains: domains,
-	}
+	oauth := &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: googleoauth.Endpoint,
+		RedirectURL: envOr("REDIRECT_URL", "http://"+addr+"/callback"),
+		Scopes:      []string{"openid", "email", "profile"}}
 	cfg := signin.Config{
 		ClientID: clientID, Google: &signin.Google{HostedDomains: domains}, Source: "google-login",
-		Accounts: signin.AccountFinderFunc(app.findAccount),
-		Logger:   slog.Default(),
+		Logger: slog.Default(),
 	}
 	// With a service account allowed domain-wide delegation, people
 	// suspended or deleted in Google Workspace are refused at once: the
@@ -69,18 +64,37 @@ func main() {
 		}
 		cfg.Directory = dir
 	}
-	auth, err := signin.New(cfg)
+	app, err := newApp(oauth, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	app.auth = auth
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", app.home)
-	mux.HandleFunc("GET /login", app.login)
-	mux.HandleFunc("GET /callback", app.callback)
 	log.Printf("open http://%s", addr)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: app.handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// newApp makes the app over an in-memory account store, which cfg.Accounts
+// is set to search.
+func newApp(oauth *oauth2.Config, cfg signin.Config) (*app, error) {
+	a := &app{sink: dirsynctest.NewMemorySink(), oauth: oauth}
+	if cfg.Google != nil {
+		a.domains = cfg.Google.HostedDomains
+	}
+	cfg.Accounts = signin.AccountFinderFunc(a.findAccount)
+	auth, err := signin.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.auth = auth
+	return a, nil
+}
+
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /login", a.login)
+	mux.HandleFunc("GET /callback", a.callback)
+	return mux
 }
 
 type app struct {
