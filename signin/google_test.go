@@ -6,7 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/google"
@@ -66,15 +65,13 @@ func TestGoogleDirectoryStatus(t *testing.T) {
 	}
 }
 
-// A directory that cannot answer (here: a token without the user scope)
-// fails the sign-in with an error wrapping connector.ErrAuth: "try again",
-// not a refusal, and never "this person does not exist".
+// A directory that cannot answer (here: domain-wide delegation no longer
+// grants the user scope) fails the sign-in with an error wrapping
+// connector.ErrAuth: "try again", not a refusal, and never "this person
+// does not exist".
 func TestGoogleDirectoryUnavailable(t *testing.T) {
-	fk, _, _ := newGoogleDirectory(t, fakegoogle.User{ID: "110169484474386276334", PrimaryEmail: "ann.lee@northwind.example"})
-	tok := fk.StaticToken(google.ScopeGroup)
-	dir, err := google.Open(t.Context(), google.Config{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Endpoint: fk.URL, RetryDelay: time.Millisecond}, nil)
-	require.NoError(t, err)
+	fk, dir, _ := newGoogleDirectory(t, fakegoogle.User{ID: "110169484474386276334", PrimaryEmail: "ann.lee@northwind.example"})
+	fk.SetDelegatedScopes(google.ScopeGroup, google.ScopeGroupMember, google.ScopeOrgUnit)
 	p := newIDP(t)
 	sink := dirsynctest.NewMemorySink()
 	a := newAuth(t, p, sink, func(c *signin.Config) { c.Directory = dir })

@@ -559,9 +559,10 @@ func TestUserStatus(t *testing.T) {
 	// wrapping connector.ErrAuth that names the scope, never "does not
 	// exist".
 	tok := fk.StaticToken(google.ScopeGroup, google.ScopeOrgUnit)
-	noUsers, err := google.Open(t.Context(), google.Config{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-		Endpoint: fk.URL, RetryDelay: time.Millisecond}, nil)
-	require.NoError(t, err)
+	noUsers := open(t, fk, func(c *google.Config) {
+		c.ServiceAccountJSON, c.Subject = "", ""
+		c.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	})
 	st, err := noUsers.UserStatus(t.Context(), "u1")
 	require.ErrorIs(t, err, connector.ErrAuth)
 	assert.Contains(t, err.Error(), "users.get")
