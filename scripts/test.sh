@@ -86,7 +86,6 @@ step "layering: nothing under connector/ imports the rules, sign-in or the root"
 # mapping, policy, the sign-in package that consumes them, or the root.
 # Each offending package is named with what it depends on. (Test files
 # are not checked: an external _test package may import the root.)
-mod=github.com/dirsync-go/dirsync
 upward=$(go list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./connector/... |
   while read -r pkg deps; do
     for dep in $deps; do
