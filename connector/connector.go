@@ -1,15 +1,21 @@
 // Package connector defines the source side of a sync: the Entry a directory
 // yields, the small Connector interface every directory implements, and the
-// optional capabilities (incremental reads, health checks, group search,
-// attribute projection) that
-// the Syncer discovers by type assertion, in the way database/sql discovers
-// optional driver interfaces.
+// optional capabilities that its consumers discover by type assertion, in
+// the way database/sql discovers optional driver interfaces:
+//
+//   - Incremental: read only what changed since a cursor;
+//   - Checker: verify credentials and permissions in one call;
+//   - Projector: read fewer attributes;
+//   - GroupSearcher: find groups by name prefix, for an admin UI;
+//   - StatusChecker: ask whether one user exists and may sign in, for
+//     sign-in (package signin).
 //
 // A connector only reads. It never decides what is in scope, how attributes
 // map to accounts, or what happens to an account: those are the jobs of the
-// policy, mapping and diff packages. Bundled connectors live in the
-// subpackages (ad, entra, google, ldif, fake); a host may write its own and
-// check it with connectortest.Test.
+// policy, mapping and diff packages, which sit above this one; no connector
+// imports them, nor the root package or sign-in. Bundled connectors live in
+// the subpackages (ad, entra, google, ldif, scim, fake); a host may write its
+// own and check it with connectortest.Test.
 package connector
 
 import (

@@ -80,6 +80,24 @@ for pkg in $(go list ./store/...); do
   done
 done
 
+step "layering: nothing under connector/ imports the rules, sign-in or the root"
+# Connectors are drivers below the pipeline (as database/sql drivers are
+# below database/sql): they import connector and their SDK, never diff,
+# mapping, policy, the sign-in package that consumes them, or the root.
+# Each offending package is named with what it depends on. (Test files
+# are not checked: an external _test package may import the root.)
+upward=$(go list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./connector/... |
+  while read -r pkg deps; do
+    for dep in $deps; do
+      case "$dep" in
+        "$mod" | "$mod/diff" | "$mod/mapping" | "$mod/policy" | "$mod/signin") echo "  $pkg → $dep" ;;
+      esac
+    done
+  done)
+if [ -n "$upward" ]; then
+  echo "packages under connector/ depend on packages above them:" >&2; echo "$upward" >&2; exit 1
+fi
+
 cleanup() { :; }
 pg_stop() { :; }
 trap 'cleanup; pg_stop' EXIT

@@ -1,7 +1,8 @@
 // Package google reads users and groups from Google Workspace through the
 // Admin SDK Directory API (google.golang.org/api/admin/directory/v1). It
-// implements connector.Connector, connector.Incremental, connector.Checker
-// and connector.GroupSearcher.
+// implements connector.Connector, connector.Incremental, connector.Checker,
+// connector.Projector, connector.GroupSearcher and
+// connector.StatusChecker.
 //
 //	c, err := google.Open(ctx, google.Config{
 //		ServiceAccountFile: "/etc/dirsync/google-key.json",
@@ -11,7 +12,8 @@
 // Only programs that import this package pay for the Google client
 // libraries; the root package and the other connectors do not depend on
 // them. Sign-in with Google (join the organization on first sign-in) is
-// the subpackage login.
+// package signin, which uses this connector's UserStatus (see below); this
+// package does not import it.
 //
 // # Configuration
 //
@@ -183,4 +185,13 @@
 // SearchGroups lists all groups and filters them here by name prefix,
 // case-insensitively; groups.list's own query matches words, not
 // prefixes.
+//
+// # User status
+//
+// UserStatus (connector.StatusChecker) asks users.get about one user id,
+// with the admin.directory.user.readonly scope: a user it does not find
+// (404) is connector.UserStatus{} with no error; suspended or archived is
+// Disabled (as Entry.Disabled), archived is also Archived. Sign-in
+// (package signin) asks it on every sign-in, so people suspended or
+// deleted in Google Workspace are refused at once.
 package google

@@ -22,7 +22,6 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/connectortest"
 	"github.com/dirsync-go/dirsync/connector/google"
-	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/fakegoogle"
@@ -539,18 +538,34 @@ func TestPlanThroughCore(t *testing.T) {
 	assert.True(t, slices.ContainsFunc(third.Changes, func(ch diff.Change) bool { return ch.Op == diff.OpBlock }))
 }
 
-// UserStatus is what sign-in with Google asks the directory.
+// UserStatus (connector.StatusChecker) is what sign-in asks the
+// directory: suspended and archived users are Disabled, as in Read; a
+// user the Directory API does not find is the zero status, not an error.
 func TestUserStatus(t *testing.T) {
 	fk := newFake(t)
 	c := open(t, fk)
-	for id, want := range map[string]login.UserStatus{
+	for id, want := range map[string]connector.UserStatus{
 		"u1":      {Exists: true},
-		"u2":      {Exists: true, Suspended: true},
-		"u4":      {Exists: true, Archived: true},
+		"u2":      {Exists: true, Disabled: true},
+		"u4":      {Exists: true, Disabled: true, Archived: true},
 		"deleted": {},
 	} {
 		got, err := c.UserStatus(t.Context(), id)
 		require.NoError(t, err, id)
 		assert.Equal(t, want, got, id)
 	}
+
+	// Without the user scope the directory cannot answer: an error
+	// wrapping connector.ErrAuth that names the scope, never "does not
+	// exist".
+	tok := fk.StaticToken(google.ScopeGroup, google.ScopeOrgUnit)
+	noUsers := open(t, fk, func(c *google.Config) {
+		c.ServiceAccountJSON, c.Subject = "", ""
+		c.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok})
+	})
+	st, err := noUsers.UserStatus(t.Context(), "u1")
+	require.ErrorIs(t, err, connector.ErrAuth)
+	assert.Contains(t, err.Error(), "users.get")
+	assert.Contains(t, err.Error(), google.ScopeUser)
+	assert.Zero(t, st)
 }

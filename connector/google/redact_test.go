@@ -2,7 +2,6 @@ package google_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/google"
-	"github.com/dirsync-go/dirsync/connector/google/login"
-	"github.com/dirsync-go/dirsync/diff"
 )
 
 // secretsOf returns distinctive pieces of a service-account JSON key: a
@@ -83,10 +80,10 @@ func assertNoSecret(t *testing.T, secrets []string, outputs map[string]string) {
 	}
 }
 
-// TestNoSecretInAnyFormatting: the connector, its Config, the sign-in
-// verifier and its Config, printed with any verb or logged through slog
-// (also nested in a struct), never show the service-account key nor an
-// access token the connector holds.
+// TestNoSecretInAnyFormatting: the connector and its Config, printed with
+// any verb or logged through slog (also nested in a struct), never show the
+// service-account key nor an access token the connector holds. (Sign-in's
+// values holding a connector are checked in package signin.)
 func TestNoSecretInAnyFormatting(t *testing.T) {
 	fk := newFake(t)
 	keyJSON := string(fk.ServiceAccountJSON(key()))
@@ -106,11 +103,6 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 	require.NoError(t, err)
 	secrets = append(secrets, "1//refresh-secret")
 
-	auth, err := login.New(login.Config{ClientID: "app.apps.googleusercontent.com", AllowedDomains: []string{"example.com"},
-		Directory: c, Accounts: login.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) { return nil, nil })})
-	require.NoError(t, err)
-	lcfg := login.Config{ClientID: "app.apps.googleusercontent.com", AllowedDomains: []string{"example.com"}, Directory: c}
-
 	values := map[string]any{
 		"Config":                    cfg,
 		"*Config":                   &cfg,
@@ -125,11 +117,6 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 		"struct{Cfg Config}":        struct{ Cfg google.Config }{cfg},
 		"[]*Connector":              []*google.Connector{c},
 		"map[string]Config":         map[string]google.Config{"k": cfg},
-		"*login.Authenticator":      auth,
-		"login.Authenticator":       *auth,
-		"login.Config":              lcfg,
-		"struct{a *Authenticator}":  struct{ a *login.Authenticator }{auth},
-		"struct{a Authenticator}":   struct{ a login.Authenticator }{*auth},
 	}
 	for name, v := range values {
 		t.Run(name, func(t *testing.T) {
@@ -144,7 +131,6 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 	// The redacted forms still say what is configured.
 	assert.Contains(t, fmt.Sprint(c), adminEmail)
 	assert.Contains(t, fmt.Sprint(c), "[redacted]")
-	assert.Contains(t, fmt.Sprint(auth), "app.apps.googleusercontent.com")
 }
 
 // The JSON form of Config carries a placeholder instead of the key; a

@@ -35,9 +35,9 @@ import (
 	googleoauth "golang.org/x/oauth2/google"
 
 	"github.com/dirsync-go/dirsync/connector/google"
-	"github.com/dirsync-go/dirsync/connector/google/login"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/signin"
 )
 
 func main() {
@@ -47,20 +47,16 @@ func main() {
 	if clientID == "" || secret == "" || domains[0] == "" {
 		log.Fatal("set GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and ALLOWED_DOMAINS (comma-separated Workspace domains)")
 	}
-	app := &app{
-		sink: dirsynctest.NewMemorySink(),
-		oauth: &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: googleoauth.Endpoint,
-			RedirectURL: envOr("REDIRECT_URL", "http://"+addr+"/callback"),
-			Scopes:      []string{"openid", "email", "profile"}},
-		domains: domains,
-	}
-	cfg := login.Config{
-		ClientID: clientID, AllowedDomains: domains, Source: "google-login",
-		Accounts: login.AccountFinderFunc(app.findAccount),
-		Logger:   slog.Default(),
+	oauth := &oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: googleoauth.Endpoint,
+		RedirectURL: envOr("REDIRECT_URL", "http://"+addr+"/callback"),
+		Scopes:      []string{"openid", "email", "profile"}}
+	cfg := signin.Config{
+		ClientID: clientID, Google: &signin.Google{HostedDomains: domains}, Source: "google-login",
+		Logger: slog.Default(),
 	}
 	// With a service account allowed domain-wide delegation, people
-	// suspended or deleted in Google Workspace are refused at once.
+	// suspended or deleted in Google Workspace are refused at once: the
+	// Google connector is a connector.StatusChecker.
 	if keyFile, admin := os.Getenv("GOOGLE_SERVICE_ACCOUNT_FILE"), os.Getenv("GOOGLE_ADMIN"); keyFile != "" && admin != "" {
 		dir, err := google.Open(context.Background(), google.Config{ServiceAccountFile: keyFile, Subject: admin}, slog.Default())
 		if err != nil {
@@ -68,35 +64,55 @@ func main() {
 		}
 		cfg.Directory = dir
 	}
-	auth, err := login.New(cfg)
+	app, err := newApp(oauth, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	app.auth = auth
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", app.home)
-	mux.HandleFunc("GET /login", app.login)
-	mux.HandleFunc("GET /callback", app.callback)
 	log.Printf("open http://%s", addr)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: app.handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// newApp makes the app over an in-memory account store, which cfg.Accounts
+// is set to search.
+func newApp(oauth *oauth2.Config, cfg signin.Config) (*app, error) {
+	a := &app{sink: dirsynctest.NewMemorySink(), oauth: oauth}
+	if cfg.Google != nil {
+		a.domains = cfg.Google.HostedDomains
+	}
+	cfg.Accounts = signin.AccountFinderFunc(a.findAccount)
+	auth, err := signin.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.auth = auth
+	return a, nil
+}
+
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /login", a.login)
+	mux.HandleFunc("GET /callback", a.callback)
+	return mux
 }
 
 type app struct {
 	sink    *dirsynctest.MemorySink
 	oauth   *oauth2.Config
-	auth    *login.Authenticator
+	auth    *signin.Authenticator
 	domains []string
 }
 
 // findAccount looks the person up in the demo store: by the Google user
-// id, else an account with the same email that no integration manages.
+// id, else an account with the same email that no integration manages
+// (email arrives in signin.NormalizeEmail's form).
 func (a *app) findAccount(_ context.Context, source, id, email string) (*diff.Account, error) {
 	if acc, ok := a.sink.Get(source, id); ok {
 		return &acc, nil
 	}
 	for _, acc := range a.sink.Snapshot() {
-		if !acc.Managed && strings.EqualFold(acc.Email, email) {
+		if !acc.Managed && signin.NormalizeEmail(acc.Email) == email {
 			return &acc, nil
 		}
 	}
@@ -159,7 +175,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		n = nonce.Value
 	}
 	d, err := a.auth.SignIn(ctx, raw, n)
-	var refused *login.RefusedError
+	var refused *signin.RefusedError
 	switch {
 	case errors.As(err, &refused):
 		a.render(w, http.StatusForbidden, "Sign-in refused", refused.Reason.Detail)

@@ -1,4 +1,4 @@
-package login_test
+package signin_test
 
 import (
 	"context"
@@ -19,10 +19,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/dirsync-go/dirsync/connector/google/login"
+	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/signin"
 )
 
 const (
@@ -84,15 +85,15 @@ func (p *idp) sign(t *testing.T, c tokenClaims) string {
 }
 
 // fakeDirectory answers UserStatus from a map.
-type fakeDirectory map[string]login.UserStatus
+type fakeDirectory map[string]connector.UserStatus
 
-func (d fakeDirectory) UserStatus(_ context.Context, id string) (login.UserStatus, error) {
+func (d fakeDirectory) UserStatus(_ context.Context, id string) (connector.UserStatus, error) {
 	return d[id], nil
 }
 
 // sinkFinder finds accounts in a MemorySink.
-func sinkFinder(s *dirsynctest.MemorySink) login.AccountFinder {
-	return login.AccountFinderFunc(func(ctx context.Context, source, id, email string) (*diff.Account, error) {
+func sinkFinder(s *dirsynctest.MemorySink) signin.AccountFinder {
+	return signin.AccountFinderFunc(func(ctx context.Context, source, id, email string) (*diff.Account, error) {
 		if a, ok := s.Get(source, id); ok {
 			return &a, nil
 		}
@@ -105,14 +106,14 @@ func sinkFinder(s *dirsynctest.MemorySink) login.AccountFinder {
 	})
 }
 
-func newAuth(t *testing.T, p *idp, sink *dirsynctest.MemorySink, mod func(*login.Config)) *login.Authenticator {
-	cfg := login.Config{ClientID: clientID, AllowedDomains: []string{"Northwind.example"}, Source: "northwind-google",
+func newAuth(t *testing.T, p *idp, sink *dirsynctest.MemorySink, mod func(*signin.Config)) *signin.Authenticator {
+	cfg := signin.Config{ClientID: clientID, Google: &signin.Google{HostedDomains: []string{"Northwind.example"}}, Source: "northwind-google",
 		JWKSURL: p.srv.URL, Accounts: sinkFinder(sink), Now: func() time.Time { return now },
 		Directory: fakeDirectory{"110169484474386276334": {Exists: true}}}
 	if mod != nil {
 		mod(&cfg)
 	}
-	a, err := login.New(cfg)
+	a, err := signin.New(cfg)
 	require.NoError(t, err)
 	return a
 }
@@ -127,7 +128,8 @@ func TestFirstSignInJoinsThenKnown(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, d.Change)
 	assert.Equal(t, diff.OpCreate, d.Change.Op)
-	assert.Equal(t, login.ReasonFirstSignIn, d.Reason.Code)
+	assert.Equal(t, signin.ReasonFirstSignIn, d.Reason.Code)
+	assert.Equal(t, "First sign-in with Google (northwind.example)", d.Reason.Detail)
 	assert.Equal(t, "ann.lee@northwind.example", d.Account.Email)
 	assert.Equal(t, "Ann Lee", d.Account.DisplayName)
 	assert.Equal(t, "110169484474386276334", d.Account.ExternalID)
@@ -136,7 +138,7 @@ func TestFirstSignInJoinsThenKnown(t *testing.T) {
 	d, err = a.SignIn(ctx, p.sign(t, validClaims()), "n-0S6_WzA2Mj")
 	require.NoError(t, err)
 	assert.Nil(t, d.Change, "a known user signs in without a change")
-	assert.Equal(t, login.ReasonKnown, d.Reason.Code)
+	assert.Equal(t, signin.ReasonKnown, d.Reason.Code)
 	assert.Len(t, sink.Snapshot(), 1)
 }
 
@@ -148,6 +150,7 @@ func TestSignInAdoptsAccountWithSameEmail(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, d.Change)
 	assert.Equal(t, diff.OpUpdate, d.Change.Op)
+	assert.Equal(t, "First sign-in with Google; the app account with the same email is adopted", d.Reason.Detail)
 	require.NoError(t, sink.Apply(context.Background(), *d.Change))
 	got, ok := sink.Get("northwind-google", "110169484474386276334")
 	require.True(t, ok)
@@ -163,30 +166,39 @@ func TestSignInRefusals(t *testing.T) {
 		claims func(*tokenClaims)
 		nonce  string
 		sink   []diff.Account
-		mod    func(*login.Config)
+		mod    func(*signin.Config)
 		code   string
+		detail string // the sentence shown to the person, when checked
 	}{
-		{name: "wrong domain", claims: func(c *tokenClaims) { c.HostedDomain = "evil.example" }, code: login.ReasonDomain},
-		{name: "personal account without hd", claims: func(c *tokenClaims) { c.HostedDomain = ""; c.Email = "ann@gmail.com" }, code: login.ReasonDomain},
-		{name: "email suffix is not the domain", claims: func(c *tokenClaims) { c.HostedDomain = "" }, code: login.ReasonDomain},
-		{name: "unverified email", claims: func(c *tokenClaims) { c.EmailVerified = false }, code: login.ReasonUnverified},
-		{name: "expired token", claims: func(c *tokenClaims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) }, code: login.ReasonBadToken},
-		{name: "wrong audience", claims: func(c *tokenClaims) { c.Audience = jwt.Audience{"someone-else"} }, code: login.ReasonBadToken},
-		{name: "wrong issuer", claims: func(c *tokenClaims) { c.Issuer = "https://evil.example" }, code: login.ReasonBadToken},
-		{name: "wrong nonce", nonce: "another-session", code: login.ReasonNonce},
-		{name: "suspended in Google", mod: func(c *login.Config) {
-			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Suspended: true}}
-		}, code: login.ReasonSuspended},
-		{name: "archived in Google", mod: func(c *login.Config) {
+		{name: "wrong domain", claims: func(c *tokenClaims) { c.HostedDomain = "evil.example" }, code: signin.ReasonDomain,
+			detail: "Sign-in with evil.example is not allowed for this organization"},
+		{name: "personal account without hd", claims: func(c *tokenClaims) { c.HostedDomain = ""; c.Email = "ann@gmail.com" }, code: signin.ReasonDomain,
+			detail: "Sign-in with a personal Google account is not allowed for this organization"},
+		{name: "email suffix is not the domain", claims: func(c *tokenClaims) { c.HostedDomain = "" }, code: signin.ReasonDomain},
+		{name: "unverified email", claims: func(c *tokenClaims) { c.EmailVerified = false }, code: signin.ReasonUnverified,
+			detail: "Google has not verified this account's email address"},
+		{name: "expired token", claims: func(c *tokenClaims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Minute)) }, code: signin.ReasonBadToken,
+			detail: "The Google sign-in token is not valid (signature, audience or expiry)"},
+		{name: "wrong audience", claims: func(c *tokenClaims) { c.Audience = jwt.Audience{"someone-else"} }, code: signin.ReasonBadToken},
+		{name: "wrong issuer", claims: func(c *tokenClaims) { c.Issuer = "https://evil.example" }, code: signin.ReasonBadToken},
+		{name: "wrong nonce", nonce: "another-session", code: signin.ReasonNonce},
+		{name: "suspended in Google", mod: func(c *signin.Config) {
+			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Disabled: true}}
+		}, code: signin.ReasonSuspended, detail: "This account is suspended in Google Workspace"},
+		{name: "archived in Google", mod: func(c *signin.Config) {
+			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Disabled: true, Archived: true}}
+		}, code: signin.ReasonSuspended},
+		{name: "archived, by a checker that left Disabled unset", mod: func(c *signin.Config) {
 			c.Directory = fakeDirectory{"110169484474386276334": {Exists: true, Archived: true}}
-		}, code: login.ReasonSuspended},
-		{name: "deleted in Google", mod: func(c *login.Config) { c.Directory = fakeDirectory{} }, code: login.ReasonDeleted},
-		{name: "blocked in the app", sink: []diff.Account{blocked}, code: login.ReasonBlocked},
-		{name: "exception", mod: func(c *login.Config) {
+		}, code: signin.ReasonSuspended},
+		{name: "deleted in Google", mod: func(c *signin.Config) { c.Directory = fakeDirectory{} }, code: signin.ReasonDeleted,
+			detail: "This account was deleted in Google Workspace"},
+		{name: "blocked in the app", sink: []diff.Account{blocked}, code: signin.ReasonBlocked},
+		{name: "exception", mod: func(c *signin.Config) {
 			p, err := policy.New(policy.Config{Exceptions: []policy.Exception{{Email: "ann.lee@northwind.example", Note: "CEO"}}})
 			require.NoError(t, err)
 			c.Policy = p
-		}, code: login.ReasonException},
+		}, code: signin.ReasonException},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,11 +216,14 @@ func TestSignInRefusals(t *testing.T) {
 			d, err := a.SignIn(context.Background(), p.sign(t, c), nonce)
 			require.Error(t, err)
 			assert.Nil(t, d)
-			assert.ErrorIs(t, err, login.ErrRefused)
-			var re *login.RefusedError
+			assert.ErrorIs(t, err, signin.ErrRefused)
+			var re *signin.RefusedError
 			require.True(t, errors.As(err, &re))
 			assert.Equal(t, tt.code, re.Reason.Code, err.Error())
 			assert.NotEmpty(t, re.Reason.Detail)
+			if tt.detail != "" {
+				assert.Equal(t, tt.detail, re.Reason.Detail)
+			}
 			assert.Equal(t, dirsynctest.NewMemorySink(tt.sink...).Snapshot(), sink.Snapshot(), "a refusal changes nothing")
 		})
 	}
@@ -218,18 +233,38 @@ func TestSignatureFromAnotherKey(t *testing.T) {
 	p, other := newIDP(t), newIDP(t)
 	a := newAuth(t, p, dirsynctest.NewMemorySink(), nil)
 	_, err := a.SignIn(context.Background(), other.sign(t, validClaims()), "")
-	var re *login.RefusedError
+	var re *signin.RefusedError
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, login.ReasonBadToken, re.Reason.Code)
+	assert.Equal(t, signin.ReasonBadToken, re.Reason.Code)
 }
 
 func TestConfigValidation(t *testing.T) {
-	_, err := login.New(login.Config{})
+	_, err := signin.New(signin.Config{})
 	require.Error(t, err)
-	for _, want := range []string{"clientId", "allowedDomains", "Accounts"} {
+	for _, want := range []string{"clientId", "google.hostedDomains", "Accounts"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err = login.New(login.Config{ClientID: "x", AllowedDomains: []string{"a@b.example"},
-		Accounts: login.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) { return nil, nil })})
+	_, err = signin.New(signin.Config{ClientID: "x", Google: &signin.Google{HostedDomains: []string{"a@b.example"}},
+		Accounts: signin.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) { return nil, nil })})
 	assert.ErrorContains(t, err, "not a domain")
+}
+
+// Config is JSON-tagged so a host can store it: its JSON form holds the
+// client ID, Google's hosted domains, the source and the endpoints, and
+// none of the Go-only fields (Directory, Accounts, Now, …).
+func TestConfigJSON(t *testing.T) {
+	finder := signin.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) { return nil, nil })
+	cfg := signin.Config{ClientID: clientID, Google: &signin.Google{HostedDomains: []string{"northwind.example"}}, Source: "northwind-google",
+		Accounts: finder, Directory: fakeDirectory{}, Now: func() time.Time { return now }}
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"clientId":"1234-app.apps.googleusercontent.com","google":{"hostedDomains":["northwind.example"]},"source":"northwind-google"}`, string(b))
+
+	var back signin.Config
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, cfg.Google, back.Google)
+	assert.Equal(t, cfg.ClientID, back.ClientID)
+	back.Accounts = finder
+	_, err = signin.New(back)
+	assert.NoError(t, err)
 }

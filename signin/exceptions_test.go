@@ -1,4 +1,4 @@
-package login_test
+package signin_test
 
 import (
 	"context"
@@ -10,11 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/dirsync-go/dirsync/connector/google/login"
+	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/policy"
+	"github.com/dirsync-go/dirsync/signin"
 )
+
+// The Syncer of a directory sync supplies its persisted exceptions as is.
+var _ signin.ExceptionLister = (*dirsync.Syncer)(nil)
 
 // persisted is an ExceptionLister over a slice, as a host's store (the
 // Syncer's Exceptions) would be.
@@ -25,16 +29,16 @@ type persisted struct {
 
 func (p persisted) Exceptions(context.Context) ([]policy.Exception, error) { return p.list, p.err }
 
-func withPolicy(t *testing.T, xs ...policy.Exception) func(*login.Config) {
-	return func(c *login.Config) {
+func withPolicy(t *testing.T, xs ...policy.Exception) func(*signin.Config) {
+	return func(c *signin.Config) {
 		p, err := policy.New(policy.Config{Exceptions: xs})
 		require.NoError(t, err)
 		c.Policy = p
 	}
 }
 
-func withPersisted(xs ...policy.Exception) func(*login.Config) {
-	return func(c *login.Config) { c.Exceptions = persisted{list: xs} }
+func withPersisted(xs ...policy.Exception) func(*signin.Config) {
+	return func(c *signin.Config) { c.Exceptions = persisted{list: xs} }
 }
 
 // TestExceptedEmailIsNeitherCreatedNorAdopted: whatever way an exception
@@ -58,7 +62,7 @@ func TestExceptedEmailIsNeitherCreatedNorAdopted(t *testing.T) {
 		"pattern on the username": {Pattern: "^jlee$"},
 	}
 	for name, x := range exceptions {
-		for where, mod := range map[string]func(*login.Config){
+		for where, mod := range map[string]func(*signin.Config){
 			"policy":    withPolicy(t, x),
 			"persisted": withPersisted(x),
 		} {
@@ -79,9 +83,9 @@ func TestExceptedEmailIsNeitherCreatedNorAdopted(t *testing.T) {
 					d, err := a.SignIn(context.Background(), p.sign(t, c), "")
 					require.Error(t, err)
 					assert.Nil(t, d)
-					var re *login.RefusedError
+					var re *signin.RefusedError
 					require.ErrorAs(t, err, &re)
-					assert.Equal(t, login.ReasonException, re.Reason.Code, err.Error())
+					assert.Equal(t, signin.ReasonException, re.Reason.Code, err.Error())
 					assert.Equal(t, before, sink.Snapshot(), "nothing created or adopted")
 				})
 			}
@@ -110,8 +114,8 @@ func TestAdoptionComparesNormalisedEmails(t *testing.T) {
 func TestNoAdoptionOfAnotherEmail(t *testing.T) {
 	p := newIDP(t)
 	other := diff.Account{Email: "ann.lee@northwind.example.evil", DisplayName: "Someone else"}
-	a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *login.Config) {
-		c.Accounts = login.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) {
+	a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *signin.Config) {
+		c.Accounts = signin.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) {
 			o := other
 			return &o, nil
 		})
@@ -125,8 +129,8 @@ func TestNoAdoptionOfAnotherEmail(t *testing.T) {
 func TestFinderGetsNormalisedEmail(t *testing.T) {
 	p := newIDP(t)
 	var got string
-	a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *login.Config) {
-		c.Accounts = login.AccountFinderFunc(func(_ context.Context, _, _, email string) (*diff.Account, error) {
+	a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *signin.Config) {
+		c.Accounts = signin.AccountFinderFunc(func(_ context.Context, _, _, email string) (*diff.Account, error) {
 			got = email
 			return nil, nil
 		})
@@ -144,10 +148,10 @@ func TestPersistedExceptionsUnreadable(t *testing.T) {
 	p := newIDP(t)
 	boom := errors.New("store down")
 	sink := dirsynctest.NewMemorySink()
-	a := newAuth(t, p, sink, func(c *login.Config) { c.Exceptions = persisted{err: boom} })
+	a := newAuth(t, p, sink, func(c *signin.Config) { c.Exceptions = persisted{err: boom} })
 	d, err := a.SignIn(context.Background(), p.sign(t, validClaims()), "")
 	require.ErrorIs(t, err, boom)
-	assert.NotErrorIs(t, err, login.ErrRefused, "a failure to decide, not a refusal")
+	assert.NotErrorIs(t, err, signin.ErrRefused, "a failure to decide, not a refusal")
 	assert.Nil(t, d)
 	assert.Empty(t, sink.Snapshot())
 }
@@ -159,9 +163,9 @@ func TestBrokenPersistedExceptionFailsClosed(t *testing.T) {
 	sink := dirsynctest.NewMemorySink()
 	a := newAuth(t, p, sink, withPersisted(policy.Exception{Pattern: "(unclosed"}))
 	_, err := a.SignIn(context.Background(), p.sign(t, validClaims()), "")
-	var re *login.RefusedError
+	var re *signin.RefusedError
 	require.ErrorAs(t, err, &re)
-	assert.Equal(t, login.ReasonException, re.Reason.Code)
+	assert.Equal(t, signin.ReasonException, re.Reason.Code)
 	assert.Empty(t, sink.Snapshot())
 }
 
@@ -176,7 +180,7 @@ func TestKnownAccountSignsInDespiteException(t *testing.T) {
 	d, err := a.SignIn(context.Background(), p.sign(t, validClaims()), "")
 	require.NoError(t, err)
 	assert.Nil(t, d.Change)
-	assert.Equal(t, login.ReasonKnown, d.Reason.Code)
+	assert.Equal(t, signin.ReasonKnown, d.Reason.Code)
 }
 
 // A finder that returns an account managed under another source or ID
@@ -188,8 +192,8 @@ func TestNoSignInAsAnotherManagedAccount(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := newIDP(t)
-			a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *login.Config) {
-				c.Accounts = login.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) {
+			a := newAuth(t, p, dirsynctest.NewMemorySink(), func(c *signin.Config) {
+				c.Accounts = signin.AccountFinderFunc(func(context.Context, string, string, string) (*diff.Account, error) {
 					x := acc
 					return &x, nil
 				})

@@ -1,70 +1,10 @@
-// Package login lets colleagues join an organization by signing in with
-// Google, with no directory sync at all: the host's web handler runs the
-// OAuth 2.0 / OpenID Connect code flow (golang.org/x/oauth2 with
-// google.Endpoint, scopes "openid email profile"), and hands the ID token
-// to Authenticator.SignIn. SignIn verifies the token and decides, through
-// the same mapping and policy as a directory sync:
-//
-//   - first sign-in of an allowed, active user: allowed, with a Create
-//     change (reason "login.first-sign-in") for the host to apply to its
-//     sink, exactly like a change from a sync plan;
-//   - a known user (the account managed under Source and the token's sub):
-//     allowed, no change, even when an exception names it (an exception
-//     keeps sync's hands off an account, it does not lock its owner out);
-//   - an app account with the same email that no integration manages yet
-//     is adopted with an Update change, unless an exception names the
-//     person or that account;
-//   - a user suspended, archived or deleted in Google Workspace (asked
-//     through a DirectoryChecker, when the host configured one), blocked in
-//     the app, or named by an exception when sign-in would create or adopt
-//     an account: refused, with the reason.
-//
-// # What the token must show
-//
-// The ID token's signature is checked against Google's published keys
-// (JWKSURL), with the audience (the OAuth client ID), the issuer and the
-// expiry, by github.com/coreos/go-oidc — no hand-written JWT code. Then:
-// email_verified must be true; the hd (hosted domain) claim must be one of
-// AllowedDomains — the hd claim, never the email's suffix, because a
-// personal Google account can carry any address; and when the host passes
-// a nonce (it should: it ties the token to the browser session that asked
-// for it), the token's nonce must equal it.
-//
-// # Accounts
-//
-// The account is keyed like a Google Workspace directory sync: Source is
-// the integration name, ExternalID the token's sub, which is the Google
-// user id that the Directory API and connector/google use. So sign-in and
-// a later directory sync agree on who is who. The claims are mapped as a
-// directory entry with the attribute names of mapping.GoogleSpec
-// (primaryEmail, name.givenName, name.familyName, name.fullName, hd).
-//
-// # Exceptions and emails
-//
-// Before it creates or adopts an account, SignIn checks the exceptions of
-// Config.Policy and those the host persisted (Config.Exceptions, e.g. the
-// directory sync's *dirsync.Syncer) against both the account the token
-// maps to and the unmanaged app account it would adopt. An excepted
-// person is refused with ReasonException and nothing changes. Persisted
-// exceptions that cannot be read fail the sign-in (an error, not a
-// refusal); one that does not compile matches everyone, as in a sync plan.
-// (Before, an unmanaged account with the email was adopted even when the
-// email was excepted, and persisted exceptions were not consulted.)
-//
-// Emails are compared in one form, NormalizeEmail's: trimmed, lower case,
-// Unicode NFC. AccountFinder receives that form; an unmanaged account it
-// returns is adopted only if its email has the same form, and a managed
-// one is signed into only if its Source and ExternalID are this
-// integration's and the token's sub.
-package login
+package signin
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -76,13 +16,8 @@ import (
 	"github.com/dirsync-go/dirsync/policy"
 )
 
-// Google's issuer and key set.
-const (
-	GoogleIssuer  = "https://accounts.google.com"
-	GoogleJWKSURL = "https://www.googleapis.com/oauth2/v3/certs"
-)
-
-// Reason codes of sign-in decisions.
+// Reason codes of sign-in decisions. They are stable, like the reason
+// codes of a sync plan, and keep the "login." prefix.
 const (
 	ReasonFirstSignIn   = "login.first-sign-in"
 	ReasonKnown         = "login.known"
@@ -99,7 +34,7 @@ const (
 )
 
 // ErrRefused is wrapped by every *RefusedError.
-var ErrRefused = errors.New("login: sign-in refused")
+var ErrRefused = errors.New("signin: sign-in refused")
 
 // RefusedError says why a sign-in was refused. Show Reason.Detail to the
 // person; log the rest.
@@ -111,7 +46,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	msg := "login: sign-in refused: " + e.Reason.Detail
+	msg := "signin: sign-in refused: " + e.Reason.Detail
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -124,20 +59,6 @@ func (e *RefusedError) Unwrap() []error {
 		return []error{ErrRefused, e.Err}
 	}
 	return []error{ErrRefused}
-}
-
-// UserStatus is what the directory says of a user.
-type UserStatus struct {
-	Exists    bool
-	Suspended bool
-	Archived  bool
-}
-
-// DirectoryChecker asks the directory about one user by Google user id.
-// connector/google's connector (with a service account and delegation) is
-// the intended implementation; a host without one leaves it nil.
-type DirectoryChecker interface {
-	UserStatus(ctx context.Context, userID string) (UserStatus, error)
 }
 
 // AccountFinder finds the app's account of a signed-in person: the one
@@ -157,28 +78,33 @@ func (f AccountFinderFunc) FindAccount(ctx context.Context, source, externalID, 
 
 // ExceptionLister supplies exceptions a host persisted. The root
 // package's (*dirsync.Syncer).Exceptions has this signature, so the Syncer
-// of the Google directory sync can be passed as is.
+// of the same provider's directory sync can be passed as is.
 type ExceptionLister interface {
 	Exceptions(ctx context.Context) ([]policy.Exception, error)
 }
 
-// Config configures an Authenticator.
+// Config configures an Authenticator. Its JSON form holds no secret (an
+// ID token is checked with the provider's public keys, so sign-in needs
+// no client secret; the code exchange that needs one is the host's).
 type Config struct {
 	// ClientID is the OAuth client ID: the audience the token must carry.
 	ClientID string `json:"clientId"`
-	// AllowedDomains are the Google Workspace domains (hd claim) whose
-	// people may join. Required: a sign-in open to every Google account
-	// is not an organization's sign-in.
-	AllowedDomains []string `json:"allowedDomains"`
+	// Google configures sign-in with Google. Required: Google is the only
+	// provider so far (see the package documentation for Entra).
+	Google *Google `json:"google,omitempty"`
 	// Source is the integration name stored on created accounts; use the
-	// name of the Google directory sync if there is one. Default "google".
+	// name of the provider's directory sync if there is one. Default
+	// "google".
 	Source string `json:"source,omitempty"`
-	// Issuer and JWKSURL default to Google's; tests point them at a fake.
+	// Issuer is the issuer the token must name (its iss claim), and
+	// JWKSURL the provider's published key set. Default the provider's
+	// (GoogleIssuer, GoogleJWKSURL); tests point them at a fake.
 	Issuer  string `json:"issuer,omitempty"`
 	JWKSURL string `json:"jwksUrl,omitempty"`
 
-	// Mapper maps the claims (as a directory entry with GoogleSpec's
-	// attribute names). Default mapping.GoogleSpec().
+	// Mapper maps the claims, given as a directory entry with the
+	// attribute names of the provider's default spec (for Google
+	// mapping.GoogleSpec's). Default: that spec.
 	Mapper mapping.Mapper `json:"-"`
 	// Policy supplies exceptions (accounts never touched, so never created
 	// by sign-in either). Default: none.
@@ -186,28 +112,38 @@ type Config struct {
 	// Exceptions, if set, supplies the exceptions the host persisted for
 	// this integration, on top of Policy's.
 	Exceptions ExceptionLister `json:"-"`
-	// Directory, if set, is asked whether the user is still active.
-	Directory DirectoryChecker `json:"-"`
+	// Directory, if set, is asked whether the user still exists and may
+	// sign in, by the user's directory ID (for Google the token's sub,
+	// the Google user id). For Google, connector/google's Connector (with
+	// a service account and delegation) implements it; a host without one
+	// leaves it nil.
+	Directory connector.StatusChecker `json:"-"`
 	// Accounts finds existing app accounts. Required.
 	Accounts AccountFinder `json:"-"`
-	Logger   *slog.Logger  `json:"-"`
-	Now      func() time.Time
+	// Logger receives a line for each first sign-in. Default: discard.
+	Logger *slog.Logger `json:"-"`
+	// Now is the clock for the token's expiry and the exceptions'.
+	// Default time.Now.
+	Now func() time.Time `json:"-"`
 }
 
-// Authenticator verifies Google ID tokens and decides sign-ins. String,
-// every fmt verb, GoString and LogValue show its client ID, domains and
-// source only, never what its Directory or Accounts hold.
+// Authenticator verifies ID tokens and decides sign-ins. String, every
+// fmt verb, GoString and LogValue show its client ID, domains and source
+// only, never what its Directory or Accounts hold.
 type Authenticator struct {
 	cfg      Config
-	domains  []string
+	domains  []string // Google's hosted domains, lower case
 	verifier *oidc.IDTokenVerifier
 	mapper   mapping.Mapper
 	log      *slog.Logger
+
+	// The provider's names in the sentences shown to the person.
+	provider, directory string
 }
 
 // String describes the authenticator: client ID, allowed domains, source.
 func (a Authenticator) String() string {
-	return fmt.Sprintf("login.Authenticator{ClientID:%q AllowedDomains:%q Source:%q Directory:%t}",
+	return fmt.Sprintf("signin.Authenticator{ClientID:%q HostedDomains:%q Source:%q Directory:%t}",
 		a.cfg.ClientID, a.domains, a.cfg.Source, a.cfg.Directory != nil)
 }
 
@@ -219,7 +155,7 @@ func (a Authenticator) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.Str
 
 // LogValue logs what String shows.
 func (a Authenticator) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("clientId", a.cfg.ClientID), slog.Any("allowedDomains", a.domains),
+	return slog.GroupValue(slog.String("clientId", a.cfg.ClientID), slog.Any("hostedDomains", a.domains),
 		slog.String("source", a.cfg.Source), slog.Bool("directory", a.cfg.Directory != nil))
 }
 
@@ -230,23 +166,13 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.ClientID == "" {
 		errs = append(errs, errors.New("clientId is required"))
 	}
-	var domains []string
-	for _, d := range cfg.AllowedDomains {
-		d = strings.ToLower(strings.TrimSpace(d))
-		if d == "" || strings.ContainsAny(d, "@/ ") {
-			errs = append(errs, fmt.Errorf("allowedDomains: %q is not a domain", d))
-			continue
-		}
-		domains = append(domains, d)
-	}
-	if len(cfg.AllowedDomains) == 0 {
-		errs = append(errs, errors.New("allowedDomains is required: name the Google Workspace domains whose people may join"))
-	}
+	domains, err := cfg.Google.domains()
+	errs = append(errs, err)
 	if cfg.Accounts == nil {
 		errs = append(errs, errors.New("an AccountFinder (Config.Accounts) is required to find existing app accounts"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("login: invalid config: %w", err)
+		return nil, fmt.Errorf("signin: invalid config: %w", err)
 	}
 	if cfg.Source == "" {
 		cfg.Source = "google"
@@ -260,19 +186,20 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Authenticator{cfg: cfg, domains: domains, mapper: cfg.Mapper, log: cfg.Logger}
+	a := &Authenticator{cfg: cfg, domains: domains, mapper: cfg.Mapper, log: cfg.Logger,
+		provider: "Google", directory: "Google Workspace"}
 	if a.mapper == nil {
 		m, err := mapping.New(mapping.GoogleSpec())
 		if err != nil {
-			return nil, fmt.Errorf("login: default mapping: %w", err)
+			return nil, fmt.Errorf("signin: default mapping: %w", err)
 		}
 		a.mapper = m
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	// The remote key set caches Google's keys and refreshes them when a
-	// token names an unknown key id. Its context only carries values for
+	// The remote key set caches the provider's keys and refreshes them when
+	// a token names an unknown key id. Its context only carries values for
 	// the HTTP client; it is not a deadline.
 	keys := oidc.NewRemoteKeySet(context.Background(), cfg.JWKSURL)
 	a.verifier = oidc.NewVerifier(cfg.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, Now: cfg.Now})
@@ -291,14 +218,16 @@ type Decision struct {
 	Reason diff.Reason
 }
 
-// claims are the ID token claims SignIn reads.
+// claims are the ID token claims SignIn reads: OpenID Connect's standard
+// claims, and Google's hd.
 type claims struct {
 	Email         string `json:"email"`
 	EmailVerified bool   `json:"email_verified"`
-	HostedDomain  string `json:"hd"`
 	Name          string `json:"name"`
 	GivenName     string `json:"given_name"`
 	FamilyName    string `json:"family_name"`
+
+	HostedDomain string `json:"hd"` // Google
 }
 
 func refuse(code, detail, email string, err error) error {
@@ -313,45 +242,36 @@ func refuse(code, detail, email string, err error) error {
 func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*Decision, error) {
 	tok, err := a.verifier.Verify(ctx, rawIDToken)
 	if err != nil {
-		return nil, refuse(ReasonBadToken, "The Google sign-in token is not valid (signature, audience or expiry)", "", err)
+		return nil, refuse(ReasonBadToken, "The "+a.provider+" sign-in token is not valid (signature, audience or expiry)", "", err)
 	}
 	var c claims
 	if err := tok.Claims(&c); err != nil {
-		return nil, refuse(ReasonBadToken, "The Google sign-in token carries unreadable claims", "", err)
+		return nil, refuse(ReasonBadToken, "The "+a.provider+" sign-in token carries unreadable claims", "", err)
 	}
 	if nonce != "" && tok.Nonce != nonce {
 		return nil, refuse(ReasonNonce, "The sign-in does not belong to this browser session (nonce mismatch); start again", c.Email, nil)
 	}
 	if !c.EmailVerified || c.Email == "" {
-		return nil, refuse(ReasonUnverified, "Google has not verified this account's email address", c.Email, nil)
+		return nil, refuse(ReasonUnverified, a.provider+" has not verified this account's email address", c.Email, nil)
 	}
-	hd := strings.ToLower(c.HostedDomain)
-	if hd == "" || !slices.Contains(a.domains, hd) {
-		shown := hd
-		if shown == "" {
-			shown = "a personal Google account"
-		}
-		return nil, refuse(ReasonDomain, fmt.Sprintf("Sign-in with %s is not allowed for this organization", shown), c.Email, nil)
+	hd, err := googleAdmit(a.domains, &c)
+	if err != nil {
+		return nil, err
 	}
+	entry := googleEntry(tok.Subject, hd, &c)
 	if a.cfg.Directory != nil {
-		st, err := a.cfg.Directory.UserStatus(ctx, tok.Subject)
+		st, err := a.cfg.Directory.UserStatus(ctx, entry.ID)
 		if err != nil {
-			return nil, fmt.Errorf("login: ask the directory about %s: %w", c.Email, err)
+			return nil, fmt.Errorf("signin: ask the directory about %s: %w", c.Email, err)
 		}
 		switch {
 		case !st.Exists:
-			return nil, refuse(ReasonDeleted, "This account was deleted in Google Workspace", c.Email, nil)
-		case st.Suspended || st.Archived:
-			return nil, refuse(ReasonSuspended, "This account is suspended in Google Workspace", c.Email, nil)
+			return nil, refuse(ReasonDeleted, "This account was deleted in "+a.directory, c.Email, nil)
+		case st.Disabled || st.Archived:
+			return nil, refuse(ReasonSuspended, "This account is suspended in "+a.directory, c.Email, nil)
 		}
 	}
 
-	entry := connector.Entry{ID: tok.Subject, Kind: connector.KindUser, Attrs: connector.Attrs{}}
-	entry.Attrs.Set("primaryEmail", c.Email)
-	entry.Attrs.Set("name.givenName", c.GivenName)
-	entry.Attrs.Set("name.familyName", c.FamilyName)
-	entry.Attrs.Set("name.fullName", c.Name)
-	entry.Attrs.Set("hd", hd)
 	acc, err := a.mapper.Map(&entry, nil)
 	if err != nil || acc.ExternalID == "" {
 		return nil, refuse(ReasonNotMappable, "This account cannot be mapped to an app account", c.Email, err)
@@ -361,14 +281,14 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 	email := NormalizeEmail(c.Email)
 	existing, err := a.cfg.Accounts.FindAccount(ctx, a.cfg.Source, acc.ExternalID, email)
 	if err != nil {
-		return nil, fmt.Errorf("login: find the app account of %s: %w", c.Email, err)
+		return nil, fmt.Errorf("signin: find the app account of %s: %w", c.Email, err)
 	}
 	if existing != nil && existing.Managed && existing.ExternalID != "" {
 		// Known: signing in changes nothing, so an exception (which
 		// keeps sync's hands off an account, not its owner out) does
 		// not apply.
 		if existing.Source != acc.Source || existing.ExternalID != acc.ExternalID {
-			return nil, fmt.Errorf("login: the account finder returned an account managed as %s/%s for %s (%s/%s): refusing to sign in as someone else",
+			return nil, fmt.Errorf("signin: the account finder returned an account managed as %s/%s for %s (%s/%s): refusing to sign in as someone else",
 				existing.Source, existing.ExternalID, c.Email, acc.Source, acc.ExternalID)
 		}
 		if existing.Blocked {
@@ -380,7 +300,7 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 	// (the policy's and the persisted ones) come first.
 	except, err := a.exceptions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("login: read the exceptions before the sign-in of %s: %w", c.Email, err)
+		return nil, fmt.Errorf("signin: read the exceptions before the sign-in of %s: %w", c.Email, err)
 	}
 	candidates := []*diff.Account{&acc}
 	if existing != nil {
@@ -393,7 +313,7 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 	}
 	if existing != nil {
 		if NormalizeEmail(existing.Email) != email {
-			return nil, fmt.Errorf("login: the account finder returned an unmanaged account with another email for %s: refusing to adopt it", c.Email)
+			return nil, fmt.Errorf("signin: the account finder returned an unmanaged account with another email for %s: refusing to adopt it", c.Email)
 		}
 		if existing.Blocked {
 			return nil, refuse(ReasonBlocked, "This account is blocked in the app; ask an administrator", c.Email, nil)
@@ -402,7 +322,7 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 		// it, as a directory sync would, instead of a duplicate.
 		after := existing.Clone()
 		after.Source, after.ExternalID, after.Managed = acc.Source, acc.ExternalID, true
-		reason := diff.Reason{Code: diff.ReasonAdopted, Detail: "First sign-in with Google; the app account with the same email is adopted"}
+		reason := diff.Reason{Code: diff.ReasonAdopted, Detail: "First sign-in with " + a.provider + "; the app account with the same email is adopted"}
 		change := &diff.Change{Op: diff.OpUpdate, Key: after.Key(), Before: existing, After: &after,
 			Fields: []diff.FieldChange{
 				{Name: diff.FieldExternalID, Old: existing.ExternalID, New: after.ExternalID},
@@ -411,7 +331,7 @@ func (a *Authenticator) SignIn(ctx context.Context, rawIDToken, nonce string) (*
 			}, Reasons: []diff.Reason{reason}}
 		return &Decision{Account: after, Change: change, Reason: reason}, nil
 	}
-	reason := diff.Reason{Code: ReasonFirstSignIn, Detail: "First sign-in with Google (" + hd + ")"}
+	reason := diff.Reason{Code: ReasonFirstSignIn, Detail: "First sign-in with " + a.provider + " (" + hd + ")"}
 	change := &diff.Change{Op: diff.OpCreate, Key: acc.Key(), After: &acc, Reasons: []diff.Reason{reason}}
 	for _, f := range diff.Fields {
 		if v := acc.Get(f); v != "" {
