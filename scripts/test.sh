@@ -98,6 +98,13 @@ if [ -n "$upward" ]; then
   echo "packages under connector/ depend on packages above them:" >&2; echo "$upward" >&2; exit 1
 fi
 
+step "layering: the module's import rules (internal/layering)"
+# One test states every rule (connectors below the rules, store drivers
+# on the store package alone, the planner below the root, the root free of
+# its consumers) and checks the module with go list; its other test shows
+# that an upward import added anywhere is found.
+go test -count=1 ./internal/layering/
+
 cleanup() { :; }
 pg_stop() { :; }
 trap 'cleanup; pg_stop' EXIT
