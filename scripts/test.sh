@@ -148,6 +148,9 @@ fi
 
 step "go test -race"
 go test -race -count=1 ./...
+
+step "the root package's tests again, with concurrent apply switched on"
+DIRSYNC_TEST_APPLY_CONCURRENCY=8 go test -race -count=1 .
 cleanup
 cleanup() { :; }
 if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
