@@ -44,7 +44,7 @@ func BenchmarkApplySlowSink(b *testing.B) {
 		}
 		c, _ := strconv.Atoi(conc)
 		b.Run(size+"/concurrency-"+conc, func(b *testing.B) {
-			entries := fake.Company(n, 42)
+			entries := users(n) // n people, no departments: n creates
 			for b.Loop() {
 				b.StopTimer()
 				sink := sleepySink{MemorySink: dirsynctest.NewMemorySink(), delay: 20 * time.Millisecond}
