@@ -7,13 +7,14 @@
 //	go run ./examples/console -config integrations.json
 //	go run ./examples/console -ldif lab=export.ldf
 //
-// The app is one tenant whose user store is a small embedded database
-// (appstore.go, a bbolt file under -data), prefilled with three accounts
-// people created themselves. The first integration, northwind-ad, is the
-// bundled sample company (the quickstart's LDIF export), so the console
-// works without a network. Real Active Directory, Entra ID and Google
-// Workspace integrations come from the -config file (see fileConfig),
-// their secrets from environment variables it names.
+// The app is one tenant whose user store is the examples' app store
+// (examples/internal/appstore, a bbolt file under -data), prefilled with
+// three accounts people created themselves. The first integration,
+// northwind-ad, is the bundled sample company (the quickstart's LDIF
+// export), so the console works without a network. Real Active
+// Directory, Entra ID and Google Workspace integrations come from the
+// -config file (see fileConfig), their secrets from environment variables
+// it names.
 //
 // Pages: Integrations (schedule, last and next run, Sync now, Remove with
 // approval), Preview (the plan with its reasons, regex search, exceptions,
@@ -41,6 +42,7 @@ import (
 	"time"
 
 	"github.com/dirsync-go/dirsync"
+	"github.com/dirsync-go/dirsync/examples/internal/appstore"
 )
 
 func main() {
@@ -135,11 +137,11 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
-	app, err := openAppStore(filepath.Join(o.data, "app.db"))
+	app, err := appstore.Open(filepath.Join(o.data, "app.db"), nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := app.seed(ctx); err != nil {
+	if _, err := app.Seed(ctx, appstore.SampleSignups()); err != nil {
 		app.Close()
 		return nil, err
 	}

@@ -744,7 +744,7 @@ type userRow struct {
 }
 
 func (s *server) users(w http.ResponseWriter, r *http.Request) {
-	all, err := s.c.app.all(r.Context())
+	all, err := s.c.app.All(r.Context())
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "The app's accounts could not be read: "+err.Error())
 		return
