@@ -66,7 +66,7 @@ func newTestConsole(t *testing.T, args ...string) *testConsole {
 	require.NoError(t, err)
 	c, err := openConsole(context.Background(), o, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	s, err := newServer(c)
+	s, err := newServer(c, o.allowedHosts())
 	require.NoError(t, err)
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { srv.Close(); c.close() })

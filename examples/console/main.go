@@ -23,7 +23,11 @@
 //
 // Every POST carries a per-session CSRF token and passes Go's
 // cross-origin protection; pages are html/template, so directory values
-// are text; no secret is ever rendered. Ctrl-C stops it cleanly.
+// are text; no secret is ever rendered. A request whose Host header is not
+// localhost, 127.0.0.0/8 or [::1] (any port), the host name of -addr or
+// one given with -allow-host is refused with 421 before any page runs, so
+// a web page that rebinds its own DNS name to 127.0.0.1 cannot read the
+// console or press its buttons. Ctrl-C stops it cleanly.
 package main
 
 import (
@@ -60,6 +64,9 @@ type options struct {
 	config  string
 	ldif    ldifFlag
 	verbose bool
+	// allowHosts are host names the console answers to besides the
+	// loopback ones (see hosts.go).
+	allowHosts hostFlag
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -71,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.config, "config", "", "JSON file adding AD, Entra ID, Google or LDIF integrations")
 	fs.Var(&o.ldif, "ldif", "add an LDIF export as an integration: name=path (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log to stderr")
+	fs.Var(&o.allowHosts, "allow-host", "also answer requests for this host name (repeatable); by default only localhost, 127.0.0.1 and [::1] are served")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	defer c.close()
-	srv, err := newServer(c)
+	srv, err := newServer(c, o.allowedHosts())
 	if err != nil {
 		return err
 	}
