@@ -6,9 +6,9 @@
 // embedded in the binary), read by the LDIF connector. The app is the
 // examples' app store (examples/internal/appstore): accounts, sessions and
 // departments in a bbolt file under --data, so the second run knows what
-// the first one did. Only OUs whose name ends with
-// "user" or "users" are synced; contractors and service accounts are listed
-// as skipped with the reason.
+// the first one did. Only OUs whose name ends with "user" or "users" are
+// synced; contractors and service accounts are listed as skipped with the
+// reason.
 //
 //	go run ./examples/quickstart              # plan, apply, report
 //	go run ./examples/quickstart              # again: no changes
