@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/internal/fakenames"
 )
 
 // The domain of the generated company.
@@ -85,8 +86,8 @@ var extraGroups = []struct{ name, description string }{
 var (
 	ouDN          []string // "OU=…,OU=…,DC=example,DC=test" per companyOUs index
 	ouCumWeight   []int
-	asciiFirst    [len(firstNames)]string
-	asciiLast     [len(lastNames)]string
+	asciiFirst    [len(fakenames.Given)]string
+	asciiLast     [len(fakenames.Family)]string
 	companyGroups []string // names of all groups, department groups first
 
 	serviceDisplay     [len(serviceNames)]string
@@ -115,23 +116,12 @@ func init() {
 		serviceDisplay[i] = strings.ToUpper(svc[:1]) + svc[1:] + " service"
 		serviceDescription[i] = "Service account for " + svc
 	}
-	for i, n := range firstNames {
-		asciiFirst[i] = asciiFold(n)
+	for i, n := range fakenames.Given {
+		asciiFirst[i] = fakenames.ASCII(n)
 	}
-	for i, n := range lastNames {
-		asciiLast[i] = asciiFold(n)
+	for i, n := range fakenames.Family {
+		asciiLast[i] = fakenames.ASCII(n)
 	}
-}
-
-var foldReplacer = strings.NewReplacer(
-	"ö", "o", "ü", "u", "ë", "e", "é", "e", "è", "e", "ç", "c", "ø", "o",
-	"á", "a", "í", "i", "'", "",
-)
-
-// asciiFold lower-cases a Latin name and drops its diacritics and
-// apostrophes, as an admin would when making an account name.
-func asciiFold(s string) string {
-	return foldReplacer.Replace(strings.ToLower(s))
 }
 
 // Company generates a deterministic company directory of n users plus its
@@ -227,17 +217,17 @@ func (g *generator) user(i int, out []connector.Entry) connector.Entry {
 		b = append(b, "svc-"...)
 		b = append(b, serviceNames[svc]...)
 	case styleCyrillic:
-		f := &cyrillicFirst[g.rng.IntN(len(cyrillicFirst))]
-		l := &cyrillicLast[g.rng.IntN(len(cyrillicLast))]
-		given, sn, female = f.name, l.name, f.female
-		b = append(b, f.latin[0])
-		b = append(b, l.latin...)
+		f := &fakenames.RussianGiven[g.rng.IntN(len(fakenames.RussianGiven))]
+		l := &fakenames.RussianFamily[g.rng.IntN(len(fakenames.RussianFamily))]
+		given, sn, female = f.Name, l.Name, f.Female
+		b = append(b, f.Latin[0])
+		b = append(b, l.Latin...)
 		if female {
 			b = append(b, 'a')
 		}
 	default:
-		fi, li := g.rng.IntN(len(firstNames)), g.rng.IntN(len(lastNames))
-		given, sn = firstNames[fi], lastNames[li]
+		fi, li := g.rng.IntN(len(fakenames.Given)), g.rng.IntN(len(fakenames.Family))
+		given, sn = fakenames.Given[fi], fakenames.Family[li]
 		b = append(b, asciiFirst[fi][0])
 		b = append(b, asciiLast[li]...)
 	}

@@ -66,7 +66,7 @@ func newTestConsole(t *testing.T, args ...string) *testConsole {
 	require.NoError(t, err)
 	c, err := openConsole(context.Background(), o, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	s, err := newServer(c)
+	s, err := newServer(c, o.allowedHosts())
 	require.NoError(t, err)
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { srv.Close(); c.close() })
@@ -250,7 +250,7 @@ func TestSyncAppliesThePlanOnScreen(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	page := tc.waitSync("lab")
 	assert.Contains(t, page, `id="moved"`)
-	all, err := tc.c.app.all(context.Background())
+	all, err := tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	for _, a := range all {
 		assert.NotEqual(t, "lab", a.Source, "nothing of lab was applied")
@@ -263,7 +263,7 @@ func TestSyncAppliesThePlanOnScreen(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	page = tc.waitSync("lab")
 	assert.Contains(t, page, fmt.Sprintf(`<strong id="applied">%d</strong> applied`, len(hostileNames)+1)) // + the department
-	all, err = tc.c.app.all(context.Background())
+	all, err = tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	n := 0
 	for _, a := range all {
@@ -293,7 +293,7 @@ func TestSyncAppliesThePlanOnScreen(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
 	_, ok = tc.c.get("lab")
 	assert.False(t, ok, "the integration is gone")
-	all, err = tc.c.app.all(context.Background())
+	all, err = tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	for _, a := range all {
 		if a.Source == "lab" {
@@ -538,7 +538,7 @@ func TestApprovalMode(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no plan waits for approval")
 		time.Sleep(20 * time.Millisecond)
 	}
-	all, err := tc.c.app.all(context.Background())
+	all, err := tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	for _, a := range all {
 		require.NotEqual(t, "lab", a.Source, "nothing applied before approval")
@@ -550,7 +550,7 @@ func TestApprovalMode(t *testing.T) {
 	assert.Contains(t, body, "Nothing was applied")
 	res, _ = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {digestOf(t, pending)}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	all, err = tc.c.app.all(context.Background())
+	all, err = tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	n := 0
 	for _, a := range all {
@@ -586,7 +586,7 @@ func TestSafetyLimitNeedsTheApprovalBox(t *testing.T) {
 	page := tc.waitSync("lab")
 	assert.Contains(t, page, `id="safety"`)
 	assert.Contains(t, page, "Nothing was applied")
-	all, err := tc.c.app.all(context.Background())
+	all, err := tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	for _, a := range all {
 		assert.False(t, a.Blocked && a.Source == "lab", "blocked without approval: %s", a.Username)
@@ -596,7 +596,7 @@ func TestSafetyLimitNeedsTheApprovalBox(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	page = tc.waitSync("lab")
 	assert.Contains(t, page, fmt.Sprintf(`<strong id="applied">%d</strong> applied`, len(hostileNames)))
-	all, err = tc.c.app.all(context.Background())
+	all, err = tc.c.app.All(context.Background())
 	require.NoError(t, err)
 	for _, a := range all {
 		if a.Source == "lab" {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
+	"github.com/dirsync-go/dirsync/examples/internal/appstore"
 	"github.com/dirsync-go/dirsync/internal/atomicfile"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
@@ -171,7 +172,7 @@ func (in *integration) setProgress(p dirsync.Progress) {
 // integrations.
 type console struct {
 	dataDir string
-	app     *appStore
+	app     *appstore.Store
 	store   dirsync.Store
 	log     *slog.Logger
 	base    context.Context // background work; cancelled at shutdown

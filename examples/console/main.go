@@ -7,13 +7,14 @@
 //	go run ./examples/console -config integrations.json
 //	go run ./examples/console -ldif lab=export.ldf
 //
-// The app is one tenant whose user store is a small embedded database
-// (appstore.go, a bbolt file under -data), prefilled with three accounts
-// people created themselves. The first integration, northwind-ad, is the
-// bundled sample company (the quickstart's LDIF export), so the console
-// works without a network. Real Active Directory, Entra ID and Google
-// Workspace integrations come from the -config file (see fileConfig),
-// their secrets from environment variables it names.
+// The app is one tenant whose user store is the examples' app store
+// (examples/internal/appstore, a bbolt file under -data), prefilled with
+// three accounts people created themselves. The first integration,
+// northwind-ad, is the bundled sample company (the quickstart's LDIF
+// export), so the console works without a network. Real Active
+// Directory, Entra ID and Google Workspace integrations come from the
+// -config file (see fileConfig), their secrets from environment variables
+// it names.
 //
 // Pages: Integrations (schedule, last and next run, Sync now, Remove with
 // approval), Preview (the plan with its reasons, regex search, exceptions,
@@ -22,7 +23,11 @@
 //
 // Every POST carries a per-session CSRF token and passes Go's
 // cross-origin protection; pages are html/template, so directory values
-// are text; no secret is ever rendered. Ctrl-C stops it cleanly.
+// are text; no secret is ever rendered. A request whose Host header is not
+// localhost, 127.0.0.0/8 or [::1] (any port), the host name of -addr or
+// one given with -allow-host is refused with 421 before any page runs, so
+// a web page that rebinds its own DNS name to 127.0.0.1 cannot read the
+// console or press its buttons. Ctrl-C stops it cleanly.
 package main
 
 import (
@@ -40,6 +45,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dirsync-go/dirsync/examples/internal/appstore"
 	"github.com/dirsync-go/dirsync/store/filestore"
 )
 
@@ -58,6 +64,9 @@ type options struct {
 	config  string
 	ldif    ldifFlag
 	verbose bool
+	// allowHosts are host names the console answers to besides the
+	// loopback ones (see hosts.go).
+	allowHosts hostFlag
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -69,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.config, "config", "", "JSON file adding AD, Entra ID, Google or LDIF integrations")
 	fs.Var(&o.ldif, "ldif", "add an LDIF export as an integration: name=path (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log to stderr")
+	fs.Var(&o.allowHosts, "allow-host", "also answer requests for this host name (repeatable); by default only localhost, 127.0.0.1 and [::1] are served")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return err
 	}
 	defer c.close()
-	srv, err := newServer(c)
+	srv, err := newServer(c, o.allowedHosts())
 	if err != nil {
 		return err
 	}
@@ -135,11 +145,11 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
-	app, err := openAppStore(filepath.Join(o.data, "app.db"))
+	app, err := appstore.Open(filepath.Join(o.data, "app.db"), nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := app.seed(ctx); err != nil {
+	if _, err := app.Seed(ctx, appstore.SampleSignups()); err != nil {
 		app.Close()
 		return nil, err
 	}

@@ -48,7 +48,9 @@ type server struct {
 	handler http.Handler
 }
 
-func newServer(c *console) (*server, error) {
+// newServer returns the console's handler. It answers requests for
+// loopback host names and for the allowed ones only (checkHost).
+func newServer(c *console, allowedHosts []string) (*server, error) {
 	s := &server{c: c, key: make([]byte, 32), pages: map[string]*template.Template{}}
 	rand.Read(s.key)
 	funcs := template.FuncMap{
@@ -105,9 +107,10 @@ func newServer(c *console) (*server, error) {
 	mux.HandleFunc("POST /i/{name}/pending", s.withIntegration(s.approvePending))
 	mux.HandleFunc("GET /i/{name}/remove", s.withIntegration(s.removal))
 	mux.HandleFunc("POST /i/{name}/remove", s.withIntegration(s.remove))
-	// Go's cross-origin protection (Sec-Fetch-Site / Origin) first, then
-	// the per-session token on every POST.
-	s.handler = http.NewCrossOriginProtection().Handler(s.secure(mux))
+	// The Host check first (DNS rebinding), then Go's cross-origin
+	// protection (Sec-Fetch-Site / Origin), then the per-session token on
+	// every POST.
+	s.handler = checkHost(allowedHosts, http.NewCrossOriginProtection().Handler(s.secure(mux)))
 	return s, nil
 }
 
@@ -744,7 +747,7 @@ type userRow struct {
 }
 
 func (s *server) users(w http.ResponseWriter, r *http.Request) {
-	all, err := s.c.app.all(r.Context())
+	all, err := s.c.app.All(r.Context())
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "The app's accounts could not be read: "+err.Error())
 		return

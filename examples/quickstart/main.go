@@ -3,11 +3,12 @@
 // dirsync.
 //
 // The directory is company.ldif (about 200 people of "Northwind Example",
-// embedded in the binary), read by the LDIF connector. The app is appStore:
-// accounts, sessions and departments in a bbolt file under --data, so the
-// second run knows what the first one did. Only OUs whose name ends with
-// "user" or "users" are synced; contractors and service accounts are listed
-// as skipped with the reason.
+// embedded in the binary), read by the LDIF connector. The app is the
+// examples' app store (examples/internal/appstore): accounts, sessions and
+// departments in a bbolt file under --data, so the second run knows what
+// the first one did. Only OUs whose name ends with "user" or "users" are
+// synced; contractors and service accounts are listed as skipped with the
+// reason.
 //
 //	go run ./examples/quickstart              # plan, apply, report
 //	go run ./examples/quickstart              # again: no changes
@@ -33,6 +34,7 @@ import (
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector/ldif"
+	"github.com/dirsync-go/dirsync/examples/internal/appstore"
 	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/dirsync-go/dirsync/policy"
 	"github.com/dirsync-go/dirsync/store/filestore"
@@ -89,12 +91,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(o.data, 0o755); err != nil {
 		return err
 	}
-	app, err := openAppStore(filepath.Join(o.data, "app.db"))
+	app, err := appstore.Open(filepath.Join(o.data, "app.db"), &appstore.Options{IDPrefix: "u-", Sessions: 2})
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	if seeded, err := seedUnmanaged(ctx, app); err != nil {
+	if seeded, err := app.Seed(ctx, appstore.SampleSignups()); err != nil {
 		return err
 	} else if seeded {
 		fmt.Fprintln(stdout, "New app store: 3 accounts that signed up by themselves exist before any sync.")
@@ -152,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	before, err := app.stats(ctx)
+	before, err := app.Stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -163,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	after, err := app.stats(ctx)
+	after, err := app.Stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -172,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return applyErr
 }
 
-func newSyncer(app *appStore, store dirsync.Store, o options, stderr io.Writer) (*dirsync.Syncer, error) {
+func newSyncer(app *appstore.Store, store dirsync.Store, o options, stderr io.Writer) (*dirsync.Syncer, error) {
 	conn, err := ldif.New(bytes.NewReader(companyLDIF), ldif.Config{})
 	if err != nil {
 		return nil, err

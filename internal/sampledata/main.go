@@ -4,11 +4,16 @@
 //
 //	go run ./internal/sampledata > examples/quickstart/company.ldif
 //
+// The people are a planted cast (the executives, the quickstart's story)
+// and people drawn from the name tables of internal/fakenames, which
+// connector/fake's generated companies use too: one source of fake people.
+//
 // The output is deterministic: fixed name tables, a fixed seed and its own
 // small PRNG (not math/rand, whose sequences are not part of Go's
 // compatibility promise), and objectGUIDs derived from a hash of the DN. The
 // package test fails when the checked-in file and the generator drift apart;
-// `go test ./internal/sampledata -update` rewrites the file.
+// `go test ./internal/sampledata -update` rewrites the file and its copy
+// in examples/console.
 //
 // What the file contains, and what a reader of it must cope with:
 //
@@ -47,7 +52,8 @@ import (
 	"io"
 	"os"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/dirsync-go/dirsync/internal/fakenames"
 )
 
 func main() {
@@ -103,7 +109,8 @@ type person struct {
 	// some companies' legacy HR imports do.
 	lastFirst bool
 	disabled  bool
-	// ascii forms of the names for username and mail; derived when empty.
+	// ASCII forms of the names for username and mail; derived with
+	// fakenames.ASCII when empty.
 	givenLatin, familyLatin string
 	// department overrides the OU's department attribute.
 	department string
@@ -139,8 +146,12 @@ type ouSpec struct {
 	cities     []city
 	titles     []string
 	planted    []person
-	givenPool  []string
-	familyPool []string
+	// roles are the titles and departments of generated people, one
+	// each, in order; titles is drawn from for the rest.
+	roles []person
+	// russian people are named from the Russian tables of
+	// internal/fakenames; the others from its Latin-script ones.
+	russian bool
 	// manager of the OU head: the index of an earlier OU and the person's
 	// index in it; -1 for none.
 	headManager [2]int
@@ -152,69 +163,25 @@ type ouSpec struct {
 	service        bool
 }
 
-var westernGiven = []string{
-	"Adam", "Alice", "Andrew", "Angela", "Anthony", "Ashley", "Benjamin", "Brandon",
-	"Brian", "Caroline", "Catherine", "Chloe", "Christopher", "Claire", "Daniel",
-	"David", "Deborah", "Diana", "Dylan", "Eleanor", "Elizabeth", "Emily", "Eric",
-	"Evelyn", "Gabriel", "George", "Hannah", "Henry", "Isabel", "Jacob", "Jason",
-	"Jennifer", "Jessica", "Jonathan", "Joseph", "Joshua", "Julia", "Justin",
-	"Karen", "Katherine", "Kevin", "Laura", "Lauren", "Linda", "Lucas", "Madison",
-	"Margaret", "Maria", "Matthew", "Megan", "Melissa", "Michael", "Michelle",
-	"Natalie", "Nathan", "Nicholas", "Nicole", "Noah", "Olivia", "Patrick",
-	"Paul", "Rachel", "Rebecca", "Richard", "Robert", "Ryan", "Samantha", "Samuel",
-	"Sandra", "Sarah", "Scott", "Sean", "Stephanie", "Steven", "Susan", "Thomas",
-	"Timothy", "Tyler", "Victoria", "William", "Zachary",
-}
-
-var westernFamily = []string{
-	"Adams", "Allen", "Anderson", "Baker", "Brooks", "Brown", "Campbell", "Carter",
-	"Chen", "Clark", "Collins", "Cooper", "Davis", "Edwards", "Evans", "Fisher",
-	"Flores", "Foster", "Garcia", "Gonzalez", "Gray", "Green", "Hall", "Harris",
-	"Hayes", "Hernandez", "Hill", "Hughes", "Jackson", "Jenkins", "Kelly", "Kim",
-	"King", "Lee", "Lewis", "Lopez", "Martin", "Martinez", "Mitchell", "Moore",
-	"Morgan", "Morris", "Murphy", "Nelson", "Nguyen", "Parker", "Patel", "Perez",
-	"Peterson", "Phillips", "Price", "Ramirez", "Reed", "Richardson", "Rivera",
-	"Roberts", "Robinson", "Rodriguez", "Rogers", "Ross", "Russell", "Sanchez",
-	"Scott", "Singh", "Stewart", "Sullivan", "Taylor", "Thomas", "Thompson",
-	"Torres", "Turner", "Ward", "Watson", "White", "Williams", "Wilson", "Wood",
-	"Wright", "Young",
-}
-
-var europeanGiven = []string{
-	"Agnieszka", "Alba", "Anders", "Anna", "Astrid", "Björn", "Camille", "Chiara",
-	"Clara", "Élodie", "Eleni", "Emma", "Felix", "Finn", "François", "Giulia",
-	"Hanna", "Ines", "Ingrid", "Jan", "Jonas", "Katarzyna", "Lars", "Léa",
-	"Lena", "Luca", "Lucía", "Lukas", "Łukasz", "Maja", "Marta", "Mateusz",
-	"Matteo", "Max", "Mia", "Nikos", "Noémie", "Oskar", "Pieter", "Rafael",
-	"Sanne", "Sofia", "Søren", "Thijs", "Tomás", "Zoë",
-}
-
-var europeanFamily = []string{
-	"Andersson", "Bakker", "Bianchi", "Costa", "de Vries", "Dupont", "Fernández",
-	"Fischer", "García", "Hansen", "Horváth", "Jansen", "Jensen", "Kowalski",
-	"Lefèvre", "Lindqvist", "Martín", "Meyer", "Moreau", "Nielsen", "Novák",
-	"Nowak", "Papadopoulos", "Petit", "Ricci", "Romano", "Schäfer", "Schmidt",
-	"Schneider", "Silva", "Sørensen", "van Dijk", "Visser", "Wagner", "Weber",
-	"Wójcik", "Zieliński",
-}
-
-// The Russian office, listed in full: Cyrillic names, mail in Latin.
-var russianPeople = []person{
-	{given: "Юлия", family: "Щербакова", title: "Руководитель офиса", department: "Администрация"},
-	{given: "Пётр", family: "Хрущёв", title: "Главный бухгалтер", department: "Бухгалтерия"},
-	{given: "Алексей", family: "Смирнов", title: "Менеджер по продажам", department: "Продажи"},
-	{given: "Наталья", family: "Иванова", title: "Бухгалтер", department: "Бухгалтерия"},
-	{given: "Дмитрий", family: "Кузнецов", title: "Инженер поддержки", department: "Техническая поддержка"},
-	{given: "Екатерина", family: "Соколова", title: "Менеджер по продажам", department: "Продажи"},
-	{given: "Сергей", family: "Попов", title: "Инженер поддержки", department: "Техническая поддержка"},
-	{given: "Ольга", family: "Лебедева", title: "Юрист", department: "Администрация"},
-	{given: "Андрей", family: "Козлов", title: "Старший инженер поддержки", department: "Техническая поддержка"},
-	{given: "Татьяна", family: "Новикова", title: "Бухгалтер", department: "Бухгалтерия"},
-	{given: "Михаил", family: "Морозов", title: "Менеджер по продажам", department: "Продажи"},
-	{given: "Анна", family: "Волкова", title: "HR-менеджер", department: "Администрация"},
-	{given: "Иван", family: "Фёдоров", title: "Инженер поддержки", department: "Техническая поддержка"},
-	{given: "Елена", family: "Васильева", title: "Офис-менеджер", department: "Администрация"},
-	{given: "Артём", family: "Зайцев", title: "Руководитель отдела продаж", department: "Продажи"},
+// The Moscow office: what each person does. Their names are drawn from
+// the Russian tables of internal/fakenames, in Cyrillic, with the tables'
+// transliteration for username and mail.
+var russianRoles = []person{
+	{title: "Руководитель офиса", department: "Администрация"},
+	{title: "Главный бухгалтер", department: "Бухгалтерия"},
+	{title: "Менеджер по продажам", department: "Продажи"},
+	{title: "Бухгалтер", department: "Бухгалтерия"},
+	{title: "Инженер поддержки", department: "Техническая поддержка"},
+	{title: "Менеджер по продажам", department: "Продажи"},
+	{title: "Инженер поддержки", department: "Техническая поддержка"},
+	{title: "Юрист", department: "Администрация"},
+	{title: "Старший инженер поддержки", department: "Техническая поддержка"},
+	{title: "Бухгалтер", department: "Бухгалтерия"},
+	{title: "Менеджер по продажам", department: "Продажи"},
+	{title: "HR-менеджер", department: "Администрация"},
+	{title: "Инженер поддержки", department: "Техническая поддержка"},
+	{title: "Офис-менеджер", department: "Администрация"},
+	{title: "Руководитель отдела продаж", department: "Продажи"},
 }
 
 // Indexes into ous, for managers and groups.
@@ -257,7 +224,6 @@ var ous = []ouSpec{
 		planted: []person{
 			{given: "Jürgen", family: "Müller", title: "Head of Sales EMEA"},
 		},
-		givenPool: europeanGiven, familyPool: europeanFamily,
 		headManager: [2]int{ouHead, 3}, disabled: []int{7},
 	},
 	ouEUMarketing: {
@@ -268,7 +234,6 @@ var ous = []ouSpec{
 		planted: []person{
 			{given: "Siobhan", family: "O'Brien", title: "Marketing Director"},
 		},
-		givenPool: europeanGiven, familyPool: europeanFamily,
 		headManager: [2]int{ouHead, 0}, disabled: []int{9},
 	},
 	ouNA: {path: []string{"North America"}, description: "North American offices"},
@@ -283,7 +248,6 @@ var ous = []ouSpec{
 			{given: "James", family: "Miller", title: "Account Executive"},
 			{given: "Ethan", family: "Walker", title: "Account Executive", disabled: true},
 		},
-		givenPool: westernGiven, familyPool: westernFamily,
 		headManager: [2]int{ouHead, 3}, lastFirstEvery: 3,
 	},
 	ouNAEngineering: {
@@ -294,7 +258,6 @@ var ous = []ouSpec{
 		planted: []person{
 			{given: "Carlos", family: "Mendoza", title: "VP Engineering"},
 		},
-		givenPool: westernGiven, familyPool: westernFamily,
 		headManager: [2]int{ouHead, 2},
 	},
 	ouNABackend: {
@@ -306,7 +269,6 @@ var ous = []ouSpec{
 			{given: "Wei", family: "Zhang", title: "Backend Lead"},
 			{given: "James", family: "Miller", title: "Senior Backend Engineer"},
 		},
-		givenPool: westernGiven, familyPool: westernFamily,
 		headManager: [2]int{ouNAEngineering, 0}, disabled: []int{13},
 	},
 	ouIT: {
@@ -319,13 +281,12 @@ var ous = []ouSpec{
 			// 2fa-admin: a break-glass admin account; see makeUser.
 			{given: "", family: "", title: "Break-glass administrator"},
 		},
-		givenPool: westernGiven, familyPool: westernFamily,
 		headManager: [2]int{ouHead, 2},
 	},
 	ouRussia: {
 		path: []string{"Russia Users"}, description: "Moscow office",
-		users: len(russianPeople), department: "Московский офис", cities: []city{moscow},
-		planted:     russianPeople,
+		users: len(russianRoles), department: "Московский офис", cities: []city{moscow},
+		roles: russianRoles, russian: true,
 		headManager: [2]int{ouHead, 3}, disabled: []int{9},
 	},
 	ouContractors: {
@@ -333,9 +294,7 @@ var ous = []ouSpec{
 		users: 14, department: "Contractors", cities: []city{seattle, london, toronto},
 		titles: []string{"Contract Developer", "Contract QA Tester", "Consultant",
 			"Contract Designer", "Interim Project Manager"},
-		givenPool:  append(append([]string{}, westernGiven...), europeanGiven...),
-		familyPool: append(append([]string{}, westernFamily...), europeanFamily...),
-		disabled:   []int{4, 9}, contractor: true,
+		disabled: []int{4, 9}, contractor: true,
 	},
 	ouService: {
 		path: []string{"Service Accounts"}, description: "Non-personal accounts used by software",
@@ -486,7 +445,11 @@ func (g *generator) makeOU(i int) error {
 			if spec.lastFirstEvery > 0 && generated%spec.lastFirstEvery == 0 {
 				p.lastFirst = true
 			}
-			p.title = pick(&g.r, spec.titles)
+			if k := generated - 1; k < len(spec.roles) {
+				p.title, p.department = spec.roles[k].title, spec.roles[k].department
+			} else {
+				p.title = pick(&g.r, spec.titles)
+			}
 		}
 		for _, d := range spec.disabled {
 			if d == j {
@@ -502,9 +465,21 @@ func (g *generator) makeOU(i int) error {
 	return nil
 }
 
+// newPerson draws a person not named yet from the tables of
+// internal/fakenames, the one source of fake people.
 func (g *generator) newPerson(spec *ouSpec) person {
 	for {
-		p := person{given: pick(&g.r, spec.givenPool), family: pick(&g.r, spec.familyPool)}
+		var p person
+		if spec.russian {
+			given := pick(&g.r, fakenames.RussianGiven[:])
+			family := pick(&g.r, fakenames.RussianFamily[:])
+			if given.Female {
+				family = family.Feminine()
+			}
+			p = person{given: given.Name, family: family.Name, givenLatin: given.Latin, familyLatin: family.Latin}
+		} else {
+			p = person{given: pick(&g.r, fakenames.Given[:]), family: pick(&g.r, fakenames.Family[:])}
+		}
 		k := p.given + "|" + p.family
 		if !g.names[k] {
 			g.names[k] = true
@@ -545,11 +520,11 @@ func (g *generator) makeUser(ouIndex, j int, p person) (*user, error) {
 		u.display = u.cn
 		given := p.givenLatin
 		if given == "" {
-			given = latin(p.given)
+			given = fakenames.ASCII(p.given)
 		}
 		family := p.familyLatin
 		if family == "" {
-			family = latin(p.family)
+			family = fakenames.ASCII(p.family)
 		}
 		given, family = alnum(given), alnum(family)
 		if given == "" || family == "" {
@@ -844,40 +819,6 @@ func escapeRDN(v string) string {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-var latinFold = map[rune]string{
-	'á': "a", 'à': "a", 'ä': "ae", 'å': "a", 'ç': "c", 'é': "e", 'è': "e", 'ë': "e",
-	'í': "i", 'ï': "i", 'ł': "l", 'Ł': "L", 'ñ': "n", 'ń': "n", 'ó': "o", 'ö': "oe",
-	'ø': "o", 'ś': "s", 'ß': "ss", 'ú': "u", 'ü': "ue", 'ž': "z", 'ż': "z", 'É': "E",
-}
-
-var cyrillic = map[rune]string{
-	'а': "a", 'б': "b", 'в': "v", 'г': "g", 'д': "d", 'е': "e", 'ё': "e", 'ж': "zh",
-	'з': "z", 'и': "i", 'й': "y", 'к': "k", 'л': "l", 'м': "m", 'н': "n", 'о': "o",
-	'п': "p", 'р': "r", 'с': "s", 'т': "t", 'у': "u", 'ф': "f", 'х': "kh", 'ц': "ts",
-	'ч': "ch", 'ш': "sh", 'щ': "shch", 'ъ': "", 'ы': "y", 'ь': "", 'э': "e", 'ю': "yu",
-	'я': "ya",
-}
-
-// latin transliterates a name to ASCII for usernames and mail. Letters it
-// does not know are dropped; makeUser then fails on an empty result, and
-// the test checks every username is ASCII.
-func latin(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		switch {
-		case r < utf8.RuneSelf:
-			b.WriteRune(r)
-		case latinFold[r] != "":
-			b.WriteString(latinFold[r])
-		default:
-			if t, ok := cyrillic[r]; ok {
-				b.WriteString(t)
-			}
-		}
 	}
 	return b.String()
 }

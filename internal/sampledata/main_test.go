@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dirsync-go/dirsync/internal/fakenames"
 )
 
 const ldifPath = "../../examples/quickstart/company.ldif"
@@ -239,8 +241,27 @@ func TestSampleShape(t *testing.T) {
 	assert.False(t, mails["priya.raman@example.test"])
 	smith := byDN[strings.ToLower(`CN=Smith\, John,OU=Sales department users,OU=North America,`+baseDN)]
 	assert.Equal(t, "Smith, John", smith.get("cn"))
-	yulia := byDN[strings.ToLower("CN=Юлия Щербакова,OU=Russia Users,"+baseDN)]
-	assert.Equal(t, "yuliya.shcherbakova@example.test", yulia.get("mail"))
+	// The Moscow office is named from the Russian tables of
+	// internal/fakenames, mail in their transliteration.
+	latin := map[string]string{}
+	for _, n := range fakenames.RussianGiven {
+		latin[n.Name] = n.Latin
+	}
+	for _, n := range fakenames.RussianFamily {
+		latin[n.Name] = n.Latin
+		latin[n.Feminine().Name] = n.Feminine().Latin
+	}
+	moscow := 0
+	for _, r := range recs {
+		if r.is("user") && parentDN(r.dn) == "OU=Russia Users,"+baseDN {
+			moscow++
+			given, family := latin[r.get("givenname")], latin[r.get("sn")]
+			require.NotEmpty(t, given, r.dn)
+			require.NotEmpty(t, family, r.dn)
+			assert.Regexp(t, `^`+given+`\.`+family+`[0-9]*@example\.test$`, r.get("mail"), r.dn)
+		}
+	}
+	assert.Equal(t, len(russianRoles), moscow)
 	for _, svc := range recs {
 		if parentDN(svc.dn) == "OU=Service Accounts,"+baseDN {
 			assert.Empty(t, svc.get("mail"), svc.dn)
