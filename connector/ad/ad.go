@@ -37,13 +37,18 @@ var (
 	_ connector.Projector     = (*Connector)(nil)
 )
 
-// Open validates cfg and returns a Connector. It does not contact a DC;
-// call Check for that. A nil logger discards.
-func Open(cfg Config, logger *slog.Logger) (*Connector, error) {
+// Open validates cfg and returns a Connector. It does not contact a DC
+// (call Check for that), so ctx is only checked for cancellation; it is not
+// kept: every later call takes its own ctx.
+func Open(ctx context.Context, cfg Config) (*Connector, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, servers, tc, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -25,7 +25,7 @@ import (
 // same attributes, without conversion.
 func BenchmarkBareSearch(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func BenchmarkBareSearch(b *testing.B) {
 // search, conversion, membership resolution).
 func BenchmarkRead(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func BenchmarkRead(b *testing.B) {
 // sink.
 func BenchmarkPlan(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func BenchmarkPlan(b *testing.B) {
 // BenchmarkReadChangesNone is an incremental read with nothing changed.
 func BenchmarkReadChangesNone(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 	defer admin.Close()
 	for _, mode := range []string{"full", "incremental"} {
 		b.Run(mode, func(b *testing.B) {
-			c, err := Open(f.config(f.base), nil)
+			c, err := Open(b.Context(), f.config(f.base))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func BenchmarkBareSearchProjectedMembers(b *testing.B) { benchProjected(b, membe
 
 func benchProjected(b *testing.B, extra ...string) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func projectedAttributes(b *testing.B, c *Connector, extra ...string) []string {
 // entry; Windows AD cuts the result at MaxPageSize, see searchFull).
 func BenchmarkBareSearchUnpaged(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func BenchmarkBareSearchUnpaged(b *testing.B) {
 // without the paged results control: the floor of an unpaged full read.
 func BenchmarkBareSearchUnpagedProjected(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func benchUnpaged(b *testing.B, c *Connector, attrs []string) {
 // one pass, where the DC allows the bind account DirSync.
 func BenchmarkBareDirSyncProjected(b *testing.B) {
 	f := needDC(b)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(b.Context(), f.config(f.base))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -94,6 +94,11 @@ type Config struct {
 	// In JSON it is a number of nanoseconds, as encoding/json writes a
 	// Duration.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Logger receives the connector's messages (a DC skipped for the
+	// next, DirSync refused, the size and duration of each read) with the
+	// attribute connector=ad. Nil discards them. It is not part of the
+	// JSON form, String or LogValue.
+	Logger *slog.Logger `json:"-"`
 }
 
 // String describes the configuration with the password redacted.

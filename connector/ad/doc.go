@@ -2,12 +2,13 @@
 // Samba AD) over LDAP. It implements connector.Connector,
 // connector.Incremental, connector.Checker and connector.GroupSearcher.
 //
-//	c, err := ad.Open(ad.Config{
+//	c, err := ad.Open(ctx, ad.Config{
 //		URLs:     []string{"ldaps://dc1.example.com", "ldaps://dc2.example.com"},
 //		BindDN:   "svc-dirsync@example.com",
 //		Password: password,
 //		BaseDN:   "DC=example,DC=com",
-//	}, logger)
+//		Logger:   logger,
+//	})
 //
 // # Configuration
 //

@@ -1,6 +1,7 @@
 package ad_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -16,7 +17,7 @@ func ExampleOpen() {
 		Password: "correct horse battery staple",
 		BaseDN:   "DC=example,DC=com",
 	}
-	c, err := ad.Open(cfg, nil)
+	c, err := ad.Open(context.Background(), cfg)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -27,7 +28,7 @@ func ExampleOpen() {
 	// A plain ldap:// URL is refused unless StartTLS or InsecurePlaintext
 	// is set.
 	cfg.URLs = []string{"ldap://dc1.example.com"}
-	_, err = ad.Open(cfg, nil)
+	_, err = ad.Open(context.Background(), cfg)
 	fmt.Println(errors.Is(err, ad.ErrPlaintext))
 	// Output:
 	// page size: 1000

@@ -160,8 +160,8 @@ func TestRangedMembersWindowsShape(t *testing.T) {
 		members[i] = fmt.Sprintf("CN=User %04d,OU=Staff,DC=fake,DC=test", i)
 	}
 	addr := fakeWindowsDC(t, members)
-	c, err := Open(Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
-		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test"}, nil)
+	c, err := Open(t.Context(), Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
+		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,8 +188,8 @@ func TestRangedMembersWindowsShape(t *testing.T) {
 
 func TestDroppedConnectionIsAnError(t *testing.T) {
 	addr := fakeDC(t, make([]string, 1600), "drop")
-	c, err := Open(Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
-		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: 5 * time.Second}, nil)
+	c, err := Open(t.Context(), Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
+		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +206,8 @@ func TestDroppedConnectionIsAnError(t *testing.T) {
 
 func TestCancelUnblocksRead(t *testing.T) {
 	addr := fakeDC(t, make([]string, 1600), "hang")
-	c, err := Open(Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
-		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: time.Minute}, nil)
+	c, err := Open(t.Context(), Config{URLs: []string{"ldap://" + addr}, InsecurePlaintext: true,
+		BindDN: "svc@fake.test", Password: "x", BaseDN: "DC=fake,DC=test", Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (f *fixture) config(base string) Config {
 
 // admin dials a connection that writes to the DC.
 func (f *fixture) admin() (*ldap.Conn, error) {
-	c, err := Open(f.config(f.env.base), nil)
+	c, err := Open(context.Background(), f.config(f.env.base))
 	if err != nil {
 		return nil, err
 	}

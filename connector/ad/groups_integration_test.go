@@ -51,7 +51,7 @@ func TestGroupChangesIncremental(t *testing.T) {
 			if path == "uSNChanged" {
 				cfg.BindDN, cfg.Password = "greader"+f.tag+"@EXAMPLE.TEST", password
 			}
-			c, err := Open(cfg, nil)
+			c, err := Open(t.Context(), cfg)
 			require.NoError(t, err)
 			ids := map[string]string{} // sAMAccountName → ID
 			cur, err := c.ReadChanges(ctx, nil, func(e connector.Entry) error {

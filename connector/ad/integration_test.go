@@ -30,7 +30,7 @@ func testCtx(t *testing.T) context.Context {
 
 func (f *fixture) open(t *testing.T, base string) *Connector {
 	t.Helper()
-	c, err := Open(f.config(base), nil)
+	c, err := Open(t.Context(), f.config(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,13 +273,13 @@ func TestPlaintextRefused(t *testing.T) {
 	f := needDC(t)
 	cfg := f.config(f.base)
 	cfg.URLs = []string{"ldap://127.0.0.1:389"}
-	_, err := Open(cfg, nil)
+	_, err := Open(t.Context(), cfg)
 	if !errors.Is(err, ErrPlaintext) {
 		t.Fatalf("plain ldap:// without StartTLS: %v, want ErrPlaintext", err)
 	}
 	// StartTLS on 389 works against the DC.
 	cfg.StartTLS = true
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestBindWithDN(t *testing.T) {
 	f := needDC(t)
 	cfg := f.config(f.base)
 	cfg.BindDN = "CN=Administrator,CN=Users," + f.env.base
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestFailOver(t *testing.T) {
 	f := needDC(t)
 	cfg := f.config(f.base)
 	cfg.URLs = []string{"ldaps://127.0.0.1:1", f.env.url}
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestWrongPassword(t *testing.T) {
 	f := needDC(t)
 	cfg := f.config(f.base)
 	cfg.Password = "wrong-" + f.tag
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +535,7 @@ func TestDirSync(t *testing.T) {
 	// yielded as Deleted: it left the connector's view.
 	cfg := f.config(base)
 	cfg.Filter = "(!(title=Excluded))"
-	filtered, err := Open(cfg, nil)
+	filtered, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func TestUSNFallback(t *testing.T) {
 	}
 	cfg := f.config(base)
 	cfg.BindDN, cfg.Password = "reader"+f.tag+"@EXAMPLE.TEST", password
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -666,7 +666,7 @@ func TestStuckDCFailOverToSamba(t *testing.T) {
 			cfg := f.config(f.base)
 			cfg.URLs = []string{tc.good}
 			cfg.StartTLS = tc.stuck == "ldap"
-			first, err := Open(cfg, nil)
+			first, err := Open(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -676,7 +676,7 @@ func TestStuckDCFailOverToSamba(t *testing.T) {
 			}
 			cfg.URLs = []string{tc.stuck + "://" + stuck, tc.good}
 			cfg.Timeout = timeout
-			c, err := Open(cfg, nil)
+			c, err := Open(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -727,7 +727,7 @@ func TestUnpagedReadOnSamba(t *testing.T) {
 	read := func(limit int) []connector.Entry {
 		cfg := f.config(f.base)
 		cfg.UnpagedLimit = limit
-		c, err := Open(cfg, nil)
+		c, err := Open(t.Context(), cfg)
 		require.NoError(t, err)
 		entries, err := connector.ReadAll(testCtx(t), c)
 		require.NoError(t, err)

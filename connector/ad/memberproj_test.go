@@ -52,7 +52,7 @@ func TestPlanRequestsMembershipsOnlyWhenGroupsAreUsed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const users = 150
 			dc := newCountingDC(t, users)
-			c, err := Open(dc.config(dc.start()), nil)
+			c, err := Open(t.Context(), dc.config(dc.start()))
 			require.NoError(t, err)
 			m, err := mapping.New(tc.spec)
 			require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestPlanRequestsMembershipsOnlyWhenGroupsAreUsed(t *testing.T) {
 func TestCursorWithoutMemberships(t *testing.T) {
 	ctx := context.Background()
 	dc := newCountingDC(t, 120)
-	c, err := Open(dc.config(dc.start()), nil)
+	c, err := Open(t.Context(), dc.config(dc.start()))
 	require.NoError(t, err)
 	plain := c.Project([]string{"mail", "sAMAccountName"})
 	withGroups := c.Project([]string{"mail", "sAMAccountName", "memberof"})

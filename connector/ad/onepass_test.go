@@ -33,7 +33,7 @@ func TestFullPlanIsOnePass(t *testing.T) {
 				cfg.UnpagedLimit = 20000
 				dc.maxPageSize = capped
 			}
-			c, err := Open(cfg, nil)
+			c, err := Open(t.Context(), cfg)
 			require.NoError(t, err)
 			sy, err := dirsync.New(c, dirsynctest.NewMemorySink(), nil)
 			require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestFullReadLosesNoChangeMadeDuringIt(t *testing.T) {
 		if page < 0 {
 			cfg.UnpagedLimit = 20000
 		}
-		c, err := Open(cfg, nil)
+		c, err := Open(t.Context(), cfg)
 		require.NoError(t, err)
 		victim := max(page, 0)*100 + 7 // on the page just read: the read has it with the old title
 		dc.onPage = func(p int) {
@@ -126,7 +126,7 @@ func TestPageSize(t *testing.T) {
 		cfg := dc.config(dc.start())
 		cfg.PageSize = size
 		cfg.UnpagedLimit = -1 // only pages
-		c, err := Open(cfg, nil)
+		c, err := Open(t.Context(), cfg)
 		require.NoError(t, err)
 		entries, err := connector.ReadAll(context.Background(), c)
 		require.NoError(t, err)
@@ -150,7 +150,7 @@ func TestPlanRequestsProjectedAttributes(t *testing.T) {
 	lockout.Rules = append(lockout.Rules, mapping.Rule{Target: diff.ExtraPrefix + "locked", From: []string{"lockedout"}})
 	for name, spec := range map[string]mapping.Spec{"ad": mapping.ADSpec(), "lockout": lockout} {
 		dc := newCountingDC(t, 120)
-		c, err := Open(dc.config(dc.start()), nil)
+		c, err := Open(t.Context(), dc.config(dc.start()))
 		require.NoError(t, err)
 		m, err := mapping.New(spec)
 		require.NoError(t, err)
@@ -187,7 +187,7 @@ func TestPlanRequestsProjectedAttributes(t *testing.T) {
 // the next incremental read returns what changed since, not the domain.
 func TestFullReadCookieIsCurrent(t *testing.T) {
 	f := needDC(t)
-	c, err := Open(f.config(f.base), nil)
+	c, err := Open(t.Context(), f.config(f.base))
 	require.NoError(t, err)
 	ctx := context.Background()
 	n := 0

@@ -184,7 +184,7 @@ func TestStuckDCFailsOver(t *testing.T) {
 			}
 			stuckURL, goodURL := hc.scheme+"://"+stuck, hc.scheme+"://"+good
 
-			c, err := Open(hc.config(serverTLS, caPEM, timeout, stuckURL, goodURL), nil)
+			c, err := Open(t.Context(), hc.config(serverTLS, caPEM, timeout, stuckURL, goodURL))
 			require.NoError(t, err)
 			took, err := within(t, 4*bound, func() error {
 				entries, err := connector.ReadAll(context.Background(), c)
@@ -203,7 +203,7 @@ func TestStuckDCFailsOver(t *testing.T) {
 
 			// The stuck DC alone: every entry point returns an error that
 			// says it timed out (or what was wrong) and names the DC.
-			alone, err := Open(hc.config(serverTLS, caPEM, timeout, stuckURL), nil)
+			alone, err := Open(t.Context(), hc.config(serverTLS, caPEM, timeout, stuckURL))
 			require.NoError(t, err)
 			calls := map[string]func() error{
 				"Read":  func() error { _, err := connector.ReadAll(context.Background(), alone); return err },
@@ -241,7 +241,7 @@ func TestCancelDuringHandshake(t *testing.T) {
 		}
 		t.Run(hc.name, func(t *testing.T) {
 			stuck, _ := stuckDC(t, hc.mode)
-			c, err := Open(hc.config(serverTLS, caPEM, time.Hour, hc.scheme+"://"+stuck), nil)
+			c, err := Open(t.Context(), hc.config(serverTLS, caPEM, time.Hour, hc.scheme+"://"+stuck))
 			require.NoError(t, err)
 			for name, call := range map[string]func(context.Context) error{
 				"Read":  func(ctx context.Context) error { _, err := connector.ReadAll(ctx, c); return err },
@@ -265,8 +265,8 @@ func TestCancelDuringHandshake(t *testing.T) {
 
 func TestTimeoutErrorText(t *testing.T) {
 	stuck, _ := stuckDC(t, "silent")
-	c, err := Open(Config{URLs: []string{"ldap://" + stuck}, InsecurePlaintext: true, BindDN: "svc@fake.test",
-		Password: "x", BaseDN: "DC=fake,DC=test", Timeout: 200 * time.Millisecond}, nil)
+	c, err := Open(t.Context(), Config{URLs: []string{"ldap://" + stuck}, InsecurePlaintext: true, BindDN: "svc@fake.test",
+		Password: "x", BaseDN: "DC=fake,DC=test", Timeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	err = c.Check(context.Background())
 	require.ErrorIs(t, err, ErrTimeout)

@@ -23,7 +23,7 @@ func validConfig() Config {
 }
 
 func TestOpenValidates(t *testing.T) {
-	c, err := Open(validConfig(), nil)
+	c, err := Open(t.Context(), validConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,22 +52,22 @@ func TestOpenValidates(t *testing.T) {
 	} {
 		cfg := validConfig()
 		tc.mod(&cfg)
-		_, err := Open(cfg, nil)
+		_, err := Open(t.Context(), cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", name, err, tc.want)
 		}
 	}
 	cfg := validConfig()
 	cfg.URLs = []string{"ldap://dc"}
-	if _, err := Open(cfg, nil); !errors.Is(err, ErrPlaintext) {
+	if _, err := Open(t.Context(), cfg); !errors.Is(err, ErrPlaintext) {
 		t.Errorf("plaintext: %v does not wrap ErrPlaintext", err)
 	}
 	cfg.StartTLS = true
-	if _, err := Open(cfg, nil); err != nil {
+	if _, err := Open(t.Context(), cfg); err != nil {
 		t.Errorf("ldap:// with StartTLS: %v", err)
 	}
 	cfg.StartTLS, cfg.InsecurePlaintext = false, true
-	if _, err := Open(cfg, nil); err != nil {
+	if _, err := Open(t.Context(), cfg); err != nil {
 		t.Errorf("ldap:// with InsecurePlaintext: %v", err)
 	}
 }
@@ -89,12 +89,12 @@ func TestPasswordRedacted(t *testing.T) {
 	// Errors from Open and from a failed dial do not carry it either.
 	cfg.URLs = []string{"ldaps://127.0.0.1:1"}
 	cfg.BaseDN = "bad"
-	_, err := Open(cfg, nil)
+	_, err := Open(t.Context(), cfg)
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("Open error: %v", err)
 	}
 	cfg.BaseDN = "DC=example,DC=com"
-	c, err := Open(cfg, nil)
+	c, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestCursor(t *testing.T) {
 	// A cursor from another DC is refused before anything is read.
 	cfg := validConfig()
 	cfg.URLs = []string{"ldaps://127.0.0.1:1"}
-	conn, err := Open(cfg, nil)
+	conn, err := Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestCursor(t *testing.T) {
 }
 
 func TestCancelledBeforeDial(t *testing.T) {
-	c, err := Open(validConfig(), nil)
+	c, err := Open(t.Context(), validConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +247,34 @@ func TestStripExtendedDN(t *testing.T) {
 		if got := stripExtendedDN(in); got != want {
 			t.Errorf("stripExtendedDN(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Config.Logger receives the connector's messages, marked connector=ad;
+// the password is not among them. A cancelled ctx fails Open.
+func TestOpenLogger(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := validConfig()
+	// Nothing listens on port 1: the DC is skipped, with a warning.
+	cfg.URLs = []string{"ldaps://127.0.0.1:1"}
+	cfg.Timeout = time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	c, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(t.Context()); err == nil {
+		t.Fatal("Check against a closed port succeeded")
+	}
+	if !strings.Contains(buf.String(), "connector=ad") || !strings.Contains(buf.String(), "127.0.0.1:1") {
+		t.Errorf("log %q: want a line with connector=ad naming the DC", buf.String())
+	}
+	if strings.Contains(buf.String(), secret) {
+		t.Error("the log shows the password")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := Open(ctx, validConfig()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a cancelled ctx: %v", err)
 	}
 }

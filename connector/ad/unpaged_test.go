@@ -38,7 +38,7 @@ func TestUnpagedReadEqualsPagedRead(t *testing.T) {
 		addr := dc.start()
 		pagedCfg := dc.config(addr)
 		pagedCfg.UnpagedLimit = -1
-		paged, err := Open(pagedCfg, nil)
+		paged, err := Open(t.Context(), pagedCfg)
 		require.NoError(t, err)
 		want := readIDs(t, paged)
 		require.Len(t, want, users+1)
@@ -58,7 +58,7 @@ func TestUnpagedReadEqualsPagedRead(t *testing.T) {
 			dc.ignoreSizeLimit = true
 			cfg.UnpagedLimit = 1 + rng.IntN(450)
 		}
-		c, err := Open(cfg, nil)
+		c, err := Open(t.Context(), cfg)
 		require.NoError(t, err)
 		before, _ := dc.snapshot()
 		assert.Equal(t, want, readIDs(t, c), "users %d, DC cap %d, UnpagedLimit %d, code %d", users, dc.maxPageSize, cfg.UnpagedLimit, dc.unpagedCode)
@@ -93,7 +93,7 @@ func TestUnpagedReadFailureFailsTheRead(t *testing.T) {
 		dc.unpagedCode = code
 		cfg := dc.config(dc.start())
 		cfg.UnpagedLimit = 20000
-		c, err := Open(cfg, nil)
+		c, err := Open(t.Context(), cfg)
 		require.NoError(t, err)
 		_, err = connector.ReadAll(context.Background(), c)
 		require.Error(t, err, "code %d", code)
@@ -108,7 +108,7 @@ func TestUnpagedReadFailureFailsTheRead(t *testing.T) {
 // the whole directory whatever limit was asked, or with operationsError).
 func TestFullReadPagesByDefault(t *testing.T) {
 	dc := newCountingDC(t, 250)
-	c, err := Open(dc.config(dc.start()), nil)
+	c, err := Open(t.Context(), dc.config(dc.start()))
 	require.NoError(t, err)
 	assert.Len(t, readIDs(t, c), 251)
 	got, _ := dc.snapshot()

@@ -111,7 +111,8 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 		if secret != "" {
 			cfg.Password = secret
 		}
-		in.conn, err = ad.Open(cfg, log)
+		cfg.Logger = log
+		in.conn, err = ad.Open(ctx, cfg)
 		in.Summary = []kv{{"Domain controllers", strings.Join(cfg.URLs, ", ")}, {"Bind account", cfg.BindDN}, {"Base DN", cfg.BaseDN}}
 	case "entra":
 		if ic.Entra == nil {

@@ -56,7 +56,7 @@ func main() {
 }
 
 func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error {
-	c, err := ad.Open(ad.Config{
+	c, err := ad.Open(context.Background(), ad.Config{
 		URLs:         []string{os.Getenv("DIRSYNC_AD_URL")},
 		BindDN:       os.Getenv("DIRSYNC_AD_BIND"),
 		Password:     os.Getenv("DIRSYNC_AD_PASSWORD"),
@@ -64,7 +64,7 @@ func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error 
 		CAFile:       os.Getenv("DIRSYNC_AD_CA"),
 		Timeout:      time.Minute,
 		UnpagedLimit: unpagedLimit,
-	}, nil)
+	})
 	if err != nil {
 		return err
 	}
