@@ -26,7 +26,7 @@ func benchUsers(b *testing.B) int {
 }
 
 func benchConnector(b *testing.B, s *fakegraph.Server) *Connector {
-	c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: s.BaseURL()}, nil, s.Client().Transport)
+	c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: s.BaseURL()}, s.Client().Transport)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -68,6 +68,11 @@ type Config struct {
 	// (503) request; each waits as long as Retry-After says. Default 5,
 	// at most 10.
 	MaxRetries int `json:"maxRetries,omitempty"`
+	// Logger receives the connector's messages (what each read fetched
+	// and how long it took, at Debug) with the attribute
+	// connector=entra. Nil discards them. It is not part of the JSON
+	// form, String or LogValue.
+	Logger *slog.Logger `json:"-"`
 }
 
 func redacted(s string) string {

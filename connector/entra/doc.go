@@ -3,11 +3,12 @@
 // msgraph-sdk-go client. It implements connector.Connector,
 // connector.Incremental, connector.Checker and connector.GroupSearcher.
 //
-//	c, err := entra.Open(entra.Config{
+//	c, err := entra.Open(ctx, entra.Config{
 //		TenantID:     "contoso.onmicrosoft.com",
 //		ClientID:     "00000000-0000-0000-0000-000000000000",
 //		ClientSecret: secret,
-//	}, logger)
+//		Logger:       logger,
+//	})
 //
 // Importing this package pulls in msgraph-sdk-go, which is large (minutes
 // and gigabytes to compile cold); the core packages never import it.

@@ -40,15 +40,19 @@ var (
 )
 
 // Open validates cfg and returns a Connector. It does not contact Entra ID
-// or Graph; call Check for that. A nil logger discards.
-func Open(cfg Config, logger *slog.Logger) (*Connector, error) {
-	return open(cfg, logger, nil)
+// or Graph (call Check for that), so ctx is only checked for cancellation;
+// it is not kept: every later call takes its own ctx.
+func Open(ctx context.Context, cfg Config) (*Connector, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return open(cfg, nil)
 }
 
 // open is Open with the transport under the Graph middleware replaced, so
 // tests can reach a TLS test server. A nil base means
 // http.DefaultTransport.
-func open(cfg Config, logger *slog.Logger, base http.RoundTripper) (*Connector, error) {
+func open(cfg Config, base http.RoundTripper) (*Connector, error) {
 	cfg, err := cfg.validate()
 	if err != nil {
 		return nil, err
@@ -57,6 +61,7 @@ func open(cfg Config, logger *slog.Logger, base http.RoundTripper) (*Connector, 
 	if err != nil {
 		return nil, err
 	}
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -83,7 +83,7 @@ func (tn *tenant) open(t *testing.T, mod ...func(*Config)) *Connector {
 	for _, m := range mod {
 		m(&cfg)
 	}
-	c, err := open(cfg, nil, tn.srv.Client().Transport)
+	c, err := open(cfg, tn.srv.Client().Transport)
 	require.NoError(t, err)
 	return c
 }
@@ -419,17 +419,17 @@ func TestPlanThroughCore(t *testing.T) {
 }
 
 func TestOpenValidates(t *testing.T) {
-	_, err := Open(Config{}, nil)
+	_, err := Open(t.Context(), Config{})
 	require.Error(t, err)
 	for _, want := range []string{"TenantID", "ClientID", "ClientSecret"} {
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err = Open(Config{TenantID: "t", ClientID: "c", ClientSecret: "s", GraphBaseURL: "ftp://x", PageSize: 5000}, nil)
+	_, err = Open(t.Context(), Config{TenantID: "t", ClientID: "c", ClientSecret: "s", GraphBaseURL: "ftp://x", PageSize: 5000})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "GraphBaseURL")
 	assert.Contains(t, err.Error(), "PageSize")
 
-	c, err := Open(Config{TenantID: "contoso.onmicrosoft.com", ClientID: "c", ClientSecret: "s"}, nil)
+	c, err := Open(t.Context(), Config{TenantID: "contoso.onmicrosoft.com", ClientID: "c", ClientSecret: "s"})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultGraphBaseURL, c.Config().GraphBaseURL)
 	assert.Equal(t, 999, c.Config().PageSize)
@@ -447,7 +447,7 @@ func TestSecretRedacted(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "cfg", cfg)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "cfg", cfg)
-	_, err := Open(cfg, nil) // two credentials: refused
+	_, err := Open(t.Context(), cfg) // two credentials: refused
 	require.Error(t, err)
 	out := strings.Join([]string{cfg.String(), fmt.Sprint(cfg), fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg, cfg),
 		fmt.Sprintf("%+v", &cfg), buf.String(), err.Error()}, "\n")
@@ -456,7 +456,26 @@ func TestSecretRedacted(t *testing.T) {
 	assert.Contains(t, cfg.String(), "[redacted]")
 	assert.Contains(t, buf.String(), `"clientSecretSet":true`)
 
-	_, err = Open(Config{TenantID: "t", ClientID: "c", CertificatePEM: pemSecret}, nil)
+	_, err = Open(t.Context(), Config{TenantID: "t", ClientID: "c", CertificatePEM: pemSecret})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "MIIsecretkey")
+}
+
+// Config.Logger gets what each read fetched, marked connector=entra, and
+// no token.
+func TestLogger(t *testing.T) {
+	tn := newTenant(t)
+	var buf bytes.Buffer
+	c := tn.open(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	_, err := connector.ReadAll(testCtx(t), c)
+	require.NoError(t, err)
+	assert.Contains(t, buf.String(), "connector=entra")
+	assert.Contains(t, buf.String(), "users=")
+	assert.NotContains(t, buf.String(), fakegraph.Token)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = Open(ctx, tn.config())
+	assert.ErrorIs(t, err, context.Canceled)
 }

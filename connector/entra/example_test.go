@@ -18,7 +18,7 @@ func Example() {
 	srv.AddUser(map[string]any{"userPrincipalName": "bob@contoso.test", "givenName": "Bob", "department": "Support", "accountEnabled": false})
 	srv.AddGroup("Sales team", alice)
 
-	c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: srv.BaseURL()}, nil, srv.Client().Transport)
+	c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: srv.BaseURL()}, srv.Client().Transport)
 	if err != nil {
 		panic(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"strings"
@@ -45,9 +46,11 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 	const secret = "Zq8~dirsync-SECRET-7f3a9c"
 	pemData, keyPiece := testPEM(t)
 
-	withSecret, err := Open(Config{TenantID: "contoso.onmicrosoft.com", ClientID: "client-id", ClientSecret: secret}, nil)
+	// A Logger in the Config changes none of the redaction.
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	withSecret, err := Open(t.Context(), Config{TenantID: "contoso.onmicrosoft.com", ClientID: "client-id", ClientSecret: secret, Logger: logger})
 	require.NoError(t, err)
-	withCert, err := Open(Config{TenantID: "contoso.onmicrosoft.com", ClientID: "client-id", CertificatePEM: pemData}, nil)
+	withCert, err := Open(t.Context(), Config{TenantID: "contoso.onmicrosoft.com", ClientID: "client-id", CertificatePEM: pemData, Logger: logger})
 	require.NoError(t, err)
 	cfgSecret, cfgCert := withSecret.Config(), withCert.Config()
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
@@ -54,10 +55,12 @@ func (c *Connector) ReadChanges(ctx context.Context, since connector.Cursor, yie
 	if !sameHost(cur.Users, c.cfg.GraphBaseURL) || !sameHost(cur.Groups, c.cfg.GraphBaseURL) {
 		return nil, fmt.Errorf("entra: read changes: the cursor is for another Graph endpoint: %w", connector.ErrCursorExpired)
 	}
+	start := time.Now()
 	entries, next, err := c.changes(ctx, cur)
 	if err != nil {
 		return nil, err
 	}
+	c.log.DebugContext(ctx, "read changes", "entries", len(entries), "took", time.Since(start))
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("entra: read changes: %w", err)

@@ -24,7 +24,7 @@ func TestFullReadPageBound(t *testing.T) {
 			}
 		}
 		s.AddGroup("Everyone", ids...)
-		c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: s.BaseURL()}, nil, s.Client().Transport)
+		c, err := open(Config{Credential: staticCred{token: fakegraph.Token}, GraphBaseURL: s.BaseURL()}, s.Client().Transport)
 		require.NoError(t, err)
 
 		bound := (n + 998) / 999

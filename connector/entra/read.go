@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
@@ -172,6 +173,7 @@ func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
 // readAllWithLink reads everything and also returns the
 // @odata.deltaLink of the /users/delta round that listed the users.
 func (c *Connector) readAllWithLink(ctx context.Context) ([]connector.Entry, string, error) {
+	start := time.Now()
 	entries, link, err := c.listUsers(ctx)
 	if err != nil {
 		return nil, "", err
@@ -210,6 +212,7 @@ func (c *Connector) readAllWithLink(ctx context.Context) ([]connector.Entry, str
 		slices.Sort(entries[i].MemberOf)
 		entries[i].MemberOf = slices.Compact(entries[i].MemberOf)
 	}
+	c.log.DebugContext(ctx, "read directory", "users", nUsers, "groups", len(gs), "took", time.Since(start))
 	return entries, link, nil
 }
 

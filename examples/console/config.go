@@ -122,7 +122,8 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 		if secret != "" {
 			cfg.ClientSecret = secret
 		}
-		in.conn, err = entra.Open(cfg, log)
+		cfg.Logger = log
+		in.conn, err = entra.Open(ctx, cfg)
 		in.Summary = []kv{{"Tenant", cfg.TenantID}, {"Application (client) ID", cfg.ClientID}}
 	case "google":
 		if ic.Google == nil {

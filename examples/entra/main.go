@@ -68,7 +68,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	logger.Info("configuration", "cfg", cfg)
-	c, err := entra.Open(cfg, logger)
+	cfg.Logger = logger
+	c, err := entra.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
