@@ -25,7 +25,7 @@ func newGoogleDirectory(t *testing.T, user fakegoogle.User) (*fakegoogle.Server,
 	fk.AddUser(user)
 	keyJSON := string(fk.ServiceAccountJSON(fakegoogle.NewKey()))
 	c, err := google.Open(t.Context(), google.Config{ServiceAccountJSON: keyJSON, Subject: googleAdmin,
-		Endpoint: fk.URL, RetryDelay: time.Millisecond}, nil)
+		Endpoint: fk.URL, RetryDelay: time.Millisecond})
 	require.NoError(t, err)
 	return fk, c, keyJSON
 }

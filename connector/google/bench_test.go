@@ -47,7 +47,7 @@ func benchFake(b *testing.B, n int) (*fakegoogle.Server, *google.Connector) {
 	c, err := google.Open(b.Context(), google.Config{
 		TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: fk.StaticToken()}),
 		Endpoint:    fk.URL,
-	}, nil)
+	})
 	if err != nil {
 		b.Fatal(err)
 	}

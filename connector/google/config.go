@@ -84,6 +84,10 @@ type Config struct {
 	// (with full jitter) up to 64 times its value. Default 1s. In JSON a
 	// number of nanoseconds.
 	RetryDelay time.Duration `json:"retryDelay,omitempty"`
+	// Logger receives the connector's messages (retried requests, at
+	// Debug) with the attribute connector=google. Nil discards them. It
+	// is not part of the JSON form, String or LogValue.
+	Logger *slog.Logger `json:"-"`
 }
 
 func (c Config) keySet() bool { return c.ServiceAccountJSON != "" }

@@ -7,7 +7,8 @@
 //	c, err := google.Open(ctx, google.Config{
 //		ServiceAccountFile: "/etc/dirsync/google-key.json",
 //		Subject:            "admin@example.com",
-//	}, logger)
+//		Logger:             logger,
+//	})
 //
 // Only programs that import this package pay for the Google client
 // libraries; the root package and the other connectors do not depend on

@@ -26,7 +26,7 @@ func Example() {
 		ServiceAccountJSON: string(fk.ServiceAccountJSON(fakegoogle.NewKey())),
 		Subject:            "admin@example.com",
 		Endpoint:           fk.URL,
-	}, nil)
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -56,7 +56,7 @@ func ExampleConnector_ReadChanges() {
 		ServiceAccountJSON: string(fk.ServiceAccountJSON(fakegoogle.NewKey())),
 		Subject:            "admin@example.com",
 		Endpoint:           fk.URL,
-	}, nil)
+	})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -10,9 +10,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 	googleoauth "golang.org/x/oauth2/google"
+	"golang.org/x/oauth2/jwt"
 	admin "google.golang.org/api/admin/directory/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
@@ -36,9 +38,13 @@ type Connector struct {
 	full sealed[Config]
 	svc  *admin.Service
 	log  *slog.Logger
-	// scopeSources, with a key, holds one token source per scope, so that
-	// Check can name a scope delegation does not grant.
-	scopeSources sealed[map[string]oauth2.TokenSource]
+	// jwt, with a key, is the JWT-bearer grant of every scope, so that
+	// Check can ask for one token per scope and name a scope delegation
+	// does not grant.
+	jwt sealed[*jwt.Config]
+	// tokenClient sends token requests: an oauth2.HTTPClient found in
+	// Open's ctx, or the retrying client.
+	tokenClient *http.Client
 	// userFields is the fields selector of users.list: userFields by
 	// default, a projection's (Project) otherwise.
 	userFields string
@@ -60,15 +66,20 @@ var (
 )
 
 // Open validates cfg and returns a Connector. It contacts nothing: Check
-// does. ctx supplies values to the token requests (such as an
-// oauth2.HTTPClient); its cancellation after Open returns is not
-// observed, since every later call takes its own ctx. A nil logger
-// discards.
-func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, error) {
+// does. Open keeps no ctx: every token request, like every API request,
+// is made with the ctx of the call that needs it (Read, ReadChanges,
+// Check, SearchGroups), and ends with it. Of ctx's values only an
+// oauth2.HTTPClient is kept, to send the token requests; without one they
+// go through the connector's own retrying client.
+func Open(ctx context.Context, cfg Config) (*Connector, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,16 +87,18 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 	scrubbed.ServiceAccountJSON, scrubbed.TokenSource = "", nil
 	c := &Connector{cfg: scrubbed, full: seal(cfg), log: logger.With("connector", "google"), userFields: userFields}
 	rt := &retryTransport{base: http.DefaultTransport, max: cfg.MaxAttempts, delay: cfg.RetryDelay, log: c.log}
-	tctx := context.WithoutCancel(ctx)
-	if tctx.Value(oauth2.HTTPClient) == nil {
-		// Token requests are retried too, but briefly: their waits do
-		// not end with any caller's ctx.
+	if hc, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && hc != nil {
+		c.tokenClient = hc
+	} else {
+		// Token requests are retried too, but briefly.
 		trt := *rt
 		trt.max = min(rt.max, 3)
-		tctx = context.WithValue(tctx, oauth2.HTTPClient, &http.Client{Transport: &trt})
+		c.tokenClient = &http.Client{Transport: &trt}
 	}
-	ts := cfg.TokenSource
-	if ts == nil {
+	var fetch func(context.Context) (*oauth2.Token, error)
+	if ts := cfg.TokenSource; ts != nil {
+		fetch = func(context.Context) (*oauth2.Token, error) { return ts.Token() }
+	} else {
 		key := []byte(cfg.ServiceAccountJSON)
 		if cfg.ServiceAccountFile != "" {
 			if key, err = os.ReadFile(cfg.ServiceAccountFile); err != nil {
@@ -98,16 +111,10 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 			return nil, errors.New("google: config: the key is not a service-account JSON key (download one under IAM → Service accounts → Keys)")
 		}
 		jc.Subject = cfg.Subject
-		ts = jc.TokenSource(tctx)
-		sources := map[string]oauth2.TokenSource{}
-		for _, s := range scopes {
-			one := *jc
-			one.Scopes = []string{s}
-			sources[s] = one.TokenSource(tctx)
-		}
-		c.scopeSources = seal(sources)
+		c.jwt = seal(jc)
+		fetch = func(ctx context.Context) (*oauth2.Token, error) { return c.grant(ctx, jc) }
 	}
-	hc := &http.Client{Transport: &oauth2.Transport{Source: oauth2.ReuseTokenSource(nil, ts), Base: rt}}
+	hc := &http.Client{Transport: &authTransport{tokens: &tokenCache{fetch: fetch}, base: rt}}
 	opts := []option.ClientOption{option.WithHTTPClient(hc)}
 	if cfg.Endpoint != "" {
 		ep := cfg.Endpoint
@@ -120,6 +127,73 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Connector, err
 		return nil, fmt.Errorf("google: admin service: %w", err)
 	}
 	return c, nil
+}
+
+// grant asks the token endpoint for an access token of jc's scopes, with
+// ctx: its cancellation ends the request and the waits between retries.
+func (c *Connector) grant(ctx context.Context, jc *jwt.Config) (*oauth2.Token, error) {
+	hc := *c.tokenClient
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	// The JWT flow sends its request without a ctx; this transport gives
+	// it the caller's.
+	hc.Transport = ctxTransport{ctx: ctx, base: base}
+	return jc.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, &hc)).Token()
+}
+
+// ctxTransport sends every request with ctx. It lives for one token
+// request.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.base.RoundTrip(req.WithContext(t.ctx))
+}
+
+// tokenCache holds the current access token and fetches a new one when it
+// expires, with the ctx of the request that needs it.
+type tokenCache struct {
+	mu    sync.Mutex
+	tok   *oauth2.Token
+	fetch func(context.Context) (*oauth2.Token, error)
+}
+
+func (t *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tok.Valid() {
+		return t.tok, nil
+	}
+	tok, err := t.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t.tok = tok
+	return tok, nil
+}
+
+// authTransport sets the bearer token on each request, as oauth2.Transport
+// does, but asks for the token with the request's ctx.
+type authTransport struct {
+	tokens *tokenCache
+	base   http.RoundTripper
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.tokens.token(req.Context())
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	tok.SetAuthHeader(r)
+	return t.base.RoundTrip(r)
 }
 
 // Config returns the validated configuration, defaults filled in.
@@ -251,10 +325,11 @@ func retryableReason(ge *googleapi.Error) bool {
 // scope or API that fails.
 func (c *Connector) Check(ctx context.Context) error {
 	var errs []error
-	if c.scopeSources != nil {
-		sources := c.scopeSources()
+	if c.jwt != nil {
 		for _, s := range scopes {
-			if _, err := sources[s].Token(); err != nil {
+			one := *c.jwt()
+			one.Scopes = []string{s}
+			if _, err := c.grant(ctx, &one); err != nil {
 				errs = append(errs, fmt.Errorf("scope %s: %w", s, c.classify(ctx, "token", s, err)))
 			}
 		}

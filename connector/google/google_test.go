@@ -97,7 +97,7 @@ func open(t *testing.T, fk *fakegoogle.Server, mod ...func(*google.Config)) *goo
 	for _, m := range mod {
 		m(&cfg)
 	}
-	c, err := google.Open(t.Context(), cfg, nil)
+	c, err := google.Open(t.Context(), cfg)
 	require.NoError(t, err)
 	return c
 }
@@ -322,7 +322,7 @@ func TestAuthErrors(t *testing.T) {
 		fk := newFake(t)
 		tok := fk.StaticToken(google.ScopeUser, google.ScopeOrgUnit)
 		c, err := google.Open(ctx, google.Config{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: tok}),
-			Endpoint: fk.URL, RetryDelay: time.Millisecond}, nil)
+			Endpoint: fk.URL, RetryDelay: time.Millisecond})
 		require.NoError(t, err)
 		_, err = connector.ReadAll(ctx, c)
 		require.ErrorIs(t, err, connector.ErrAuth)
@@ -335,7 +335,7 @@ func TestAuthErrors(t *testing.T) {
 	t.Run("bad token", func(t *testing.T) {
 		fk := newFake(t)
 		c, err := google.Open(ctx, google.Config{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "nope"}),
-			Endpoint: fk.URL}, nil)
+			Endpoint: fk.URL})
 		require.NoError(t, err)
 		_, err = connector.ReadAll(ctx, c)
 		require.ErrorIs(t, err, connector.ErrAuth)
@@ -440,7 +440,7 @@ func TestRedaction(t *testing.T) {
 
 	// A malformed key is refused without quoting it.
 	bad := `{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n","client_email":"x@y"`
-	_, err := google.Open(t.Context(), google.Config{ServiceAccountJSON: bad, Subject: adminEmail}, nil)
+	_, err := google.Open(t.Context(), google.Config{ServiceAccountJSON: bad, Subject: adminEmail})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "SECRETSECRET")
 
@@ -476,10 +476,10 @@ func TestOpenValidates(t *testing.T) {
 		"endpoint":          {TokenSource: ts, Endpoint: "ftp://x"},
 		"missing file":      {ServiceAccountFile: "/nonexistent.json", Subject: adminEmail},
 	} {
-		_, err := google.Open(t.Context(), cfg, nil)
+		_, err := google.Open(t.Context(), cfg)
 		assert.Error(t, err, name)
 	}
-	c, err := google.Open(t.Context(), google.Config{TokenSource: ts, Domain: "example.com"}, nil)
+	c, err := google.Open(t.Context(), google.Config{TokenSource: ts, Domain: "example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, "", c.Config().Customer, "Domain replaces the default customer")
 }

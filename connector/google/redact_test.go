@@ -90,7 +90,7 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 	secrets := secretsOf(t, keyJSON)
 
 	cfg := google.Config{ServiceAccountJSON: keyJSON, Subject: adminEmail, Endpoint: fk.URL}
-	c, err := google.Open(t.Context(), cfg, nil)
+	c, err := google.Open(t.Context(), cfg)
 	require.NoError(t, err)
 	// After a read the connector caches an access token; that is a secret too.
 	_, err = connector.ReadAll(testCtx(t), c)
@@ -99,7 +99,7 @@ func TestNoSecretInAnyFormatting(t *testing.T) {
 
 	// A token source whose token is a secret.
 	tsCfg := google.Config{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "ya29.fake-static-token", RefreshToken: "1//refresh-secret"}), Domain: "example.com", Endpoint: fk.URL}
-	tsConn, err := google.Open(t.Context(), tsCfg, nil)
+	tsConn, err := google.Open(t.Context(), tsCfg)
 	require.NoError(t, err)
 	secrets = append(secrets, "1//refresh-secret")
 
@@ -146,7 +146,7 @@ func TestConfigJSONRedactsKey(t *testing.T) {
 
 	var back google.Config
 	require.NoError(t, json.Unmarshal(b, &back))
-	_, err = google.Open(t.Context(), back, nil)
+	_, err = google.Open(t.Context(), back)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "secret store")
 }

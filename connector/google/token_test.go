@@ -1,8 +1,12 @@
 package google_test
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -85,5 +89,41 @@ func TestTokenEndpointBriefOutage(t *testing.T) {
 	fk.FailTokenNextWith(1, fakegoogle.TokenFault{Status: http.StatusTooManyRequests, RetryAfter: "0"})
 	fk.FailTokenNextWith(1, fakegoogle.TokenFault{Status: http.StatusBadGateway})
 	_, err := connector.ReadAll(testCtx(t), c)
+	require.NoError(t, err)
+}
+
+// Open keeps no ctx: a token request is made with the ctx of the call
+// that needs the token, so an endpoint that asks to retry in an hour does
+// not hold a read past its deadline, and a ctx cancelled after Open
+// changes nothing.
+func TestTokenRequestEndsWithCallersCtx(t *testing.T) {
+	fk := newFake(t)
+	openCtx, cancel := context.WithCancel(t.Context())
+	var logs bytes.Buffer
+	c, err := google.Open(openCtx, google.Config{
+		ServiceAccountJSON: string(fk.ServiceAccountJSON(key())),
+		Subject:            adminEmail,
+		Endpoint:           fk.URL,
+		RetryDelay:         time.Millisecond,
+		Logger:             slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	require.NoError(t, err)
+	cancel()
+	// One 503 whose Retry-After asks for an hour: the retry would wait
+	// the longest the connector waits, a minute.
+	fk.FailTokenNextWith(1, fakegoogle.TokenFault{Status: http.StatusServiceUnavailable, RetryAfter: "3600"})
+	ctx, stop := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer stop()
+	start := time.Now()
+	_, err = connector.ReadAll(ctx, c)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 20*time.Second, "the wait before the retry of the token request ends with the read's ctx")
+	assert.Contains(t, logs.String(), "connector=google", "Config.Logger gets the retries")
+	assert.NotContains(t, logs.String(), "PRIVATE KEY")
+
+	// The endpoint is back: the same connector reads and checks, Open's
+	// ctx long cancelled.
+	require.NoError(t, c.Check(testCtx(t)))
+	_, err = connector.ReadAll(testCtx(t), c)
 	require.NoError(t, err)
 }

@@ -133,7 +133,8 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 		if secret != "" {
 			cfg.ServiceAccountJSON = secret
 		}
-		in.conn, err = google.Open(ctx, cfg, log)
+		cfg.Logger = log
+		in.conn, err = google.Open(ctx, cfg)
 		in.Summary = []kv{{"Admin", cfg.Subject}, {"Customer", cfg.Customer}, {"Domain", cfg.Domain}}
 	case "ldif":
 		if ic.LDIF == nil {

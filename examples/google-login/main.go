@@ -58,7 +58,7 @@ func main() {
 	// suspended or deleted in Google Workspace are refused at once: the
 	// Google connector is a connector.StatusChecker.
 	if keyFile, admin := os.Getenv("GOOGLE_SERVICE_ACCOUNT_FILE"), os.Getenv("GOOGLE_ADMIN"); keyFile != "" && admin != "" {
-		dir, err := google.Open(context.Background(), google.Config{ServiceAccountFile: keyFile, Subject: admin}, slog.Default())
+		dir, err := google.Open(context.Background(), google.Config{ServiceAccountFile: keyFile, Subject: admin, Logger: slog.Default()})
 		if err != nil {
 			log.Fatal(err)
 		}

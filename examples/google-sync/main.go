@@ -52,7 +52,8 @@ func run(cfg google.Config, check, apply, verbose bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	logger.Info("opening", "config", cfg)
 
-	conn, err := google.Open(ctx, cfg, logger)
+	cfg.Logger = logger
+	conn, err := google.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
