@@ -569,3 +569,32 @@ func TestUserStatus(t *testing.T) {
 	assert.Contains(t, err.Error(), google.ScopeUser)
 	assert.Zero(t, st)
 }
+
+// A Logger in the Config changes none of the redaction: the Config and
+// the Connector still print, log and marshal without the key, and the
+// Logger is not part of the JSON form.
+func TestLoggerKeepsRedaction(t *testing.T) {
+	fk := newFake(t)
+	keyJSON := string(fk.ServiceAccountJSON(key()))
+	var logs bytes.Buffer
+	cfg := google.Config{ServiceAccountJSON: keyJSON, Subject: adminEmail, Endpoint: fk.URL,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	c, err := google.Open(t.Context(), cfg)
+	require.NoError(t, err)
+	var out []string
+	for _, v := range []any{cfg, &cfg, c, *c, struct{ C google.Config }{cfg}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			out = append(out, fmt.Sprintf(verb, v))
+		}
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		out = append(out, string(b))
+		assert.NotContains(t, string(b), "Logger")
+		cfg.Logger.Info("value", "v", v)
+	}
+	out = append(out, logs.String())
+	for _, s := range out {
+		assert.NotContains(t, s, "PRIVATE KEY")
+		assert.NotContains(t, s, "private_key")
+	}
+}
