@@ -16,6 +16,15 @@
 // Shuffle makes reads come back in another order, to show that nothing
 // downstream depends on it.
 //
+// The bundled connectors that reach a directory are opened with
+// Open(ctx, Config); a Directory is made with New(entries...), as
+// fstest.MapFS is a literal and gocloud's memblob.OpenBucket takes no
+// context. It does no I/O, so a ctx would have nothing to bound and New
+// nothing to report but a mistake in the test (an entry without an ID,
+// which panics); its one piece of configuration is its content, which a
+// Config would only wrap; and it logs nothing. Faults and delays are
+// scripted on the Directory, as above, rather than configured.
+//
 // There is deliberately no way to make a read stop early without an error:
 // a connector must never do that, and the Syncer treats a quiet short read
 // as complete. The conformance suite (connectortest) checks that real

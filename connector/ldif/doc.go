@@ -4,11 +4,11 @@
 // bundled sample file. It implements connector.Connector,
 // connector.Checker and connector.GroupSearcher.
 //
-//	c, err := ldif.Open(ldif.Config{Path: "export.ldf"})
+//	c, err := ldif.Open(ctx, ldif.Config{Path: "export.ldf", Logger: logger})
 //
 // Open reads the file on every read, so a new export dropped in its place
-// is picked up; New and FromBytes serve data held in memory (for example a
-// file embedded with go:embed).
+// is picked up; New reads an io.Reader once (an upload, or a file embedded
+// with go:embed through bytes.NewReader) and serves that data.
 //
 // # What is read
 //

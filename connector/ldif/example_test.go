@@ -3,13 +3,14 @@ package ldif_test
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/ldif"
 )
 
 // An excerpt of an ldifde export. In a program the data would come from a
-// file (ldif.Open) or from go:embed (ldif.FromBytes).
+// file (ldif.Open), an upload or go:embed (ldif.New).
 const export = `
 dn: CN=Smith\, John,OU=Sales department users,OU=Europe,DC=example,DC=test
 changetype: add
@@ -27,8 +28,8 @@ cn: Sales
 objectGUID:: AAECAwQFBgcICQoLDA0ODw==
 `
 
-func ExampleFromBytes() {
-	c, err := ldif.FromBytes([]byte(export), ldif.Config{})
+func ExampleNew() {
+	c, err := ldif.New(context.Background(), strings.NewReader(export), ldif.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -50,7 +51,7 @@ func ExampleFromBytes() {
 }
 
 func ExampleParseError() {
-	c, _ := ldif.FromBytes([]byte("dn: CN=a,DC=example,DC=test\nobjectClass: user\nsn:: not base64!\n"), ldif.Config{Path: "upload.ldif"})
+	c, _ := ldif.New(context.Background(), strings.NewReader("dn: CN=a,DC=example,DC=test\nobjectClass: user\nsn:: not base64!\n"), ldif.Config{Path: "upload.ldif"})
 	_, err := connector.ReadAll(context.Background(), c)
 	fmt.Println(err)
 	// Output:

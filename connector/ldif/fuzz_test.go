@@ -26,7 +26,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte("# extended LDIF\n#\n# LDAPv3\n# base <dc=t> with scope subtree\n#\n\ndn: cn=a,dc=t\nobjectClass: user\nentryUUID: 1\n\n# search result\nsearch: 2\nresult: 0 Success\n\n# numResponses: 2\n# numEntries: 1\n"))
 	f.Add([]byte("version: 1\n\n#\n# base <dc=t> with scope subtree\n#\n\ndn: cn=a,dc=t\nobjectClass: user\nentryUUID: 1\nsn:: QQ\n\n# search result\n\n# numResponses: 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := FromBytes(data, Config{})
+		c, err := fromBytes(data, Config{})
 		require.NoError(t, err)
 		var entries []connector.Entry
 		var readErr error

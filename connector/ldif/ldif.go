@@ -23,8 +23,8 @@ import (
 // Config configures an LDIF connector. The zero value of every field but
 // Path is a sensible default.
 type Config struct {
-	// Path is the LDIF file, for Open. New and FromBytes use it only to
-	// name the input in errors.
+	// Path is the LDIF file, for Open. New uses it only to name the
+	// input in errors.
 	Path string `json:"path"`
 	// IDAttribute names the attribute that holds the immutable ID. By
 	// default the connector uses objectGUID (Active Directory, converted
@@ -34,7 +34,8 @@ type Config struct {
 	// BaseDN, if set, keeps only the entries at or below it.
 	BaseDN string `json:"baseDN,omitempty"`
 	// Logger receives debug messages (counts of skipped records and of
-	// member DNs that name no entry of the file). Nil discards them.
+	// member DNs that name no entry of the file) with the attribute
+	// connector=ldif. Nil discards them.
 	Logger *slog.Logger `json:"-"`
 }
 
@@ -58,7 +59,7 @@ func (c *Config) validate() error {
 // concurrent use; every read parses the input afresh.
 type Connector struct {
 	cfg  Config
-	data []byte // the input for New and FromBytes; nil to read cfg.Path
+	data []byte // the input read by New; nil to read cfg.Path
 	log  *slog.Logger
 }
 
@@ -72,8 +73,12 @@ var (
 // Open returns a connector that reads the file cfg.Path on every read, so
 // that a newer export dropped in its place is picked up. It checks that the
 // file exists and is a regular file; the content is checked by Read (or
-// Check).
-func Open(cfg Config) (*Connector, error) {
+// Check). ctx is only checked for cancellation; it is not kept: every read
+// takes its own.
+func Open(ctx context.Context, cfg Config) (*Connector, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if cfg.Path == "" {
 		return nil, errors.New("ldif: Config.Path is empty")
 	}
@@ -90,30 +95,36 @@ func Open(cfg Config) (*Connector, error) {
 	return newConnector(cfg, nil), nil
 }
 
-// New reads all of r and returns a connector over that data. cfg.Path is
-// optional; it names the input in errors.
-func New(r io.Reader, cfg Config) (*Connector, error) {
+// New reads all of r now and returns a connector over that data: an
+// upload, standard input, or a file embedded with go:embed (through
+// bytes.NewReader). The reading stops with ctx's cancellation (between two
+// reads of r; a Read that blocks is not interrupted). cfg.Path is optional;
+// it names the input in errors.
+func New(ctx context.Context, r io.Reader, cfg Config) (*Connector, error) {
 	if r == nil {
 		return nil, errors.New("ldif: nil reader")
 	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("ldif: read input: %w", err)
-	}
-	return FromBytes(data, cfg)
-}
-
-// FromBytes returns a connector over data, for example a sample file
-// embedded with go:embed. The connector keeps data; do not modify it
-// afterwards. cfg.Path is optional; it names the input in errors.
-func FromBytes(data []byte, cfg Config) (*Connector, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if data == nil {
-		data = []byte{}
+	data, err := io.ReadAll(ctxReader{ctx, r})
+	if err != nil {
+		return nil, fmt.Errorf("ldif: read input: %w", err)
 	}
 	return newConnector(cfg, data), nil
+}
+
+// ctxReader ends a read with ctx's error once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 func newConnector(cfg Config, data []byte) *Connector {
@@ -215,7 +226,7 @@ type pending struct {
 func (c *Connector) build(ctx context.Context, records []record) ([]connector.Entry, error) {
 	var base *ldap.DN
 	if c.cfg.BaseDN != "" {
-		base, _ = ldaputil.ParseDN(c.cfg.BaseDN) // validated by Open and FromBytes
+		base, _ = ldaputil.ParseDN(c.cfg.BaseDN) // validated by Open and New
 	}
 	var (
 		items    []*pending

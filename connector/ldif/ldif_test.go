@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,7 +42,7 @@ const (
 func open(t *testing.T, name string, cfg Config) *Connector {
 	t.Helper()
 	cfg.Path = filepath.Join("testdata", name)
-	c, err := Open(cfg)
+	c, err := Open(t.Context(), cfg)
 	require.NoError(t, err)
 	return c
 }
@@ -184,7 +185,7 @@ func TestKnownGUIDValue(t *testing.T) {
 
 func readString(t *testing.T, data string, cfg Config) []connector.Entry {
 	t.Helper()
-	c, err := FromBytes([]byte(data), cfg)
+	c, err := fromBytes([]byte(data), cfg)
 	require.NoError(t, err)
 	es, err := connector.ReadAll(t.Context(), c)
 	require.NoError(t, err)
@@ -193,7 +194,7 @@ func readString(t *testing.T, data string, cfg Config) []connector.Entry {
 
 func readErr(t *testing.T, data string) error {
 	t.Helper()
-	c, err := New(strings.NewReader(data), Config{})
+	c, err := New(t.Context(), strings.NewReader(data), Config{})
 	require.NoError(t, err)
 	n := 0
 	var last error
@@ -289,7 +290,7 @@ func TestUTF16(t *testing.T) {
 		be = append(be, byte(r>>8), byte(r))
 	}
 	for _, data := range [][]byte{le, be} {
-		c, err := FromBytes(data, Config{})
+		c, err := fromBytes(data, Config{})
 		require.NoError(t, err)
 		es, err := connector.ReadAll(t.Context(), c)
 		require.NoError(t, err)
@@ -302,7 +303,7 @@ func TestEmptyInput(t *testing.T) {
 	for _, data := range []string{"", "\n\n", "version: 1\n", "# only a comment\n", "version: 1\n\n# search result\nsearch: 2\nresult: 0 Success\n"} {
 		assert.Empty(t, readString(t, data, Config{}), "%q", data)
 	}
-	c, err := FromBytes(nil, Config{})
+	c, err := fromBytes(nil, Config{})
 	require.NoError(t, err)
 	require.NoError(t, connectortest.Test(t.Context(), c))
 }
@@ -313,19 +314,19 @@ func TestVersionThenEntry(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
-	_, err := Open(Config{})
+	_, err := Open(t.Context(), Config{})
 	assert.ErrorContains(t, err, "Path is empty")
-	_, err = Open(Config{Path: filepath.Join("testdata", "nope.ldif")})
+	_, err = Open(t.Context(), Config{Path: filepath.Join("testdata", "nope.ldif")})
 	assert.ErrorIs(t, err, fs.ErrNotExist)
-	_, err = Open(Config{Path: "testdata"})
+	_, err = Open(t.Context(), Config{Path: "testdata"})
 	assert.ErrorContains(t, err, "not a regular file")
-	_, err = Open(Config{Path: filepath.Join("testdata", "ldifde.ldf"), BaseDN: "OU"})
+	_, err = Open(t.Context(), Config{Path: filepath.Join("testdata", "ldifde.ldf"), BaseDN: "OU"})
 	assert.ErrorContains(t, err, "BaseDN")
-	_, err = FromBytes(nil, Config{IDAttribute: "bad name"})
+	_, err = fromBytes(nil, Config{IDAttribute: "bad name"})
 	assert.ErrorContains(t, err, "IDAttribute")
-	_, err = New(nil, Config{})
+	_, err = New(t.Context(), nil, Config{})
 	assert.Error(t, err)
-	_, err = New(errReader{}, Config{})
+	_, err = New(t.Context(), errReader{}, Config{})
 	assert.ErrorContains(t, err, "disk on fire")
 }
 
@@ -337,7 +338,7 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire"
 func TestOpenRereads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "export.ldif")
 	require.NoError(t, os.WriteFile(path, []byte("dn: CN=a,DC=t\nobjectClass: user\nentryUUID: 1\n"), 0o600))
-	c, err := Open(Config{Path: path})
+	c, err := Open(t.Context(), Config{Path: path})
 	require.NoError(t, err)
 	assert.Len(t, byID(t, c), 1)
 	require.NoError(t, os.WriteFile(path, []byte("dn: CN=a,DC=t\nobjectClass: user\nentryUUID: 1\n\ndn: CN=b,DC=t\nobjectClass: user\nentryUUID: 2\n"), 0o600))
@@ -388,7 +389,7 @@ func TestGeneratedFile(t *testing.T) {
 		b.WriteString("memberOf: cn=everyone,ou=Groups,dc=example,dc=org\n\n")
 	}
 	b.WriteString("dn: cn=everyone,ou=Groups,dc=example,dc=org\nobjectClass: groupOfNames\nentryUUID: everyone\n")
-	c, err := FromBytes(b.Bytes(), Config{})
+	c, err := fromBytes(b.Bytes(), Config{})
 	require.NoError(t, err)
 	es, err := connector.ReadAll(t.Context(), c)
 	require.NoError(t, err)
@@ -399,3 +400,20 @@ func TestGeneratedFile(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Open and New honour a cancelled ctx; Config.Logger gets the connector's
+// messages, marked connector=ldif.
+func TestCtxAndLogger(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Open(ctx, Config{Path: filepath.Join("testdata", "ldifde.ldf")})
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = New(ctx, strings.NewReader("dn: CN=a,DC=t\nobjectClass: user\nentryUUID: 1\n"), Config{})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	var buf bytes.Buffer
+	c := open(t, "ldifde.ldf", Config{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	_, err = connector.ReadAll(t.Context(), c)
+	require.NoError(t, err)
+	assert.Contains(t, buf.String(), "connector=ldif")
+}

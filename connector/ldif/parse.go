@@ -27,7 +27,7 @@ import (
 // duplicate ID). Line is the 1-based line of the offending attribute, or of
 // the entry's dn: line.
 type ParseError struct {
-	File string // Config.Path; empty for data given to New or FromBytes
+	File string // Config.Path; empty for data given to New
 	Line int
 	DN   string // the entry, when known
 	Err  error

@@ -142,7 +142,7 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 		}
 		cfg := *ic.LDIF
 		cfg.Logger = log
-		in.conn, err = ldif.Open(cfg)
+		in.conn, err = ldif.Open(ctx, cfg)
 		in.Summary = []kv{{"File", cfg.Path}}
 	default:
 		return nil, st, fmt.Errorf("integration %q: unknown kind %q (want ad, entra, google or ldif)", ic.Name, ic.Kind)
@@ -157,8 +157,8 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 }
 
 // sampleIntegration is the bundled sample company, read from memory.
-func sampleIntegration() (*integration, Settings, error) {
-	conn, err := ldif.New(bytes.NewReader(companyLDIF), ldif.Config{Path: "company.ldif"})
+func sampleIntegration(ctx context.Context) (*integration, Settings, error) {
+	conn, err := ldif.New(ctx, bytes.NewReader(companyLDIF), ldif.Config{Path: "company.ldif"})
 	if err != nil {
 		return nil, Settings{}, err
 	}

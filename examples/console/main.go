@@ -168,7 +168,7 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 		c.close()
 		return nil, err
 	}
-	in, st, err := sampleIntegration()
+	in, st, err := sampleIntegration(ctx)
 	if err != nil {
 		return fail(err)
 	}

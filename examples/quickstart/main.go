@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sy, err := newSyncer(app, store, o, stderr)
+	sy, err := newSyncer(ctx, app, store, o, stderr)
 	if err != nil {
 		return err
 	}
@@ -174,8 +174,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return applyErr
 }
 
-func newSyncer(app *appstore.Store, store dirsync.Store, o options, stderr io.Writer) (*dirsync.Syncer, error) {
-	conn, err := ldif.New(bytes.NewReader(companyLDIF), ldif.Config{})
+func newSyncer(ctx context.Context, app *appstore.Store, store dirsync.Store, o options, stderr io.Writer) (*dirsync.Syncer, error) {
+	conn, err := ldif.New(ctx, bytes.NewReader(companyLDIF), ldif.Config{})
 	if err != nil {
 		return nil, err
 	}
