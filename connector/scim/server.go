@@ -120,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = s.log.With("connector", "scim")
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
