@@ -59,7 +59,7 @@ func pushAll(b *testing.B, h http.Handler, token string, bodies [][]byte) {
 }
 
 // BenchmarkPush10k: 10,000 users pushed one POST at a time through the
-// handler into a memory store and into the journal file store (each write
+// handler into MemoryResources and into a Journal (each write
 // synced to disk before the answer). Reports requests per second.
 func BenchmarkPush10k(b *testing.B) {
 	benchPushUsers := benchUsers(10_000)
@@ -73,16 +73,16 @@ func BenchmarkPush10k(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				ctx := context.Background()
-				var st scim.Store = scim.NewMemoryStore()
+				var st scim.Resources = scim.NewMemoryResources()
 				if kind == "file" {
-					fs, err := scim.OpenFileStore(filepath.Join(b.TempDir(), "bench.scim"))
+					fs, err := scim.OpenJournal(filepath.Join(b.TempDir(), "bench.scim"))
 					if err != nil {
 						b.Fatal(err)
 					}
 					defer fs.Close()
 					st = fs
 				}
-				srv, err := scim.Open(ctx, scim.Config{Store: st})
+				srv, err := scim.Open(ctx, scim.Config{Resources: st})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -183,7 +183,7 @@ func newPlanWorld(b *testing.B, n int) *planWorld {
 	}
 	clear(planWorlds)
 	ctx := context.Background()
-	st := scim.NewMemoryStore()
+	st := scim.NewMemoryResources()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		title := "Engineer"
@@ -203,7 +203,7 @@ func newPlanWorld(b *testing.B, n int) *planWorld {
 			b.Fatal(err)
 		}
 	}
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	if err != nil {
 		b.Fatal(err)
 	}

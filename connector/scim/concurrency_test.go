@@ -17,16 +17,16 @@ import (
 )
 
 // 50 concurrent POST, PATCH and DELETE requests (run with -race): no
-// update is lost, one userName is taken once, and the store reloads to the
-// same state.
+// update is lost, one userName is taken once, and the journal reloads to
+// the same state.
 func TestConcurrentWrites(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "acme.scim")
-	st, err := scim.OpenFileStore(path)
+	st, err := scim.OpenJournal(path)
 	require.NoError(t, err)
 	calls := 0
 	var callsMu sync.Mutex
-	srv, err := scim.Open(ctx, scim.Config{Store: st, OnChange: func(context.Context) { callsMu.Lock(); calls++; callsMu.Unlock() }})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st, OnChange: func(context.Context) { callsMu.Lock(); calls++; callsMu.Unlock() }})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -112,10 +112,10 @@ func TestConcurrentWrites(t *testing.T) {
 	want1, err := connector.ReadAll(ctx, srv)
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
-	st2, err := scim.OpenFileStore(path)
+	st2, err := scim.OpenJournal(path)
 	require.NoError(t, err)
 	defer st2.Close()
-	srv2, err := scim.Open(ctx, scim.Config{Store: st2})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st2})
 	require.NoError(t, err)
 	got, err := connector.ReadAll(ctx, srv2)
 	require.NoError(t, err)

@@ -119,15 +119,15 @@ func TestReadChanges(t *testing.T) {
 	require.ErrorIs(t, err, connector.ErrCursorExpired)
 }
 
-// The file store keeps every resource, tombstones and the token across a
+// The journal keeps every resource, tombstones and the token across a
 // restart; the provider reads back the same bodies, and a cursor taken
 // before the restart still works.
-func TestFileStoreSurvivesRestart(t *testing.T) {
+func TestJournalSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "acme.scim")
-	st, err := scim.OpenFileStore(path)
+	st, err := scim.OpenJournal(path)
 	require.NoError(t, err)
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -143,10 +143,10 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 
-	st2, err := scim.OpenFileStore(path)
+	st2, err := scim.OpenJournal(path)
 	require.NoError(t, err)
 	defer st2.Close()
-	srv2, err := scim.Open(ctx, scim.Config{Store: st2})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st2})
 	require.NoError(t, err)
 	c2 := newClient(t, srv2, tok)
 	for id, raw := range before {
@@ -165,12 +165,12 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 
 // A write cut short by a crash (a torn last line) was never acknowledged
 // and is dropped; any other damage is reported, never guessed at.
-func TestFileStoreTornAndCorrupt(t *testing.T) {
+func TestJournalTornAndCorrupt(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "acme.scim")
-	st, err := scim.OpenFileStore(path)
+	st, err := scim.OpenJournal(path)
 	require.NoError(t, err)
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -184,9 +184,9 @@ func TestFileStoreTornAndCorrupt(t *testing.T) {
 	_, err = f.WriteString(`{"record":{"id":"half`)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	st2, err := scim.OpenFileStore(path)
+	st2, err := scim.OpenJournal(path)
 	require.NoError(t, err)
-	srv2, err := scim.Open(ctx, scim.Config{Store: st2})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st2})
 	require.NoError(t, err)
 	got, err := connector.ReadAll(ctx, srv2)
 	require.NoError(t, err)
@@ -194,18 +194,18 @@ func TestFileStoreTornAndCorrupt(t *testing.T) {
 	require.NoError(t, st2.Close())
 
 	require.NoError(t, os.WriteFile(path, []byte("{\"record\":{\"id\":\"x\",\"type\":\"User\"}}\nnot json\n"), 0o600))
-	_, err = scim.OpenFileStore(path)
-	require.ErrorIs(t, err, scim.ErrCorruptStore)
+	_, err = scim.OpenJournal(path)
+	require.ErrorIs(t, err, scim.ErrCorruptResources)
 }
 
 // Open compacts a journal that grew to more than twice its resources, and
-// the compacted store holds the same state.
-func TestFileStoreCompacts(t *testing.T) {
+// the compacted journal holds the same state.
+func TestJournalCompacts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "acme.scim")
-	st, err := scim.OpenFileStore(path)
+	st, err := scim.OpenJournal(path)
 	require.NoError(t, err)
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -220,13 +220,13 @@ func TestFileStoreCompacts(t *testing.T) {
 	big, err := os.Stat(path)
 	require.NoError(t, err)
 
-	st2, err := scim.OpenFileStore(path)
+	st2, err := scim.OpenJournal(path)
 	require.NoError(t, err)
 	defer st2.Close()
 	small, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Less(t, small.Size()*10, big.Size())
-	srv2, err := scim.Open(ctx, scim.Config{Store: st2})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st2})
 	require.NoError(t, err)
 	got, err := connector.ReadAll(ctx, srv2)
 	require.NoError(t, err)
@@ -238,9 +238,9 @@ func TestFileStoreCompacts(t *testing.T) {
 // pages) across a restart.
 func TestOrderSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
-	st := scim.NewMemoryStore()
+	st := scim.NewMemoryResources()
 	frozen := func() time.Time { return time.Date(2026, 5, 5, 5, 5, 5, 0, time.UTC) }
-	srv, err := scim.Open(ctx, scim.Config{Store: st, Now: frozen})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st, Now: frozen})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -250,7 +250,7 @@ func TestOrderSurvivesRestart(t *testing.T) {
 	}
 	before, err := connector.ReadAll(ctx, srv)
 	require.NoError(t, err)
-	srv2, err := scim.Open(ctx, scim.Config{Store: st})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	after, err := connector.ReadAll(ctx, srv2)
 	require.NoError(t, err)

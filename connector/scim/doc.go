@@ -13,7 +13,8 @@
 // connector.Incremental reads for the integration's Syncer. Use
 // mapping.SCIMSpec with it.
 //
-//	srv, err := scim.Open(ctx, scim.Config{Store: store, OnChange: func(context.Context) { sy.SyncNow() }})
+//	res, err := scim.OpenJournal("/var/lib/app/acme.scim")
+//	srv, err := scim.Open(ctx, scim.Config{Resources: res, OnChange: func(context.Context) { sy.SyncNow() }})
 //	mux.Handle("/scim/v2/acme/", http.StripPrefix("/scim/v2/acme", srv))
 //	sy, err := dirsync.New(srv, sink, &dirsync.Options{Source: "acme-okta", Mapper: mapper})
 //	go sy.Run(ctx, nil)
@@ -21,9 +22,9 @@
 // # What the provider sees
 //
 // The handler stores exactly what the provider wrote (in the schema's
-// spelling and types: see the quirks below) in the Store and answers
-// from it: a GET returns what the last write wrote, whatever the app did
-// with the account. The response is sent after the store write is
+// spelling and types: see the quirks below) in its Resources and
+// answers from them: a GET returns what the last write wrote, whatever
+// the app did with the account. The response is sent after the write is
 // durable and before anything happens in the app: an accepted write
 // calls Config.OnChange on a goroutine of its own, and the Syncer plans
 // and applies asynchronously, so the provider never waits on the app's
@@ -124,23 +125,25 @@
 // (wrapped so a panic cannot escape, and fuzzed here). The protocol
 // server github.com/elimity-com/scim was considered and not used: its
 // Server owns routing and a resource-handler interface that would still
-// leave applying PATCH operations and the store to this package, it
+// leave applying PATCH operations and the storage to this package, it
 // silently ignores unknown attributes in PATCH values where RFC 7644 and
 // this package refuse them, and it reads request bodies without a cap.
 // What this package adds on top of the filter parser is small: resource
 // normalisation, PATCH application and routing, fuzzed by FuzzFilter and
 // FuzzPatchPath.
 //
-// # Stores
+// # Resources
 //
-// MemoryStore keeps the resources in memory; FileStore, the persistent
+// What the provider wrote is kept by a Resources, named apart from the
+// Syncer's sync state (dirsync's Store: cursor, history, approvals),
+// which the integration keeps as for any other connector.
+// MemoryResources keeps the resources in memory; Journal, the persistent
 // embedded default, keeps one journal file per integration, synced on
-// every write. A host may implement Store on its own database. One
-// Server per integration and process.
+// every write. A host may implement Resources on its own database. One Server per integration and process.
 //
 // # Removing an integration
 //
 // Stop routing requests to the Server, apply the Syncer's PlanRemoval
 // (the integration's accounts follow the missing-account lifecycle), then
-// delete the store (FileStore.Remove).
+// delete the resources (Journal.Remove).
 package scim

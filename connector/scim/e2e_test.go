@@ -333,10 +333,10 @@ func TestDeactivationFloodHitsSafetyLimit(t *testing.T) {
 func TestKillBetweenStoreWriteAndApplyConverges(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	openAll := func(sink *dirsynctest.MemorySink) (*scim.FileStore, *env) {
-		st, err := scim.OpenFileStore(filepath.Join(dir, "acme.scim"))
+	openAll := func(sink *dirsynctest.MemorySink) (*scim.Journal, *env) {
+		st, err := scim.OpenJournal(filepath.Join(dir, "acme.scim"))
 		require.NoError(t, err)
-		srv, err := scim.Open(ctx, scim.Config{Store: st})
+		srv, err := scim.Open(ctx, scim.Config{Resources: st})
 		require.NoError(t, err)
 		state, err := filestore.Open(filepath.Join(dir, "dirsync.json"))
 		require.NoError(t, err)

@@ -8,8 +8,10 @@ import (
 
 // Sentinel errors.
 var (
-	// ErrCorruptStore reports a store file that cannot be read back.
-	ErrCorruptStore = errors.New("scim: store is corrupt")
+	// ErrCorruptResources reports stored resources that cannot be read
+	// back: a Journal line that is not a record, a record whose
+	// attributes are not a JSON object, a resource stored twice.
+	ErrCorruptResources = errors.New("scim: stored resources are corrupt")
 	// ErrNoToken reports an integration for which no token was issued
 	// yet: every request is refused until RotateToken issues one.
 	ErrNoToken = errors.New("scim: no token issued; call RotateToken")

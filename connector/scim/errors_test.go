@@ -216,12 +216,12 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// The token survives a restart as a hash only: the store file never holds
-// the token.
+// The token survives a restart as a hash only: the journal never holds the
+// token.
 func TestTokenStoredAsHashOnly(t *testing.T) {
 	ctx := context.Background()
-	st := scim.NewMemoryStore()
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	st := scim.NewMemoryResources()
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -229,7 +229,7 @@ func TestTokenStoredAsHashOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, state.TokenHash, 32)
 	assert.NotContains(t, string(state.TokenHash), tok)
-	srv2, err := scim.Open(ctx, scim.Config{Store: st})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	newClient(t, srv2, tok).do(http.MethodGet, "/Users", nil).mustStatus(t, http.StatusOK)
 }

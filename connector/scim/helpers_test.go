@@ -44,7 +44,7 @@ func newClient(t testing.TB, srv *scim.Server, token string) *client {
 	return &client{t: t, h: mux, token: token}
 }
 
-// open returns a Server on a memory store with a token, and its client.
+// open returns a Server on memory resources with a token, and its client.
 func open(t testing.TB, cfg scim.Config) (*scim.Server, *client) {
 	t.Helper()
 	srv, err := scim.Open(context.Background(), cfg)

@@ -62,13 +62,13 @@ func TestRecreatedUserIsNotInvitedTwice(t *testing.T) {
 	}
 }
 
-// The tombstone's externalId survives a restart of the file store.
+// The tombstone's externalId survives a restart of the journal.
 func TestRecreatedAfterRestart(t *testing.T) {
 	ctx := context.Background()
 	path := t.TempDir() + "/acme.scim"
-	st, err := scim.OpenFileStore(path)
+	st, err := scim.OpenJournal(path)
 	require.NoError(t, err)
-	srv, err := scim.Open(ctx, scim.Config{Store: st})
+	srv, err := scim.Open(ctx, scim.Config{Resources: st})
 	require.NoError(t, err)
 	tok, err := srv.RotateToken(ctx)
 	require.NoError(t, err)
@@ -77,10 +77,10 @@ func TestRecreatedAfterRestart(t *testing.T) {
 	id := oktaCreateUser(t, c, p)
 	c.do(http.MethodDelete, "/Users/"+id, nil).mustStatus(t, http.StatusNoContent)
 	require.NoError(t, st.Close())
-	st2, err := scim.OpenFileStore(path)
+	st2, err := scim.OpenJournal(path)
 	require.NoError(t, err)
 	defer st2.Close()
-	srv2, err := scim.Open(ctx, scim.Config{Store: st2})
+	srv2, err := scim.Open(ctx, scim.Config{Resources: st2})
 	require.NoError(t, err)
 	c2 := newClient(t, srv2, tok)
 	assert.Equal(t, id, oktaCreateUser(t, c2, p))

@@ -31,11 +31,13 @@ const (
 	DefaultMaxPageSize  = 1000
 )
 
-// Config configures a Server. The zero value (with a Store) is usable.
+// Config configures a Server. The zero value is usable: it keeps the
+// resources in memory.
 type Config struct {
-	// Store keeps what the provider wrote. Default: a new MemoryStore
-	// (nothing survives a restart).
-	Store Store `json:"-"`
+	// Resources keeps what the provider wrote: a Journal (one file per
+	// integration), or the host's own Resources on its database. Default:
+	// a new MemoryResources (nothing survives a restart).
+	Resources Resources `json:"-"`
 	// OnChange is called after writes the Server accepted, so that the
 	// integration syncs: wire it to a dirsync.Syncer's SyncNow or to
 	// riversync.SyncNow. It runs on a goroutine of its own, never on the
@@ -68,7 +70,7 @@ type Config struct {
 // incremental reads for the integration's dirsync.Syncer. All methods are
 // safe for concurrent use.
 type Server struct {
-	store    Store
+	res      Resources
 	onChange func(context.Context)
 	log      *slog.Logger
 	baseURL  string
@@ -76,7 +78,7 @@ type Server struct {
 	maxPage  int
 	now      func() time.Time
 
-	wmu sync.Mutex // one write (and its store I/O) at a time
+	wmu sync.Mutex // one write (and its Resources I/O) at a time
 
 	mu        sync.RWMutex // guards what follows; held only in memory
 	seq       uint64
@@ -108,14 +110,15 @@ var (
 	_ connector.Checker     = (*Server)(nil)
 )
 
-// Open loads the integration's store and returns its Server.
+// Open loads the integration's resources (Config.Resources) and returns
+// its Server. ctx bounds the load; it is not kept.
 func Open(ctx context.Context, cfg Config) (*Server, error) {
-	s := &Server{store: cfg.Store, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
+	s := &Server{res: cfg.Resources, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxBody: cfg.MaxBodyBytes, maxPage: cfg.MaxPageSize, now: cfg.Now,
 		index: map[string]int{}, userNames: map[string]string{}, gone: map[string]string{}}
 	s.idle = sync.NewCond(&s.nmu)
-	if s.store == nil {
-		s.store = NewMemoryStore()
+	if s.res == nil {
+		s.res = NewMemoryResources()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -130,9 +133,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	st, err := s.store.Load(ctx)
+	st, err := s.res.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("scim: load store: %w", err)
+		return nil, fmt.Errorf("scim: load resources: %w", err)
 	}
 	recs := slices.Clone(st.Records)
 	// Creation order, so that paging is stable while a provider adds
@@ -150,21 +153,21 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		rec := &record{Record: r}
 		if !r.Deleted {
 			if err := json.Unmarshal(r.Attrs, &rec.doc); err != nil || rec.doc == nil {
-				return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptStore, r.ID)
+				return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptResources, r.ID)
 			}
 		} else if len(r.Attrs) > 0 {
 			var t struct {
 				ExternalID string `json:"externalId"`
 			}
 			if err := json.Unmarshal(r.Attrs, &t); err != nil {
-				return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptStore, r.ID, err)
+				return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptResources, r.ID, err)
 			}
 			if t.ExternalID != "" {
 				s.gone[goneKey(r.Type, t.ExternalID)] = r.ID
 			}
 		}
 		if _, dup := s.index[r.ID]; dup {
-			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptStore, r.ID)
+			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptResources, r.ID)
 		}
 		s.index[r.ID] = len(s.recs)
 		s.recs = append(s.recs, rec)
@@ -268,7 +271,7 @@ func (s *Server) RevokeToken(ctx context.Context) error { return s.setToken(ctx,
 func (s *Server) setToken(ctx context.Context, hash []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.store.SetTokenHash(ctx, hash); err != nil {
+	if err := s.res.SetTokenHash(ctx, hash); err != nil {
 		return fmt.Errorf("scim: store token hash: %w", err)
 	}
 	s.mu.Lock()
@@ -416,7 +419,7 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	} else if rec.Attrs, err = json.Marshal(doc); err != nil {
 		return nil, false, err
 	}
-	if err := s.store.Put(ctx, rec.Record); err != nil {
+	if err := s.res.Put(ctx, rec.Record); err != nil {
 		return nil, false, fmt.Errorf("scim: store %s %s: %w", rt.name, rec.ID, err)
 	}
 	s.mu.Lock()
@@ -504,13 +507,13 @@ func (s *Server) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 
 const cursorPrefix = "scim/v1/"
 
-// ReadChanges implements connector.Incremental. The cursor is the store's
-// sequence number: resources written after it come back complete, and
+// ReadChanges implements connector.Incremental. The cursor is the
+// resources' sequence number: resources written after it come back complete, and
 // deleted ones as tombstones; the managers of changed users come along
 // (unchanged), so that the manager can be looked up. A group whose members changed comes back as
 // a changed group (the Syncer then reads in full where roles or scope
-// depend on groups). A cursor ahead of the store (a store that was
-// replaced) is expired.
+// depend on groups). A cursor ahead of the resources (a Resources
+// that was replaced) is expired.
 func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield func(connector.Entry) error) (connector.Cursor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("scim: read changes: %w", err)
@@ -522,7 +525,7 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 		rest, ok := strings.CutPrefix(string(since), cursorPrefix)
 		n, err := strconv.ParseUint(rest, 10, 64)
 		if !ok || err != nil || n > seq {
-			return nil, fmt.Errorf("scim: cursor %q was not issued by this store: %w", clip(string(since)), connector.ErrCursorExpired)
+			return nil, fmt.Errorf("scim: cursor %q was not issued by this server: %w", clip(string(since)), connector.ErrCursorExpired)
 		}
 		from = n
 	}

@@ -18,26 +18,26 @@ import (
 	"github.com/dirsync-go/dirsync/connector/scim"
 )
 
-// failingStore fails Put while fail is set.
-type failingStore struct {
-	*scim.MemoryStore
+// failingResources fails Put while fail is set.
+type failingResources struct {
+	*scim.MemoryResources
 	fail atomic.Bool
 }
 
-func (s *failingStore) Put(ctx context.Context, r scim.Record) error {
+func (s *failingResources) Put(ctx context.Context, r scim.Record) error {
 	if s.fail.Load() {
 		return errors.New("disk full at /var/lib/app/acme.scim")
 	}
-	return s.MemoryStore.Put(ctx, r)
+	return s.MemoryResources.Put(ctx, r)
 }
 
-// A write the store refuses is answered 500 without the store's detail,
+// A write the Resources refuses is answered 500 without its detail,
 // changes nothing (the provider retries it), and calls no OnChange.
-func TestStoreFailureChangesNothing(t *testing.T) {
-	st := &failingStore{MemoryStore: scim.NewMemoryStore()}
+func TestResourcesFailureChangesNothing(t *testing.T) {
+	st := &failingResources{MemoryResources: scim.NewMemoryResources()}
 	var calls atomic.Int32
 	var logs bytes.Buffer
-	srv, c := open(t, scim.Config{Store: st, OnChange: func(context.Context) { calls.Add(1) },
+	srv, c := open(t, scim.Config{Resources: st, OnChange: func(context.Context) { calls.Add(1) },
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	id := newUser(t, c, "s@x")
 	srv.Wait()

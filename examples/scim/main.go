@@ -52,14 +52,14 @@ func main() {
 }
 
 func run(ctx context.Context, serve, data string, rotate bool) error {
-	var store scim.Store = scim.NewMemoryStore()
+	var resources scim.Resources = scim.NewMemoryResources()
 	if data != "" {
-		fs, err := scim.OpenFileStore(filepath.Join(data, "acme.scim"))
+		j, err := scim.OpenJournal(filepath.Join(data, "acme.scim"))
 		if err != nil {
 			return err
 		}
-		defer fs.Close()
-		store = fs
+		defer j.Close()
+		resources = j
 	}
 	mapper, err := mapping.New(mapping.SCIMSpec())
 	if err != nil {
@@ -73,7 +73,7 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 	// A host running Syncer.Run would call sy.SyncNow() here instead, or
 	// riversync.SyncNow with several replicas.
 	var sy *dirsync.Syncer
-	srv, err := scim.Open(ctx, scim.Config{Store: store, OnChange: func(ctx context.Context) {
+	srv, err := scim.Open(ctx, scim.Config{Resources: resources, OnChange: func(ctx context.Context) {
 		if err := syncOnce(ctx, sy); err != nil {
 			log.Printf("sync: %v", err)
 		}
@@ -85,7 +85,7 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 	if err != nil {
 		return err
 	}
-	// A token is issued once and kept (as a hash) in the store; -rotate
+	// A token is issued once and kept (as a hash) with the resources; -rotate
 	// issues a new one and revokes the old at once.
 	token := "(unchanged: the one issued before; -rotate issues a new one)"
 	if err := srv.Check(ctx); errors.Is(err, scim.ErrNoToken) || rotate || serve == "" {

@@ -1,0 +1,129 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Record is one resource as the identity provider wrote it, with the
+// metadata the service provider keeps. A Record is a value: a Resources
+// keeps its own copy.
+type Record struct {
+	// ID is the id the service provider assigned (RFC 7643 section 3.1).
+	ID string `json:"id"`
+	// Type is "User" or "Group".
+	Type string `json:"type"`
+	// Seq is the integration-wide sequence number of the write that produced
+	// this version; it orders changes for incremental reads.
+	Seq uint64 `json:"seq"`
+	// CreatedSeq is the Seq of the write that created the resource: list
+	// responses page in this order, the same before and after a restart.
+	CreatedSeq uint64 `json:"createdSeq,omitempty"`
+	// Created and Modified are meta.created and meta.lastModified.
+	Created  time.Time `json:"created"`
+	Modified time.Time `json:"modified"`
+	// Deleted marks a tombstone: the provider deleted the resource.
+	Deleted bool `json:"deleted,omitempty"`
+	// Attrs is the resource's attributes as a JSON object, without id and
+	// meta, in the schema's spelling; the enterprise extension under its
+	// URN. A tombstone holds only the externalId the resource had, if any.
+	Attrs json.RawMessage `json:"attrs,omitempty"`
+}
+
+// State is everything a Resources holds for one integration.
+type State struct {
+	// Records holds the latest version of every resource, tombstones
+	// included, in any order.
+	Records []Record
+	// TokenHash is the SHA-256 hash of the current bearer token, or nil
+	// before the first RotateToken.
+	TokenHash []byte
+}
+
+// Resources keeps what the identity provider wrote for one integration:
+// the resources (users, groups, tombstones) and the token hash. It is the
+// SCIM server's own record of the provider's writes, apart from the
+// Syncer's sync state (cursor, history), which lives in a dirsync Store.
+// The Server loads it once (Load) and writes through it: a write is
+// answered only after Put returned, so what the provider was told is
+// durable.
+//
+// A host may keep the resources in its own database by implementing
+// Resources; the Server serialises its calls (one Put or SetTokenHash at
+// a time), so an implementation needs no locking of its own beyond what
+// its backend needs. One Server per integration and process: two
+// processes writing one integration's resources would each miss the
+// other's writes.
+type Resources interface {
+	// Load returns the stored state; empty resources return an empty
+	// State.
+	Load(ctx context.Context) (*State, error)
+	// Put durably stores r, replacing any record with the same ID. When
+	// it fails, r should not be stored: the Server keeps the previous
+	// version, answers the provider 500, and the provider sends the write
+	// again.
+	Put(ctx context.Context, r Record) error
+	// SetTokenHash durably replaces the token hash.
+	SetTokenHash(ctx context.Context, hash []byte) error
+}
+
+// MemoryResources keeps the resources in memory, for tests and examples:
+// nothing survives a restart. The zero value is not usable; call
+// NewMemoryResources.
+type MemoryResources struct {
+	mu    sync.Mutex
+	recs  map[string]Record
+	token []byte
+}
+
+// NewMemoryResources returns empty MemoryResources.
+func NewMemoryResources() *MemoryResources { return &MemoryResources{recs: map[string]Record{}} }
+
+// Load implements Resources.
+func (s *MemoryResources) Load(ctx context.Context) (*State, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &State{TokenHash: slices.Clone(s.token)}
+	for _, id := range sortedKeys(s.recs) {
+		st.Records = append(st.Records, cloneRecord(s.recs[id]))
+	}
+	return st, nil
+}
+
+// Put implements Resources.
+func (s *MemoryResources) Put(ctx context.Context, r Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs[r.ID] = cloneRecord(r)
+	return nil
+}
+
+// SetTokenHash implements Resources.
+func (s *MemoryResources) SetTokenHash(ctx context.Context, hash []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = slices.Clone(hash)
+	return nil
+}
+
+func cloneRecord(r Record) Record {
+	r.Attrs = slices.Clone(r.Attrs)
+	return r
+}
+
+var (
+	_ Resources = (*MemoryResources)(nil)
+	_ Resources = (*Journal)(nil)
+)
