@@ -139,7 +139,9 @@
 // which the integration keeps as for any other connector.
 // MemoryResources keeps the resources in memory; Journal, the persistent
 // embedded default, keeps one journal file per integration, synced on
-// every write. A host may implement Resources on its own database. One Server per integration and process.
+// every write; a write cut short by a crash or refused by a full disk is
+// cut off the file, never left for the next write to be appended to. A
+// host may implement Resources on its own database. One Server per integration and process.
 //
 // # Removing an integration
 //
