@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +22,7 @@ const contentType = "application/scim+json"
 // path with http.StripPrefix (or not: the handler finds its endpoint in
 // the last path segments).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	endpoint, id := route(r.URL.Path)
 	defer func() {
@@ -30,7 +32,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rw, http.StatusInternalServerError, "", "internal error")
 			}
 		}
-		s.log.DebugContext(r.Context(), "scim request", "method", r.Method, "endpoint", endpoint, "id", id, "status", rw.status)
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK // what net/http sends for a handler that wrote nothing
+		}
+		level := slog.LevelInfo
+		if status >= 400 {
+			level = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), level, "scim request", "method", r.Method, "endpoint", endpoint, "id", id,
+			"status", status, "duration", time.Since(start))
 	}()
 	if !s.authorized(r.Header.Get("Authorization")) {
 		rw.Header().Set("WWW-Authenticate", `Bearer realm="SCIM", error="invalid_token"`)

@@ -47,9 +47,12 @@ type Config struct {
 	// carries the values of the request that caused it, not its
 	// cancellation. A panic in OnChange is logged and recovered.
 	OnChange func(ctx context.Context) `json:"-"`
-	// Logger receives one line per request: method, endpoint, status and
-	// resource id, never a token or a resource's content. Default:
-	// discard.
+	// Logger receives one line per request, "scim request" with method,
+	// endpoint, resource id, status and duration: at Info, or at Warn
+	// when the request was answered with an error (status 400 or more). A
+	// write the Resources refused and a panic are logged at Error with
+	// their cause. No line holds a token or a resource's content. Every
+	// line carries connector=scim. Default: discard.
 	Logger *slog.Logger `json:"-"`
 	// BaseURL is the absolute URL the handler is mounted at, such as
 	// "https://app.example.com/scim/v2/acme", used for meta.location.
