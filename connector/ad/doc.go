@@ -118,9 +118,8 @@
 // read. A nil cursor takes a fresh cookie first and then does the full
 // read, so changes made during the read are seen again rather than lost.
 // The cookie comes from a DirSync search whose filter matches no object
-// (an all-zero objectGUID), so a full ReadChanges reads each object once;
-// until this release it also ran a whole-domain DirSync whose entries it
-// discarded. Where DirSync is refused, the rootDSE's highestCommittedUSN,
+// (an all-zero objectGUID), so a full ReadChanges reads each object once.
+// Where DirSync is refused, the rootDSE's highestCommittedUSN,
 // read before the full read, is the cursor.
 //
 // That a cookie from one filter serves a later search with another rests
@@ -140,9 +139,9 @@
 // search's attribute list only selects which changes it reports (those of
 // the attributes it asks for), which is why the incremental reads ask
 // DirSync for every attribute the connector reads. On Samba this is
-// tested (TestFullReadCookieIsCurrent, and the incremental scenarios of
-// the integration tests, all started from such a cookie); on Windows AD it
-// is the documented behaviour, not tested here. On Windows the cookie
+// tested (the integration tests' incremental scenarios all start from
+// such a cookie); on Windows AD it is the documented behaviour, not
+// tested here. On Windows the cookie
 // search may still walk the naming context inside the DC (DirSync serves
 // changes in USN order), but it sends nothing.
 //
@@ -172,8 +171,8 @@
 // remembers, for every group in the view, its members' objectGUIDs (about
 // 22 bytes of cursor per membership, e.g. 34 KB for a group of 1,600), and
 // an incremental read compares each changed group's Members with them to
-// find who was added or removed. Cursors issued before this (version 1)
-// are expired: the host does one full read. A projection that does not
+// find who was added or removed. A cursor of an older version is expired:
+// the host does one full read. A projection that does not
 // read memberships remembers none (see Project).
 //
 // Not seen incrementally, caught by the host's periodic full read: an

@@ -103,8 +103,7 @@
 // only the selected properties: a change to another property is not in
 // the next round. This is the connector.Projector contract; the Syncer
 // reads in full when the projection changes (its fingerprint includes
-// it). Previously every read selected all the properties above. On
-// 10,000 users with managers, a full read costs 659 bytes a user with
+// it). On 10,000 users with managers, a full read costs 659 bytes a user with
 // the default $select, 526 projected to mapping.EntraSpec, 419 to
 // mapping.ADSpec (BENCHMARKS.md).
 //

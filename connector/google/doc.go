@@ -141,9 +141,8 @@
 // customSchemas for customschemas.*), plus id, primaryEmail, suspended,
 // archived and orgUnitPath, which the connector needs itself. Names that
 // are not user fields are ignored. Groups, members and org units are
-// read as before. Previously every read asked for all the fields above:
-// for mapping.GoogleSpec a projected read leaves out emails, aliases and
-// customSchemas; for a spec that reads none of the fields, only the
+// read in full. For mapping.GoogleSpec a projected read leaves out
+// emails, aliases and customSchemas; for a spec that reads none of the fields, only the
 // connector's own are asked for (BENCHMARKS.md has the bytes). Entries
 // of a projected read carry only the attributes of the fields asked for,
 // and ReadChanges hashes them as read: a cursor from another projection
