@@ -9,6 +9,7 @@ import (
 
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/internal/planner"
+	"github.com/dirsync-go/dirsync/internal/seal"
 	"github.com/dirsync-go/dirsync/policy"
 )
 
@@ -168,7 +169,7 @@ func (s *Syncer) verifySafety(ctx context.Context, p *Plan) error {
 	in := policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers, Incremental: p.facts.incremental}
 	checked := &p.Plan
 	if !p.facts.made || !p.unchanged() {
-		made := asMade(&p.Plan, p.facts.changes)
+		made := seal.AsMade(&p.Plan, p.facts.changes)
 		if slices.Contains(made, false) || !p.facts.made {
 			current, err := planner.Accounts(ctx, s.sink)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/internal/planner"
+	"github.com/dirsync-go/dirsync/internal/seal"
 	"github.com/dirsync-go/dirsync/policy"
 )
 
@@ -53,7 +54,7 @@ func (s *Syncer) finish(res *planner.Result, recent policy.SafetyInput) (*Plan, 
 	p := &Plan{Plan: res.Plan, Created: res.Started, Managed: res.Managed, SourceUsers: res.SourceUsers,
 		ChangedUsers: res.ChangedUsers, Incremental: res.Incremental, cursor: res.Cursor, config: res.Config}
 	p.facts = planFacts{made: true, managed: res.Managed, sourceUsers: res.SourceUsers, incremental: res.Incremental}
-	p.facts.whole, p.facts.actionable, p.facts.changes = seal(&p.Plan, true)
+	p.facts.whole, p.facts.actionable, p.facts.changes = seal.Plan(&p.Plan, true)
 	err := s.policy.CheckSafety(&p.Plan, policy.SafetyInput{Managed: p.facts.managed, SourceUsers: p.facts.sourceUsers,
 		Incremental: p.facts.incremental, Recent: recent.Recent, RecentDeletes: recent.RecentDeletes})
 	var se *policy.SafetyError
@@ -131,7 +132,7 @@ type planFacts struct {
 // refuses a plan over the limits that holds one. A subset of an approved
 // plan (Search) stays approved. Approve has no effect on a plan within the
 // limits.
-func (p *Plan) Approve() { p.approved = approvalSet(&p.Plan) }
+func (p *Plan) Approve() { p.approved = seal.Approvals(&p.Plan) }
 
 // ApproveDigest approves the plan when its Digest is d, the digest of the
 // plan an admin was shown (perhaps by another process, from stored JSON).
@@ -155,7 +156,7 @@ func (p *Plan) unchanged() bool {
 	if !p.facts.made {
 		return false
 	}
-	whole, n, _ := seal(&p.Plan, false)
+	whole, n, _ := seal.Plan(&p.Plan, false)
 	return whole == p.facts.whole && n == p.facts.actionable
 }
 
@@ -163,7 +164,7 @@ func (p *Plan) unchanged() bool {
 func (p *Plan) covered() bool {
 	for i := range p.Changes {
 		if c := &p.Changes[i]; c.Op.Actionable() {
-			if _, ok := slices.BinarySearch(p.approved, changeHash(c)); !ok {
+			if _, ok := slices.BinarySearch(p.approved, seal.Change(c)); !ok {
 				return false
 			}
 		}
@@ -180,7 +181,7 @@ func (p *Plan) Digest() string {
 	if p.digest != "" {
 		return p.digest
 	}
-	return digest(&p.Plan)
+	return seal.Digest(&p.Plan)
 }
 
 func short(d string) string {

@@ -52,6 +52,8 @@ var Rules = []Rule{
 		Why: "policy sees connector entries and diff accounts only"},
 	{From: "internal/planner", Not: []string{"", "store/...", "signin/...", "riversync/...", "dirsynctest/..."},
 		Why: "the planner sits below the root package, which calls it"},
+	{From: "internal/seal", Not: []string{"", "connector/...", "mapping", "policy", "store/...", "internal/planner"},
+		Why: "the seal hashes diff plans and nothing else"},
 	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore"},
 		Why: "the root package does not depend on its consumers or on a store driver"},
 }

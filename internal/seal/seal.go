@@ -1,4 +1,6 @@
-package dirsync
+// Package seal hashes a plan's changes: what Apply trusts of a Plan value
+// whatever a host does to its exported fields.
+package seal
 
 import (
 	"crypto/sha256"
@@ -86,8 +88,8 @@ func (w *changeWriter) change(c *diff.Change) {
 	w.account(c.After)
 }
 
-// changeHash is the in-process hash of one change.
-func changeHash(c *diff.Change) uint64 {
+// Change is the in-process hash of one change.
+func Change(c *diff.Change) uint64 {
 	var h maphash.Hash
 	h.SetSeed(sealSeed)
 	w := changeWriter{h: &h}
@@ -95,10 +97,10 @@ func changeHash(c *diff.Change) uint64 {
 	return h.Sum64()
 }
 
-// seal is the in-process hash of a plan's actionable changes, in order,
+// Plan is the in-process hash of a plan's actionable changes, in order,
 // and how many there are. With hashes set, it also returns the hash of
 // each actionable change, in order (the whole hash is made of them).
-func seal(p *diff.Plan, hashes bool) (whole uint64, n int, each []uint64) {
+func Plan(p *diff.Plan, hashes bool) (whole uint64, n int, each []uint64) {
 	var h maphash.Hash
 	h.SetSeed(sealSeed)
 	var one maphash.Hash
@@ -122,10 +124,10 @@ func seal(p *diff.Plan, hashes bool) (whole uint64, n int, each []uint64) {
 	return h.Sum64(), n, each
 }
 
-// asMade marks the changes of p that are, in order, among the changes
+// AsMade marks the changes of p that are, in order, among the changes
 // made (the hashes seal returned when the plan was made): a host's subset
 // of the plan keeps them, an edited, added or reordered change is foreign.
-func asMade(p *diff.Plan, made []uint64) []bool {
+func AsMade(p *diff.Plan, made []uint64) []bool {
 	out := make([]bool, len(p.Changes))
 	j := 0
 	for i := range p.Changes {
@@ -133,7 +135,7 @@ func asMade(p *diff.Plan, made []uint64) []bool {
 		if !c.Op.Actionable() {
 			continue
 		}
-		h := changeHash(c)
+		h := Change(c)
 		for j < len(made) && made[j] != h {
 			j++
 		}
@@ -145,20 +147,20 @@ func asMade(p *diff.Plan, made []uint64) []bool {
 	return out
 }
 
-// approvalSet returns the sorted hashes of the plan's actionable changes.
-func approvalSet(p *diff.Plan) []uint64 {
+// Approvals returns the sorted hashes of the plan's actionable changes.
+func Approvals(p *diff.Plan) []uint64 {
 	set := make([]uint64, 0, len(p.Changes))
 	for i := range p.Changes {
 		if c := &p.Changes[i]; c.Op.Actionable() {
-			set = append(set, changeHash(c))
+			set = append(set, Change(c))
 		}
 	}
 	slices.Sort(set)
 	return slices.Compact(set)
 }
 
-// digest is the SHA-256 of a plan's actionable changes, in hex.
-func digest(p *diff.Plan) string {
+// Digest is the SHA-256 of a plan's actionable changes, in hex.
+func Digest(p *diff.Plan) string {
 	var h hash.Hash = sha256.New()
 	w := changeWriter{h: h}
 	w.str(p.Source)
