@@ -35,8 +35,27 @@
 // manages (from a full read or from the changes alone), is returned with
 // an error wrapping ErrSafetyLimit and is applied only after Plan.Approve.
 //
+// The limits hold over time: the removals applied within the policy's
+// window (24 hours by default) count with the plan's own, from a ledger
+// the Syncer keeps in its Store, so a flood that arrives one push or one
+// run at a time stops where a burst would, across restarts and replicas
+// (RemovalBudget says how much is used and when it frees up). When a run
+// finds a plan over the limits, only its removals wait for approval and
+// the rest applies: people pushed or added meanwhile are invited, updates
+// flow. A read that is itself suspect — empty, or a full read that finds
+// none of the managed accounts — holds everything.
+//
+// Every path that applies (a run, Apply, ApplyShown, ApprovePending) takes
+// the integration's lock: the Syncer's own, and, when the Store can lock
+// across processes (store.Locker, as the PostgreSQL store does), the
+// integration's lock there, so replicas never apply at once. A run that
+// loses that lock stops and writes neither cursor nor record; a pending
+// plan is claimed atomically, so an approval applies once.
+//
 // Apply trusts nothing a host can change in a Plan value: it checks the
-// limits again with the numbers the plan was made with, accepts a plan
+// limits again with the numbers the plan was made with (what a change it
+// did not make removes is read from the sink's account; a view of a plan
+// over the limits carries that plan's decision), accepts a plan
 // over them only when every change in it was approved (the approval is
 // bound to the changes; Plan.Digest names a plan across processes), skips
 // changes to accounts that became exceptions after the plan was shown, and
