@@ -93,7 +93,9 @@ func TestHelp(t *testing.T) {
 
 // What needs attention is listed by kind, each account on one line.
 func TestSummaryAttention(t *testing.T) {
-	acct := func(name string) *diff.Account { return &diff.Account{DisplayName: name, Email: strings.ToLower(name) + "@x.test"} }
+	acct := func(name string) *diff.Account {
+		return &diff.Account{DisplayName: name, Email: strings.ToLower(name) + "@x.test"}
+	}
 	p := &dirsync.Plan{Plan: diff.Plan{Source: "hr", Changes: []diff.Change{
 		{Op: diff.OpCreate, Key: "hr/1", After: acct("Ann"), Reasons: []diff.Reason{{Code: diff.ReasonNew, Detail: "New"}}},
 		{Op: diff.OpSkip, Key: "hr/2", After: acct("Bob"), Reasons: []diff.Reason{{Code: diff.ReasonJoinConflict, Detail: "Same ID as hr/3\nsecond line"}}},
