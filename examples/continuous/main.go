@@ -123,7 +123,7 @@ func main() {
 		Mode:     mode,
 		Schedule: dirsync.Schedule{Every: *every},
 		OnRun: func(r dirsync.RunRecord) {
-			fmt.Printf("%s run (%s): %s %v", r.Started.Format("15:04:05"), r.Trigger, r.Outcome, r.Counts)
+			fmt.Printf("%s run (%s): %s, %s", r.Started.Format("15:04:05"), r.Trigger, r.Outcome, formatCounts(r.Counts))
 			if r.Safety != "" {
 				fmt.Printf(" — %s", r.Safety)
 			}
@@ -147,7 +147,7 @@ func main() {
 	}
 	fmt.Println("\nHistory (newest first):")
 	for _, r := range runs {
-		fmt.Printf("  %s  %-9s %-21s applied %3d failed %d  %v\n",
-			r.Started.Format("15:04:05"), r.Trigger, r.Outcome, r.Applied, r.Failed, r.Counts)
+		fmt.Printf("  %s  %-9s %-21s applied %3d failed %d  planned: %s\n",
+			r.Started.Format("15:04:05"), r.Trigger, r.Outcome, r.Applied, r.Failed, formatCounts(r.Counts))
 	}
 }

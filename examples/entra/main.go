@@ -13,6 +13,14 @@
 //
 // The app registration needs the application permissions User.Read.All
 // and GroupMember.Read.All (or Directory.Read.All), with admin consent.
+//
+// Without a tenant, -demo starts a fake of Microsoft Graph on loopback
+// (internal/fakegraph, the one the connector's tests use) with a small
+// generated tenant, reads it through the real Graph SDK as above, and
+// syncs it into the in-memory app store, printing the plan and the report:
+//
+//	go run ./examples/entra -demo
+//	go run ./examples/entra -demo --groups Sales
 package main
 
 import (
@@ -24,18 +32,23 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/entra"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/internal/fakegraph"
 	"github.com/dirsync-go/dirsync/mapping"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed
+		}
 		fmt.Fprintln(os.Stderr, "entra:", err)
 		if errors.Is(err, connector.ErrAuth) {
 			fmt.Fprintln(os.Stderr, "entra: check the tenant, client ID and secret, the app's application permissions and the admin consent")
@@ -44,8 +57,13 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("entra", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: entra [flags]   (credentials from ENTRA_TENANT_ID, ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET)\n       entra -demo      (offline, against a fake Graph on loopback)\n\nFlags:")
+		fs.PrintDefaults()
+	}
 	cfg := entra.Config{}
 	fs.StringVar(&cfg.TenantID, "tenant", os.Getenv("ENTRA_TENANT_ID"), "tenant ID or domain (env ENTRA_TENANT_ID)")
 	fs.StringVar(&cfg.ClientID, "client", os.Getenv("ENTRA_CLIENT_ID"), "application (client) ID (env ENTRA_CLIENT_ID)")
@@ -55,17 +73,38 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	search := fs.String("search", "", "print only the plan lines of accounts matching this regexp")
 	groups := fs.String("groups", "", "list the groups whose name starts with this prefix, and stop")
 	verbose := fs.Bool("v", false, "log requests and progress to stderr")
+	demo := fs.Bool("demo", false, "offline: sync a fake tenant on loopback into the in-memory store")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.CertificatePath == "" {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *demo {
+		var set []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "tenant", "client", "cert", "graph":
+				set = append(set, "-"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return fmt.Errorf("-demo brings its own tenant and credential: drop %s", strings.Join(set, " "))
+		}
+		fg := startDemo()
+		defer fg.Close()
+		// The demo's credential: the fake accepts one fixed token, as a
+		// host's own token source (azcore.TokenCredential) would hand out.
+		cfg = entra.Config{Credential: fixedToken(fakegraph.Token), GraphBaseURL: fg.BaseURL(), OrgPathAttribute: cfg.OrgPathAttribute}
+		fmt.Fprintf(out, "Demo: a fake Microsoft Graph on %s with %d users; nothing leaves this machine.\n", fg.BaseURL(), demoUsers)
+	} else if cfg.CertificatePath == "" {
 		// From the environment only: a secret on the command line ends up
 		// in the shell history and the process list.
 		cfg.ClientSecret = os.Getenv("ENTRA_CLIENT_SECRET")
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	logger.Info("configuration", "cfg", cfg)
 	cfg.Logger = logger
@@ -98,13 +137,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	view := plan
 	if *search != "" {
-		if plan, err = plan.Search(*search); err != nil {
+		if view, err = plan.Search(*search); err != nil {
 			return err
 		}
 	}
-	fmt.Fprint(out, plan.String())
-	fmt.Fprintln(out, plan.Summary())
-	fmt.Fprintln(out, "Dry run: nothing was applied.")
-	return nil
+	if err := view.WriteText(out); err != nil {
+		return err
+	}
+	if !*demo {
+		fmt.Fprintln(out, "Dry run: nothing was applied.")
+		return nil
+	}
+	// The demo's app store is in memory: applying changes nothing outside
+	// this process.
+	rep, err := sy.Apply(ctx, view)
+	if rep != nil {
+		fmt.Fprintln(out)
+		if werr := rep.WriteText(out); werr != nil {
+			return werr
+		}
+	}
+	return err
 }

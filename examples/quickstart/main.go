@@ -15,6 +15,12 @@
 //	go run ./examples/quickstart --dry-run    # plan only
 //	go run ./examples/quickstart --search '^[0-9]'
 //	go run ./examples/quickstart --except jdoe@example.test
+//	go run ./examples/quickstart -v           # with each change's fields
+//
+// The output starts with the plan's counts and what needs an admin's
+// attention (conflicts, entries that cannot be mapped, the plan's
+// warnings, a safety hold), then lists the changes one line each; -v adds
+// the fields each change sets, old → new.
 package main
 
 import (
@@ -47,6 +53,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed
+		}
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		if errors.Is(err, dirsync.ErrSafetyLimit) {
 			os.Exit(2)
@@ -68,12 +77,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: quickstart [flags]\n\nSyncs the sample company (company.ldif) into an app store under --data.\n\nFlags:")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.data, "data", "quickstart-data", "directory for the app store and dirsync's state")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the plan without applying it")
 	fs.StringVar(&o.search, "search", "", "show only accounts whose name, email or username matches this regular expression")
-	fs.StringVar(&o.except, "except", "", "never touch this account (directory ID or email); remembered for later runs")
+	fs.StringVar(&o.except, "except", "", "never touch this account (directory ID or email); saved for later runs (with --dry-run: planned as if saved, not saved)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the plan as JSON")
-	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	fs.BoolVar(&o.verbose, "v", false, "show the fields each change sets, and log progress to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -105,19 +118,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sy, err := newSyncer(ctx, app, store, o, stderr)
-	if err != nil {
-		return err
-	}
+	var except *policy.Exception
 	if o.except != "" {
 		x := policy.Exception{ID: o.except, Note: "added with --except"}
 		if strings.Contains(o.except, "@") {
 			x = policy.Exception{Email: o.except, Note: "added with --except"}
 		}
-		if err := sy.AddException(ctx, x); err != nil {
-			return err
+		except = &x
+	}
+	// A dry run saves nothing: the exception goes into this run's policy
+	// only, so the plan shows it as if it were saved.
+	var planOnly []policy.Exception
+	if except != nil && o.dryRun {
+		planOnly = append(planOnly, *except)
+	}
+	sy, err := newSyncer(ctx, app, store, o, planOnly, stderr)
+	if err != nil {
+		return err
+	}
+	if except != nil {
+		if o.dryRun {
+			fmt.Fprintf(stdout, "Dry run: exception for %s NOT saved; the plan below shows it as if it were. Run without --dry-run to save it.\n", o.except)
+		} else {
+			if err := sy.AddException(ctx, *except); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Exception saved: %s is never touched by sync.\n", o.except)
 		}
-		fmt.Fprintf(stdout, "Exception saved: %s is never touched by sync.\n", o.except)
 	}
 
 	plan, err := sy.Plan(ctx)
@@ -131,9 +158,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if o.asJSON {
+		if err := printJSON(stdout, view); err != nil {
+			return err
+		}
+	}
 	if plan.Empty() && safetyErr == nil {
-		if o.search != "" || o.asJSON {
-			if err := printPlan(stdout, view, o); err != nil {
+		if o.search != "" && !o.asJSON {
+			if err := writeChanges(stdout, plan, view, o.verbose); err != nil {
 				return err
 			}
 		}
@@ -143,8 +175,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	if err := printPlan(stdout, view, o); err != nil {
-		return err
+	if !o.asJSON {
+		if err := writeSummary(stdout, plan); err != nil {
+			return err
+		}
+		if err := writeChanges(stdout, plan, view, o.verbose); err != nil {
+			return err
+		}
 	}
 	if safetyErr != nil {
 		return fmt.Errorf("plan not applied: %w", safetyErr)
@@ -161,7 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	report, applyErr := sy.Apply(ctx, plan)
 	if report != nil {
 		fmt.Fprintln(stdout)
-		if err := report.WriteText(stdout); err != nil {
+		if err := writeReport(stdout, report, o.verbose); err != nil {
 			return err
 		}
 	}
@@ -174,7 +211,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return applyErr
 }
 
-func newSyncer(ctx context.Context, app *appstore.Store, store dirsync.Store, o options, stderr io.Writer) (*dirsync.Syncer, error) {
+// newSyncer wires the LDIF connector, the mapping and the policy. The
+// exceptions in planOnly are part of this run's policy and are not saved.
+func newSyncer(ctx context.Context, app *appstore.Store, store dirsync.Store, o options, planOnly []policy.Exception, stderr io.Writer) (*dirsync.Syncer, error) {
 	conn, err := ldif.New(ctx, bytes.NewReader(companyLDIF), ldif.Config{})
 	if err != nil {
 		return nil, err
@@ -191,7 +230,8 @@ func newSyncer(ctx context.Context, app *appstore.Store, store dirsync.Store, o 
 		return nil, err
 	}
 	pol, err := policy.New(policy.Config{
-		Scope: policy.ScopeConfig{Rules: []policy.ScopeRule{{Action: "include", OUEndsWithUsers: true}}},
+		Scope:      policy.ScopeConfig{Rules: []policy.ScopeRule{{Action: "include", OUEndsWithUsers: true}}},
+		Exceptions: planOnly,
 	})
 	if err != nil {
 		return nil, err
@@ -210,11 +250,8 @@ func newSyncer(ctx context.Context, app *appstore.Store, store dirsync.Store, o 
 	})
 }
 
-func printPlan(w io.Writer, p *dirsync.Plan, o options) error {
-	if o.asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
-	}
-	return p.WriteText(w)
+func printJSON(w io.Writer, p *dirsync.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
 }

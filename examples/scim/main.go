@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/dirsync-go/dirsync"
@@ -37,21 +38,39 @@ import (
 const mount = "/scim/v2/acme"
 
 func main() {
-	serve := flag.String("serve", "", "listen on this address instead of running the offline demo")
-	data := flag.String("data", "", "with -serve: keep the pushed state in DIR/acme.scim (default: in memory)")
-	rotate := flag.Bool("rotate", false, "with -serve -data: issue a new token, revoking the stored one")
-	flag.Parse()
-	if *data != "" && *serve == "" {
-		log.Fatal("-data needs -serve: the offline demo always starts from an empty store")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *serve, *data, *rotate); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the usage is printed
+		}
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, serve, data string, rotate bool) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("scim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: scim [-serve ADDR [-data DIR [-rotate]]]\n\nWithout -serve: pushes a few SCIM requests at itself, printing each request before the sync it triggered, and exits.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	serve := fs.String("serve", "", "listen on this address instead of running the offline demo")
+	data := fs.String("data", "", "with -serve: keep the pushed state in DIR/acme.scim (default: in memory)")
+	rotate := fs.Bool("rotate", false, "with -serve -data: issue a new token, revoking the stored one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *data != "" && *serve == "" {
+		return errors.New("-data needs -serve: the offline demo always starts from an empty store")
+	}
+	return start(ctx, *serve, *data, *rotate, stdout)
+}
+
+func start(ctx context.Context, serve, data string, rotate bool, stdout io.Writer) error {
 	var resources scim.Resources = scim.NewMemoryResources()
 	if data != "" {
 		j, err := scim.OpenJournal(filepath.Join(data, "acme.scim"))
@@ -66,6 +85,12 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 		return err
 	}
 	sink := dirsynctest.NewMemorySink()
+	// What a sync prints. Serving, it goes straight out; in the demo it
+	// waits until the request that caused it is printed (see demo).
+	syncOut := &syncedWriter{w: stdout}
+	if serve == "" {
+		syncOut.w = &bytes.Buffer{}
+	}
 
 	// The Syncer reads the SCIM server like any directory. An accepted push
 	// calls OnChange on a goroutine of its own (never overlapping, pushes
@@ -74,7 +99,7 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 	// riversync.SyncNow with several replicas.
 	var sy *dirsync.Syncer
 	srv, err := scim.Open(ctx, scim.Config{Resources: resources, OnChange: func(ctx context.Context) {
-		if err := syncOnce(ctx, sy); err != nil {
+		if err := syncOnce(ctx, sy, syncOut); err != nil {
 			log.Printf("sync: %v", err)
 		}
 	}})
@@ -97,7 +122,7 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 	mux.Handle(mount+"/", http.StripPrefix(mount, srv))
 
 	if serve != "" {
-		fmt.Printf("SCIM tenant URL: http://%s%s\nSecret token:    %s\n", serve, mount, token)
+		fmt.Fprintf(stdout, "SCIM tenant URL: http://%s%s\nSecret token:    %s\n", serve, mount, token)
 		hs := &http.Server{Addr: serve, Handler: mux}
 		go func() {
 			<-ctx.Done()
@@ -109,11 +134,36 @@ func run(ctx context.Context, serve, data string, rotate bool) error {
 		srv.Wait()
 		return nil
 	}
-	return demo(ctx, mux, srv, token)
+	return demo(ctx, mux, srv, token, stdout, syncOut)
+}
+
+// syncedWriter is where syncs print: OnChange runs on a goroutine of its
+// own, so writes and flushes are serialised.
+type syncedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncedWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// flushTo moves what was buffered to w.
+func (s *syncedWriter) flushTo(w io.Writer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.w.(*bytes.Buffer)
+	if !ok {
+		return nil
+	}
+	_, err := b.WriteTo(w)
+	return err
 }
 
 // syncOnce plans, prints the plan, applies it and prints the report.
-func syncOnce(ctx context.Context, sy *dirsync.Syncer) error {
+func syncOnce(ctx context.Context, sy *dirsync.Syncer, out io.Writer) error {
 	plan, err := sy.Plan(ctx)
 	if err != nil {
 		return err // over the safety limits: a host would show the plan for approval
@@ -121,23 +171,29 @@ func syncOnce(ctx context.Context, sy *dirsync.Syncer) error {
 	if plan.Empty() {
 		return nil
 	}
-	fmt.Printf("\n--- plan (%s)\n", plan.Summary())
-	if err := plan.WriteText(os.Stdout); err != nil {
+	var b bytes.Buffer // one write, so that a sync's lines stay together
+	fmt.Fprintf(&b, "--- plan (%s)\n", plan.Summary())
+	if err := plan.WriteText(&b); err != nil {
 		return err
 	}
 	report, err := sy.Apply(ctx, plan)
 	if report != nil {
-		fmt.Println("--- report")
-		if werr := report.WriteText(os.Stdout); werr != nil {
+		fmt.Fprintln(&b, "--- report")
+		if werr := report.WriteText(&b); werr != nil {
 			return werr
 		}
+	}
+	if _, werr := out.Write(b.Bytes()); werr != nil {
+		return werr
 	}
 	return err
 }
 
 // demo pushes Okta-shaped requests at the handler over HTTP, as an
-// identity provider would, waiting for each resulting sync.
-func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string) error {
+// identity provider would. After each request it prints the request,
+// waits for the sync the request caused, and prints that sync's plan and
+// report (buffered in syncOut meanwhile).
+func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string, stdout io.Writer, syncOut *syncedWriter) error {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	base := ts.URL + mount
@@ -167,8 +223,9 @@ func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string) e
 				return nil, res.StatusCode, err
 			}
 		}
-		fmt.Printf("%s %s → %d\n", method, path, res.StatusCode)
-		return out, res.StatusCode, nil
+		fmt.Fprintf(stdout, "%s %s → %d\n", method, path, res.StatusCode)
+		srv.Wait()
+		return out, res.StatusCode, syncOut.flushTo(stdout)
 	}
 	user := func(name, given, family, title string) map[string]any {
 		return map[string]any{
@@ -179,7 +236,7 @@ func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string) e
 			scim.URNEnterprise: map[string]any{"department": "Engineering"},
 		}
 	}
-	fmt.Println("=== Okta assigns three people to the app")
+	fmt.Fprintln(stdout, "=== Okta assigns three people to the app")
 	var ids []string
 	for _, u := range [][4]string{{"ada@acme.example", "Ada", "Lovelace", "Engineer"}, {"grace@acme.example", "Grace", "Hopper", "Admiral"}, {"alan@acme.example", "Alan", "Turing", "Researcher"}} {
 		out, _, err := call(token, http.MethodPost, "/Users", user(u[0], u[1], u[2], u[3]))
@@ -189,9 +246,8 @@ func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string) e
 		id, _ := out["id"].(string)
 		ids = append(ids, id)
 	}
-	srv.Wait()
 
-	fmt.Println("\n=== Grace is promoted (full-user PUT), Alan leaves (deactivated)")
+	fmt.Fprintln(stdout, "\n=== Grace is promoted (full-user PUT), Alan leaves (deactivated)")
 	g := user("grace@acme.example", "Grace", "Hopper", "Rear Admiral")
 	if _, _, err := call(token, http.MethodPut, "/Users/"+ids[1], g); err != nil {
 		return err
@@ -201,14 +257,13 @@ func demo(ctx context.Context, h http.Handler, srv *scim.Server, token string) e
 	if _, _, err := call(token, http.MethodPatch, "/Users/"+ids[2], deactivate); err != nil {
 		return err
 	}
-	srv.Wait()
 	out, _, err := call(token, http.MethodGet, "/Users/"+ids[2], nil)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Okta reads back what it wrote: active=%v\n", out["active"])
+	fmt.Fprintf(stdout, "Okta reads back what it wrote: active=%v\n", out["active"])
 
-	fmt.Println("\n=== The customer moves to Entra ID: the admin rotates the token")
+	fmt.Fprintln(stdout, "\n=== The customer moves to Entra ID: the admin rotates the token")
 	fresh, err := srv.RotateToken(ctx)
 	if err != nil {
 		return err

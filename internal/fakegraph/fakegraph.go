@@ -154,10 +154,18 @@ type fault struct {
 }
 
 // New starts a TLS fake Graph. Close it when done.
-func New() *Server {
+func New() *Server { return start(httptest.NewTLSServer) }
+
+// NewHTTP starts a fake Graph on plain HTTP, on loopback, for a client
+// that cannot be handed the TLS server's certificate: entra.Config takes
+// an http:// GraphBaseURL but no HTTP client or TLS roots (examples/entra
+// -demo). Close it when done.
+func NewHTTP() *Server { return start(httptest.NewServer) }
+
+func start(listen func(http.Handler) *httptest.Server) *Server {
 	s := &Server{byID: map[string]*user{}, requests: map[string]int{}, selects: map[string][]string{}, unreplicated: map[string]bool{},
 		isGroup: map[string]bool{}, expiredStatus: http.StatusBadRequest, expiredCode: "SyncStateNotFound"}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.Server = listen(http.HandlerFunc(s.serve))
 	return s
 }
 

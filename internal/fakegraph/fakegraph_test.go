@@ -204,3 +204,16 @@ func TestSelectOnlySelectedProperties(t *testing.T) {
 	assert.Zero(t, s.BytesServed())
 	assert.Empty(t, s.Selects("users/delta"))
 }
+
+// NewHTTP serves the same Graph on plain HTTP, and its links point back
+// at it over HTTP.
+func TestNewHTTP(t *testing.T) {
+	s := NewHTTP()
+	defer s.Close()
+	s.AddUsers(3)
+	require.True(t, strings.HasPrefix(s.BaseURL(), "http://127.0.0.1:"), s.BaseURL())
+	status, p := get(t, s, s.BaseURL()+"/users?$top=2", "")
+	require.Equal(t, http.StatusOK, status)
+	assert.Len(t, p.Value, 2)
+	assert.True(t, strings.HasPrefix(p.NextLink, s.URL+"/v1.0/users?"), p.NextLink)
+}
