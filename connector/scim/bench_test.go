@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,4 +310,106 @@ func BenchmarkPlanFromSCIMStore100k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchClients is the number of concurrent clients of the concurrent
+// push benchmarks.
+const benchClients = 16
+
+// openBenchResources returns new MemoryResources ("memory") or a new
+// Journal in a temporary directory ("journal"), closed at the end of b.
+func openBenchResources(b *testing.B, kind string) scim.Resources {
+	if kind == "memory" {
+		return scim.NewMemoryResources()
+	}
+	j, err := scim.OpenJournal(filepath.Join(b.TempDir(), "bench.scim"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = j.Close() })
+	return j
+}
+
+// runClients runs fn(c, i) for i in [0, n) on benchClients goroutines,
+// client c taking every benchClients-th i, and returns the wall time.
+func runClients(n int, fn func(c, i int)) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range benchClients {
+		wg.Go(func() {
+			for i := c; i < n; i += benchClients {
+				fn(c, i)
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkPushConcurrent: 2,000 users POSTed by 16 concurrent clients
+// through the handler into MemoryResources and into a Journal (each write
+// durable before its answer). Reports requests per second.
+func BenchmarkPushConcurrent(b *testing.B) {
+	n := benchUsers(2_000)
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = pushBody(i)
+	}
+	for _, kind := range []string{"memory", "journal"} {
+		b.Run(kind, func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				ctx := context.Background()
+				srv, err := scim.Open(ctx, scim.Config{Resources: openBenchResources(b, kind)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tok, err := srv.RotateToken(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h := newClient(b, srv, tok).h
+				b.StartTimer()
+				total += runClients(n, func(_, i int) {
+					req := httptest.NewRequest(http.MethodPost, "https://app.example.com"+mountPath+"/Users", strings.NewReader(string(bodies[i])))
+					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Content-Type", "application/scim+json")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusCreated {
+						b.Errorf("POST: %d %s", w.Code, w.Body)
+					}
+				})
+			}
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkPutConcurrent: 2,000 records Put by 16 concurrent goroutines
+// straight into MemoryResources and into a Journal, without the Server
+// (which makes one Put at a time). Reports writes per second.
+func BenchmarkPutConcurrent(b *testing.B) {
+	n := benchUsers(2_000)
+	recs := make([]scim.Record, n)
+	for i := range recs {
+		recs[i] = scim.Record{ID: fmt.Sprintf("id-%05d", i), Type: "User", Seq: uint64(i + 1), Attrs: pushBody(i)}
+	}
+	for _, kind := range []string{"memory", "journal"} {
+		b.Run(kind, func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				res := openBenchResources(b, kind)
+				b.StartTimer()
+				total += runClients(n, func(_, i int) {
+					if err := res.Put(context.Background(), recs[i]); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "writes/s")
+		})
+	}
 }

@@ -19,6 +19,12 @@ import (
 // an append-only journal of JSON lines, each write appended and synced to
 // disk before Put returns. Two processes must not share a file.
 //
+// Concurrent writes share their sync (group commit): the writes that
+// arrive while one batch is written and synced queue as the next batch,
+// in the order they arrived, and one write and one sync make the whole
+// batch durable; each is answered only then. A write that finds no batch
+// being written is written and synced at once.
+//
 // OpenJournal rewrites the journal as one line per resource (a new file
 // renamed over the old one, so a crash leaves either whole) when it has
 // grown to more than twice that.
@@ -28,22 +34,40 @@ import (
 // write, which was never acknowledged to the provider) is cut off the
 // file when it is opened, so the next write starts on a line of its own.
 // A write that fails (a full disk, an I/O error, a failed sync) is
-// answered as an error and cut off at once, back to the size before it;
-// if even that fails, the Journal refuses every further write until it
-// is reopened, rather than append after bytes it could not remove (a
-// failed write that had reached the disk whole may then be found again on
-// reopen; the provider, answered 500, sends it again anyway). Any other
-// unreadable line is ErrCorruptResources.
+// answered as an error and cut off at once, back to the size before it:
+// every write of the failed batch is answered the error and cut off
+// together, and the next batch is written after the cut. If even the cut
+// fails, the Journal refuses every further write until it is reopened,
+// rather than append after bytes it could not remove (a failed write
+// that had reached the disk whole may then be found again on reopen; the
+// provider, answered 500, sends it again anyway). Any other unreadable
+// line is ErrCorruptResources.
 type Journal struct {
 	path string
 	mu   sync.Mutex
+	// idle is signalled (on mu) when a batch is done: its writers return,
+	// and one writer of the next batch, if any, writes it.
+	idle sync.Cond
+	// flushing is set while one writer writes and syncs a batch outside
+	// mu; only that writer touches f and size then.
+	flushing bool
+	// next is the batch that writes join: written once no batch is
+	// flushing. Nil when no write waits.
+	next *batch
 	f    journalFile // nil once closed
-	// size is the length of the file's whole lines: where the next write
+	// size is the length of the file's whole lines: where the next batch
 	// starts, and where a failed one is cut back to.
 	size int64
 	// broken is why writes are refused: a failed write that could not be
 	// cut off.
 	broken error
+}
+
+// batch is the lines of the writes that share one write and one sync.
+type batch struct {
+	lines []byte
+	done  bool  // written and synced, or failed; guarded by Journal.mu
+	err   error // the answer to every write of the batch
 }
 
 // journalFile is what a Journal needs of its *os.File, so that a test can
@@ -80,6 +104,7 @@ func OpenJournal(path string) (*Journal, error) {
 		return nil, err
 	}
 	j := &Journal{path: path, size: int64(whole)}
+	j.idle.L = &j.mu
 	switch {
 	case lines > 2*(len(st.Records)+1)+64:
 		_ = f.Close()
@@ -180,6 +205,9 @@ func (j *Journal) Load(ctx context.Context) (*State, error) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	for j.flushing { // read whole batches only
+		j.idle.Wait()
+	}
 	b, err := os.ReadFile(j.path)
 	if err != nil {
 		return nil, fmt.Errorf("scim: read journal: %w", err)
@@ -188,8 +216,11 @@ func (j *Journal) Load(ctx context.Context) (*State, error) {
 	return st, err
 }
 
-// append writes one line and syncs it; on failure it cuts the file back
-// to its size before the write.
+// append queues one line in the next batch and returns once that batch
+// is durable, or failed and cut back off. The first writer of a batch
+// that finds no other batch flushing writes and syncs it, outside mu;
+// the writes that arrive meanwhile form the next batch. ctx is checked
+// before the line is queued: a queued line is written with its batch.
 func (j *Journal) append(ctx context.Context, jl journalLine) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -201,27 +232,70 @@ func (j *Journal) append(ctx context.Context, jl journalLine) error {
 	b = append(b, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if err := j.writable(); err != nil {
+		return err
+	}
+	if j.next == nil {
+		j.next = &batch{}
+	}
+	bt := j.next
+	bt.lines = append(bt.lines, b...)
+	for j.flushing && !bt.done {
+		j.idle.Wait()
+	}
+	if bt.done {
+		return bt.err
+	}
+	// Nothing is flushing and the batch is not done: this writer writes
+	// it, and the writes that arrive meanwhile form the next one.
+	j.next = nil
+	if bt.err = j.writable(); bt.err == nil {
+		j.flushing = true
+		j.mu.Unlock()
+		var broken error
+		bt.err, broken = j.flush(bt.lines)
+		j.mu.Lock()
+		j.flushing = false
+		if broken != nil {
+			j.broken = broken
+		}
+	}
+	bt.done = true
+	j.idle.Broadcast()
+	return bt.err
+}
+
+// writable reports why writes are refused, if they are. The caller holds
+// mu.
+func (j *Journal) writable() error {
 	switch {
 	case j.f == nil:
 		return errors.New("scim: journal is closed")
 	case j.broken != nil:
 		return fmt.Errorf("scim: journal %s refuses writes until it is reopened: a failed write could not be cut off: %w", j.path, j.broken)
 	}
-	n, err := j.f.Write(b)
+	return nil
+}
+
+// flush writes a batch's lines and syncs them; on failure it cuts the
+// file back to its size before the batch, and returns why that failed
+// too as broken. Only the flushing writer calls it, without mu (so writes
+// can queue meanwhile); it alone touches f and size until it returns.
+func (j *Journal) flush(lines []byte) (err, broken error) {
+	n, err := j.f.Write(lines)
 	if err == nil {
 		err = j.f.Sync()
 	}
 	if err != nil {
-		// Cut off what this write left (part of a line, or a whole line
+		// Cut off what this batch left (part of a line, or whole lines
 		// that may not be on disk), so that nothing is appended after it.
 		if cerr := j.cut(); cerr != nil {
-			j.broken = cerr
-			return fmt.Errorf("scim: write journal: %w (cutting it off failed too: %v; writes are refused until the journal is reopened)", err, cerr)
+			return fmt.Errorf("scim: write journal: %w (cutting it off failed too: %v; writes are refused until the journal is reopened)", err, cerr), cerr
 		}
-		return fmt.Errorf("scim: write journal: %w", err)
+		return fmt.Errorf("scim: write journal: %w", err), nil
 	}
 	j.size += int64(n)
-	return nil
+	return nil, nil
 }
 
 // cut truncates the file to its whole lines and syncs the truncation.
@@ -246,6 +320,9 @@ func (j *Journal) SetTokenHash(ctx context.Context, hash []byte) error {
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	for j.flushing { // the batch being written is answered first
+		j.idle.Wait()
+	}
 	if j.f == nil {
 		return nil
 	}

@@ -23,6 +23,10 @@ type faultyFile struct {
 	failSyncs    int  // the next failSyncs Syncs fail
 	failTruncate bool
 	writes       int
+	syncs        int
+	// onSync, when set, runs at the start of every Sync with its number
+	// (from 1); an error it returns is the Sync's.
+	onSync func(n int) error
 }
 
 func (f *faultyFile) Write(b []byte) (int, error) {
@@ -35,6 +39,12 @@ func (f *faultyFile) Write(b []byte) (int, error) {
 }
 
 func (f *faultyFile) Sync() error {
+	f.syncs++
+	if f.onSync != nil {
+		if err := f.onSync(f.syncs); err != nil {
+			return err
+		}
+	}
 	if f.failSyncs > 0 {
 		f.failSyncs--
 		return syscall.EIO
