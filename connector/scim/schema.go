@@ -161,7 +161,7 @@ var enterpriseSchema = &schema{id: URNEnterprise, name: "EnterpriseUser", desc: 
 }}
 
 var groupSchema = &schema{id: URNGroup, name: "Group", desc: "Group", attrs: []*attr{
-	{name: "displayName", typ: tString, required: true, desc: "A human-readable name for the Group."},
+	{name: "displayName", typ: tString, required: true, uniqueness: "server", desc: "A human-readable name for the Group, unique in the integration."},
 	{name: "members", typ: tComplex, multi: true, desc: "A list of members of the Group.", sub: []*attr{
 		{name: "value", typ: tString, desc: "Identifier of the member of this Group."},
 		{name: "$ref", typ: tReference, refTypes: []string{"User", "Group"}, desc: "The URI of the member."},
