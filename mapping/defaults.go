@@ -67,7 +67,11 @@ func GoogleSpec() Spec {
 // its values ("emails", primary first), by type ("emails.work") and its
 // primary value ("emails.primary"), and the enterprise extension's
 // attributes without their URN (department, employeeNumber, manager holding
-// the manager's SCIM id).
+// the manager's SCIM id). Custom attributes declared in the SCIM
+// integration's scim.Config.Extensions are entry attributes too (a custom
+// extension's under "urn:…:2.0:user:<name>" and, where unambiguous, its
+// bare name); add a rule to use one, e.g. From(diff.FieldDepartment,
+// "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:costCode").
 func SCIMSpec() Spec {
 	return NewBuilder().
 		From(diff.FieldUsername, "userName").Transform("lower").

@@ -48,7 +48,8 @@
 // source (blocked by default). Attributes are flattened as mapping.SCIMSpec
 // documents: "userName", "name.givenName", "emails" (primary first),
 // "emails.work", "emails.primary", the enterprise extension's
-// "department", "employeeNumber" and "manager" (the manager's id).
+// "department", "employeeNumber" and "manager" (the manager's id), and
+// the declared custom attributes (see Custom attributes).
 //
 // A PATCH that makes a value of a multi-valued attribute primary makes
 // the others not primary (RFC 7644 section 3.5.2), so a new primary
@@ -84,17 +85,33 @@
 // preconditions and password changes are advertised as unsupported in
 // /ServiceProviderConfig; a password a provider sends is never stored.
 // Errors use the SCIM error schema with a scimType: 409 uniqueness for a
-// userName already taken (without regard to case or Unicode
-// normalisation: "José" precomposed and decomposed are one userName),
+// userName, or a group displayName, already taken (POST, or a PUT or
+// PATCH renaming onto it; Entra's SCIM tutorial requires unique group
+// names:
+// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups),
 // 400 invalidFilter for a filter that does not parse, names an unknown
 // attribute, has more than 64 comparisons, or is given empty or twice
 // (never a full listing), invalidSyntax for malformed JSON, a body that
 // names one member twice (in any case), or missing schemas,
-// invalidValue for an unknown attribute or a value of the wrong type,
-// invalidPath for a PATCH path that names nothing in the schema,
+// invalidValue for a value of the wrong type, an unknown sub-attribute of
+// a known attribute, or a name that is not an attribute name,
+// invalidPath for a PATCH path that cannot name an attribute (a
+// sub-attribute or value filter of an undeclared one included),
 // noTarget for a PATCH filter that matches nothing where nothing can be
 // added, mutability for a read-only attribute; 404 for an unknown id. A
 // refused request changes nothing.
+//
+// # Comparing names
+//
+// userNames, group displayNames and every string that is not caseExact
+// (in filters and PATCH value filters, and the uniqueness of userName and
+// group displayName, kept in memory and held under concurrent writes
+// whatever the Resources) compare one way: Unicode full case folding
+// (golang.org/x/text/cases, cases.Fold) over NFC, ends trimmed. "ΟΔΟΣ",
+// "οδος" and "οδοσ" are one name (σ, ς and Σ fold alike); "ß", "SS" and
+// "ss" are one; "İSTANBUL" and "istanbul" are two (İ folds to i with a
+// combining dot above: the Turkish rules are not applied, as no provider
+// says the tenant is Turkish); "José" precomposed and decomposed are one.
 //
 // Filters support eq, ne, co, sw, ew, pr, gt, ge, lt, le (also on
 // meta.created and meta.lastModified), and, or, not, grouping and value
@@ -117,7 +134,57 @@
 // by id, other values by the sub-attributes given), its matching query
 // emails[type eq "work"].value eq "…", the manager as a plain id or
 // cleared by an empty value, the aadOptscim062020 flag; Okta's full-user PUT with read-only
-// attributes, its "replace active false" deactivation, its password.
+// attributes, its "replace active false" deactivation, its password;
+// enterprise attributes (manager, department, employeeNumber, costCenter,
+// organization, division) named without their URN in a body, a PATCH
+// path or a filter, where exactly one schema has the name (a core
+// attribute of the name wins; a declared custom extension attribute of
+// the same name makes it ambiguous, and the URN is then needed), and the
+// manager as an array of one value; undeclared attributes (below).
+//
+// # Custom attributes
+//
+// Config.Extensions declares, per integration, the custom User
+// attributes its provider sends, with a type (string, boolean, integer,
+// dateTime, reference; single or multi-valued): Entra's custom extension
+// attributes (urn:ietf:params:scim:schemas:extension:<Name>:2.0:User,
+// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes),
+// and, with the URN URNUser, attributes at the top level of the User
+// (Okta's custom profile attributes in the core namespace). Declared
+// attributes are checked and coerced like the schema's own, filtered on
+// (with the URN, or without it where unambiguous), patched with and
+// without path, advertised in /Schemas and in /ResourceTypes'
+// schemaExtensions, and read back exactly as stored.
+//
+// For the Syncer they are entry attributes: a custom core attribute under
+// its name ("favouriteColour", lower-cased as all entry attribute names),
+// a custom extension's attribute under its URN-qualified name
+// ("urn:ietf:params:scim:schemas:extension:acme:2.0:user:costcode"), and
+// also under its bare name ("costcode") when no other schema of the User
+// has that name; so a mapping rule takes the department from it with
+// From("department", "urn:ietf:params:scim:schemas:extension:Acme:2.0:User:costCode")
+// or From("department", "costCode").
+//
+// Attributes no schema declares are stored as sent and read back, and are
+// otherwise inert: not entry attributes, not filterable (invalidFilter),
+// not advertised; a PATCH may add, replace or remove them by name (not by
+// sub-attribute or value filter). The first time each name arrives it is
+// logged at Warn ("attribute not declared in Config.Extensions"), name
+// only, so the host can declare it. They are not refused because a 400
+// refuses the whole request, not the attribute: Entra records the user as
+// failed, retries it each cycle, and puts a job whose requests keep
+// failing into quarantine (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-quarantine-status),
+// and Okta fails the provisioning task until an admin retries it
+// (https://developer.okta.com/docs/api/openapi/okta-scim/guides/scim-20).
+// A tenant admin who adds one attribute mapping would stop every user's
+// provisioning, deactivations included — a PATCH that sets active false
+// and a custom attribute would be refused with it — while Entra sends
+// custom extension attributes whatever /Schemas advertises
+// (https://github.com/MicrosoftDocs/azure-docs/issues/65648). Storing
+// them keeps provisioning, and above all deprovisioning, working, and
+// the provider reads back what it wrote, so it does not rewrite the
+// attribute every cycle. A sub-attribute a known complex attribute does
+// not have (name.nick) is still refused: that schema is the RFC's.
 //
 // # Libraries
 //

@@ -146,6 +146,12 @@ func (rt *resourceType) resolveFilterAttr(ap filter.AttributePath, within *attr)
 		}
 	}
 	a := sch.find(name)
+	if a == nil && ap.URI() == "" {
+		// An extension attribute named without its URN (normalize.go).
+		if bs, bc := rt.resolveBare(name); bs != nil && bs != rt.core {
+			sch, container, a = bs, bc, bs.find(name)
+		}
+	}
 	if a == nil || a.writeOnly {
 		return filterAttr{}, badRequest(scimInvalidFilter, "unknown attribute %q", clip(ap.String()))
 	}

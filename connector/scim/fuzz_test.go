@@ -85,7 +85,7 @@ func FuzzPatchPath(f *testing.F) {
 		if path != "" {
 			m["path"] = path
 		}
-		ops, err := parsePatch(map[string]any{"schemas": []any{urnPatchOp}, "Operations": []any{m}})
+		ops, err := userType.parsePatch(map[string]any{"schemas": []any{urnPatchOp}, "Operations": []any{m}})
 		if err != nil {
 			checkProto(t, err)
 			return

@@ -51,9 +51,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	base := s.base(r, endpoint, id)
 	switch endpoint {
 	case "Users", "Groups":
-		rt := userType
+		rt := s.user
 		if endpoint == "Groups" {
-			rt = groupType
+			rt = s.group
 		}
 		s.serveResource(rw, r, rt, id, base)
 	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
@@ -136,7 +136,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 	// attributes and excludedAttributes apply to every response that
 	// returns a resource (RFC 7644 section 3.9), and are checked before
 	// anything is written.
-	proj, err := parseProjection(foldQuery(r.URL.Query()))
+	proj, err := rt.parseProjection(foldQuery(r.URL.Query()))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -151,6 +151,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			return
 		}
 		rec, _, err := s.write(ctx, rt, "", func(*record) (map[string]any, error) { return rt.normalizeResource(body) })
+		if err == nil {
+			s.logUndeclared(ctx, rt, rec)
+		}
 		if err != nil {
 			s.writeFailure(ctx, w, err)
 			return
@@ -181,6 +184,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			s.writeFailure(ctx, w, err)
 			return
 		}
+		s.logUndeclared(ctx, rt, rec)
 		if changed {
 			s.changed(ctx)
 		}
@@ -191,7 +195,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeErr(w, err)
 			return
 		}
-		ops, err := parsePatch(body)
+		ops, err := rt.parsePatch(body)
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -201,6 +205,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			s.writeFailure(ctx, w, err)
 			return
 		}
+		s.logUndeclared(ctx, rt, rec)
 		if changed {
 			s.changed(ctx)
 		}
@@ -276,17 +281,20 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 		return
 	}
 	count = min(max(count, 0), s.maxPage)
-	proj, err := parseProjection(q)
+	proj, err := rt.parseProjection(q)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	var hits []*record
-	if u, ok := userNameEq(rt, expr); ok {
-		// The probe before a create (Entra, Okta): an index lookup.
+	if u, ok := nameEq(rt, expr); ok {
+		// The probe before a create (Entra, Okta): an index lookup,
+		// with the comparison the filter would make (foldName).
 		s.mu.RLock()
-		if id, taken := s.userNames[foldUserName(u)]; taken {
-			hits = append(hits, s.recs[s.index[id]])
+		if k := nameKeyOf(rt.name, map[string]any{"userName": u, "displayName": u}); k != "" {
+			if id, taken := s.names[k]; taken {
+				hits = append(hits, s.recs[s.index[id]])
+			}
 		}
 		s.mu.RUnlock()
 	} else {
@@ -314,16 +322,21 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 	})
 }
 
-// userNameEq reports a filter that is exactly userName eq "…".
-func userNameEq(rt *resourceType, e filter.Expression) (string, bool) {
+// nameEq reports a filter that is exactly userName eq "…" on users or
+// displayName eq "…" on groups.
+func nameEq(rt *resourceType, e filter.Expression) (string, bool) {
 	x, ok := e.(*filter.AttributeExpression)
-	if !ok || rt != userType || x.Operator != filter.EQ || x.AttributePath.SubAttribute != nil ||
-		!strings.EqualFold(x.AttributePath.AttributeName, "userName") ||
-		(x.AttributePath.URIPrefix != nil && !strings.EqualFold(*x.AttributePath.URIPrefix, URNUser)) {
+	field := "userName"
+	if rt.name == groupType.name {
+		field = "displayName"
+	}
+	if !ok || x.Operator != filter.EQ || x.AttributePath.SubAttribute != nil ||
+		!strings.EqualFold(x.AttributePath.AttributeName, field) ||
+		(x.AttributePath.URIPrefix != nil && !strings.EqualFold(*x.AttributePath.URIPrefix, rt.core.id)) {
 		return "", false
 	}
 	v, ok := x.CompareValue.(string)
-	return v, ok
+	return v, ok && strings.TrimSpace(v) != ""
 }
 
 // foldQuery returns the query with its parameter names in lower case, the
@@ -357,7 +370,7 @@ type projection struct {
 	exclude map[string]bool
 }
 
-func parseProjection(q url.Values) (*projection, error) {
+func (rt *resourceType) parseProjection(q url.Values) (*projection, error) {
 	split := func(v string) map[string]bool {
 		if strings.TrimSpace(v) == "" {
 			return nil
@@ -365,7 +378,7 @@ func parseProjection(q url.Values) (*projection, error) {
 		m := map[string]bool{}
 		for _, p := range strings.Split(v, ",") {
 			p = strings.ToLower(strings.TrimSpace(p))
-			if isExtensionURN(p) {
+			if rt.ext(p) != nil || isExtensionURN(p) || isUndeclaredURN(rt, p) {
 				m[p] = true // the whole extension
 				continue
 			}
@@ -421,17 +434,22 @@ func (s *Server) render(rt *resourceType, rec *record, base string, proj *projec
 	schemas := []string{rt.core.id}
 	for _, k := range sortedKeys(rec.doc) {
 		v := rec.doc[k]
+		urn := ""
 		if ext := rt.ext(k); ext != nil {
-			em, _ := v.(map[string]any)
+			urn = ext.id
+		} else if isUndeclaredURN(rt, k) {
+			urn = k // an undeclared extension, as sent (see normalize.go)
+		}
+		if em, ok := v.(map[string]any); ok && urn != "" {
 			kept := map[string]any{}
 			for ek, ev := range em {
-				if proj.keepExt(ext.id, ek) {
+				if proj.keepExt(urn, ek) {
 					kept[ek] = ev
 				}
 			}
 			if len(kept) > 0 {
-				out[ext.id] = kept
-				schemas = append(schemas, ext.id)
+				out[urn] = kept
+				schemas = append(schemas, urn)
 			}
 			continue
 		}
@@ -521,7 +539,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, endpoint, id, base string
 		})
 	case "ResourceTypes":
 		var list []any
-		for _, rt := range allTypes {
+		for _, rt := range []*resourceType{s.user, s.group} {
 			exts := []any{}
 			for _, e := range rt.exts {
 				exts = append(exts, map[string]any{"schema": e.id, "required": false})
@@ -540,7 +558,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, endpoint, id, base string
 		s.writeList(w, id, list)
 	case "Schemas":
 		var list []any
-		for _, sc := range []*schema{userSchema, enterpriseSchema, groupSchema} {
+		for _, sc := range append(append([]*schema{s.user.core}, s.user.exts...), s.group.core) {
 			doc := sc.json(base)
 			if id != "" && strings.EqualFold(id, sc.id) {
 				writeJSON(w, http.StatusOK, doc)

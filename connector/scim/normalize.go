@@ -2,6 +2,7 @@ package scim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"slices"
@@ -55,6 +56,25 @@ import (
 //     the same tutorial) is the member's "display".
 //   - Read-only attributes a client sends back (id, meta, groups; Okta's
 //     full-user PUT sends them) are ignored, not refused.
+//   - An enterprise extension attribute (manager, department,
+//     employeeNumber, costCenter, organization, division) or a declared
+//     custom extension attribute named without its URN, in a body, a
+//     PATCH path or a filter, is that attribute when exactly one schema
+//     of the resource has the name (a core attribute of that name wins;
+//     two extensions with it leave it unresolved): older Entra
+//     configurations map "manager" and "department" unprefixed (Entra
+//     known-issues page above, "PATCH ... manager" and the attribute
+//     mapping list; go-scim's Entra reports,
+//     https://github.com/imulab/go-scim/issues/75).
+//   - The manager sent as an array of one value ([{"value": "id"}] or
+//     ["id"]), as some clients send every complex attribute, is that
+//     value; an empty array removes it.
+//   - Attributes no schema declares — an Entra custom extension
+//     attribute the host did not declare in Config.Extensions, an Okta
+//     custom profile attribute — are stored as sent and read back (see
+//     the package doc for why they are not refused): Entra sends custom
+//     extension attributes whatever /Schemas advertises
+//     (https://github.com/MicrosoftDocs/azure-docs/issues/65648).
 
 // normalizeResource turns a POST or PUT body into a stored document:
 // attribute names in the schema's spelling, values of the schema's types,
@@ -87,14 +107,27 @@ func (rt *resourceType) normalizeResource(in map[string]any) (map[string]any, er
 				return nil, badRequest(scimInvalidSyntax, "extension %s must be an object", ext.id)
 			}
 			for _, sk := range sortedKeys(m) {
-				if err := setAttr(doc, ext, ext.id, sk, m[sk]); err != nil {
+				if err := rt.setAttr(doc, ext, ext.id, sk, m[sk]); err != nil {
 					return nil, err
 				}
 			}
 			continue
 		}
+		if isUndeclaredURN(rt, k) {
+			if err := putUndeclared(doc, "", k, v); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		sch, container, rest := rt.splitURN(k)
-		if err := setAttr(doc, sch, container, rest, v); err != nil {
+		if sch == nil {
+			// urn:…:Foo:2.0:User:attr of an undeclared extension.
+			if err := putUndeclared(doc, container, rest, v); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := rt.setAttr(doc, sch, container, rest, v); err != nil {
 			return nil, err
 		}
 	}
@@ -158,7 +191,9 @@ func (rt *resourceType) checkRequired(doc map[string]any) error {
 // splitURN splits a key such as "urn:…:enterprise:2.0:User:department"
 // into the schema it names, its container in a document ("" for the core
 // schema, else the extension URN) and the attribute name after the URN.
-// A key without a known URN prefix is a core attribute name.
+// A key without a URN prefix is a core attribute name. A key with the
+// URN of an undeclared extension returns a nil schema, the URN (up to
+// the last colon) and the attribute name.
 func (rt *resourceType) splitURN(k string) (sch *schema, container, rest string) {
 	for _, s := range append([]*schema{rt.core}, rt.exts...) {
 		if len(k) > len(s.id)+1 && strings.EqualFold(k[:len(s.id)+1], s.id+":") {
@@ -168,17 +203,157 @@ func (rt *resourceType) splitURN(k string) (sch *schema, container, rest string)
 			return s, container, k[len(s.id)+1:]
 		}
 	}
+	if hasURNPrefix(k) {
+		if i := strings.LastIndex(k, ":"); i > 0 && i < len(k)-1 {
+			return nil, k[:i], k[i+1:]
+		}
+	}
 	return rt.core, "", k
+}
+
+// hasURNPrefix reports whether k starts with "urn:", in any case.
+func hasURNPrefix(k string) bool { return len(k) > 4 && strings.EqualFold(k[:4], "urn:") }
+
+// isUndeclaredURN reports whether k is the URN of a schema extension rt
+// does not declare: "urn:…" ending in ":" and the resource type's name
+// (urn:ietf:params:scim:schemas:extension:Foo:2.0:User), and not the URN
+// of a schema this package knows (nor a known schema's URN followed by
+// an attribute name).
+func isUndeclaredURN(rt *resourceType, k string) bool {
+	if !hasURNPrefix(k) || rt.ext(k) != nil || isResourceURN(k) || strings.ContainsAny(k, " \"[]") ||
+		!strings.HasSuffix(strings.ToLower(k), ":"+strings.ToLower(rt.name)) {
+		return false
+	}
+	for _, s := range append([]*schema{rt.core}, rt.exts...) {
+		if len(k) > len(s.id) && strings.EqualFold(k[:len(s.id)+1], s.id+":") {
+			return false
+		}
+	}
+	return true
+}
+
+// putUndeclared stores v, an attribute no schema declares, as sent under
+// name in container ("" for the top level, else an extension URN),
+// replacing a key that differs only in case; null removes it. It is
+// checked only for size (maxValues in any list).
+func putUndeclared(doc map[string]any, container, name string, v any) error {
+	if container == "" && !validAttrName(name) && !hasURNPrefix(name) {
+		return badRequest(scimInvalidValue, "unknown attribute %q", clip(name))
+	}
+	if container != "" && !validAttrName(name) {
+		return badRequest(scimInvalidValue, "unknown attribute %q of %s", clip(name), clip(container))
+	}
+	if tooLong(v) {
+		return badRequest(scimInvalidValue, "%s has more than %d values", clip(name), maxValues)
+	}
+	if container != "" {
+		// The container itself is kept in the spelling first sent.
+		for k := range doc {
+			if strings.EqualFold(k, container) {
+				container = k
+			}
+		}
+	}
+	m := containerOf(doc, container, v != nil)
+	if m == nil {
+		return nil
+	}
+	for k := range m {
+		if strings.EqualFold(k, name) {
+			delete(m, k)
+		}
+	}
+	putOrDelete(m, name, deepClone(v))
+	dropEmptyContainer(doc, container)
+	return nil
+}
+
+// tooLong reports a list with more than maxValues values anywhere in v.
+func tooLong(v any) bool {
+	switch x := v.(type) {
+	case []any:
+		if len(x) > maxValues {
+			return true
+		}
+		for _, e := range x {
+			if tooLong(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if tooLong(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// undeclaredNames returns the names of the attributes of doc no schema of
+// rt declares, URN-qualified when in an extension, sorted.
+func (rt *resourceType) undeclaredNames(doc map[string]any) []string {
+	var out []string
+	for _, k := range sortedKeys(doc) {
+		switch {
+		case k == "externalId" || rt.core.find(k) != nil:
+		case rt.ext(k) != nil:
+			ext := rt.ext(k)
+			m, _ := doc[k].(map[string]any)
+			for _, sk := range sortedKeys(m) {
+				if ext.find(sk) == nil {
+					out = append(out, ext.id+":"+sk)
+				}
+			}
+		default:
+			if m, ok := doc[k].(map[string]any); ok && isUndeclaredURN(rt, k) {
+				for _, sk := range sortedKeys(m) {
+					out = append(out, k+":"+sk)
+				}
+				continue
+			}
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// logUndeclared logs, once per name and Server, at Warn, the undeclared
+// attributes rec holds: the host learns which to declare in
+// Config.Extensions. Names only, never values.
+func (s *Server) logUndeclared(ctx context.Context, rt *resourceType, rec *record) {
+	if rec == nil || rec.doc == nil {
+		return
+	}
+	for _, n := range rt.undeclaredNames(rec.doc) {
+		if len(n) > 256 {
+			n = n[:256] + "…"
+		}
+		if _, seen := s.undeclared.LoadOrStore(strings.ToLower(n), true); !seen {
+			s.log.WarnContext(ctx, "scim: attribute not declared in Config.Extensions, stored as sent", "attribute", n, "resource", rt.name)
+		}
+	}
 }
 
 // setAttr sets the attribute key (which may be dotted) of schema s in the
 // container of doc (the document itself, or the extension object), coerced
-// to its type. A null value removes it.
-func setAttr(doc map[string]any, s *schema, container, key string, v any) error {
+// to its type. A null value removes it. An attribute no schema declares
+// is stored as sent (putUndeclared); one of a known attribute's unknown
+// sub-attributes is refused.
+func (rt *resourceType) setAttr(doc map[string]any, s *schema, container, key string, v any) error {
 	name, subName, dotted := strings.Cut(key, ".")
 	a := s.find(name)
+	if a == nil && s == rt.core {
+		// An extension attribute sent without its URN (see above).
+		if bs, bc := rt.resolveBare(name); bs != nil && bs != rt.core {
+			s, container, a = bs, bc, bs.find(name)
+		}
+	}
 	if a == nil {
-		return badRequest(scimInvalidValue, "unknown attribute %q", clip(key))
+		if dotted {
+			return badRequest(scimInvalidValue, "unknown attribute %q", clip(key))
+		}
+		return putUndeclared(doc, container, key, v)
 	}
 	if a.readOnly || a.writeOnly {
 		return nil // ignored: see the list of quirks above
@@ -312,6 +487,17 @@ func coerceOne(a *attr, v any) (any, error) {
 		}
 		return nil, badRequest(scimInvalidValue, "%s must be an integer", a.name)
 	case tComplex:
+		if l, isList := v.([]any); isList && !a.multi && a.name == "manager" {
+			// The manager as an array of one value (see above).
+			switch len(l) {
+			case 0:
+				return nil, nil
+			case 1:
+				v = l[0]
+			default:
+				return nil, badRequest(scimInvalidValue, "%s has one value", a.name)
+			}
+		}
 		m, ok := v.(map[string]any)
 		if s, isStr := v.(string); isStr && a.name == "manager" {
 			// Entra sends the manager as the manager's id, a plain string,
@@ -405,7 +591,7 @@ type patchOp struct {
 
 // parsePatch decodes a PatchOp message (RFC 7644 section 3.5.2): member
 // names in any case, op values in any case (Entra).
-func parsePatch(body map[string]any) ([]patchOp, error) {
+func (rt *resourceType) parsePatch(body map[string]any) ([]patchOp, error) {
 	raw, ok := lookupFold(body, "schemas")
 	list, isList := raw.([]any)
 	if !ok || !isList || !slices.ContainsFunc(list, func(s any) bool { u, _ := s.(string); return strings.EqualFold(u, urnPatchOp) }) {
@@ -455,7 +641,7 @@ func parsePatch(body map[string]any) ([]patchOp, error) {
 			if strings.EqualFold(k, "schemas") || strings.EqualFold(k, "id") || strings.EqualFold(k, "meta") {
 				continue // Okta sends the id along (see above)
 			}
-			if ext, ok := vm[k].(map[string]any); ok && isExtensionURN(k) {
+			if ext, ok := vm[k].(map[string]any); ok && (rt.ext(k) != nil || isExtensionURN(k) || isUndeclaredURN(rt, k)) {
 				for _, sk := range sortedKeys(ext) {
 					out = append(out, patchOp{op: op, path: k + ":" + sk, value: ext[sk]})
 				}

@@ -16,6 +16,8 @@ type pathTarget struct {
 	sub       *attr             // name.givenName: the sub-attribute of a single complex a
 	filter    filter.Expression // emails[type eq "work"]: the value filter on a multi-valued a
 	fsub      *attr             // emails[type eq "work"].value: the sub-attribute after the filter
+	raw       string            // an attribute no schema declares, stored as sent (normalize.go); a is nil
+	rawWhole  bool              // the whole of an undeclared extension (container); a is nil
 }
 
 // parsePath parses and resolves a PATCH path with
@@ -29,6 +31,9 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 	if ext := rt.ext(s); ext != nil {
 		return pathTarget{container: ext.id}, nil
 	}
+	if isUndeclaredURN(rt, s) {
+		return pathTarget{container: s, rawWhole: true}, nil
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			t, err = pathTarget{}, badRequest(scimInvalidPath, "the path cannot be parsed")
@@ -40,16 +45,25 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 	}
 	ap := p.AttributePath
 	sch, container := rt.core, ""
+	simple := ap.SubAttribute == nil && p.ValueExpression == nil && p.SubAttribute == nil
 	if uri := ap.URI(); uri != "" {
 		switch {
 		case strings.EqualFold(uri, rt.core.id):
 		case rt.ext(uri) != nil:
 			sch, container = rt.ext(uri), rt.ext(uri).id
+		case isUndeclaredURN(rt, uri) && simple && validAttrName(ap.AttributeName):
+			return pathTarget{container: uri, raw: ap.AttributeName}, nil
 		default:
 			return pathTarget{}, badRequest(scimInvalidPath, "unknown schema in path %q", clip(s))
 		}
 	}
 	a := sch.find(ap.AttributeName)
+	if a == nil && container == "" && ap.URI() == "" {
+		// An extension attribute named without its URN (normalize.go).
+		if bs, bc := rt.resolveBare(ap.AttributeName); bs != nil && bs != rt.core {
+			sch, container, a = bs, bc, bs.find(ap.AttributeName)
+		}
+	}
 	if a == nil && container == "" && ap.SubAttribute == nil && p.ValueExpression == nil {
 		// The common attributes (RFC 7643 section 3.1).
 		switch {
@@ -58,6 +72,10 @@ func (rt *resourceType) parsePath(s string) (t pathTarget, err error) {
 		case strings.EqualFold(ap.AttributeName, "id"), strings.EqualFold(ap.AttributeName, "meta"):
 			return pathTarget{}, &protoError{status: 400, scimType: scimMutability, detail: ap.AttributeName + " is read-only"}
 		}
+	}
+	if a == nil && simple && validAttrName(ap.AttributeName) {
+		// An attribute no schema declares: stored as sent (normalize.go).
+		return pathTarget{container: container, raw: ap.AttributeName}, nil
 	}
 	if a == nil {
 		return pathTarget{}, badRequest(scimInvalidPath, "unknown attribute in path %q", clip(s))
@@ -127,6 +145,9 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) (err error) {
 				demotePrimaries(containerOf(doc, t.container, false)[t.a.name], was)
 			}
 		}()
+	}
+	if t.raw != "" || t.rawWhole {
+		return applyUndeclared(doc, t, op)
 	}
 	if t.a == nil { // a whole extension
 		if op.op == "remove" {
@@ -235,6 +256,47 @@ func (rt *resourceType) applyOp(doc map[string]any, op patchOp) (err error) {
 		putOrDelete(m, a.name, v)
 		return nil
 	}
+}
+
+// applyUndeclared applies op to an attribute no schema declares, or to a
+// whole undeclared extension: remove deletes it, replace sets it as sent,
+// add sets it as sent (a list is appended to a list, an object merged
+// into an object, as RFC 7644 section 3.5.2.1 adds).
+func applyUndeclared(doc map[string]any, t pathTarget, op patchOp) error {
+	container, name := t.container, t.raw
+	if t.rawWhole {
+		container, name = "", t.container
+	}
+	cur, _ := lookupFold(containerOf(doc, foldKey(doc, container), false), name)
+	v := op.value
+	switch {
+	case op.op == "remove":
+		v = nil
+	case op.op == "add":
+		if cl, ok := cur.([]any); ok {
+			if al, ok := v.([]any); ok {
+				v = append(slices.Clone(cl), al...)
+			} else if v != nil {
+				v = append(slices.Clone(cl), v)
+			}
+		} else if cm, ok := cur.(map[string]any); ok {
+			v = mergeMaps(cm, v)
+		}
+	}
+	if op.op == "remove" && cur == nil {
+		return nil
+	}
+	return putUndeclared(doc, container, name, v)
+}
+
+// foldKey returns the key of doc equal to k without regard to case, or k.
+func foldKey(doc map[string]any, k string) string {
+	for dk := range doc {
+		if strings.EqualFold(dk, k) {
+			return dk
+		}
+	}
+	return k
 }
 
 // applyFiltered applies op to the values of a multi-valued attribute that

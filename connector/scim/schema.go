@@ -1,6 +1,8 @@
 package scim
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -42,6 +44,8 @@ type attr struct {
 	canonical  []string
 	sub        []*attr
 	desc       string
+	custom     bool // declared in Config.Extensions
+	bare       bool // a custom extension attribute also flattened under its bare name
 }
 
 // find returns the sub-attribute named name, ignoring case (attribute names
@@ -59,10 +63,11 @@ func findAttr(list []*attr, name string) *attr {
 
 // schema is a core schema or an extension.
 type schema struct {
-	id    string
-	name  string
-	desc  string
-	attrs []*attr
+	id     string
+	name   string
+	desc   string
+	attrs  []*attr
+	custom bool // declared in Config.Extensions
 }
 
 func (s *schema) find(name string) *attr { return findAttr(s.attrs, name) }
@@ -156,7 +161,7 @@ var enterpriseSchema = &schema{id: URNEnterprise, name: "EnterpriseUser", desc: 
 }}
 
 var groupSchema = &schema{id: URNGroup, name: "Group", desc: "Group", attrs: []*attr{
-	{name: "displayName", typ: tString, required: true, desc: "A human-readable name for the Group."},
+	{name: "displayName", typ: tString, required: true, uniqueness: "server", desc: "A human-readable name for the Group, unique in the integration."},
 	{name: "members", typ: tComplex, multi: true, desc: "A list of members of the Group.", sub: []*attr{
 		{name: "value", typ: tString, desc: "Identifier of the member of this Group."},
 		{name: "$ref", typ: tReference, refTypes: []string{"User", "Group"}, desc: "The URI of the member."},
@@ -222,4 +227,167 @@ func (s *schema) json(location string) map[string]any {
 		"attributes": attrs,
 		"meta":       map[string]any{"resourceType": "Schema", "location": location + "/Schemas/" + s.id},
 	}
+}
+
+// Attribute types a declared custom attribute may have (RFC 7643 section
+// 2.3).
+const (
+	TypeString    = tString
+	TypeBoolean   = tBoolean
+	TypeInteger   = tInteger
+	TypeDateTime  = tDateTime
+	TypeReference = tReference
+)
+
+// Extension declares custom User attributes an integration's provider
+// sends: the attributes of a custom schema extension (Entra's
+// urn:ietf:params:scim:schemas:extension:<Name>:2.0:User, "Provisioning
+// a custom extension attribute to a SCIM compliant application":
+// https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes),
+// or, with URN set to URNUser, custom attributes in the core namespace
+// (Okta's custom app profile attributes, whose "External namespace"
+// defaults to the core User schema: "Add custom attributes to an Okta
+// user profile", https://developer.okta.com/docs/guides/scim-provisioning-integration-prepare/main/).
+// Declared attributes are checked and coerced to their type, can be
+// filtered on and patched like the schema's own, are advertised in
+// /Schemas and /ResourceTypes, and reach the Syncer as entry attributes
+// (see the package doc).
+type Extension struct {
+	// URN is the extension's schema URN, or URNUser for custom
+	// attributes at the top level of the User.
+	URN string `json:"urn"`
+	// Name and Description describe the extension in /Schemas. Name
+	// defaults to the URN's segment before the version.
+	Name        string `json:"name,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Attributes are the extension's attributes.
+	Attributes []Attribute `json:"attributes"`
+}
+
+// Attribute declares one custom attribute.
+type Attribute struct {
+	// Name is the attribute's name: a letter, then letters, digits, "_"
+	// or "-" (RFC 7643 section 2.1). Compared without regard to case.
+	Name string `json:"name"`
+	// Type is TypeString (the default), TypeBoolean, TypeInteger,
+	// TypeDateTime or TypeReference.
+	Type string `json:"type,omitempty"`
+	// MultiValued makes the attribute a list of values of Type.
+	MultiValued bool `json:"multiValued,omitempty"`
+	// CaseExact compares string values exactly in filters; by default
+	// they compare as userNames do (see the package doc).
+	CaseExact   bool   `json:"caseExact,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// buildUserType returns the User resource type with the declared
+// extensions: custom core attributes appended to a copy of the core
+// schema, custom extensions after the enterprise one.
+func buildUserType(exts []Extension) (*resourceType, error) {
+	if len(exts) == 0 {
+		return userType, nil
+	}
+	core := *userSchema
+	core.attrs = slices.Clone(userSchema.attrs)
+	rt := &resourceType{name: userType.name, endpoint: userType.endpoint, core: &core, exts: slices.Clone(userType.exts)}
+	for _, x := range exts {
+		urn := strings.TrimSpace(x.URN)
+		var sch *schema
+		switch {
+		case strings.EqualFold(urn, URNUser):
+			sch = &core
+		case strings.EqualFold(urn, URNEnterprise) || strings.EqualFold(urn, URNGroup) ||
+			!strings.HasPrefix(strings.ToLower(urn), "urn:") || strings.ContainsAny(urn, " \"[]()") || strings.HasSuffix(urn, ":"):
+			return nil, fmt.Errorf("scim: extension %q: the URN must be URNUser or a schema URN of its own", urn)
+		case rt.ext(urn) != nil:
+			return nil, fmt.Errorf("scim: extension %q declared twice", urn)
+		default:
+			name := x.Name
+			if name == "" {
+				parts := strings.Split(urn, ":")
+				name = parts[max(len(parts)-3, 0)]
+			}
+			desc := x.Description
+			if desc == "" {
+				desc = "Custom attributes of " + name
+			}
+			sch = &schema{id: urn, name: name, desc: desc, custom: true}
+			rt.exts = append(rt.exts, sch)
+		}
+		for _, a := range x.Attributes {
+			if !validAttrName(a.Name) {
+				return nil, fmt.Errorf("scim: extension %q: attribute name %q is not a SCIM attribute name", urn, a.Name)
+			}
+			if sch.find(a.Name) != nil || (sch == &core && (strings.EqualFold(a.Name, "id") || strings.EqualFold(a.Name, "externalId") ||
+				strings.EqualFold(a.Name, "meta") || strings.EqualFold(a.Name, "schemas"))) {
+				return nil, fmt.Errorf("scim: extension %q: attribute %q is declared twice or is a core attribute", urn, a.Name)
+			}
+			typ := a.Type
+			if typ == "" {
+				typ = tString
+			}
+			switch typ {
+			case tString, tBoolean, tInteger, tDateTime, tReference:
+			default:
+				return nil, fmt.Errorf("scim: extension %q: attribute %q: type %q is not one of string, boolean, integer, dateTime, reference", urn, a.Name, a.Type)
+			}
+			desc := a.Description
+			if desc == "" {
+				desc = "A custom attribute."
+			}
+			na := &attr{name: a.Name, typ: typ, multi: a.MultiValued, caseExact: a.CaseExact, desc: desc, custom: true}
+			if typ == tReference {
+				na.refTypes = []string{"external"}
+			}
+			sch.attrs = append(sch.attrs, na)
+		}
+	}
+	// A custom extension's attribute is an entry attribute under its bare
+	// name too, when no other schema of the User has that name.
+	for _, e := range rt.exts {
+		if !e.custom {
+			continue
+		}
+		for _, a := range e.attrs {
+			sch, _ := rt.resolveBare(a.name)
+			a.bare = sch == e
+		}
+	}
+	return rt, nil
+}
+
+func validAttrName(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; c == '$' || !isNameByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveBare finds the schema of an attribute named without a URN: the
+// core schema when it has it, else the one extension that has it (an
+// enterprise attribute sent unprefixed, as older Entra configurations
+// and other clients do: see normalize.go). It returns nil when no schema
+// or more than one extension has it.
+func (rt *resourceType) resolveBare(name string) (*schema, string) {
+	if rt.core.find(name) != nil {
+		return rt.core, ""
+	}
+	var found *schema
+	for _, e := range rt.exts {
+		if e.find(name) != nil {
+			if found != nil {
+				return nil, ""
+			}
+			found = e
+		}
+	}
+	if found == nil {
+		return nil, ""
+	}
+	return found, found.id
 }

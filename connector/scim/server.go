@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/dirsync-go/dirsync/connector"
@@ -66,6 +67,12 @@ type Config struct {
 	MaxPageSize int `json:"maxPageSize,omitempty"`
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time `json:"-"`
+	// Extensions declares the custom User attributes this integration's
+	// provider sends (Entra's custom extension attributes, Okta's custom
+	// profile attributes), with their types. Attributes no schema
+	// declares are stored as sent and read back, and otherwise ignored:
+	// see the package doc.
+	Extensions []Extension `json:"extensions,omitempty"`
 }
 
 // Server is a SCIM 2.0 service provider for one integration: an
@@ -80,16 +87,20 @@ type Server struct {
 	maxBody  int64
 	maxPage  int
 	now      func() time.Time
+	user     *resourceType // the User type with Config.Extensions
+	group    *resourceType
+
+	undeclared sync.Map // names of undeclared attributes already logged
 
 	wmu sync.Mutex // one write (and its Resources I/O) at a time
 
-	mu        sync.RWMutex // guards what follows; held only in memory
-	seq       uint64
-	recs      []*record      // creation order
-	index     map[string]int // id → position in recs
-	userNames map[string]string
-	gone      map[string]string // goneKey of a tombstone → its id
-	token     []byte
+	mu    sync.RWMutex // guards what follows; held only in memory
+	seq   uint64
+	recs  []*record         // creation order
+	index map[string]int    // id → position in recs
+	names map[string]string // nameKey of a live user's userName or group's displayName → its id
+	gone  map[string]string // goneKey of a tombstone → its id
+	token []byte
 
 	nmu     sync.Mutex // the OnChange goroutine
 	idle    *sync.Cond // signalled when running turns false
@@ -118,7 +129,11 @@ var (
 func Open(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{res: cfg.Resources, onChange: cfg.OnChange, log: cfg.Logger, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxBody: cfg.MaxBodyBytes, maxPage: cfg.MaxPageSize, now: cfg.Now,
-		index: map[string]int{}, userNames: map[string]string{}, gone: map[string]string{}}
+		index: map[string]int{}, names: map[string]string{}, gone: map[string]string{}, group: groupType}
+	var err error
+	if s.user, err = buildUserType(cfg.Extensions); err != nil {
+		return nil, err
+	}
 	s.idle = sync.NewCond(&s.nmu)
 	if s.res == nil {
 		s.res = NewMemoryResources()
@@ -175,8 +190,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.index[r.ID] = len(s.recs)
 		s.recs = append(s.recs, rec)
 		s.seq = max(s.seq, r.Seq)
-		if u := userNameOf(rec); u != "" {
-			s.userNames[u] = r.ID
+		if u := nameKey(rec); u != "" {
+			s.names[u] = r.ID
 		}
 	}
 	if len(st.TokenHash) > 0 {
@@ -193,28 +208,56 @@ func externalIDOf(doc map[string]any) string {
 	return s
 }
 
-// userNameOf returns the folded userName of a live user, or "".
-func userNameOf(r *record) string {
-	if r.Deleted || r.Type != userType.name {
+// nameKey returns the key a live resource's unique name is kept under:
+// a user's folded userName, a group's folded displayName; "" for a
+// tombstone or a resource without one.
+func nameKey(r *record) string {
+	if r.Deleted {
 		return ""
 	}
-	u, _ := r.doc["userName"].(string)
-	return foldUserName(u)
+	return nameKeyOf(r.Type, r.doc)
 }
 
-// foldUserName is the key userName uniqueness is checked on: userName is
-// case-insensitive (RFC 7643 section 4.1.1, caseExact false), and two
-// spellings of one Unicode string (é precomposed, or e and a combining
-// accent) are one userName, as the diff engine compares emails
-// (diff.NormalizeEmail): otherwise one person could be pushed twice.
-func foldUserName(u string) string { return foldString(strings.TrimSpace(u)) }
+func nameKeyOf(typ string, doc map[string]any) string {
+	field := "userName"
+	if typ == groupType.name {
+		field = "displayName"
+	}
+	u, _ := doc[field].(string)
+	if strings.TrimSpace(u) == "" {
+		return ""
+	}
+	return typ + "\x00" + foldName(u)
+}
 
-// foldString folds case and Unicode normalisation (NFC).
+// foldName is the one comparison of names in this package: userName
+// uniqueness, group displayName uniqueness (Entra's SCIM tutorial
+// requires it), and eq, ne, co, sw, ew and the orderings on every string
+// attribute that is not caseExact, in filters and PATCH value filters.
+// userName is case-insensitive (RFC 7643 section 4.1.1, caseExact false),
+// and so is a group's displayName. It is Unicode full case folding
+// (golang.org/x/text/cases, cases.Fold) over NFC, then NFC again, after
+// trimming spaces at either end:
+//
+//   - "ΟΔΟΣ", "οδος" (final sigma) and "οδοσ" are one name: ς and Σ
+//     fold to σ;
+//   - "ß", "SS" and "ss" are one name: full folding turns ß into "ss";
+//   - "İSTANBUL" and "istanbul" are two names: İ (dotted capital I)
+//     folds to i and a combining dot above, not to i, outside the
+//     Turkish rules, which no provider tells us to use;
+//   - "José" with é precomposed or as e and a combining accent is one
+//     name (NFC).
+//
+// Otherwise one person could be pushed twice under two spellings, and
+// two people could not be told apart where lower-casing merges them.
+func foldName(u string) string { return foldString(strings.TrimSpace(u)) }
+
+// foldString folds case (Unicode full case folding) over NFC.
 func foldString(s string) string {
 	if isASCII(s) {
 		return strings.ToLower(s) // s itself when it has no capitals
 	}
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
+	return norm.NFC.String(cases.Fold().String(norm.NFC.String(s)))
 }
 
 // equalFold reports foldString(a) == foldString(b), without allocating
@@ -384,13 +427,20 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	if cur != nil && doc != nil && reflect.DeepEqual(doc, cur.doc) {
 		return cur, false, nil
 	}
-	if rt == userType && doc != nil {
-		u, _ := doc["userName"].(string)
+	if k := nameKeyOf(rt.name, doc); doc != nil && k != "" && (cur == nil || k != nameKey(cur)) {
+		// A new name (or a new resource) must not be another's. One
+		// write at a time (wmu), so the check holds until the write is
+		// in: two concurrent creates with one name get 201 and 409,
+		// whatever the Resources.
 		s.mu.RLock()
-		owner, taken := s.userNames[foldUserName(u)]
+		owner, taken := s.names[k]
 		s.mu.RUnlock()
 		if taken && (cur == nil || owner != cur.ID) {
-			return nil, false, &protoError{status: 409, scimType: scimUniqueness, detail: "userName is already taken"}
+			field := "userName"
+			if rt.name == groupType.name {
+				field = "displayName"
+			}
+			return nil, false, &protoError{status: 409, scimType: scimUniqueness, detail: field + " is already taken"}
 		}
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
@@ -429,8 +479,8 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	defer s.mu.Unlock()
 	s.seq = rec.Seq
 	if cur != nil {
-		if u := userNameOf(cur); u != "" && s.userNames[u] == cur.ID {
-			delete(s.userNames, u)
+		if u := nameKey(cur); u != "" && s.names[u] == cur.ID {
+			delete(s.names, u)
 		}
 	}
 	if i, ok := s.index[rec.ID]; ok {
@@ -445,8 +495,8 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	case !rec.Deleted && externalIDOf(rec.doc) != "" && s.gone[goneKey(rt.name, externalIDOf(rec.doc))] == rec.ID:
 		delete(s.gone, goneKey(rt.name, externalIDOf(rec.doc)))
 	}
-	if u := userNameOf(rec); u != "" {
-		s.userNames[u] = rec.ID
+	if u := nameKey(rec); u != "" {
+		s.names[u] = rec.ID
 	}
 	return rec, true, nil
 }
@@ -500,7 +550,7 @@ func (s *Server) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 				yield(connector.Entry{}, fmt.Errorf("scim: read interrupted after %d entries: %w", n, err))
 				return
 			}
-			if !yield(entryOf(r, memberOf), nil) {
+			if !yield(s.entryOf(r, memberOf), nil) {
 				return
 			}
 			n++
@@ -549,7 +599,7 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 		}
 		e := connector.Entry{ID: r.ID, Kind: kindOf(r.Type), Deleted: true}
 		if !r.Deleted {
-			e = entryOf(r, memberOf)
+			e = s.entryOf(r, memberOf)
 		}
 		if err := yield(e); err != nil {
 			return nil, err
@@ -642,8 +692,12 @@ func memberIDs(r *record) []string {
 // entryOf turns a live resource into a directory entry. A user whose
 // active is false is Disabled; a group's Members are its members that
 // exist.
-func entryOf(r *record, memberOf map[string][]string) connector.Entry {
-	e := connector.Entry{ID: r.ID, Kind: kindOf(r.Type), Attrs: flatten(r.doc), MemberOf: slices.Clone(memberOf[r.ID])}
+func (s *Server) entryOf(r *record, memberOf map[string][]string) connector.Entry {
+	rt := s.user
+	if r.Type == groupType.name {
+		rt = s.group
+	}
+	e := connector.Entry{ID: r.ID, Kind: kindOf(r.Type), Attrs: rt.flatten(r.doc), MemberOf: slices.Clone(memberOf[r.ID])}
 	if r.Type == groupType.name {
 		seen := map[string]bool{}
 		for _, m := range memberIDs(r) {
@@ -665,19 +719,36 @@ func entryOf(r *record, memberOf map[string][]string) connector.Entry {
 // ones as "name.givenName", multi-valued ones as their values (the
 // primary first), by type ("emails.work") and the primary value
 // ("emails.primary"); the enterprise extension's attributes without the
-// URN, its manager as the manager's id.
-func flatten(doc map[string]any) connector.Attrs {
+// URN, its manager as the manager's id; a declared custom core attribute
+// under its name; a declared custom extension's attribute under its
+// URN-qualified name ("urn:…:acme:2.0:user:badgenumber") and also under
+// its bare name when no other schema of the User has that name.
+// Attributes no schema declares are not entry attributes.
+func (rt *resourceType) flatten(doc map[string]any) connector.Attrs {
 	// Each key is filled from one attribute, so the order in which the
 	// maps are walked does not show in the result.
 	attrs := make(connector.Attrs, len(doc)+8)
 	for k, v := range doc {
-		if ext, ok := v.(map[string]any); ok && strings.HasPrefix(k, "urn:") {
-			for sk, sv := range ext {
-				flattenAttr(attrs, sk, sv)
+		if ext := rt.ext(k); ext != nil {
+			em, _ := v.(map[string]any)
+			for sk, sv := range em {
+				a := ext.find(sk)
+				switch {
+				case a == nil:
+				case !ext.custom:
+					flattenAttr(attrs, sk, sv)
+				default:
+					flattenAttr(attrs, ext.id+":"+sk, sv)
+					if a.bare {
+						flattenAttr(attrs, sk, sv)
+					}
+				}
 			}
 			continue
 		}
-		flattenAttr(attrs, k, v)
+		if rt.core.find(k) != nil || k == "externalId" {
+			flattenAttr(attrs, k, v)
+		}
 	}
 	return attrs
 }
