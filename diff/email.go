@@ -3,13 +3,17 @@ package diff
 import (
 	"strings"
 
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
 
 // NormalizeEmail returns the form in which two emails are compared:
-// surrounding white space removed, lower case, Unicode NFC. "Jose@X.test"
-// and " jose@x.test" are one email, and so are "José" with a precomposed é
-// and "José" with e and a combining acute accent. Compute compares every
+// surrounding white space removed, Unicode full case folding over NFC (the
+// comparison connector/scim uses for userNames). "Jose@X.test" and
+// " jose@x.test" are one email, and so are "José" with a precomposed é
+// and "José" with e and a combining acute accent, "ΟΔΟΣ" and "οδος" (final
+// sigma), "STRASSE" and "straße"; "İSTANBUL" and "istanbul" are two (no
+// Turkish rules). Compute compares every
 // email (adoption, duplicates, conflicts) in this form; a host that looks
 // accounts up by email (AccountLookup) should compare the same way.
 func NormalizeEmail(s string) string {
@@ -17,5 +21,5 @@ func NormalizeEmail(s string) string {
 	if s == "" {
 		return ""
 	}
-	return norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
+	return norm.NFC.String(cases.Fold().String(norm.NFC.String(s)))
 }
