@@ -129,10 +129,7 @@ func NewCluster(t testing.TB) *Cluster {
 	c.run(t, initdb, "-D", c.data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync")
 	opts := fmt.Sprintf("-c listen_addresses='' -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir)
 	c.run(t, pgCtl, "-D", c.data, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
-	t.Cleanup(func() {
-		cmd := c.command(pgCtl, "-D", c.data, "-m", "immediate", "-w", "stop")
-		_ = cmd.Run()
-	})
+	t.Cleanup(func() { _ = c.command(pgCtl, "-D", c.data, "-m", "immediate", "-w", "stop").Run() })
 	admin := "postgres://postgres@/postgres?host=" + dir + "&sslmode=disable"
 	conn, err := pgx.Connect(context.Background(), admin)
 	if err != nil {
@@ -151,7 +148,7 @@ func NewCluster(t testing.TB) *Cluster {
 // it accepts connections.
 func (c *Cluster) Restart(t testing.TB) {
 	t.Helper()
-	c.run(t, c.pgCtl, "-D", c.data, "-m", "fast", "-w", "-t", "60", "restart")
+	c.run(t, c.pgCtl, "-D", c.data, "-l", filepath.Join(c.dir, "server.log"), "-m", "fast", "-w", "-t", "60", "restart")
 }
 
 // Pool opens a pool on the cluster's database, closed when the test ends.
@@ -172,12 +169,23 @@ func (c *Cluster) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// run runs a PostgreSQL program to its end. Its output goes to a file,
+// not a pipe: a server that pg_ctl starts inherits pg_ctl's descriptors
+// and would hold a pipe open for as long as it runs.
 func (c *Cluster) run(t testing.TB, name string, args ...string) {
 	t.Helper()
-	out, err := c.command(name, args...).CombinedOutput()
+	out, err := os.CreateTemp(c.dir, "cmd-*.log")
 	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd := c.command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
 		log, _ := os.ReadFile(filepath.Join(c.dir, "server.log"))
-		t.Fatalf("pgtest: %s %s: %v\n%s\n%s", filepath.Base(name), strings.Join(args, " "), err, out, log)
+		t.Fatalf("pgtest: %s %s: %v\n%s\n%s", filepath.Base(name), strings.Join(args, " "), err, b, log)
 	}
 }
 
