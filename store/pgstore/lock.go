@@ -196,9 +196,11 @@ func (l *lease) heartbeat(ctx context.Context, last time.Time) {
 		}
 		sent := time.Now()
 		if err := l.s.renew(ctx, l.conn, l.name, l.token, last.Add(every+timeout)); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("lease not renewed within %v of the last renewal (%w)", every+timeout, err)
+			}
 			l.mu.Lock()
-			l.err = fmt.Errorf("%w: pgstore: lock %s: not renewed within %v of the last renewal: %v",
-				store.ErrLockLost, store.QuoteKey(l.name), every+timeout, err)
+			l.err = fmt.Errorf("%w: pgstore: lock %s: %v", store.ErrLockLost, store.QuoteKey(l.name), err)
 			l.mu.Unlock()
 			close(l.lost)
 			cctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -189,6 +189,7 @@ func TestLockLostWhenHeartbeatStalls(t *testing.T) {
 	}
 	assert.Less(t, time.Since(stalled), 300*time.Millisecond+150*time.Millisecond, "within heartbeat + timeout (+ slack)")
 	assert.ErrorIs(t, la.Err(), store.ErrLockLost)
+	assert.Contains(t, la.Err().Error(), "not renewed within 300ms of the last renewal")
 	require.NoError(t, tx.Rollback(ctx))
 	lb := lockOrFail(t, b, "integration/corp")
 	assert.GreaterOrEqual(t, time.Since(stalled), b.LockGrace()-300*time.Millisecond,
