@@ -35,8 +35,8 @@ import (
 )
 
 // Heartbeats of the replicas' locks: a holder notices a lost lock within
-// 400 ms of its last renewal; the next holder waits 800 ms after it.
-var lockTestOptions = pgstore.Options{LockHeartbeat: 200 * time.Millisecond, LockHeartbeatTimeout: 200 * time.Millisecond}
+// 750 ms of its last renewal; the next holder waits 1.5 s after it.
+var lockTestOptions = pgstore.Options{LockHeartbeat: 250 * time.Millisecond, LockHeartbeatTimeout: 500 * time.Millisecond}
 
 // slowApp is the app every replica writes to: each change takes 20 to
 // 50 ms and lands at the end of the call, also when the caller's context
