@@ -27,8 +27,11 @@
 // integration's lock here on every path that applies (runs, Apply,
 // ApplyShown, ApprovePending), and Syncers of one integration in any
 // number of processes sharing the schema never apply side by side. A held
-// lock keeps one connection of the pool for itself, and is two things on
-// that connection:
+// lock, and a Lock waiting for one, keeps one connection of the pool for
+// itself: give the pool more connections than runs that may hold or wait
+// for a lock at once (River's MaxWorkers, say), since each run needs
+// others for its reads and writes. A held lock is two things on its
+// connection:
 //
 //   - a session-level advisory lock (pg_advisory_lock, keyed by the schema
 //     and the lock's name), which nobody else gets while the holder's
@@ -57,26 +60,27 @@
 // the database's clock. An Unlock clears the lease, and the next holder
 // proceeds at once: the grace is paid only after a lock was lost.
 //
-// What is guaranteed: a lock name in a schema has at most one holder at a
-// time, across processes, and a holder that lost it has closed Lost before
-// the next Lock of that name returns — provided the holder's process keeps
-// running (one stopped for longer than the grace, by SIGSTOP, a frozen VM
-// or a stop-the-world pause, notices only when it runs again) and the
-// database keeps what it committed (a failover to an asynchronous standby
-// that missed the last renewals shortens the wait by as much; the clocks of
-// the old and new primary should agree).
+// What is guaranteed: when Lock returns, no other Lock of that name in
+// that schema, in any process, is held or still unaware that it was lost:
+// a holder that lost it has closed Lost, at least half a grace before —
+// provided the holder's process keeps running (one stopped for longer than
+// the grace, by SIGSTOP, a frozen VM or a stop-the-world pause, notices
+// only when it runs again) and the database keeps what it committed (a
+// failover to an asynchronous standby that missed the last renewals
+// shortens the wait by as much; the clocks of the old and new primary
+// should agree).
 //
-// What is not: Lost stops the holder's next step, not the one it is in.
-// A sink call already in flight when the lock is lost completes, possibly
-// after the next holder has started; sinks must be idempotent, as the
-// dirsync Sink contract requires, so the next run's repeat of that change
-// does no harm. Likewise a store write (a cursor, a run record) the holder
-// began just before it noticed can land after the next holder began; the
-// Syncer writes a cursor only when every change of its plan applied, so a
-// late one is never ahead of the app. The lock needs a real session: a
-// pooler in transaction mode (PgBouncer's pool_mode=transaction) breaks
-// session-level advisory locks and must not sit between the Store and
-// PostgreSQL.
+// What is not: Lost stops the holder's next step, not the one it is in. A
+// sink call in flight when the holder notices completes, and if it takes
+// longer than the rest of the grace (2s or more with the defaults), it
+// completes after the next holder started; sinks must be idempotent, as
+// the dirsync Sink contract requires, so that the next run's repeat of
+// that change does no harm. Likewise a store write (a cursor, a run record)
+// the holder began just before it noticed can land late; the Syncer writes
+// a cursor only when every change of its plan applied, so a late one is
+// never ahead of the app. The lock needs a real session: a pooler in
+// transaction mode (PgBouncer's pool_mode=transaction) breaks session-level
+// advisory locks and must not sit between the Store and PostgreSQL.
 package pgstore
 
 import (
