@@ -44,6 +44,17 @@ func (s *Syncer) acquire(ctx context.Context) (context.Context, func(), error) {
 	}, nil
 }
 
+// LocksAcrossProcesses reports whether the Syncer's Store can lock across
+// processes (store.Locker). Then every path of the Syncer that applies
+// takes the integration's lock there, and never overlaps one of another
+// Syncer of the integration on the same store, in any process. A host
+// that runs an integration on several replicas (package riversync)
+// checks it.
+func (s *Syncer) LocksAcrossProcesses() bool {
+	_, ok := s.store.(store.Locker)
+	return ok
+}
+
 // stillHeld reports an error when ctx was cancelled because the
 // integration's lock was lost: what remains of a run (its cursor, its
 // record) is then not written.

@@ -29,7 +29,6 @@ import (
 	"github.com/dirsync-go/dirsync/internal/pgtest"
 	"github.com/dirsync-go/dirsync/riversync"
 	"github.com/dirsync-go/dirsync/store"
-	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
 var errDead = errors.New("replica is dead")
@@ -133,8 +132,7 @@ func TestReplicaDiesMidApply(t *testing.T) {
 	for i := range 20 {
 		require.NoError(t, dir.Add(user(fmt.Sprintf("u%02d", i), fmt.Sprintf("user%02d", i))))
 	}
-	st, err := pgstore.New(pool, &pgstore.Options{Schema: w.storeSch})
-	require.NoError(t, err)
+	st := w.openStore(t, pool)
 	newSyncer := func(st dirsync.Store, sink dirsync.Sink) (*dirsync.Syncer, error) {
 		return dirsync.New(dir, sink, &dirsync.Options{Source: name, Store: st, HistoryLimit: 100})
 	}
@@ -207,8 +205,7 @@ func TestReplicaDiesMidApply(t *testing.T) {
 	aCfg.ConnConfig.DialFunc = k.dial
 	aPool, err := pgxpool.NewWithConfig(ctx, aCfg)
 	require.NoError(t, err)
-	aStore, err := pgstore.New(aPool, &pgstore.Options{Schema: w.storeSch})
-	require.NoError(t, err)
+	aStore := w.openStore(t, aPool)
 	aSink := &dyingSink{app: w.sink, n: 5, reached: make(chan struct{}), dead: make(chan struct{})}
 	a := newClient(aPool, river.QueueDefault, func(ctx context.Context, _ string) (*dirsync.Syncer, dirsync.Mode, error) {
 		sy, err := newSyncer(aStore, aSink)

@@ -12,18 +12,32 @@
 //     on any replica coalesce: while one sync-now job waits, more presses
 //     add nothing; while one runs, presses queue exactly one more run
 //     (which will read the directory after the press);
-//   - at most one sync of an integration runs at any moment across all
-//     replicas: Worker.Work holds a PostgreSQL advisory lock, keyed by the
-//     integration, on its own connection for the whole run, and
-//     Worker.ApprovePending takes the same lock. A replica that dies
-//     mid-run loses its connection, so the lock is released; River rescues
-//     the job after RescueStuckJobsAfter and another replica runs it. Apply
-//     is idempotent and the cursor is saved only after every change
-//     applied, so the retry converges.
+//   - at most one run of an integration applies at any moment across all
+//     replicas, and the same holds for Worker.ApprovePending and for what
+//     the host's console calls on a Syncer (Apply, ApplyShown,
+//     ApprovePending): each takes the integration's lock through the
+//     Syncer's Store, which must be able to lock across processes
+//     (store.Locker; store/pgstore is). The Worker takes no lock of its
+//     own: a Syncer whose Store is not a store.Locker is refused with an
+//     error wrapping ErrNoLock, since its runs could overlap another
+//     replica's unseen.
+//
+// A lock can be lost while a run holds it: its connection is terminated,
+// the database restarts or fails over, a proxy drops it. The holder
+// notices within a bounded time (with store/pgstore, its heartbeat
+// interval plus timeout), stops the apply after the sink call it is in,
+// and writes neither the cursor nor the run record; the job then fails
+// with an error wrapping store.ErrLockLost and River retries it. No other
+// replica gets the lock before the holder that lost it must have noticed
+// (store/pgstore's lease and grace), so the two never apply side by side.
+// A replica that dies mid-run loses its connections, hence its lock; River
+// rescues the job after its timeout (Config.JobTimeout) and another
+// replica runs it. Apply is idempotent and the cursor is saved only after
+// every change applied, so the retry converges.
 //
 // The integrations' state must live in a store every replica shares
-// (store/pgstore) so that cursors, exceptions, history and pending plans
-// are the same everywhere.
+// (store/pgstore) so that cursors, exceptions, history, pending plans and
+// locks are the same everywhere.
 package riversync
 
 import (
@@ -59,19 +73,23 @@ type SyncArgs struct {
 func (SyncArgs) Kind() string { return "dirsync.sync" }
 
 // Resolver returns the Syncer of an integration, built over the shared
-// store, and the mode its runs use. The Worker calls it for every job,
-// with the integration's lock held.
+// store, and the mode its runs use. The Worker calls it for every job and
+// approval, before the Syncer takes the integration's lock: it must not
+// apply anything itself.
 type Resolver func(ctx context.Context, integration string) (*dirsync.Syncer, dirsync.Mode, error)
 
 // Config configures a Worker.
 type Config struct {
-	// Pool is the database the advisory locks are taken on: the one every
-	// replica's River client uses.
+	// Pool is optional and not used by the Worker: the integration's lock
+	// is the Syncer's, taken through its Store.
 	Pool *pgxpool.Pool
 	// Resolve finds an integration's Syncer. Required.
 	Resolve Resolver
 	// OnRun, if set, is called after each run with its record and error,
-	// with the integration's lock still held.
+	// once the run has released the integration's lock (another replica
+	// may be running the integration by then). A run that lost its lock
+	// has an error wrapping store.ErrLockLost, and its record was not
+	// written to History.
 	OnRun func(ctx context.Context, integration string, rec dirsync.RunRecord, err error)
 	// Logger receives diagnostics. Default: discard.
 	Logger *slog.Logger
@@ -109,8 +127,8 @@ func (w *Worker) Timeout(*river.Job[SyncArgs]) time.Duration {
 
 // NewWorker returns a Worker; register it with river.AddWorker.
 func NewWorker(cfg Config) (*Worker, error) {
-	if cfg.Pool == nil || cfg.Resolve == nil {
-		return nil, errors.New("riversync: NewWorker: Pool and Resolve are required")
+	if cfg.Resolve == nil {
+		return nil, errors.New("riversync: NewWorker: Resolve is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -118,71 +136,63 @@ func NewWorker(cfg Config) (*Worker, error) {
 	return &Worker{cfg: cfg}, nil
 }
 
-// Work implements river.Worker: one run of the integration (Syncer.RunOnce)
-// under its lock. A run whose plan or apply failed returns the error, so
-// River retries it with backoff.
+// ErrNoLock reports an integration whose Syncer cannot take its lock
+// across processes (its Store is not a store.Locker): the Worker refuses
+// to run it, since its runs could overlap another replica's.
+var ErrNoLock = errors.New("riversync: the Syncer's Store cannot lock across processes (use store/pgstore)")
+
+// Work implements river.Worker: one run of the integration (Syncer.RunOnce,
+// which holds the integration's lock for the whole run). A run whose plan
+// or apply failed, or that lost its lock, returns the error, so River
+// retries it with backoff.
 func (w *Worker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	name := job.Args.Integration
 	trigger := job.Args.Trigger
 	if trigger == "" {
 		trigger = dirsync.TriggerSchedule
 	}
-	return w.withLock(ctx, name, func(ctx context.Context) error {
-		sy, mode, err := w.cfg.Resolve(ctx, name)
-		if err != nil {
-			return fmt.Errorf("riversync: integration %q: %w", name, err)
-		}
-		rec, err := sy.RunOnce(ctx, trigger, mode)
-		if w.cfg.OnRun != nil {
-			w.cfg.OnRun(ctx, name, rec, err)
-		}
-		if err != nil {
-			w.cfg.Logger.WarnContext(ctx, "sync failed", "integration", name, "attempt", job.Attempt, "err", err)
-			return err
-		}
-		w.cfg.Logger.InfoContext(ctx, "sync done", "integration", name, "outcome", rec.Outcome)
-		return nil
-	})
+	sy, mode, err := w.resolve(ctx, name)
+	if err != nil {
+		return err
+	}
+	rec, err := sy.RunOnce(ctx, trigger, mode)
+	if w.cfg.OnRun != nil {
+		w.cfg.OnRun(ctx, name, rec, err)
+	}
+	if err != nil {
+		w.cfg.Logger.WarnContext(ctx, "sync failed", "integration", name, "attempt", job.Attempt, "err", err)
+		return err
+	}
+	w.cfg.Logger.InfoContext(ctx, "sync done", "integration", name, "outcome", rec.Outcome)
+	return nil
 }
 
 // ApprovePending approves the integration's pending plan (the one with the
 // digest an admin was shown, on any replica) under the integration's
-// lock, so it never overlaps a scheduled run. See Syncer.ApprovePending.
+// lock, so it never overlaps a run or another approval on any replica. See
+// Syncer.ApprovePending.
 func (w *Worker) ApprovePending(ctx context.Context, integration, digest string) (*dirsync.Report, error) {
-	var rep *dirsync.Report
-	err := w.withLock(ctx, integration, func(ctx context.Context) error {
-		sy, _, err := w.cfg.Resolve(ctx, integration)
-		if err != nil {
-			return fmt.Errorf("riversync: integration %q: %w", integration, err)
-		}
-		rep, err = sy.ApprovePending(ctx, digest)
-		return err
-	})
-	return rep, err
+	sy, _, err := w.resolve(ctx, integration)
+	if err != nil {
+		return nil, err
+	}
+	return sy.ApprovePending(ctx, digest)
 }
 
-// withLock runs f holding the integration's session-level advisory lock on
-// a connection of its own, waiting for the lock as long as ctx allows. If
-// the process dies, PostgreSQL ends the session and releases the lock.
-func (w *Worker) withLock(ctx context.Context, integration string, f func(context.Context) error) error {
-	conn, err := w.cfg.Pool.Acquire(ctx)
+// resolve finds the integration's Syncer, and refuses one that cannot
+// lock across processes.
+func (w *Worker) resolve(ctx context.Context, integration string) (*dirsync.Syncer, dirsync.Mode, error) {
+	sy, mode, err := w.cfg.Resolve(ctx, integration)
 	if err != nil {
-		return fmt.Errorf("riversync: lock %q: %w", integration, err)
+		return nil, 0, fmt.Errorf("riversync: integration %q: %w", integration, err)
 	}
-	defer conn.Release()
-	const key = `hashtextextended('dirsync.sync/' || $1, 0)`
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+key+`)`, integration); err != nil {
-		return fmt.Errorf("riversync: lock %q: %w", integration, err)
+	if sy == nil {
+		return nil, 0, fmt.Errorf("riversync: integration %q: Resolve returned no Syncer", integration)
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(`+key+`)`, integration); err != nil {
-			// The session may still hold the lock: end it.
-			_ = conn.Conn().Close(uctx)
-		}
-	}()
-	return f(ctx)
+	if !sy.LocksAcrossProcesses() {
+		return nil, 0, fmt.Errorf("riversync: integration %q: %w", integration, ErrNoLock)
+	}
+	return sy, mode, nil
 }
 
 // Inserter is what SyncNow needs of a River client (*river.Client[pgx.Tx]
@@ -269,7 +279,8 @@ func syncNowTx(ctx context.Context, tx pgx.Tx, client Inserter, integration stri
 	}
 	if free < 0 {
 		// Both slots' jobs are running: one holds the integration's lock
-		// and the other waits for it, so it has not read the directory.
+		// and the other waits for it (a run takes the lock before it
+		// reads), so it has not read the directory.
 		return false, nil
 	}
 	res, err := client.InsertTx(ctx, tx, args(free), opts)

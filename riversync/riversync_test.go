@@ -2,8 +2,10 @@ package riversync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +25,7 @@ import (
 	"github.com/dirsync-go/dirsync/dirsynctest"
 	"github.com/dirsync-go/dirsync/internal/pgtest"
 	"github.com/dirsync-go/dirsync/riversync"
+	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
@@ -42,15 +45,87 @@ type world struct {
 	dirs     map[string]*fake.Directory
 	sink     *dirsynctest.MemorySink
 	mu       sync.Mutex
-	inFlight map[string]int
-	maxIn    map[string]int
+	held     map[string]int // holders of the integration's lock now
+	maxHeld  map[string]int
+	unheld   map[string]int // reads by a run without the lock
 	runs     map[string]int
+	lost     []dirsync.RunRecord // runs that lost their lock
 	creates  map[string]int
 	storeSch string
 	riverSch string
 }
 
-// counting is a connector that counts the runs reading it.
+// lockOptions are the replicas' lock heartbeats: a holder notices a lost
+// lock within 1 s of its last renewal, and another waits 2 s after it.
+// (Tighter bounds make a loaded test machine, with three replicas of
+// eight workers each under the race detector, miss renewals: a holder
+// that cannot prove its lease in time gives the lock up.)
+var lockOptions = pgstore.Options{LockHeartbeat: 300 * time.Millisecond, LockHeartbeatTimeout: 700 * time.Millisecond}
+
+// openStore opens a replica's store on pool, watched by w.
+func (w *world) openStore(t testing.TB, pool *pgxpool.Pool) *watched {
+	t.Helper()
+	opts := lockOptions
+	opts.Schema = w.storeSch
+	st, err := pgstore.New(pool, &opts)
+	require.NoError(t, err)
+	return &watched{Store: st, w: w}
+}
+
+// watched is a replica's store that counts the holders of each
+// integration's lock: from Lock's return until Unlock, or until the
+// holder notices it lost the lock (Lost).
+type watched struct {
+	*pgstore.Store
+	w *world
+}
+
+func (s *watched) Lock(ctx context.Context, name string) (store.Lock, error) {
+	l, err := s.Store.Lock(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	integration := strings.TrimPrefix(name, "integration/")
+	s.w.mu.Lock()
+	s.w.held[integration]++
+	s.w.maxHeld[integration] = max(s.w.maxHeld[integration], s.w.held[integration])
+	s.w.mu.Unlock()
+	wl := &watchedLock{Lock: l, w: s.w, integration: integration, unlocked: make(chan struct{})}
+	go func() {
+		select {
+		case <-l.Lost():
+			wl.release()
+		case <-wl.unlocked:
+		}
+	}()
+	return wl, nil
+}
+
+type watchedLock struct {
+	store.Lock
+	w           *world
+	integration string
+	once        sync.Once
+	closing     sync.Once
+	unlocked    chan struct{}
+}
+
+func (l *watchedLock) release() {
+	l.once.Do(func() {
+		l.w.mu.Lock()
+		l.w.held[l.integration]--
+		l.w.mu.Unlock()
+	})
+}
+
+func (l *watchedLock) Unlock(ctx context.Context) error {
+	l.release()
+	l.closing.Do(func() { close(l.unlocked) })
+	return l.Lock.Unlock(ctx)
+}
+
+// counting is a connector that notes the reads of a run that does not
+// hold the integration's lock.
 type counting struct {
 	w    *world
 	name string
@@ -58,16 +133,17 @@ type counting struct {
 
 func (c counting) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 	c.w.mu.Lock()
-	c.w.inFlight[c.name]++
-	c.w.maxIn[c.name] = max(c.w.maxIn[c.name], c.w.inFlight[c.name])
+	if c.w.held[c.name] != 1 {
+		c.w.unheld[c.name]++
+	}
 	c.w.mu.Unlock()
 	time.Sleep(2 * time.Millisecond) // widen the window an overlap would need
 	return c.w.dirs[c.name].Read(ctx)
 }
 
 func newWorld(t *testing.T, pool *pgxpool.Pool, n int) *world {
-	w := &world{dirs: map[string]*fake.Directory{}, inFlight: map[string]int{}, maxIn: map[string]int{},
-		runs: map[string]int{}, creates: map[string]int{}}
+	w := &world{dirs: map[string]*fake.Directory{}, held: map[string]int{}, maxHeld: map[string]int{},
+		unheld: map[string]int{}, runs: map[string]int{}, creates: map[string]int{}}
 	for i := range n {
 		name := fmt.Sprintf("corp-%02d", i)
 		w.dirs[name] = fake.New(user(name+"-1", name+"-alice"), user(name+"-2", name+"-bob"))
@@ -93,7 +169,7 @@ type replica struct {
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx]
 	worker *riversync.Worker
-	store  *pgstore.Store
+	store  *watched
 }
 
 func (w *world) syncer(st dirsync.Store, name string) (*dirsync.Syncer, error) {
@@ -103,19 +179,22 @@ func (w *world) syncer(st dirsync.Store, name string) (*dirsync.Syncer, error) {
 func (w *world) startReplica(t *testing.T, mode dirsync.Mode, cfg func(*river.Config)) *replica {
 	t.Helper()
 	pool := pgtest.Pool(t, 30)
-	st, err := pgstore.New(pool, &pgstore.Options{Schema: w.storeSch})
-	require.NoError(t, err)
+	st := w.openStore(t, pool)
 	worker, err := riversync.NewWorker(riversync.Config{
-		Pool: pool,
 		Resolve: func(ctx context.Context, name string) (*dirsync.Syncer, dirsync.Mode, error) {
 			sy, err := w.syncer(st, name)
 			return sy, mode, err
 		},
 		OnRun: func(ctx context.Context, name string, rec dirsync.RunRecord, err error) {
+			if err != nil {
+				t.Logf("%s: run failed: %v", name, err)
+			}
 			w.mu.Lock()
 			defer w.mu.Unlock()
-			w.inFlight[name]--
 			w.runs[name]++
+			if errors.Is(err, store.ErrLockLost) {
+				w.lost = append(w.lost, rec)
+			}
 		},
 	})
 	require.NoError(t, err)
@@ -159,7 +238,8 @@ func waitIdle(t *testing.T, pool *pgxpool.Pool, schema string) {
 
 // Three replicas, 20 integrations, 200 "sync now" presses spread over the
 // replicas while the directories change: no integration ever has two
-// runs in flight, no account is created twice, every run is in the
+// runs in flight (its lock has one holder at a time, and every read is
+// made under it), no account is created twice, every run is in the
 // integration's history exactly once, and the app ends in step.
 func TestReplicasNeverOverlap(t *testing.T) {
 	ctx := context.Background()
@@ -192,8 +272,9 @@ func TestReplicasNeverOverlap(t *testing.T) {
 	defer w.mu.Unlock()
 	total := 0
 	for name := range w.dirs {
-		assert.Equal(t, 1, w.maxIn[name], "%s: runs in flight at once", name)
-		assert.Equal(t, 0, w.inFlight[name], "%s: a run never finished", name)
+		assert.Equal(t, 1, w.maxHeld[name], "%s: holders of the lock at once", name)
+		assert.Equal(t, 0, w.held[name], "%s: a run never released its lock", name)
+		assert.Equal(t, 0, w.unheld[name], "%s: reads without the lock", name)
 		sy, err := w.syncer(reps[0].store, name)
 		require.NoError(t, err)
 		hist, err := sy.History(ctx)

@@ -22,7 +22,8 @@ import (
 // the integration's state in each store. The run reads and writes the
 // store several times (cursor, exceptions, fingerprint, pending, history
 // of up to 100 runs), so the difference between stores is the store's
-// cost per run.
+// cost per run; "postgres" includes the integration's lock (pgstore is a
+// store.Locker), "postgres-without-lock" hides it.
 func BenchmarkRunAfterOneChange(b *testing.B) {
 	ctx := context.Background()
 	stores := []struct {
@@ -41,6 +42,18 @@ func BenchmarkRunAfterOneChange(b *testing.B) {
 			require.NoError(b, err)
 			require.NoError(b, st.Migrate(ctx))
 			return st
+		}},
+		// The same store without its lock: the difference is what a run
+		// pays for the integration's lock.
+		{"postgres-without-lock", func(b *testing.B) dirsync.Store {
+			pool := pgtest.Pool(b, 4)
+			st, err := pgstore.New(pool, &pgstore.Options{Schema: pgtest.Schema(b, pool)})
+			require.NoError(b, err)
+			require.NoError(b, st.Migrate(ctx))
+			return struct {
+				store.Store
+				store.Updater
+			}{st, st}
 		}},
 	}
 	for _, s := range stores {

@@ -20,6 +20,67 @@
 // Values are opaque bytes (bytea); the store cannot tell a damaged value
 // from a valid one, so corrupt JSON is reported by the Syncer that reads
 // it, as an error wrapping store.ErrCorruptStore.
+//
+// # Locks
+//
+// Store implements store.Locker, so a Syncer on it takes its
+// integration's lock here on every path that applies (runs, Apply,
+// ApplyShown, ApprovePending), and Syncers of one integration in any
+// number of processes sharing the schema never apply side by side. A held
+// lock, and a Lock waiting for one, keeps one connection of the pool for
+// itself: give the pool more connections than runs that may hold or wait
+// for a lock at once (River's MaxWorkers, say), since each run needs
+// others for its reads and writes. A held lock is two things on its
+// connection:
+//
+//   - a session-level advisory lock (pg_advisory_lock, keyed by the schema
+//     and the lock's name), which nobody else gets while the holder's
+//     session lives, and which a waiter gets the moment it is released;
+//   - a lease, a row of the schema's locks table (holder token, renewed_at,
+//     grace, the holder's backend pid), which a heartbeat on the same
+//     connection renews every Options.LockHeartbeat (default 1s), each
+//     renewal bounded by Options.LockHeartbeatTimeout (default 1s).
+//
+// A holder that has not renewed its lease within heartbeat + timeout of
+// its last renewal (2s by default) gives the lock up: it closes the lock's
+// connection, which ends the advisory lock if the session still lived, and
+// closes Lost, upon which the Syncer stops (store.Locker). That covers the
+// ways a lock goes without its holder asking: pg_terminate_backend, a
+// restart or failover of the database, a proxy or firewall that drops the
+// connection, a partition, a database too slow to answer.
+//
+// The advisory lock alone goes the instant the holder's session ends,
+// long before the holder can notice. So Lock, when it finds a lease that
+// was not released (its holder still set) and was renewed less than its
+// grace ago, holds the advisory lock and waits until that grace has passed
+// before it returns. The grace is twice the time its holder needs to
+// notice (Store.LockGrace: 4s with the defaults), and each holder writes
+// its own into its lease, so replicas with different settings still wait
+// long enough for each other; renewed_at and the wait are both measured on
+// the database's clock. An Unlock clears the lease, and the next holder
+// proceeds at once: the grace is paid only after a lock was lost.
+//
+// What is guaranteed: when Lock returns, no other Lock of that name in
+// that schema, in any process, is held or still unaware that it was lost:
+// a holder that lost it has closed Lost, at least half a grace before —
+// provided the holder's process keeps running (one stopped for longer than
+// the grace, by SIGSTOP, a frozen VM or a stop-the-world pause, notices
+// only when it runs again) and the database keeps what it committed (a
+// failover to an asynchronous standby that missed the last renewals
+// shortens the wait by as much; the clocks of the old and new primary
+// should agree).
+//
+// What is not: Lost stops the holder's next step, not the one it is in. A
+// sink call in flight when the holder notices completes, and if it takes
+// longer than the rest of the grace (2s or more with the defaults), it
+// completes after the next holder started; sinks must be idempotent, as
+// the dirsync Sink contract requires, so that the next run's repeat of
+// that change does no harm. Likewise a store write (a cursor, a run record)
+// the holder began just before it noticed can land late; the Syncer writes
+// a cursor only when every change of its plan applied, so a late one is
+// never ahead of the app. The lock needs a real session: a pooler in
+// transaction mode (PgBouncer's pool_mode=transaction) breaks session-level
+// advisory locks and must not sit between the Store and PostgreSQL.
 package pgstore
 
 import (
@@ -32,6 +93,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -57,15 +119,28 @@ type Options struct {
 	// Default "dirsync". Letters, digits and '_', starting with a letter
 	// or '_', at most 63 bytes.
 	Schema string
+	// LockHeartbeat is how often a held lock (Lock) renews its lease, on
+	// the lock's own connection. Default DefaultLockHeartbeat (1s).
+	LockHeartbeat time.Duration
+	// LockHeartbeatTimeout bounds each renewal: a holder that has not
+	// renewed within LockHeartbeat+LockHeartbeatTimeout of its last
+	// renewal gives the lock up as lost. Default
+	// DefaultLockHeartbeatTimeout (1s). A lock that was not released
+	// cleanly is taken by another holder no sooner than twice that sum
+	// after its last renewal (LockGrace: 4s with the defaults).
+	LockHeartbeatTimeout time.Duration
 }
 
 // Store is a store.Store and store.Updater in a PostgreSQL schema. It
 // is safe for concurrent use, and any number of processes may open it on
 // the same database.
 type Store struct {
-	pool   *pgxpool.Pool
-	schema string // as given, unquoted
-	table  string // quoted schema.kv
+	pool        *pgxpool.Pool
+	schema      string // as given, unquoted
+	table       string // quoted schema.kv
+	locks       string // quoted schema.locks
+	beat        time.Duration
+	beatTimeout time.Duration
 }
 
 var (
@@ -81,14 +156,29 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: New: nil pool")
 	}
-	schema := "dirsync"
-	if opts != nil && opts.Schema != "" {
-		schema = opts.Schema
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	if !validSchema.MatchString(schema) {
-		return nil, fmt.Errorf("pgstore: New: schema name %s: use letters, digits and '_' (at most 63)", store.QuoteKey(schema))
+	if o.Schema == "" {
+		o.Schema = "dirsync"
 	}
-	return &Store{pool: pool, schema: schema, table: pgx.Identifier{schema, "kv"}.Sanitize()}, nil
+	if !validSchema.MatchString(o.Schema) {
+		return nil, fmt.Errorf("pgstore: New: schema name %s: use letters, digits and '_' (at most 63)", store.QuoteKey(o.Schema))
+	}
+	if o.LockHeartbeat == 0 {
+		o.LockHeartbeat = DefaultLockHeartbeat
+	}
+	if o.LockHeartbeatTimeout == 0 {
+		o.LockHeartbeatTimeout = DefaultLockHeartbeatTimeout
+	}
+	if o.LockHeartbeat < time.Millisecond || o.LockHeartbeatTimeout < time.Millisecond {
+		return nil, fmt.Errorf("pgstore: New: LockHeartbeat %v and LockHeartbeatTimeout %v: want at least 1ms each (0 for the defaults)",
+			o.LockHeartbeat, o.LockHeartbeatTimeout)
+	}
+	return &Store{pool: pool, schema: o.Schema,
+		table: pgx.Identifier{o.Schema, "kv"}.Sanitize(), locks: pgx.Identifier{o.Schema, "locks"}.Sanitize(),
+		beat: o.LockHeartbeat, beatTimeout: o.LockHeartbeatTimeout}, nil
 }
 
 // Schema returns the name of the store's schema.
