@@ -12,9 +12,10 @@ import (
 // Syncer's own mutex, so that runs and applies of this Syncer take turns,
 // and, when the Store can lock across processes (store.Locker), the
 // integration's lock there, so that no other replica applies meanwhile.
-// The returned context is cancelled when that lock is lost: the apply then
-// finishes the change it is on and stops, and the bookkeeping after it
-// (cursor, history) is not written. release gives both back.
+// The returned context is cancelled when that lock is lost: no further
+// change is started (a sink call in flight completes), the rest are not
+// attempted, and the cursor and the run record are not written; the
+// removals that did apply are still noted in the removal budget. release gives both back.
 func (s *Syncer) acquire(ctx context.Context) (context.Context, func(), error) {
 	s.runMu.Lock()
 	l, ok := s.store.(store.Locker)

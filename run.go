@@ -322,9 +322,10 @@ func safetyText(p *Plan) string {
 // in History and returns its record. trigger is recorded as the run's
 // Trigger.
 //
-// Runs of one Syncer never overlap, but two Syncers of one integration in
-// two processes can: the caller serialises those (riversync holds a
-// PostgreSQL advisory lock). A run whose plan failed, whose apply failed
+// Runs of one Syncer never overlap; two Syncers of one integration in two
+// processes do not either when their Store locks across processes
+// (store.Locker: store/pgstore does), since every run takes the
+// integration's lock through it. A run whose plan failed, whose apply failed
 // or was interrupted, or that did not start because ctx was done, returns
 // an error with its record.
 func (s *Syncer) RunOnce(ctx context.Context, trigger Trigger, mode Mode) (RunRecord, error) {

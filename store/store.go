@@ -39,6 +39,10 @@
 //     when the Store has it; without it, UpdateJSON serialises the cycles
 //     on a Store value and key itself, which is enough within one process
 //     but not for several processes sharing one store.
+//   - Locker: a named lock that holds across every process sharing the
+//     store, and tells its holder when it is lost. A Syncer takes its
+//     integration's lock through it on every path that applies, so that
+//     replicas never apply one integration at once.
 //
 // # Drivers
 //

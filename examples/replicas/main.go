@@ -83,7 +83,7 @@ func main() {
 		check(err)
 		// The three lines of wiring: a worker that finds an
 		// integration's Syncer, registered with River, and a schedule.
-		worker, err := riversync.NewWorker(riversync.Config{Pool: pool,
+		worker, err := riversync.NewWorker(riversync.Config{
 			Resolve: func(ctx context.Context, integration string) (*dirsync.Syncer, dirsync.Mode, error) {
 				sy, err := dirsync.New(directory, app, &dirsync.Options{Source: integration, Store: store})
 				return sy, dirsync.ModeAutomatic, err
