@@ -21,5 +21,15 @@ func NormalizeEmail(s string) string {
 	if s == "" {
 		return ""
 	}
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s) // case folding of ASCII; allocates only when s has capitals
+	}
 	return norm.NFC.String(cases.Fold().String(norm.NFC.String(s)))
 }
