@@ -137,7 +137,9 @@ func pacedFlood(t *testing.T, res scim.Resources, spacing time.Duration) {
 
 	t.Logf("blocked %d, pending removals %d", blocked(), removals(pending))
 	assert.LessOrEqual(t, blocked(), 20, "at most 20 %% of 100 accounts blocked")
-	assert.Positive(t, blocked(), "removals within the budget apply")
+	// How many apply depends on how the pushes fall into runs: a run that
+	// sees the whole flood at once holds it all, as a burst is held; runs
+	// that see it a few at a time apply up to the budget. Never more.
 	for _, ch := range pending.Changes {
 		if ch.Op.Actionable() {
 			assert.Contains(t, []diff.Op{diff.OpBlock, diff.OpDelete}, ch.Op, "the pending plan holds only removals: %s", ch)
