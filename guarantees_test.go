@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -415,14 +416,14 @@ func TestReportTextCleansControlCharacters(t *testing.T) {
 // A panic in the sink or in OnApplied fails that change, is recorded, and
 // the schedule goes on.
 func TestPanicInHostCodeIsRecovered(t *testing.T) {
-	calls := 0
+	var calls atomic.Int32 // OnApplied and the sink run on several goroutines with concurrent apply
 	h := startRun(t, dirsync.ModeAutomatic, &dirsync.Options{OnApplied: func(ctx context.Context, r dirsync.Result) {
-		calls++
+		calls.Add(1)
 		if r.Change.After != nil && r.Change.After.Username == "bob" {
 			panic("invitation service exploded")
 		}
 	}}, func(c diff.Change) error {
-		if c.After != nil && c.After.Username == "alice" && calls < 10 {
+		if c.After != nil && c.After.Username == "alice" && calls.Load() < 10 {
 			panic(fmt.Sprintf("nil map in sink for %s", c.After.Username))
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"iter"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,9 +194,9 @@ func TestIncrementalKilledMidApplyConvergesOnRestart(t *testing.T) {
 	require.NoError(t, dir.Delete(ids[20]))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
+	var n atomic.Int32 // Fail runs on several goroutines with concurrent apply
 	sink.Fail = func(diff.Change) error {
-		if n++; n == 4 {
+		if n.Add(1) == 4 {
 			cancel() // the process dies during the fourth change
 		}
 		return nil

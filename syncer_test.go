@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,9 +276,9 @@ func TestSyncerCancelledApply(t *testing.T) {
 	p, err := sy.Plan(context.Background())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
+	var n atomic.Int32 // Fail runs on several goroutines with concurrent apply
 	sink.Fail = func(diff.Change) error {
-		if n++; n == 5 {
+		if n.Add(1) == 5 {
 			cancel()
 		}
 		return nil
