@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dirsync-go/dirsync/store"
 )
@@ -97,12 +98,12 @@ func (s *Syncer) setPending(ctx context.Context, p *Plan, held bool) error {
 // one atomic update (store.Updater where the Store has it, across processes
 // where it is shared), so that of two admins approving it on two replicas
 // one applies it and the other gets ErrNoPendingPlan.
-func (s *Syncer) claimPending(ctx context.Context, d string) (held bool, _ error) {
+func (s *Syncer) claimPending(ctx context.Context, d string) (held bool, stored []byte, _ error) {
 	key := s.key("pending")
 	var why error
 	err := updateJSON(ctx, s.store, key, func(raw *json.RawMessage) error {
 		p, h, err := decodeStored(key, *raw)
-		held = h
+		held, stored = h, slices.Clone(*raw)
 		switch {
 		case len(*raw) == 0 || p == nil && err == nil:
 			why = ErrNoPendingPlan
@@ -117,9 +118,9 @@ func (s *Syncer) claimPending(ctx context.Context, d string) (held bool, _ error
 		return why
 	})
 	if why != nil {
-		return false, why
+		return false, nil, why
 	}
-	return held, err
+	return held, stored, err
 }
 
 // ApprovePending applies the plan waiting for approval, the one whose
@@ -145,12 +146,17 @@ func (s *Syncer) ApprovePending(ctx context.Context, digest string) (*Report, er
 		return nil, err
 	}
 	defer release()
-	held, err := s.claimPending(ctx, digest)
+	held, stored, err := s.claimPending(ctx, digest)
 	if err != nil {
 		return nil, err
 	}
 	fresh, err := s.Plan(ctx)
 	if err != nil && !errors.Is(err, ErrSafetyLimit) {
+		// No plan to compare with: the claimed plan waits again, as it
+		// was, for the next approval.
+		if perr := s.store.Put(context.WithoutCancel(ctx), s.key("pending"), stored); perr != nil {
+			err = errors.Join(err, fmt.Errorf("dirsync: put the pending plan back: %w", perr))
+		}
 		return nil, err
 	}
 	// The admin saw the whole plan, or (when only its removals were over

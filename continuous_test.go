@@ -10,6 +10,7 @@ import (
 	"iter"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,4 +407,43 @@ func TestApplyCountsRemovalsFromTheSink(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []diff.Op{diff.OpBlock}, sink.ops)
 	assert.Equal(t, 1, blocked(sink.MemorySink))
+}
+
+// failOnce is a connector (full reads only) whose next read fails once.
+type failOnce struct {
+	dir  *fake.Directory
+	fail atomic.Bool
+}
+
+func (f *failOnce) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
+	if f.fail.Swap(false) {
+		return func(yield func(connector.Entry, error) bool) {
+			yield(connector.Entry{}, errors.New("LDAP server down"))
+		}
+	}
+	return f.dir.Read(ctx)
+}
+
+// An approval whose fresh plan cannot be made (the directory is down)
+// applies nothing and leaves the plan waiting, as it was, for the next
+// approval.
+func TestApprovalWithAFailedReadKeepsThePlanPending(t *testing.T) {
+	ctx := context.Background()
+	dir := &failOnce{dir: fake.New(users(3)...)}
+	sink := dirsynctest.NewMemorySink()
+	sy := newSyncer(t, dir, sink, nil)
+	_, err := sy.RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeApproval)
+	require.NoError(t, err)
+	p, err := sy.PendingPlan(ctx)
+	require.NoError(t, err)
+	dir.fail.Store(true)
+	_, err = sy.ApprovePending(ctx, p.Digest())
+	require.ErrorContains(t, err, "LDAP server down")
+	again, err := sy.PendingPlan(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, again, "still waiting")
+	assert.Equal(t, p.Digest(), again.Digest())
+	rep, err := sy.ApprovePending(ctx, p.Digest())
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Count(dirsync.StatusApplied))
 }
