@@ -65,10 +65,7 @@ func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except fun
 		}
 		if n == 1 || changes[lo].Op == diff.OpCreateDepartment {
 			for i := lo; i < hi; i++ {
-				results[i] = s.applyChange(ctx, changes[i], except)
-				if results[i].Status != StatusNotAttempted && results[i].Status != StatusSkipped {
-					progress()
-				}
+				results[i] = s.applyCounted(ctx, changes[i], except, progress)
 			}
 		} else {
 			s.applySegment(ctx, changes, results, lo, hi, n, except, progress)
@@ -76,6 +73,16 @@ func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except fun
 		lo = hi
 	}
 	return results
+}
+
+// applyCounted applies one change and reports progress for a change that
+// was attempted.
+func (s *Syncer) applyCounted(ctx context.Context, c diff.Change, except func(*diff.Account) (diff.Reason, bool), progress func()) Result {
+	res := s.applyChange(ctx, c, except)
+	if res.Status != StatusNotAttempted && res.Status != StatusSkipped {
+		progress()
+	}
+	return res
 }
 
 // segment names the kinds of change that may overlap: creates; updates
@@ -113,10 +120,7 @@ func (s *Syncer) applySegment(ctx context.Context, changes []diff.Change, result
 			defer wg.Done()
 			for group := range work {
 				for _, i := range group {
-					results[i] = s.applyChange(ctx, changes[i], except)
-					if results[i].Status != StatusNotAttempted && results[i].Status != StatusSkipped {
-						progress()
-					}
+					results[i] = s.applyCounted(ctx, changes[i], except, progress)
 				}
 			}
 		}()
