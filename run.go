@@ -201,6 +201,9 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 	// finish records a run that applied nothing.
 	finish := func(r RunRecord, runErr error) {
 		r.Trigger, r.Mode = trigger, mode
+		if r.ID == "" {
+			r.ID = newRunID(r.Started)
+		}
 		if lost := stillHeld(ctx); lost != nil {
 			// Another replica may run now: the record is returned, not
 			// written.
