@@ -201,12 +201,16 @@ func (w *logWriter) finished(ctx context.Context, i int, res Result) {
 		w.mu.Unlock()
 		return
 	}
-	seg := w.pending[:logSegment:logSegment]
-	w.pending = slices.Clone(w.pending[logSegment:])
+	full := len(w.pending) / logSegment * logSegment
+	segs := w.pending[:full:full]
+	w.pending = slices.Clone(w.pending[full:])
 	w.flushMu.Lock() // before unlocking mu: segments are written in order
 	w.mu.Unlock()
 	defer w.flushMu.Unlock()
-	w.write(ctx, seg, false)
+	for len(segs) > 0 {
+		w.write(ctx, segs[:logSegment], false)
+		segs = segs[logSegment:]
+	}
 }
 
 // entry makes the log entry of a result, numbering it.
@@ -330,6 +334,10 @@ func (w *logWriter) close(ctx context.Context) error {
 	w.flushMu.Lock()
 	w.mu.Unlock()
 	defer w.flushMu.Unlock()
+	for len(seg) > logSegment {
+		w.write(ctx, seg[:logSegment], false)
+		seg = seg[logSegment:]
+	}
 	w.write(ctx, seg, true)
 	if w.err != nil {
 		return w.err
