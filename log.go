@@ -113,6 +113,10 @@ const (
 // logSegment is how many entries one store key of a run's log holds.
 var logSegment = 500
 
+// logBucketSegments is how many segments' worth of entries one bucket of
+// a run's account index covers.
+const logBucketSegments = 4
+
 // How the log is stored, under "integration/<source>/log/":
 //
 //   - "runs": the index, a small JSON list of logRun, oldest run first;
@@ -120,8 +124,9 @@ var logSegment = 500
 //     entries in plan order (the last one may be shorter);
 //   - "run/<id>/idx/<b>": for a run of more than one segment, bucket b of
 //     its account index, mapping "x:<external ID>" and "e:<normalized
-//     email>" to the entries' Seq; an account's bucket is the FNV-1a hash
-//     of its key modulo the run's bucket count.
+//     email>" to the entries' Seq, one bucket per four segments; an
+//     account's bucket is the FNV-1a hash of its key modulo the run's
+//     bucket count.
 //
 // History never reads any of these, so a large run's log costs its
 // queries, not every History call.
@@ -283,7 +288,7 @@ func (w *logWriter) write(ctx context.Context, seg []LogEntry, close bool) {
 		w.run.Entries += len(seg)
 	}
 	if close && w.run.Segments > 1 {
-		w.run.Buckets = w.run.Segments
+		w.run.Buckets = (w.run.Segments + logBucketSegments - 1) / logBucketSegments
 		buckets := make([]map[string][]int, w.run.Buckets)
 		for k, seqs := range w.index {
 			b := logBucket(k, w.run.Buckets)
