@@ -13,8 +13,10 @@ import (
 	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/internal/pgtest"
 	"github.com/dirsync-go/dirsync/store"
 	"github.com/dirsync-go/dirsync/store/filestore"
+	"github.com/dirsync-go/dirsync/store/pgstore"
 )
 
 // countingStore counts the bytes its Gets return.
@@ -44,7 +46,8 @@ func logBenchSize() int {
 	return n * mult
 }
 
-// logBenchStores are the stores the log benchmarks run on.
+// logBenchStores are the stores the log benchmarks run on; PostgreSQL too
+// when DIRSYNC_PG_URL is set.
 var logBenchStores = []struct {
 	name string
 	open func(b *testing.B) (dirsync.Store, string)
@@ -58,6 +61,26 @@ var logBenchStores = []struct {
 		}
 		return st, path
 	}},
+}
+
+func init() {
+	if os.Getenv("DIRSYNC_PG_URL") == "" {
+		return
+	}
+	logBenchStores = append(logBenchStores, struct {
+		name string
+		open func(b *testing.B) (dirsync.Store, string)
+	}{"postgres", func(b *testing.B) (dirsync.Store, string) {
+		pool := pgtest.Pool(b, 4)
+		st, err := pgstore.New(pool, &pgstore.Options{Schema: pgtest.Schema(b, pool)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return st, ""
+	}})
 }
 
 // importInto runs a first import of n people (n creates) into st, with

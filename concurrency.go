@@ -68,7 +68,7 @@ func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except fun
 		if n == 1 || changes[lo].Op == diff.OpCreateDepartment {
 			for i := lo; i < hi; i++ {
 				results[i] = s.applyCounted(ctx, changes[i], except, progress)
-				lw.finished(ctx, i, results[i])
+				lw.finished(ctx, results, i)
 			}
 		} else {
 			s.applySegment(ctx, changes, results, lo, hi, n, except, progress, lw)
@@ -124,7 +124,7 @@ func (s *Syncer) applySegment(ctx context.Context, changes []diff.Change, result
 			for group := range work {
 				for _, i := range group {
 					results[i] = s.applyCounted(ctx, changes[i], except, progress)
-					lw.finished(ctx, i, results[i])
+					lw.finished(ctx, results, i)
 				}
 			}
 		}()

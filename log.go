@@ -166,9 +166,9 @@ type logWriter struct {
 	run logRun
 
 	mu      sync.Mutex // the fields below
-	results []*Result
-	times   []time.Time
-	mark    int        // results[:mark] are done and taken into pending
+	done    []bool      // done[i]: change i has its outcome
+	times   []time.Time // when it had it
+	mark    int         // changes [0, mark) are done and taken into pending
 	seq     int        // the Seq of the next entry
 	pending []LogEntry // the entries after the last segment written
 	flushMu sync.Mutex // segments go to the store one at a time, in order
@@ -182,24 +182,24 @@ func (s *Syncer) newLogWriter(id string, started time.Time, n int) *logWriter {
 	if s.logOpts.Disabled || n == 0 {
 		return nil
 	}
-	return &logWriter{s: s, run: logRun{ID: id, Started: started}, results: make([]*Result, n),
+	return &logWriter{s: s, run: logRun{ID: id, Started: started}, done: make([]bool, n),
 		times: make([]time.Time, n), index: map[string][]int{}}
 }
 
-// finished notes that change i (in plan order) has its outcome, and writes
-// each segment the changes finished so far complete.
-func (w *logWriter) finished(ctx context.Context, i int, res Result) {
+// finished notes that results[i] (in plan order) has its outcome, and
+// writes each segment the changes finished so far complete. The caller
+// set results[i]; results[j] for another j is read only once finished(j)
+// was called.
+func (w *logWriter) finished(ctx context.Context, results []Result, i int) {
 	if w == nil {
 		return
 	}
 	w.mu.Lock()
-	w.results[i], w.times[i] = &res, w.s.now()
-	for w.mark < len(w.results) && w.results[w.mark] != nil {
-		r := w.results[w.mark]
-		if r.Status != StatusNotAttempted {
+	w.done[i], w.times[i] = true, w.s.now()
+	for w.mark < len(w.done) && w.done[w.mark] {
+		if r := &results[w.mark]; r.Status != StatusNotAttempted {
 			w.pending = append(w.pending, w.entry(r, w.times[w.mark]))
 		}
-		w.results[w.mark] = nil
 		w.mark++
 	}
 	if len(w.pending) < logSegment {
