@@ -165,13 +165,13 @@ type logWriter struct {
 	s   *Syncer
 	run logRun
 
-	mu      sync.Mutex // the fields below
+	mu      sync.Mutex  // the fields below
 	done    []bool      // done[i]: change i has its outcome
 	times   []time.Time // when it had it
 	mark    int         // changes [0, mark) are done and taken into pending
-	seq     int        // the Seq of the next entry
-	pending []LogEntry // the entries after the last segment written
-	flushMu sync.Mutex // segments go to the store one at a time, in order
+	seq     int         // the Seq of the next entry
+	pending []LogEntry  // the entries after the last segment written
+	flushMu sync.Mutex  // segments go to the store one at a time, in order
 	index   map[string][]int
 	err     error
 }
@@ -308,8 +308,8 @@ func (w *logWriter) write(ctx context.Context, seg []LogEntry, close bool) {
 		}
 	}
 	w.run.Closed = close
-	if len(seg) == 0 && !close {
-		return
+	if len(seg) == 0 && !close || w.run.Entries == 0 {
+		return // nothing new, or a run that logged nothing (every change not attempted)
 	}
 	run := w.run
 	w.err = updateJSON(ctx, w.s.store, w.s.logKey("runs"), func(runs *[]logRun) error {

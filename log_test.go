@@ -520,3 +520,37 @@ func TestLogRunIDInRunRecord(t *testing.T) {
 	assert.NotEqual(t, rec.ID, again.ID)
 	assert.Equal(t, runIDs(t, sy), []string{again.ID, rec.ID})
 }
+
+// A cancelled apply logs the changes it carried out, and not those it
+// did not attempt: the next run plans them again, and logs them then.
+func TestLogCancelledApply(t *testing.T) {
+	defer dirsync.SetLogSegment(2)()
+	dir := fake.New()
+	for i := range 6 {
+		require.NoError(t, dir.Add(user(fmt.Sprintf("%d", i), fmt.Sprintf("user%d", i), "Users")))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := dirsynctest.NewMemorySink()
+	calls := 0
+	sink.Fail = func(diff.Change) error {
+		if calls++; calls == 3 {
+			cancel()
+		}
+		return nil
+	}
+	sy := newSyncer(t, dir, sink, &dirsync.Options{ApplyConcurrency: 1})
+	p, err := sy.Plan(ctx)
+	require.NoError(t, err)
+	r, err := sy.Apply(ctx, p)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 3, r.Count(dirsync.StatusApplied))
+	first := runIDs(t, sy)[0]
+	got := readAll(t, sy, dirsync.LogQuery{Run: first}, 10)
+	require.Len(t, got, 3)
+	for i, e := range got {
+		assert.Equal(t, r.Results[i].Change.Key, e.Key)
+		assert.Equal(t, dirsync.StatusApplied, e.Status)
+	}
+	syncOnce(t, sy)
+	assert.Len(t, readAll(t, sy, dirsync.LogQuery{Run: runIDs(t, sy)[0]}, 10), p.Actionable()-3, "the rest, applied by the next run")
+}
