@@ -136,7 +136,7 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 	if err := s.noteRemovals(ctx, r); err != nil {
 		books = append(books, fmt.Errorf("dirsync: note the removals applied in the removal budget: %w", err))
 	}
-	if err := lw.close(ctx); err != nil {
+	if err := lw.close(ctx, s); err != nil {
 		books = append(books, fmt.Errorf("dirsync: provisioning log not written in full: %w", err))
 	}
 	run := s.runRecord(p, r, trigger, mode)

@@ -133,7 +133,8 @@
 // after a 100,000-change import than before (BENCHMARKS.md), and the file
 // store keeps the segments in side files. Options.Log bounds it by age
 // (30 days by default) and by count (100,000 entries by default, dropped
-// oldest first), checked when each apply ends, and switches it off.
+// oldest first), applied at the end of every run and apply, and switches it
+// off.
 //
 // The log is an audit aid, not the source of truth (the sink is). Its
 // entries are written in plan order, also with concurrent apply, each

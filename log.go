@@ -135,7 +135,9 @@ const logBucketSegments = 4
 type logRun struct {
 	ID      string    `json:"id"`
 	Started time.Time `json:"started"`
-	// Entries counts the entries written; Segments the segments.
+	// Entries counts the entries written; Segments the segments. Until
+	// the run is closed they count its first segment only, and more may
+	// follow.
 	Entries  int `json:"entries"`
 	Segments int `json:"segments"`
 	// First is the first segment still kept (retention drops from the
@@ -308,8 +310,12 @@ func (w *logWriter) write(ctx context.Context, seg []LogEntry, close bool) {
 		}
 	}
 	w.run.Closed = close
-	if len(seg) == 0 && !close || w.run.Entries == 0 {
-		return // nothing new, or a run that logged nothing (every change not attempted)
+	if !close && w.run.Segments != 1 || w.run.Entries == 0 {
+		// The index names a run from its first segment on, and has its
+		// size once it is closed: readers look for the segments of a run
+		// not closed beyond those the index counts. A run that logged
+		// nothing (every change not attempted) is not listed.
+		return
 	}
 	run := w.run
 	w.err = updateJSON(ctx, w.s.store, w.s.logKey("runs"), func(runs *[]logRun) error {
@@ -327,10 +333,15 @@ func (w *logWriter) write(ctx context.Context, seg []LogEntry, close bool) {
 }
 
 // close writes what is left of the run's log and its account index, then
-// drops what the retention no longer keeps. It returns the first error of
-// the run's log writes.
-func (w *logWriter) close(ctx context.Context) error {
+// drops what the retention no longer keeps (pruneLog). It returns the
+// first error of the run's log writes.
+//
+// On a nil writer (the log is off, or nothing was applied) it only drops
+// what the retention no longer keeps, so a quiet integration's log ages
+// too.
+func (w *logWriter) close(ctx context.Context, s *Syncer) error {
 	if w == nil {
+		s.pruneLog(ctx)
 		return nil
 	}
 	w.mu.Lock()
@@ -347,7 +358,8 @@ func (w *logWriter) close(ctx context.Context) error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.s.pruneLog(context.WithoutCancel(ctx))
+	s.pruneLog(ctx)
+	return nil
 }
 
 // putJSON stores v as JSON at key.
@@ -366,13 +378,28 @@ func logBucket(key string, n int) int {
 }
 
 // pruneLog drops the runs older than MaxAge and the oldest segments past
-// MaxEntries, from the index first and then from the store.
-func (s *Syncer) pruneLog(ctx context.Context) error {
+// MaxEntries, from the index first and then from the store. The log is an
+// audit aid: a failure is logged, and fails no run.
+func (s *Syncer) pruneLog(ctx context.Context) {
+	if err := s.dropExpired(context.WithoutCancel(ctx)); err != nil {
+		s.log.WarnContext(ctx, "provisioning log: retention", "err", err)
+	}
+}
+
+// dropExpired is pruneLog's work.
+func (s *Syncer) dropExpired(ctx context.Context) error {
 	maxAge, maxEntries := s.logOpts.MaxAge, s.logOpts.MaxEntries
+	if _, err := s.store.Get(ctx, s.logKey("runs")); errors.Is(err, ErrNotFound) {
+		return nil // no log: nothing to drop, and nothing to write
+	}
 	var drop []string
+	var unclosed []logRun // dropped runs whose later segments the index does not count
 	err := updateJSON(ctx, s.store, s.logKey("runs"), func(runs *[]logRun) error {
-		drop = drop[:0]
+		drop, unclosed = drop[:0], unclosed[:0]
 		dropRun := func(r *logRun, upTo int) {
+			if upTo >= r.Segments && !r.Closed {
+				unclosed = append(unclosed, *r)
+			}
 			for n := r.First; n < upTo; n++ {
 				drop = append(drop, s.logKey("run", r.ID, strconv.Itoa(n)))
 			}
@@ -415,6 +442,21 @@ func (s *Syncer) pruneLog(ctx context.Context) error {
 	for _, k := range drop {
 		if err := s.store.Delete(ctx, k); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for _, r := range unclosed {
+		for n := r.Segments; ; n++ {
+			k := s.logKey("run", r.ID, strconv.Itoa(n))
+			if _, err := s.store.Get(ctx, k); err != nil {
+				if !errors.Is(err, ErrNotFound) {
+					errs = append(errs, err)
+				}
+				break
+			}
+			if err := s.store.Delete(ctx, k); err != nil {
+				errs = append(errs, err)
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -515,13 +557,15 @@ func (s *Syncer) scanRun(ctx context.Context, r *logRun, q *LogQuery, from int, 
 		slices.Sort(segs)
 		segs = slices.Compact(segs)
 	}
-	for _, n := range segs {
+	// scan yields the selected entries of segment n; found is false when
+	// the segment is not in the store.
+	scan := func(n int) (found, more bool, err error) {
 		var entries []LogEntry
 		if err := s.getJSON(ctx, s.logKey("run", r.ID, strconv.Itoa(n)), &entries); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				continue // dropped by retention meanwhile
+				return false, true, nil
 			}
-			return err
+			return false, false, err
 		}
 		for _, e := range entries {
 			if e.Seq < from || want != nil && !want[e.Seq] || !q.selects(&e) {
@@ -529,11 +573,28 @@ func (s *Syncer) scanRun(ctx context.Context, r *logRun, q *LogQuery, from int, 
 			}
 			e.Run = r.ID
 			if !yield(e) {
-				return nil
+				return true, false, nil
 			}
 		}
+		return true, true, nil
 	}
-	return nil
+	for _, n := range segs {
+		// A segment not found was dropped by retention meanwhile.
+		if _, more, err := scan(n); err != nil || !more {
+			return err
+		}
+	}
+	if r.Closed || want != nil {
+		return nil
+	}
+	// A run still being written, or whose process died while writing it:
+	// its segments after those the index counts.
+	for n := max(r.Segments, from/logSegment); ; n++ {
+		found, more, err := scan(n)
+		if err != nil || !found || !more {
+			return err
+		}
+	}
 }
 
 // accountKeys are the index keys an account query looks up.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -553,4 +554,78 @@ func TestLogCancelledApply(t *testing.T) {
 	}
 	syncOnce(t, sy)
 	assert.Len(t, readAll(t, sy, dirsync.LogQuery{Run: runIDs(t, sy)[0]}, 10), p.Actionable()-3, "the rest, applied by the next run")
+}
+
+// dyingStore stops writing, as a process that died would, after its
+// third segment of the log.
+type dyingStore struct {
+	*store.Memory
+	segments atomic.Int32
+}
+
+func (s *dyingStore) dead() bool { return s.segments.Load() >= 3 }
+
+func (s *dyingStore) Put(ctx context.Context, key string, v []byte) error {
+	if s.dead() {
+		return errors.New("process died")
+	}
+	if strings.Contains(key, "/log/run/") {
+		s.segments.Add(1)
+	}
+	return s.Memory.Put(ctx, key, v)
+}
+
+func (s *dyingStore) Update(ctx context.Context, key string, f func([]byte, bool) ([]byte, error)) error {
+	if s.dead() {
+		return errors.New("process died")
+	}
+	return s.Memory.Update(ctx, key, f)
+}
+
+func (s *dyingStore) Delete(ctx context.Context, key string) error {
+	if s.dead() {
+		return errors.New("process died")
+	}
+	return s.Memory.Delete(ctx, key)
+}
+
+// A run whose process died mid-apply keeps the segments it wrote: they
+// are found by run and by account, and retention removes them all.
+func TestLogRunCutShort(t *testing.T) {
+	ctx := context.Background()
+	defer dirsync.SetLogSegment(2)()
+	mem := store.NewMemory()
+	dir := fake.New()
+	for i := range 10 {
+		require.NoError(t, dir.Add(user(fmt.Sprintf("%d", i), fmt.Sprintf("user%d", i), "Users")))
+	}
+	now := clock
+	sink := dirsynctest.NewMemorySink()
+	dying := newSyncer(t, dir, sink, &dirsync.Options{Store: &dyingStore{Memory: mem}, ApplyConcurrency: 1})
+	p, err := dying.Plan(ctx)
+	require.NoError(t, err)
+	_, err = dying.Apply(ctx, p)
+	require.Error(t, err)
+
+	sy := newSyncer(t, dir, sink, &dirsync.Options{Store: mem, Clock: clockFunc(func() time.Time { return now })})
+	got := readAll(t, sy, dirsync.LogQuery{}, 4)
+	require.Len(t, got, 6, "three segments of two")
+	run := got[0].Run
+	for i, e := range got {
+		assert.Equal(t, i, e.Seq)
+		assert.Equal(t, run, e.Run)
+	}
+	byEmail := readAll(t, sy, dirsync.LogQuery{Account: got[5].Email}, 4)
+	require.Len(t, byEmail, 1)
+	assert.Equal(t, 5, byEmail[0].Seq)
+
+	now = now.Add(31 * 24 * time.Hour)
+	syncOnce(t, sy)
+	for _, e := range readAll(t, sy, dirsync.LogQuery{}, 100) {
+		assert.NotEqual(t, run, e.Run)
+	}
+	for n := range 3 {
+		_, err := mem.Get(ctx, fmt.Sprintf("integration/ad/log/run/%s/%d", run, n))
+		require.ErrorIs(t, err, store.ErrNotFound, n)
+	}
 }

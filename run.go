@@ -210,6 +210,7 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 			rec, ran, err = r, true, errors.Join(runErr, lost)
 			return
 		}
+		s.pruneLog(ctx)
 		if werr := s.recordRun(ctx, r); werr != nil {
 			werr = fmt.Errorf("dirsync: run not recorded in History: %w", werr)
 			runErr = errors.Join(runErr, werr)
