@@ -28,7 +28,9 @@ import (
 // When the plan exceeds the policy's safety limits, Plan returns the plan
 // together with an error wrapping ErrSafetyLimit, so a host can show it and
 // ask an admin to approve it.
-func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
+func (s *Syncer) Plan(ctx context.Context) (p *Plan, err error) {
+	ctx, end := s.observe(ctx, StageStart{Stage: StagePlan})
+	defer func() { end(StageEnd{Err: err, Plan: p}) }()
 	st, err := s.loadState(ctx)
 	if err != nil {
 		return nil, err
