@@ -312,3 +312,7 @@ func TestSCIMRequestsByStatus(t *testing.T) {
 		"dirsync.integration=acme-scim,dirsync.scim.status_class=5xx,http.request.method=GET":    1,
 	}, w.points(t, "dirsync.scim.requests"))
 }
+
+func newObserver(mp *sdkmetric.MeterProvider, tp *sdktrace.TracerProvider) *telemetry.Observer {
+	return telemetry.New(&telemetry.Config{MeterProvider: mp, TracerProvider: tp})
+}
