@@ -75,8 +75,10 @@ const ReasonForeign = "conflict.foreign-account"
 // apply is applyPlan seen by the Observer as a StageApply.
 func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string, adjust func(*RunRecord)) (*Report, RunRecord, error) {
 	ctx, end := s.observe(ctx, StageStart{Stage: StageApply, Trigger: trigger})
+	e := stagePanicked
+	defer func() { end(e) }()
 	r, run, err := s.applyPlan(ctx, p, trigger, mode, adjust)
-	end(StageEnd{Err: err, Report: r})
+	e = StageEnd{Err: err, Report: r}
 	return r, run, err
 }
 

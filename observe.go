@@ -2,8 +2,11 @@ package dirsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/dirsync-go/dirsync/internal/planner"
 )
 
 // Observer watches a Syncer at work, as the work happens: what a host
@@ -60,7 +63,8 @@ type StageStart struct {
 type StageEnd struct {
 	// Err is the stage's error, nil when it succeeded. A plan over the
 	// safety limits ends with an error wrapping ErrSafetyLimit, and its
-	// Plan set.
+	// Plan set. A stage a panic left (in the connector, the mapping) ends
+	// with an error wrapping ErrPanic; the run's names the panic.
 	Err error
 	// Entries is how many entries a StageRead returned.
 	Entries int
@@ -109,6 +113,10 @@ func (s *Syncer) observe(ctx context.Context, st StageStart) (context.Context, f
 
 func ignoreEnd(StageEnd) {}
 
+// stagePanicked ends a stage left by a panic (which goes on: a run records
+// it, and its value, as the run's error).
+var stagePanicked = StageEnd{Err: fmt.Errorf("%w (the stage did not finish)", ErrPanic)}
+
 // ranRecord is rec when a run happened.
 func ranRecord(ran bool, rec *RunRecord) *RunRecord {
 	if !ran {
@@ -125,7 +133,12 @@ func (s *Syncer) observeRead() func(context.Context, bool) (context.Context, fun
 	}
 	return func(ctx context.Context, incremental bool) (context.Context, func(int, error)) {
 		ctx, end := s.observe(ctx, StageStart{Stage: StageRead, Incremental: incremental})
-		return ctx, func(n int, err error) { end(StageEnd{Entries: n, Err: err}) }
+		return ctx, func(n int, err error) {
+			if errors.Is(err, planner.ErrPanicked) {
+				err = stagePanicked.Err
+			}
+			end(StageEnd{Entries: n, Err: err})
+		}
 	}
 }
 

@@ -215,3 +215,39 @@ func TestObserverPanicFailsNothing(t *testing.T) {
 		assert.Len(t, sink.Snapshot(), 1)
 	}
 }
+
+// panicConnector panics in the middle of its read.
+type panicConnector struct{}
+
+func (panicConnector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
+	return func(yield func(connector.Entry, error) bool) {
+		if yield(user("1", "alice", "Users"), nil) {
+			panic("connector bug")
+		}
+	}
+}
+
+// A panic in the connector ends every stage it was in, with an error
+// wrapping ErrPanic: the run's names the panic.
+func TestObserverSeesAPanicEndEveryStage(t *testing.T) {
+	obs := &pathObserver{}
+	sy := newSyncer(t, panicConnector{}, dirsynctest.NewMemorySink(), &dirsync.Options{Observer: obs})
+	rec, err := sy.RunOnce(context.Background(), dirsync.TriggerSyncNow, dirsync.ModeAutomatic)
+	require.ErrorIs(t, err, dirsync.ErrPanic)
+	assert.Equal(t, dirsync.OutcomePlanError, rec.Outcome)
+	events, ends := obs.take()
+	assert.Equal(t, []string{
+		"start run ad trigger=sync-now incremental=false",
+		"start run/plan ad trigger= incremental=false",
+		"start run/plan/read ad trigger= incremental=false",
+		"end run/plan/read",
+		"end run/plan",
+		"end run",
+	}, events)
+	for _, stage := range []dirsync.Stage{dirsync.StageRead, dirsync.StagePlan, dirsync.StageRun} {
+		require.Len(t, ends[stage], 1, stage)
+		assert.ErrorIs(t, ends[stage][0].Err, dirsync.ErrPanic, stage)
+	}
+	assert.Equal(t, 1, ends[dirsync.StageRead][0].Entries)
+	assert.Contains(t, ends[dirsync.StageRun][0].Err.Error(), "connector bug")
+}

@@ -28,9 +28,16 @@ import (
 // When the plan exceeds the policy's safety limits, Plan returns the plan
 // together with an error wrapping ErrSafetyLimit, so a host can show it and
 // ask an admin to approve it.
-func (s *Syncer) Plan(ctx context.Context) (p *Plan, err error) {
+func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
 	ctx, end := s.observe(ctx, StageStart{Stage: StagePlan})
-	defer func() { end(StageEnd{Err: err, Plan: p}) }()
+	e := stagePanicked
+	defer func() { end(e) }()
+	p, err := s.plan(ctx)
+	e = StageEnd{Err: err, Plan: p}
+	return p, err
+}
+
+func (s *Syncer) plan(ctx context.Context) (*Plan, error) {
 	st, err := s.loadState(ctx)
 	if err != nil {
 		return nil, err

@@ -229,6 +229,9 @@ func (pl *Planner) full(ctx context.Context, src entrySource, st *State) (*Resul
 	return res, nil
 }
 
+// ErrPanicked ends an observed read left by a panic (which goes on).
+var ErrPanicked = errors.New("dirsync: panic in the read (it did not finish)")
+
 // observed is src seen by Config.ObserveRead.
 func (pl *Planner) observed(src entrySource, incremental bool) entrySource {
 	if pl.observe == nil {
@@ -236,9 +239,10 @@ func (pl *Planner) observed(src entrySource, incremental bool) entrySource {
 	}
 	return func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
 		ctx, end := pl.observe(ctx, incremental)
-		n := 0
-		c, err := src(ctx, func(e connector.Entry) error { n++; return yield(e) })
-		end(n, err)
+		n, err := 0, ErrPanicked
+		defer func() { end(n, err) }()
+		var c connector.Cursor
+		c, err = src(ctx, func(e connector.Entry) error { n++; return yield(e) })
 		return c, err
 	}
 }
