@@ -62,6 +62,10 @@ type Options struct {
 	// host's cue to send the invitation, a blocked one to end sessions if
 	// its sink did not.
 	OnApplied func(context.Context, Result)
+	// Observer, if set, is told as each stage of a run begins and ends
+	// (see Observer): package telemetry turns that into metrics and
+	// traces.
+	Observer Observer
 }
 
 // Phase is a stage of a sync, reported through Progress.
@@ -115,6 +119,7 @@ type Syncer struct {
 	applyConcurrency int
 	fullEvery        time.Duration
 	alwaysFull       bool
+	observer         Observer
 
 	runMu   sync.Mutex // one run or apply at a time
 	hookMu  sync.Mutex // OnApplied and Progress, one call at a time
@@ -141,7 +146,7 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
 		store: o.Store, log: o.Logger, progress: o.Progress, clock: o.Clock, history: o.HistoryLimit,
-		applied: o.OnApplied, applyConcurrency: o.ApplyConcurrency, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, syncNow: make(chan struct{}, 1)}
+		applied: o.OnApplied, applyConcurrency: o.ApplyConcurrency, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, observer: o.Observer, syncNow: make(chan struct{}, 1)}
 	if sy.fullEvery == 0 {
 		sy.fullEvery = 24 * time.Hour
 	}
@@ -182,7 +187,7 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 		Policy: sy.policy, Log: sy.log, Now: sy.now, FullEvery: sy.fullEvery, AlwaysFull: sy.alwaysFull,
 		Progress: func(ph planner.Phase, done, total int) {
 			sy.report(Progress{Phase: Phase(ph), Done: done, Total: total})
-		}})
+		}, ObserveRead: sy.observeRead()})
 	return sy, nil
 }
 
