@@ -188,6 +188,8 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 	if ctx.Err() != nil {
 		return RunRecord{}, false, nil
 	}
+	ctx, end := s.observe(ctx, StageStart{Stage: StageRun, Trigger: trigger})
+	defer func() { end(StageEnd{Err: err, Run: ranRecord(ran, &rec)}) }()
 	ctx, release, lerr := s.acquire(ctx)
 	if lerr != nil {
 		if ctx.Err() != nil {
