@@ -122,8 +122,9 @@
 // the status with why a skip was skipped, and the sink's error, cleaned as
 // a Report cleans it (control characters blanked, cut to 2,000 bytes).
 // Nothing else of the account is kept. Syncer.Log reads it by run, by
-// account (external ID or email) and by operation or status, the newest
-// run first and each run in plan order, a page at a time with a cursor
+// account (external ID or email), by operation or status and by a search
+// on name, email or external ID (LogQuery.Search), the newest run first
+// and each run in plan order, a page at a time with a cursor
 // (LogQuery.After) that stays valid while runs are added. Changes that
 // were not attempted are not logged: the next run plans them again.
 //

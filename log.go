@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,6 +89,9 @@ type LogQuery struct {
 	// Status selects one outcome (StatusApplied, StatusFailed,
 	// StatusSkipped).
 	Status Status
+	// Search, if set, selects the entries whose name, email, external ID
+	// or key it matches, as a console's search box does within a run.
+	Search *regexp.Regexp
 	// After is the Next of the page before; empty for the first page.
 	After string
 	// Limit is the most entries a page holds. Default 100, at most 1,000.
@@ -609,6 +613,10 @@ func accountKeys(account string) []string {
 // selects reports whether q selects e (its Run aside).
 func (q *LogQuery) selects(e *LogEntry) bool {
 	if q.Op != 0 && e.Op != q.Op || q.Status != "" && e.Status != q.Status {
+		return false
+	}
+	if q.Search != nil && !q.Search.MatchString(e.Name) && !q.Search.MatchString(e.Email) &&
+		!q.Search.MatchString(e.ExternalID) && !q.Search.MatchString(e.Key) {
 		return false
 	}
 	if q.Account == "" {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,6 +235,18 @@ func logScenario(t require.TestingT, st dirsync.Store, draw func(name string, lo
 		got := readAll(t, sy, dirsync.LogQuery{Op: op, Account: "u00"}, limit)
 		require.Equal(t, entries(newestFirst, func(w want) bool { return w.entry.Op == op && w.entry.ExternalID == "u00" }),
 			comparable(got), op)
+	}
+	// By search within a run, as a console's search box.
+	re := regexp.MustCompile(`(?i)USER0[0-4]`)
+	for _, ws := range runs {
+		if len(ws) == 0 {
+			continue
+		}
+		got := readAll(t, sy, dirsync.LogQuery{Run: ws[0].entry.Run, Search: re}, limit)
+		require.Equal(t, entries(ws, func(w want) bool {
+			e := w.entry
+			return re.MatchString(e.Name) || re.MatchString(e.Email) || re.MatchString(e.ExternalID) || re.MatchString(e.Key)
+		}), comparable(got))
 	}
 	page, err := sy.Log(ctx, dirsync.LogQuery{Run: "no-such-run"})
 	require.NoError(t, err)
