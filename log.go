@@ -475,7 +475,9 @@ func (s *Syncer) dropExpired(ctx context.Context) error {
 //
 // A query by Account reads, per run, one bucket of the run's account index
 // and the segments holding that account's entries; a query by Run reads
-// only that run's segments. History never reads the log.
+// only that run's segments; any other reads segments from the newest run
+// on until its page is full, so a rare Status or Search over a long log
+// reads much of it. History never reads the log.
 func (s *Syncer) Log(ctx context.Context, q LogQuery) (LogPage, error) {
 	limit := q.Limit
 	if limit <= 0 {
