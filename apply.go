@@ -114,7 +114,9 @@ func (s *Syncer) applyPlan(ctx context.Context, p *Plan, trigger Trigger, mode s
 		}
 		changes = append(changes, c)
 	}
-	r.Results = s.applyAll(ctx, changes, except)
+	id := newRunID(r.Started)
+	lw := s.newLogWriter(id, r.Started, len(changes))
+	r.Results = s.applyAll(ctx, changes, except, lw)
 	var errs []error
 	skipped := 0
 	for i := range r.Results {
@@ -144,7 +146,11 @@ func (s *Syncer) applyPlan(ctx context.Context, p *Plan, trigger Trigger, mode s
 	if err := s.noteRemovals(ctx, r); err != nil {
 		books = append(books, fmt.Errorf("dirsync: note the removals applied in the removal budget: %w", err))
 	}
+	if err := lw.close(ctx, s); err != nil {
+		books = append(books, fmt.Errorf("dirsync: provisioning log not written in full: %w", err))
+	}
 	run := s.runRecord(p, r, trigger, mode)
+	run.ID = id
 	if adjust != nil {
 		adjust(&run)
 	}
