@@ -171,7 +171,9 @@ func TestDirectoryDataRendersAsText(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	report := tc.waitSync("lab")
 	_, users := tc.get("/users")
-	for _, page := range []string{preview, report, users} {
+	_, run := tc.newestRun("lab")                                 // the run's changes from the log
+	person := tc.mustGet("/i/lab/person?account=lab0%40lab.test") // a person's log
+	for _, page := range []string{preview, report, users, run, person} {
 		for _, n := range hostileNames {
 			if strings.ContainsAny(n, `<>"'`) {
 				assert.NotContains(t, page, n, "raw markup in a page")
