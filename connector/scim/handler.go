@@ -43,6 +43,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Log(r.Context(), level, "scim request", "method", r.Method, "endpoint", endpoint, "id", id,
 			"status", status, "duration", time.Since(start))
 	}()
+	if err := s.catchUp(r.Context()); err != nil {
+		// Shared resources that cannot be read: answering from what this
+		// replica last saw could undo what another acknowledged, or
+		// accept a revoked token. Providers retry a 503.
+		s.log.ErrorContext(r.Context(), "scim: request refused", "err", err)
+		rw.Header().Set("Retry-After", "5")
+		writeError(rw, http.StatusServiceUnavailable, "", "the resources cannot be read now; retry later")
+		return
+	}
 	if !s.authorized(r.Header.Get("Authorization")) {
 		rw.Header().Set("WWW-Authenticate", `Bearer realm="SCIM", error="invalid_token"`)
 		writeError(rw, http.StatusUnauthorized, "", "a valid bearer token is required")
