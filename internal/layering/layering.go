@@ -12,6 +12,7 @@
 //	internal/planner     → connector, diff, mapping, policy; never the root
 //	dirsync (root)       → all of the above
 //	signin, riversync, … → the root and below; nothing imports them
+//	scimpg               → connector/scim (and connector) only; nothing imports it
 //
 // A rule names what a package may not depend on, directly or through
 // another package of the module.
@@ -39,7 +40,7 @@ type Rule struct {
 // Rules are the module's import rules.
 var Rules = []Rule{
 	{From: "connector/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...",
-		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
+		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/...", "scimpg/..."},
 		Why: "a connector is a source: it reads a directory and knows nothing of the rules or the engine"},
 	{From: "store/...", Not: []string{"", "connector/...", "diff", "mapping", "policy", "signin/...",
 		"internal/planner", "riversync/...", "dirsynctest/..."},
@@ -54,8 +55,11 @@ var Rules = []Rule{
 		Why: "the planner sits below the root package, which calls it"},
 	{From: "internal/seal", Not: []string{"", "connector/...", "mapping", "policy", "store/...", "internal/planner"},
 		Why: "the seal hashes diff plans and nothing else"},
-	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore"},
+	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore", "scimpg/..."},
 		Why: "the root package does not depend on its consumers or on a store driver"},
+	{From: "scimpg/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...", "internal/planner",
+		"riversync/...", "dirsynctest/...", "telemetry/..."},
+		Why: "scimpg is a driver of connector/scim's Resources on PostgreSQL: it imports connector/scim and pgx, nothing of the engine, so hosts pay for pgx only where they keep SCIM state on PostgreSQL"},
 }
 
 // match reports whether the relative package path rel matches pattern.
