@@ -20,9 +20,9 @@ import (
 // pool stands for a second replica when the suite opens one name twice.
 func TestConformance(t *testing.T) {
 	ctx := context.Background()
-	pools := []*pgxStorePool{{t: t}, {t: t}}
+	var stores []*scimpg.Store
 	schema := ""
-	for i, p := range pools {
+	for i := range 2 {
 		pool := pgtest.Pool(t, 8)
 		if i == 0 {
 			schema = pgtest.Schema(t, pool)
@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 		st, err := scimpg.New(pool, &scimpg.Options{Schema: schema})
 		require.NoError(t, err)
 		require.NoError(t, st.Migrate(ctx))
-		p.st = st
+		stores = append(stores, st)
 	}
 	var mu sync.Mutex
 	opened := map[string]int{}
@@ -38,13 +38,8 @@ func TestConformance(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		opened[name]++
-		return pools[opened[name]%2].st.Resources(name), nil
+		return stores[opened[name]%2].Resources(name), nil
 	}))
-}
-
-type pgxStorePool struct {
-	t  *testing.T
-	st *scimpg.Store
 }
 
 func TestMigrate(t *testing.T) {
