@@ -208,7 +208,29 @@
 // embedded default, keeps one journal file per integration, synced on
 // every write; a write cut short by a crash or refused by a full disk is
 // cut off the file, never left for the next write to be appended to. A
-// host may implement Resources on its own database. One Server per integration and process.
+// host may implement Resources on its own database. Those two belong to
+// one Server in one process.
+//
+// # Several replicas
+//
+// Resources that several processes share implement Shared (the scimpg
+// package keeps them on PostgreSQL), and then every replica serves every
+// integration, each with a Server of its own: before each request, and
+// before Read, ReadChanges and Check, the Server catches up with what
+// others wrote (Shared.Since), and it makes each write under the
+// integration's lock across processes (Shared.Write), validated against
+// the state caught up under that lock. A write acknowledged by one
+// replica is read back from any other at once; userName and group
+// displayName uniqueness and group membership hold under concurrent
+// writes from several replicas; a token rotated on one is refused by all
+// from the moment RotateToken returns; a ReadChanges cursor issued on one
+// replica is valid on every other. Requests that cannot catch up get 503
+// with Retry-After (providers retry): answering from a stale memory could
+// accept a revoked token. OnChange runs on the replica that accepted the
+// write; riversync.SyncNow coalesces the calls of every replica.
+//
+// The scimtest package is the conformance suite of Resources, Shared
+// included.
 //
 // # Removing an integration
 //

@@ -28,10 +28,10 @@ import (
 // pgReplicas opens one scimpg.Store per replica, each on a pool of its
 // own, in one migrated schema of the test database (DIRSYNC_PG_URL; the
 // test fails under CI=true without it).
-func pgReplicas(t *testing.T, n int) (stores []*scimpg.Store, schema string) {
+func pgReplicas(t testing.TB, n int) (stores []*scimpg.Store, schema string) {
 	t.Helper()
 	for i := range n {
-		pool := pgtest.Pool(t, 8)
+		pool := pgtest.Pool(t, 20)
 		if i == 0 {
 			schema = pgtest.Schema(t, pool)
 		}

@@ -37,8 +37,9 @@ const (
 // resources in memory.
 type Config struct {
 	// Resources keeps what the provider wrote: a Journal (one file per
-	// integration), or the host's own Resources on its database. Default:
-	// a new MemoryResources (nothing survives a restart).
+	// integration), the host's own Resources on its database, or Shared
+	// resources that every replica serves (scimpg on PostgreSQL).
+	// Default: a new MemoryResources (nothing survives a restart).
 	Resources Resources `json:"-"`
 	// OnChange is called after writes the Server accepted, so that the
 	// integration syncs: wire it to a dirsync.Syncer's SyncNow or to

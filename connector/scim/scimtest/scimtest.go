@@ -418,7 +418,7 @@ var sharedChecks = []check{
 		}
 		err = sh.Write(ctx, 1, func(d *scim.Delta) (*scim.Write, error) { return nil, errRefused })
 		if !errors.Is(err, errRefused) {
-			return fmt.Errorf("Write returned %v, want f's error", err)
+			return fmt.Errorf("write returned %v, want f's error", err)
 		}
 		if err := sh.Write(ctx, 1, func(d *scim.Delta) (*scim.Write, error) { return nil, nil }); err != nil {
 			return fmt.Errorf("a Write of nothing: %w", err)
