@@ -174,9 +174,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 	case id == "":
 		writeError(w, http.StatusNotImplemented, "", "use GET or POST on "+rt.endpoint)
 	case r.Method == http.MethodGet:
-		s.mu.RLock()
-		rec := s.lookup(rt, id)
-		s.mu.RUnlock()
+		var rec *record
+		if err := s.read(ctx, func() { rec = s.lookup(rt, id) }); err != nil {
+			s.writeFailure(ctx, w, err)
+			return
+		}
 		if rec == nil {
 			writeError(w, http.StatusNotFound, "", rt.name+" not found")
 			return
@@ -299,15 +301,24 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 	if u, ok := nameEq(rt, expr); ok {
 		// The probe before a create (Entra, Okta): an index lookup,
 		// with the comparison the filter would make (foldName).
-		s.mu.RLock()
-		if k := nameKeyOf(rt.name, map[string]any{"userName": u, "displayName": u}); k != "" {
-			if id, taken := s.names[k]; taken {
-				hits = append(hits, s.recs[s.index[id]])
+		err := s.read(r.Context(), func() {
+			hits = hits[:0]
+			if k := nameKeyOf(rt.name, map[string]any{"userName": u, "displayName": u}); k != "" {
+				if id, taken := s.names[k]; taken {
+					hits = append(hits, s.recs[s.index[id]])
+				}
 			}
+		})
+		if err != nil {
+			s.writeFailure(r.Context(), w, err)
+			return
 		}
-		s.mu.RUnlock()
 	} else {
-		recs, _ := s.snapshot()
+		recs, _, err := s.snapshot(r.Context())
+		if err != nil {
+			s.writeFailure(r.Context(), w, err)
+			return
+		}
 		match := func(*record) bool { return true }
 		if expr != nil {
 			match = rt.compileFilter(expr)

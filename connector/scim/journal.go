@@ -229,7 +229,13 @@ func (j *Journal) append(ctx context.Context, jl journalLine) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
+	return j.appendLines(append(b, '\n'))
+}
+
+// appendLines queues whole lines in the next batch and returns once that
+// batch is durable, or failed and cut back off: the lines are written,
+// synced and cut off together.
+func (j *Journal) appendLines(b []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.writable(); err != nil {
@@ -309,6 +315,27 @@ func (j *Journal) cut() error {
 // Put implements Resources.
 func (j *Journal) Put(ctx context.Context, r Record) error {
 	return j.append(ctx, journalLine{Record: &r})
+}
+
+// PutBatch implements BatchPutter: the records' lines join one batch of
+// the group commit, so they are synced together, or, when the write or
+// the sync fails, cut off together.
+func (j *Journal) PutBatch(ctx context.Context, recs []Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var b []byte
+	for i := range recs {
+		line, err := json.Marshal(journalLine{Record: &recs[i]})
+		if err != nil {
+			return err
+		}
+		b = append(append(b, line...), '\n')
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	return j.appendLines(b)
 }
 
 // SetTokenHash implements Resources.

@@ -97,13 +97,23 @@ type Server struct {
 
 	wmu sync.Mutex // one write (and its Resources I/O) at a time
 
-	mu    sync.RWMutex // guards what follows; held only in memory
-	seq   uint64
-	recs  []*record         // creation order
-	index map[string]int    // id → position in recs
-	names map[string]string // nameKey of a live user's userName or group's displayName → its id
-	gone  map[string]string // goneKey of a tombstone → its id
-	token []byte
+	batcher BatchPutter // res, when its writes go in batches (group commit); else nil
+	commit  commitQueue // the batches of writes in flight; see commit.go
+
+	mu  sync.RWMutex // guards what follows; held only in memory
+	seq uint64
+	// durable is the Seq up to which every write is durable: seq, except
+	// while batched writes are in flight. gen counts the rollbacks of
+	// failed batches; settled is closed (and replaced) when durable or
+	// gen changes.
+	durable uint64
+	gen     uint64
+	settled chan struct{}
+	recs    []*record         // creation order
+	index   map[string]int    // id → position in recs
+	names   map[string]string // nameKey of a live user's userName or group's displayName → its id
+	gone    map[string]string // goneKey of a tombstone → its id
+	token   []byte
 
 	nmu     sync.Mutex // the OnChange goroutine
 	idle    *sync.Cond // signalled when running turns false
@@ -220,6 +230,12 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		s.seq = max(s.seq, rec.Seq)
 	}
 	s.seq = max(s.seq, seq)
+	s.durable = s.seq
+	s.settled = make(chan struct{})
+	if b, ok := s.res.(BatchPutter); ok && s.shared == nil {
+		s.batcher = b
+	}
+	s.commit.init()
 	if len(st.TokenHash) > 0 {
 		s.token = slices.Clone(st.TokenHash)
 	}
@@ -315,7 +331,7 @@ func (s *Server) applyDelta(d *Delta) error {
 		s.putLocked(r)
 	}
 	s.token = slices.Clone(d.TokenHash)
-	s.seq = d.Seq
+	s.seq, s.durable = d.Seq, d.Seq
 	return nil
 }
 
@@ -458,7 +474,7 @@ func (s *Server) setToken(ctx context.Context, hash []byte) error {
 	}
 	s.mu.Lock()
 	if s.seq < w.Seq {
-		s.token, s.seq = hash, w.Seq
+		s.token, s.seq, s.durable = hash, w.Seq, w.Seq
 	}
 	s.mu.Unlock()
 	return nil
@@ -560,6 +576,9 @@ func (s *Server) Wait() {
 // one at a time across processes too, each validated against the state
 // caught up under the integration's lock.
 func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate func(cur *record) (map[string]any, error)) (*record, bool, error) {
+	if s.batcher != nil {
+		return s.writeBatched(ctx, rt, id, mutate)
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.shared == nil {
@@ -572,7 +591,7 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		}
 		s.mu.Lock()
 		s.putLocked(rec)
-		s.seq = rec.Seq
+		s.seq, s.durable = rec.Seq, rec.Seq
 		s.mu.Unlock()
 		return rec, true, nil
 	}
@@ -604,7 +623,7 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	s.mu.Lock()
 	if s.seq < rec.Seq { // else a catch-up brought it in already
 		s.putLocked(rec)
-		s.seq = rec.Seq
+		s.seq, s.durable = rec.Seq, rec.Seq
 	}
 	s.mu.Unlock()
 	return rec, true, nil
@@ -717,12 +736,14 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// snapshot returns the records as they are now. Records are immutable, so
-// the caller may read them without the lock.
-func (s *Server) snapshot() ([]*record, uint64) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Clone(s.recs), s.seq
+// snapshot returns the records as they are now, every one of them
+// durable (see read). Records are immutable, so the caller may read them
+// without the lock.
+func (s *Server) snapshot(ctx context.Context) ([]*record, uint64, error) {
+	var recs []*record
+	var seq uint64
+	err := s.read(ctx, func() { recs, seq = slices.Clone(s.recs), s.seq })
+	return recs, seq, err
 }
 
 // Read implements connector.Connector: every live user and group, in the
@@ -734,7 +755,11 @@ func (s *Server) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 			yield(connector.Entry{}, err)
 			return
 		}
-		recs, _ := s.snapshot()
+		recs, _, err := s.snapshot(ctx)
+		if err != nil {
+			yield(connector.Entry{}, fmt.Errorf("scim: read: %w", err))
+			return
+		}
 		memberOf := membership(recs)
 		n := 0
 		for _, r := range recs {
@@ -769,7 +794,10 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 	if err := s.catchUp(ctx); err != nil {
 		return nil, err
 	}
-	recs, seq := s.snapshot()
+	recs, seq, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scim: read changes: %w", err)
+	}
 	var from uint64
 	full := len(since) == 0
 	if !full {
