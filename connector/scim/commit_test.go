@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -186,4 +187,43 @@ func TestHandlerGroupCommitFailedBatchRollsBack(t *testing.T) {
 	assert.Equal(t, 3, entries)
 	require.NoError(t, srv.res.(*Journal).Close())
 	assert.Len(t, ids(t, path), 3, "keep, and lead and behind created again; nothing of the failed batches")
+}
+
+// A batch's journal lines read back as the records, whatever they hold:
+// the bytes json.Marshal gives, but for attributes already on one line,
+// which are kept as they are.
+func TestAppendRecordLineIsJSONMarshal(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 123_000_000, time.UTC)
+	for _, r := range []Record{
+		{ID: "0b7c", Type: "User", Seq: 7, CreatedSeq: 3, Created: t0, Modified: t0.Add(time.Second), Attrs: json.RawMessage(`{"userName":"a<b>&c","n":1}`)},
+		{ID: "x", Type: "Group", Seq: 1, Created: t0.In(time.FixedZone("X", 3600)), Modified: time.Time{}},
+		{ID: "gone", Type: "User", Seq: 9, CreatedSeq: 2, Deleted: true, Attrs: json.RawMessage(`{"externalId":"e"}`)},
+		{ID: `quote"d<id>`, Type: "User", Seq: 2, Attrs: json.RawMessage("{\n  \"pretty\": true\n}")},
+		{ID: "é", Type: "User", Seq: 3, Created: time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		want, wantErr := json.Marshal(journalLine{Record: &r})
+		got, err := appendRecordLine([]byte("prefix"), &r)
+		if wantErr != nil {
+			assert.Error(t, err, "%+v", r)
+			continue
+		}
+		require.NoError(t, err)
+		line, ok := strings.CutPrefix(string(got), "prefix")
+		require.True(t, ok)
+		require.Equal(t, 1, strings.Count(line, "\n"))
+		require.True(t, strings.HasSuffix(line, "\n"))
+		var back, ref journalLine
+		require.NoError(t, json.Unmarshal([]byte(line), &back), line)
+		require.NoError(t, json.Unmarshal(want, &ref))
+		if len(ref.Record.Attrs) > 0 {
+			assert.JSONEq(t, string(ref.Record.Attrs), string(back.Record.Attrs))
+		} else {
+			assert.Empty(t, back.Record.Attrs)
+		}
+		back.Record.Attrs, ref.Record.Attrs = nil, nil
+		assert.Equal(t, ref, back)
+		if !bytes.ContainsAny(r.Attrs, "<>&\n") {
+			assert.Equal(t, string(want)+"\n", line, "the same bytes")
+		}
+	}
 }

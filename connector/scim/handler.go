@@ -159,7 +159,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeErr(w, err)
 			return
 		}
-		rec, _, err := s.write(ctx, rt, "", func(*record) (map[string]any, error) { return rt.normalizeResource(body) })
+		// Normalised before the write lock: it depends on the body alone.
+		doc, nerr := rt.normalizeResource(body)
+		rec, _, err := s.write(ctx, rt, "", func(*record) (map[string]any, error) { return doc, nerr })
 		if err == nil {
 			s.logUndeclared(ctx, rt, rec)
 		}
@@ -190,7 +192,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeErr(w, err)
 			return
 		}
-		rec, changed, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return rt.normalizeResource(body) })
+		doc, nerr := rt.normalizeResource(body)
+		rec, changed, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return doc, nerr })
 		if err != nil {
 			s.writeFailure(ctx, w, err)
 			return
