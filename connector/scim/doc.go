@@ -205,9 +205,21 @@
 // Syncer's sync state (dirsync's Store: cursor, history, approvals),
 // which the integration keeps as for any other connector.
 // MemoryResources keeps the resources in memory; Journal, the persistent
-// embedded default, keeps one journal file per integration, synced on
-// every write; a write cut short by a crash or refused by a full disk is
-// cut off the file, never left for the next write to be appended to. A
+// embedded default, keeps one journal file per integration, synced before
+// any write is answered; a write cut short by a crash or refused by a
+// full disk is cut off the file, never left for the next write to be
+// appended to.
+//
+// On resources that store batches (BatchPutter; Journal does), the
+// Server commits concurrent requests in groups: each write is validated
+// and applied in order under the Server's write lock, queued, and the
+// lock released; one PutBatch (one write and one sync of the journal)
+// stores the queued writes, and each request is answered once its batch
+// is durable. No request reads a write that is not durable yet: a read
+// that saw one waits for its batch. When a batch cannot be stored, the
+// Server rolls it back, with the batch queued behind it (its writes were
+// validated against the failed ones), to the durable state, and answers
+// all their writers 500; nothing of them calls OnChange. A
 // host may implement Resources on its own database. Those two belong to
 // one Server in one process.
 //

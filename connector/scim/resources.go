@@ -48,13 +48,13 @@ type State struct {
 // SCIM server's own record of the provider's writes, apart from the
 // Syncer's sync state (cursor, history), which lives in a dirsync Store.
 // The Server loads it once (Load) and writes through it: a write is
-// answered only after Put returned, so what the provider was told is
-// durable.
+// answered only after Put (or PutBatch, see BatchPutter) returned, so
+// what the provider was told is durable.
 //
 // A host may keep the resources in its own database by implementing
 // Resources; the Server serialises its calls (one Put or SetTokenHash at
-// a time), so an implementation needs no locking of its own beyond what
-// its backend needs. A plain Resources belongs to one Server in one
+// a time, and one PutBatch at a time), so an implementation needs no
+// locking of its own beyond what its backend needs. A plain Resources belongs to one Server in one
 // process: two processes writing one integration's resources would each
 // miss the other's writes. Resources that several processes share
 // implement Shared as well.
