@@ -284,8 +284,8 @@ func (r *Resources) Since(ctx context.Context, seq uint64) (*scim.Delta, error) 
 // Write implements scim.Shared: one transaction that locks the
 // integration's row, reads what was stored after seq, calls f, and
 // stores its write.
-func (r *Resources) Write(ctx context.Context, seq uint64, f func(*scim.Delta) (*scim.Write, error)) error {
-	return r.tx(ctx, "write", func(tx pgx.Tx, d *scim.Delta) (*scim.Write, error) {
+func (r *Resources) Write(ctx context.Context, seq uint64, f func(*scim.Delta) ([]scim.Write, error)) error {
+	return r.tx(ctx, "write", func(tx pgx.Tx, d *scim.Delta) ([]scim.Write, error) {
 		if d.Seq > seq {
 			rows, err := tx.Query(ctx, `SELECT `+recordColumns+` FROM `+r.st.resources+`
 				WHERE integration = $1 AND seq > $2 ORDER BY seq`, r.name, int64(seq))
@@ -305,11 +305,11 @@ func (r *Resources) Write(ctx context.Context, seq uint64, f func(*scim.Delta) (
 			}
 			d.Records = recs
 		}
-		w, err := f(d)
+		ws, err := f(d)
 		if err != nil {
 			return nil, &callerError{err}
 		}
-		return w, nil
+		return ws, nil
 	})
 }
 
@@ -317,8 +317,8 @@ func (r *Resources) Write(ctx context.Context, seq uint64, f func(*scim.Delta) (
 // (which writes through Write): it stores the record under the
 // integration's lock and moves the sequence number up to its Seq.
 func (r *Resources) Put(ctx context.Context, rec scim.Record) error {
-	return r.tx(ctx, "put", func(_ pgx.Tx, d *scim.Delta) (*scim.Write, error) {
-		return &scim.Write{Seq: max(d.Seq, rec.Seq), Record: &rec}, nil
+	return r.tx(ctx, "put", func(_ pgx.Tx, d *scim.Delta) ([]scim.Write, error) {
+		return []scim.Write{{Seq: max(d.Seq, rec.Seq), Record: &rec}}, nil
 	})
 }
 
@@ -326,8 +326,8 @@ func (r *Resources) Put(ctx context.Context, rec scim.Record) error {
 // scim.Server: it replaces the token hash and takes the next sequence
 // number, so that every replica sees the change.
 func (r *Resources) SetTokenHash(ctx context.Context, hash []byte) error {
-	return r.tx(ctx, "store token hash", func(_ pgx.Tx, d *scim.Delta) (*scim.Write, error) {
-		return &scim.Write{Seq: d.Seq + 1, TokenHash: hash}, nil
+	return r.tx(ctx, "store token hash", func(_ pgx.Tx, d *scim.Delta) ([]scim.Write, error) {
+		return []scim.Write{{Seq: d.Seq + 1, TokenHash: hash}}, nil
 	})
 }
 
@@ -339,44 +339,54 @@ func (e *callerError) Error() string { return e.err.Error() }
 
 // tx runs one write transaction: it locks the integration's row
 // (creating it first when missing), passes its sequence number and token
-// hash to f, and stores what f returns. A Record write must carry the
-// write's Seq, which must be above the integration's; Put's may equal it.
-func (r *Resources) tx(ctx context.Context, op string, f func(pgx.Tx, *scim.Delta) (*scim.Write, error)) error {
+// hash to f, and stores what f returns, in one round trip. Each write
+// must carry the next sequence number (a Record write its Record's Seq
+// too); Put's single write may carry the integration's own or any above.
+func (r *Resources) tx(ctx context.Context, op string, f func(pgx.Tx, *scim.Delta) ([]scim.Write, error)) error {
 	err := pgx.BeginFunc(ctx, r.st.pool, func(tx pgx.Tx) error {
 		d, err := r.lock(ctx, tx)
 		if err != nil {
 			return err
 		}
 		cur := d.Seq
-		w, err := f(tx, d)
-		if err != nil || w == nil {
+		token, tokenSet := d.TokenHash, false
+		ws, err := f(tx, d)
+		if err != nil || len(ws) == 0 {
 			return err
 		}
-		switch {
-		case w.Record == nil && w.Seq != cur+1:
-			return fmt.Errorf("a token write at sequence number %d: want %d", w.Seq, cur+1)
-		case w.Record != nil && (w.Record.ID == "" || w.Record.Type == ""):
-			return errors.New("a record without id or type")
-		case w.Record != nil && op == "put" && w.Record.Seq > w.Seq:
-			return fmt.Errorf("record %s at sequence number %d, above the write's %d", w.Record.ID, w.Record.Seq, w.Seq)
-		case w.Record != nil && op != "put" && (w.Seq != cur+1 || w.Record.Seq != w.Seq):
-			return fmt.Errorf("record %s at sequence number %d (write %d): want %d", w.Record.ID, w.Record.Seq, w.Seq, cur+1)
-		}
-		if w.Record == nil {
-			_, err := tx.Exec(ctx, `UPDATE `+r.st.integrations+` SET seq = $2, token_hash = $3, updated_at = now()
-				WHERE integration = $1`, r.name, int64(w.Seq), w.TokenHash)
-			return err
-		}
-		x := w.Record
-		_, err = tx.Exec(ctx, `WITH put AS (
-				INSERT INTO `+r.st.resources+` (integration, `+recordColumns+`)
+		var batch pgx.Batch
+		for i, w := range ws {
+			want := cur + uint64(i) + 1
+			switch {
+			case w.Record == nil && w.Seq != want:
+				return fmt.Errorf("a token write at sequence number %d: want %d", w.Seq, want)
+			case w.Record != nil && (w.Record.ID == "" || w.Record.Type == ""):
+				return errors.New("a record without id or type")
+			case w.Record != nil && op == "put" && (len(ws) != 1 || w.Record.Seq > w.Seq || w.Seq < cur):
+				return fmt.Errorf("record %s at sequence number %d (write %d, integration %d)", w.Record.ID, w.Record.Seq, w.Seq, cur)
+			case w.Record != nil && op != "put" && (w.Seq != want || w.Record.Seq != w.Seq):
+				return fmt.Errorf("record %s at sequence number %d (write %d): want %d", w.Record.ID, w.Record.Seq, w.Seq, want)
+			}
+			if w.Record == nil {
+				token, tokenSet = w.TokenHash, true
+				continue
+			}
+			x := w.Record
+			batch.Queue(`INSERT INTO `+r.st.resources+` (integration, `+recordColumns+`)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 				ON CONFLICT (integration, id) DO UPDATE SET type = excluded.type, seq = excluded.seq,
 					created_seq = excluded.created_seq, created = excluded.created, modified = excluded.modified,
-					deleted = excluded.deleted, attrs = excluded.attrs)
-			UPDATE `+r.st.integrations+` SET seq = $10, updated_at = now() WHERE integration = $1`,
-			r.name, x.ID, x.Type, int64(x.Seq), int64(x.CreatedSeq), x.Created, x.Modified, x.Deleted, []byte(x.Attrs), int64(w.Seq))
-		return err
+					deleted = excluded.deleted, attrs = excluded.attrs`,
+				r.name, x.ID, x.Type, int64(x.Seq), int64(x.CreatedSeq), x.Created, x.Modified, x.Deleted, []byte(x.Attrs))
+		}
+		last := ws[len(ws)-1].Seq
+		if tokenSet {
+			batch.Queue(`UPDATE `+r.st.integrations+` SET seq = $2, token_hash = $3, updated_at = now() WHERE integration = $1`,
+				r.name, int64(last), token)
+		} else {
+			batch.Queue(`UPDATE `+r.st.integrations+` SET seq = $2, updated_at = now() WHERE integration = $1`, r.name, int64(last))
+		}
+		return tx.SendBatch(ctx, &batch).Close()
 	})
 	var ce *callerError
 	if errors.As(err, &ce) {

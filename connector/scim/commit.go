@@ -50,9 +50,10 @@ var errRolledBack = errors.New("scim: an earlier write this one depended on coul
 // commitQueue is the Server's batches in flight.
 type commitQueue struct {
 	mu       sync.Mutex
-	done     sync.Cond // signalled (on mu) when a batch is done
-	flushing bool      // a batch is being stored (by its leader, outside mu)
-	next     *pending  // the batch that writes join; nil when none waits
+	done     sync.Cond   // signalled (on mu) when a batch is done
+	flushing bool        // a batch is being stored (by its leader, outside mu)
+	next     *pending    // the batch that writes join; nil when none waits
+	ops      []*sharedOp // Shared resources: the writes that wait for the next Write
 }
 
 func (q *commitQueue) init() { q.done.L = &q.mu }
@@ -249,5 +250,113 @@ func (s *Server) read(ctx context.Context, f func()) error {
 				return nil
 			}
 		}
+	}
+}
+
+// Group commit on Shared resources: the requests that arrive while one
+// Shared.Write runs queue, and the first of them, once it is done, makes
+// the next Write for all of them. Under the integration's lock it catches
+// up, then validates and applies each request in order (each against the
+// state the ones before it left), and stores them in one transaction;
+// each request is answered once that transaction committed. Readers wait
+// for the writes applied meanwhile to be durable (read); when the Write
+// fails, all of them are rolled back and every request of the batch gets
+// 500 (even one that was refused: it was refused against a state that
+// never became durable).
+
+// sharedOp is one request's write waiting for a Shared.Write.
+type sharedOp struct {
+	rt      *resourceType
+	id      string
+	mutate  func(cur *record) (map[string]any, error)
+	rec     *record
+	changed bool
+	err     error
+	done    bool // guarded by commitQueue.mu
+}
+
+// writeShared is write for Shared resources.
+func (s *Server) writeShared(ctx context.Context, rt *resourceType, id string, mutate func(cur *record) (map[string]any, error)) (*record, bool, error) {
+	op := &sharedOp{rt: rt, id: id, mutate: mutate}
+	q := &s.commit
+	q.mu.Lock()
+	q.ops = append(q.ops, op)
+	for q.flushing && !op.done {
+		q.done.Wait()
+	}
+	if !op.done {
+		ops := q.ops
+		q.ops = nil
+		q.flushing = true
+		q.mu.Unlock()
+		// The batch is shared: one client going away must not fail the
+		// others' writes.
+		s.storeShared(context.WithoutCancel(ctx), ops)
+		q.mu.Lock()
+		for _, o := range ops {
+			o.done = true
+		}
+		q.flushing = false
+		q.done.Broadcast()
+	}
+	q.mu.Unlock()
+	return op.rec, op.changed, op.err
+}
+
+// storeShared validates, applies and stores ops in one Shared.Write, and
+// sets each op's answer.
+func (s *Server) storeShared(ctx context.Context, ops []*sharedOp) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var undos []undo
+	var base uint64
+	err := s.shared.Write(ctx, s.currentSeq(), func(d *Delta) ([]Write, error) {
+		if err := s.applyDelta(d); err != nil {
+			return nil, err
+		}
+		if seq := s.currentSeq(); seq != d.Seq {
+			return nil, fmt.Errorf("%w: the shared resources are at sequence number %d, behind this server's %d (restored from a backup? restart the servers)",
+				ErrCorruptResources, d.Seq, seq)
+		}
+		base = d.Seq
+		var ws []Write
+		for _, op := range ops {
+			op.rec, op.changed, op.err = s.prepare(op.rt, op.id, op.mutate, d.Seq+uint64(len(ws))+1)
+			if op.err != nil || !op.changed {
+				continue
+			}
+			s.mu.Lock()
+			var prev *record
+			if i, ok := s.index[op.rec.ID]; ok {
+				prev = s.recs[i]
+			}
+			s.putLocked(op.rec)
+			s.seq = op.rec.Seq
+			s.mu.Unlock()
+			undos = append(undos, undo{rec: op.rec, prev: prev})
+			ws = append(ws, Write{Seq: op.rec.Seq, Record: &op.rec.Record})
+		}
+		return ws, nil
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		if s.durable < s.seq {
+			s.durable = s.seq
+			s.signalLocked()
+		}
+		return
+	}
+	if len(undos) > 0 {
+		// A commit whose outcome is unknown may have stored them after
+		// all: the next catch-up brings them back then.
+		s.undoLocked(undos)
+		s.seq = base
+		s.gen++
+		s.signalLocked()
+	}
+	for _, op := range ops {
+		op.rec, op.changed = nil, false
+		op.err = fmt.Errorf("scim: store %s: %w", op.rt.name, err)
 	}
 }

@@ -227,3 +227,10 @@ func TestAppendRecordLineIsJSONMarshal(t *testing.T) {
 		}
 	}
 }
+
+// queuedOps returns how many writes wait for the next Shared.Write.
+func queuedOps(s *Server) int {
+	s.commit.mu.Lock()
+	defer s.commit.mu.Unlock()
+	return len(s.commit.ops)
+}

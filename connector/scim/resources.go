@@ -160,15 +160,17 @@ type Shared interface {
 	// with the integration's current sequence number and token hash, as
 	// of one moment (one snapshot of the backend).
 	Since(ctx context.Context, seq uint64) (*Delta, error)
-	// Write stores one write under the integration's lock across
+	// Write stores writes under the integration's lock across
 	// processes: it takes the lock, reads what was stored after seq as
 	// Since does, and calls f with it while it holds the lock; f returns
-	// the write, whose Seq must be Delta.Seq+1, or nil to store nothing.
-	// Write stores it and commits before it releases the lock, and
-	// returns nil only once the write is durable. When f fails, nothing
-	// is stored and Write returns f's error as it is. f is called at
-	// most once.
-	Write(ctx context.Context, seq uint64, f func(*Delta) (*Write, error)) error
+	// the writes, in order, at the sequence numbers Delta.Seq+1,
+	// Delta.Seq+2, …, or none to store nothing. Write stores them all in
+	// one transaction and commits before it releases the lock, and
+	// returns nil only once they are durable; when it fails, none of them
+	// is stored. When f fails, nothing is stored and Write returns f's
+	// error as it is. f is called at most once. (A Server writes the
+	// requests that arrived while the previous Write ran in one Write.)
+	Write(ctx context.Context, seq uint64, f func(*Delta) ([]Write, error)) error
 }
 
 // Delta is what Shared resources stored after a sequence number.
@@ -187,7 +189,8 @@ type Delta struct {
 // Write is one write to Shared resources: a record, or (Record nil) the
 // token hash.
 type Write struct {
-	// Seq is the write's sequence number: Delta.Seq+1, and Record.Seq.
+	// Seq is the write's sequence number: the one after the previous
+	// write's (Delta.Seq+1 for the first), and Record.Seq.
 	Seq uint64
 	// Record is the record to store, replacing the one with its ID.
 	Record *Record

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -462,12 +461,12 @@ func (s *Server) setToken(ctx context.Context, hash []byte) error {
 		return nil
 	}
 	var w Write
-	err := s.shared.Write(ctx, s.currentSeq(), func(d *Delta) (*Write, error) {
+	err := s.shared.Write(ctx, s.currentSeq(), func(d *Delta) ([]Write, error) {
 		if err := s.applyDelta(d); err != nil {
 			return nil, err
 		}
 		w = Write{Seq: d.Seq + 1, TokenHash: hash}
-		return &w, nil
+		return []Write{w}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("scim: store token hash: %w", err)
@@ -572,16 +571,16 @@ func (s *Server) Wait() {
 // mutate returns the new document, or nil to delete. It reports whether
 // anything changed.
 //
-// Writes are one at a time (wmu) in this process; on Shared resources,
-// one at a time across processes too, each validated against the state
-// caught up under the integration's lock.
+// Writes are validated one at a time (wmu) in this process; on Shared
+// resources, one at a time across processes too, each against the state
+// caught up under the integration's lock (see writeShared).
 func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate func(cur *record) (map[string]any, error)) (*record, bool, error) {
 	if s.batcher != nil {
 		return s.writeBatched(ctx, rt, id, mutate)
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	if s.shared == nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
 		rec, changed, err := s.prepare(rt, id, mutate, s.currentSeq()+1)
 		if err != nil || !changed {
 			return rec, false, err
@@ -595,38 +594,7 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		s.mu.Unlock()
 		return rec, true, nil
 	}
-	var rec *record
-	var changed bool
-	err := s.shared.Write(ctx, s.currentSeq(), func(d *Delta) (*Write, error) {
-		if err := s.applyDelta(d); err != nil {
-			return nil, err
-		}
-		if seq := s.currentSeq(); seq != d.Seq {
-			return nil, fmt.Errorf("%w: the shared resources are at sequence number %d, behind this server's %d (restored from a backup? restart the servers)",
-				ErrCorruptResources, d.Seq, seq)
-		}
-		var err error
-		if rec, changed, err = s.prepare(rt, id, mutate, d.Seq+1); err != nil || !changed {
-			return nil, err
-		}
-		return &Write{Seq: rec.Seq, Record: &rec.Record}, nil
-	})
-	var pe *protoError
-	switch {
-	case errors.As(err, &pe):
-		return nil, false, err
-	case err != nil:
-		return nil, false, fmt.Errorf("scim: store %s %s: %w", rt.name, id, err)
-	case !changed:
-		return rec, false, nil
-	}
-	s.mu.Lock()
-	if s.seq < rec.Seq { // else a catch-up brought it in already
-		s.putLocked(rec)
-		s.seq, s.durable = rec.Seq, rec.Seq
-	}
-	s.mu.Unlock()
-	return rec, true, nil
+	return s.writeShared(ctx, rt, id, mutate)
 }
 
 // prepare validates a write against the Server's current state and

@@ -316,17 +316,17 @@ var checks = []check{
 // sequence number through Shared.Write, and returns the delta f saw.
 func write(ctx context.Context, sh scim.Shared, since uint64, rec *scim.Record, token []byte) (*scim.Delta, error) {
 	var seen *scim.Delta
-	err := sh.Write(ctx, since, func(d *scim.Delta) (*scim.Write, error) {
+	err := sh.Write(ctx, since, func(d *scim.Delta) ([]scim.Write, error) {
 		seen = d
 		if rec == nil {
-			return &scim.Write{Seq: d.Seq + 1, TokenHash: token}, nil
+			return []scim.Write{{Seq: d.Seq + 1, TokenHash: token}}, nil
 		}
 		r := *rec
 		r.Seq = d.Seq + 1
 		if r.CreatedSeq == 0 {
 			r.CreatedSeq = r.Seq
 		}
-		return &scim.Write{Seq: r.Seq, Record: &r}, nil
+		return []scim.Write{{Seq: r.Seq, Record: &r}}, nil
 	})
 	return seen, err
 }
@@ -416,24 +416,30 @@ var sharedChecks = []check{
 		if _, err := write(ctx, sh, 0, &a, nil); err != nil {
 			return err
 		}
-		err = sh.Write(ctx, 1, func(d *scim.Delta) (*scim.Write, error) { return nil, errRefused })
+		err = sh.Write(ctx, 1, func(d *scim.Delta) ([]scim.Write, error) { return nil, errRefused })
 		if !errors.Is(err, errRefused) {
 			return fmt.Errorf("write returned %v, want f's error", err)
 		}
-		if err := sh.Write(ctx, 1, func(d *scim.Delta) (*scim.Write, error) { return nil, nil }); err != nil {
+		if err := sh.Write(ctx, 1, func(d *scim.Delta) ([]scim.Write, error) { return nil, nil }); err != nil {
 			return fmt.Errorf("a Write of nothing: %w", err)
 		}
 		b := user("b", 5, "bob")
-		if err := sh.Write(ctx, 1, func(d *scim.Delta) (*scim.Write, error) {
-			return &scim.Write{Seq: 5, Record: &b}, nil // not the next sequence number
+		if err := sh.Write(ctx, 1, func(d *scim.Delta) ([]scim.Write, error) {
+			return []scim.Write{{Seq: 5, Record: &b}}, nil // not the next sequence number
 		}); err == nil {
 			return errors.New("a write at sequence number 5 after 1 was stored")
 		}
+		c1, c2 := user("c1", 2, "c1"), user("c2", 4, "c2")
+		if err := sh.Write(ctx, 1, func(d *scim.Delta) ([]scim.Write, error) {
+			return []scim.Write{{Seq: 2, Record: &c1}, {Seq: 4, Record: &c2}}, nil // the second skips 3
+		}); err == nil {
+			return errors.New("writes at sequence numbers 2 and 4 after 1 were stored")
+		}
 		done2, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := sh.Write(done2, 1, func(d *scim.Delta) (*scim.Write, error) {
+		if err := sh.Write(done2, 1, func(d *scim.Delta) ([]scim.Write, error) {
 			c := user("c", d.Seq+1, "cy")
-			return &scim.Write{Seq: d.Seq + 1, Record: &c}, nil
+			return []scim.Write{{Seq: d.Seq + 1, Record: &c}}, nil
 		}); err == nil {
 			return errors.New("a Write with a cancelled context succeeded")
 		}
@@ -445,6 +451,30 @@ var sharedChecks = []check{
 			return fmt.Errorf("after refused writes: seq %d records %v, want 1 and [a]", d.Seq, ids(d.Records))
 		}
 		return nil
+	}},
+	{"shared/several-writes-at-once", func(ctx context.Context, open Open, name string) error {
+		sh, done, err := openShared(ctx, open, name)
+		if err != nil {
+			return err
+		}
+		defer done()
+		a, b := user("a", 1, "ada"), user("b", 2, "bob")
+		a2 := a
+		a2.Seq, a2.Attrs = 4, []byte(`{"userName":"ada","active":false}`)
+		h := bytes.Repeat([]byte{5}, 32)
+		if err := sh.Write(ctx, 0, func(d *scim.Delta) ([]scim.Write, error) {
+			return []scim.Write{{Seq: 1, Record: &a}, {Seq: 2, Record: &b}, {Seq: 3, TokenHash: h}, {Seq: 4, Record: &a2}}, nil
+		}); err != nil {
+			return err
+		}
+		d, err := sh.Since(ctx, 0)
+		if err != nil {
+			return err
+		}
+		if d.Seq != 4 || !bytes.Equal(d.TokenHash, h) || !slices.Equal(ids(d.Records), []string{"b", "a"}) {
+			return fmt.Errorf("seq %d token %x records %v, want 4, %x, [b a]", d.Seq, d.TokenHash, ids(d.Records), h)
+		}
+		return sameRecords(d.Records, b, a2)
 	}},
 	{"shared/two-handles-serialise", func(ctx context.Context, open Open, name string) error {
 		// Two handles (two replicas) write at once; each write reads the
