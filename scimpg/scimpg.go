@@ -36,8 +36,9 @@
 // The lock is a row lock of the write's own transaction: nothing is held
 // between requests, a replica that dies mid-write loses nothing (the
 // transaction rolls back), and a pooler in transaction mode (PgBouncer's
-// pool_mode=transaction) is fine. Each write is one transaction of a few
-// statements; reads cost one query each.
+// pool_mode=transaction) is fine. The requests a replica receives while
+// one transaction runs go together in its next one (group commit: four
+// round trips and one commit for the batch); reads cost one query each.
 //
 // The tables live in the schema Options.Schema (default "dirsync",
 // beside store/pgstore's), named scim_integrations and scim_resources,
