@@ -239,10 +239,11 @@
 // replica is valid on every other. The requests a Server receives while
 // one Write runs go together in its next Write, validated in order; none
 // is read back before that Write committed, and when it fails, all of
-// them are rolled back and answered 500. Requests that cannot catch up get 503
-// with Retry-After (providers retry): answering from a stale memory could
-// accept a revoked token. OnChange runs on the replica that accepted the
-// write; riversync.SyncNow coalesces the calls of every replica.
+// them are rolled back and answered 500. Requests that cannot catch up
+// get 503 with Retry-After (providers retry): answering from a stale
+// memory could accept a revoked token. OnChange runs on the replica that
+// accepted the write; riversync.SyncNow coalesces the calls of every
+// replica.
 //
 // The scimtest package is the conformance suite of Resources, Shared
 // included.

@@ -257,6 +257,12 @@ func (s *Server) writeFailure(ctx context.Context, w http.ResponseWriter, err er
 		writeErr(w, err)
 		return
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// A read that waited for writes in flight, given up by the client.
+		s.log.WarnContext(ctx, "scim: request given up", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "the request was given up")
+		return
+	}
 	s.log.ErrorContext(ctx, "scim: write failed", "err", err)
 	writeError(w, http.StatusInternalServerError, "", "the change could not be stored; nothing was changed")
 }
