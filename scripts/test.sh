@@ -57,6 +57,17 @@ for pkg in . ./diff ./mapping ./policy ./connector ./connector/ad; do
     echo "package $pkg depends on a vendor SDK" >&2; exit 1
   fi
 done
+# OpenTelemetry is for package telemetry alone: the engine never pays for
+# it (the Entra and Google SDKs bring it with them), and telemetry brings
+# no vendor SDK, store driver or job queue to the host that imports it.
+for pkg in . ./diff ./mapping ./policy ./internal/planner ./connector ./connector/ad ./connector/fake ./connector/ldif ./connector/scim ./store/... ./dirsynctest ./signin/...; do
+  if go list -deps "$pkg" | grep '^go.opentelemetry.io/'; then
+    echo "package $pkg depends on OpenTelemetry (only telemetry may)" >&2; exit 1
+  fi
+done
+if go list -deps ./telemetry/... | grep -E 'msgraph|google.golang.org/api|microsoft|github.com/jackc/pgx|github.com/riverqueue|go-ldap'; then
+  echo "package telemetry depends on a vendor SDK, a store driver or River" >&2; exit 1
+fi
 for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest ./store ./store/filestore ./store/storetest; do
   if go list -deps "$pkg" | grep -E 'github.com/jackc/pgx|github.com/riverqueue'; then
     echo "package $pkg depends on PostgreSQL or River (only store/pgstore, scimpg and riversync may)" >&2; exit 1
