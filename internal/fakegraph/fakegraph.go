@@ -480,7 +480,7 @@ func (s *Server) BytesServed() int64 {
 }
 
 // ResetCounts zeroes the request and byte counters and forgets the
-// recorded $select values.
+// recorded $select and $search values.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -488,6 +488,7 @@ func (s *Server) ResetCounts() {
 	s.bytes = 0
 	clear(s.requests)
 	clear(s.selects)
+	s.searches = nil
 }
 
 // countingWriter counts the bytes of a response body into *n.
