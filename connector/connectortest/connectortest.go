@@ -113,6 +113,8 @@ func (t *tester) run(expectedIDs []string) {
 		}
 	}
 	t.report(missing, "expected ID %q was not yielded by the full read")
+	// The longest group name, taken before checkCopies modifies first[0].
+	target, name := longestGroupName(first)
 
 	t.checkCopies(first)
 	t.checkSecondRead("second full read", ids)
@@ -131,7 +133,7 @@ func (t *tester) run(expectedIDs []string) {
 	if gs, ok := t.c.(connector.GroupSearcher); ok {
 		t.checkSearchGroups(gs, first)
 		if m, ok := gs.(connector.GroupSearchMatcher); ok {
-			t.checkSearchMatch(gs, m.GroupSearchMatch(), first)
+			t.checkSearchMatch(gs, m.GroupSearchMatch(), target, name)
 		}
 	}
 }
@@ -517,24 +519,12 @@ var groupNameAttrs = []string{"displayName", "name", "cn", "sAMAccountName"}
 // substring, the start of the name's last word for word prefix, the start
 // of the name for prefix); the search must find that group, and every
 // group it returns must match the query as declared.
-func (t *tester) checkSearchMatch(gs connector.GroupSearcher, m connector.GroupMatch, first []connector.Entry) {
+func (t *tester) checkSearchMatch(gs connector.GroupSearcher, m connector.GroupMatch, target *connector.Entry, name string) {
 	switch m {
 	case connector.MatchPrefix, connector.MatchWordPrefix, connector.MatchSubstring:
 	default:
 		t.errorf("GroupSearchMatch returned %v, which is none of MatchPrefix, MatchWordPrefix and MatchSubstring", m)
 		return
-	}
-	var target *connector.Entry
-	var name string
-	for i := range first {
-		e := &first[i]
-		if e.Kind != connector.KindGroup {
-			continue
-		}
-		n := groupName(e)
-		if l, best := utf8.RuneCountInString(n), utf8.RuneCountInString(name); l > best || l == best && l > 0 && e.ID < target.ID {
-			target, name = e, n
-		}
 	}
 	q := probeQuery(m, name)
 	if q == "" {
@@ -555,6 +545,29 @@ func (t *tester) checkSearchMatch(gs connector.GroupSearcher, m connector.GroupM
 		}
 	}
 	t.report(wrong, "SearchGroups("+strconv.Quote(q)+", 0) returned %s, whose names do not match the query by "+m.String())
+}
+
+// longestGroupName returns (a copy of) the group with the longest name,
+// the lowest ID among equals, and that name; nil and "" if no group has a
+// name.
+func longestGroupName(entries []connector.Entry) (*connector.Entry, string) {
+	var target *connector.Entry
+	var name string
+	for i := range entries {
+		e := &entries[i]
+		if e.Kind != connector.KindGroup {
+			continue
+		}
+		n := groupName(e)
+		if l, best := utf8.RuneCountInString(n), utf8.RuneCountInString(name); l > best || l == best && l > 0 && e.ID < target.ID {
+			target, name = e, n
+		}
+	}
+	if target == nil {
+		return nil, ""
+	}
+	c := target.Clone()
+	return &c, name
 }
 
 // groupName is a group's first name, or "".

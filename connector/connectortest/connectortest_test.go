@@ -327,6 +327,11 @@ func TestSearchMatchDeclared(t *testing.T) {
 		`SearchGroups("App", 0) returned "g2" (CN=g2,OU=Groups,DC=example,DC=test) named "Whatsapp", whose names do not match the query by prefix`)
 	requireFinding(t, Test(t.Context(), conn(connector.MatchPrefix, connector.GroupMatch(9))),
 		"GroupSearchMatch returned GroupMatch(9), which is none of")
+	// The query is cut from the name as read, not from the entry the
+	// copy check modified (the first one yielded).
+	groupFirst := append([]connector.Entry{named("g1", "App Admins")}, append(sample()[:3], named("g3", "Sales"))...)
+	assert.NoError(t, Test(t.Context(), &matchConn{testConn: &testConn{entries: groupFirst},
+		does: connector.MatchSubstring, declares: connector.MatchSubstring}))
 	// A directory without named groups has nothing to cut a query from.
 	assert.NoError(t, Test(t.Context(), &matchConn{testConn: &testConn{entries: sample()}, declares: connector.MatchSubstring,
 		does: connector.MatchSubstring}))
