@@ -651,8 +651,9 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request, in *integration)
 		name := cmp.Or(g.Attrs.Get("cn"), g.Attrs.Get("name"), g.Attrs.Get("displayName"), g.ID)
 		hits = append(hits, groupHit{ID: g.ID, Name: name, DN: g.DN})
 	}
-	res := map[string]any{"groups": hits, "match": connector.GroupSearchMatchOf(gs).String()}
-	if connector.GroupSearchMatchOf(gs) == connector.MatchPrefix {
+	m := connector.GroupSearchMatchOf(gs)
+	res := map[string]any{"groups": hits, "match": m.String()}
+	if m == connector.MatchPrefix {
 		res["note"] = prefixOnlyNote
 	}
 	_ = json.NewEncoder(w).Encode(res)
