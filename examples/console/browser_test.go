@@ -239,6 +239,7 @@ func TestBrowser(t *testing.T) {
 	do("third letter", chromedp.SendKeys(chromedp.CSS("#group-search"), "t"),
 		chromedp.WaitVisible(chromedp.CSS("#group-hits button.hit")))
 	assert.Contains(t, text("#group-hits"), "External Contractors")
+	assert.Contains(t, text("#group-hits"), "matches names from the start only", "the sample's LDIF search is prefix-only")
 	do("scroll", chromedp.ScrollIntoView(chromedp.CSS("#group-search")))
 	shot("settings")
 	do("pick", chromedp.Click(chromedp.CSS("#group-hits button.hit")), chromedp.WaitVisible(chromedp.CSS("#picked li")))

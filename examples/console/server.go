@@ -490,13 +490,16 @@ type settingsView struct {
 	OtherRules  int
 	DeleteDays  int
 	CanSearch   bool
+	PrefixOnly  bool // the group search matches names from the start only
 	Targets     []string
 	FailingRule int
 }
 
 func newSettingsView(in *integration, st Settings, failing int) settingsView {
 	sv := settingsView{St: st, FailingRule: failing}
-	_, sv.CanSearch = in.conn.(connector.GroupSearcher)
+	if gs, ok := in.conn.(connector.GroupSearcher); ok {
+		sv.CanSearch, sv.PrefixOnly = true, connector.GroupSearchMatchOf(gs) == connector.MatchPrefix
+	}
 	for i, ru := range st.Mapping.Rules {
 		sv.Rules = append(sv.Rules, ruleRow{Index: i, Target: ru.Target, From: strings.Join(ru.From, ", "), Value: ru.Value,
 			Template: ru.Template, Lookup: ru.Lookup, Split: ru.Split, TrimSuffixes: strings.Join(ru.TrimSuffixes, ", "),
@@ -617,8 +620,13 @@ type groupHit struct {
 	DN   string `json:"dn,omitempty"`
 }
 
-// groups answers the group picker: groups whose name starts with prefix,
-// once at least three letters are typed.
+// prefixOnlyNote tells the admin why "adm" does not find "App Admins".
+const prefixOnlyNote = "This directory matches names from the start only."
+
+// groups answers the group picker: the groups the directory finds for
+// what was typed (by substring, word prefix or prefix, as it declares:
+// "match" in the answer), once at least three letters are typed. For a
+// directory that matches from the start only, "note" says so.
 func (s *server) groups(w http.ResponseWriter, r *http.Request, in *integration) {
 	w.Header().Set("Content-Type", "application/json")
 	prefix := strings.TrimSpace(r.URL.Query().Get("prefix"))
@@ -643,7 +651,12 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request, in *integration)
 		name := cmp.Or(g.Attrs.Get("cn"), g.Attrs.Get("name"), g.Attrs.Get("displayName"), g.ID)
 		hits = append(hits, groupHit{ID: g.ID, Name: name, DN: g.DN})
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"groups": hits})
+	m := connector.GroupSearchMatchOf(gs)
+	res := map[string]any{"groups": hits, "match": m.String()}
+	if m == connector.MatchPrefix {
+		res["note"] = prefixOnlyNote
+	}
+	_ = json.NewEncoder(w).Encode(res)
 }
 
 // ---- History
