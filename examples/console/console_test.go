@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/policy"
 )
@@ -502,47 +503,79 @@ func TestSyncShowsProgress(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, res.StatusCode)
 	assert.Contains(t, body, "already running")
 
-	sawRead := false
+	sawRead, sawApply := false, false
+	readRE := regexp.MustCompile(`class="phase now" id="phase-read">.*\n.*read: \d+ entries read`)
+	applyRE := regexp.MustCompile(`(?s)class="phase done" id="phase-read">.*<progress id="progress-read" max="100" value="100">.*class="phase now" id="phase-apply">.*<progress id="progress" max="100" value="\d+">`)
 	for strings.Contains(page, `id="running"`) {
-		sawRead = sawRead || strings.Contains(page, "Syncing… read")
+		sawRead = sawRead || readRE.MatchString(page)
+		if applyRE.MatchString(page) {
+			sawApply = true
+			assert.False(t, readRE.MatchString(page), "the read phase stays done while the apply runs")
+		}
 		time.Sleep(20 * time.Millisecond)
 		_, page = tc.get("/i/slow/sync")
 	}
 	assert.True(t, sawRead, "the page named the read phase while it ran")
+	assert.True(t, sawApply, "the apply showed as the second phase, with the read done")
 	assert.Contains(t, page, `id="report"`)
 	assert.NotContains(t, page, `http-equiv="refresh"`)
 }
 
-// In approval mode a scheduled or "Sync now" run stops at a plan waiting
-// for approval; the integrations page says so, and approving the plan
-// shown applies it. A digest that is not the pending plan's applies
-// nothing.
-func TestApprovalMode(t *testing.T) {
+// A new integration is in review mode: "Sync now" plans and shows the
+// preview, applying nothing; a scheduled run leaves its plan waiting for
+// approval; automatic mode is refused until a first reviewed sync, and
+// once chosen, "Sync now" runs and applies. A digest that is not the
+// pending plan's applies nothing.
+func TestReviewMode(t *testing.T) {
 	tc := newTestConsole(t)
 	tok := tc.token()
+	ctx := context.Background()
+	labAccounts := func() int {
+		all, err := tc.c.app.All(ctx)
+		require.NoError(t, err)
+		n := 0
+		for _, a := range all {
+			if a.Source == "lab" {
+				n++
+			}
+		}
+		return n
+	}
+	_, list := tc.get("/")
+	assert.Contains(t, list, "every 2h, review mode: each run waits for approval")
+	assert.NotContains(t, list, "automatic</td>")
+
+	// Sync now: the preview of the plan, nothing applied.
+	res, _ := tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/i/lab/preview?done=review", res.Header.Get("Location"))
+	_, preview := tc.get("/i/lab/preview?done=review")
+	assert.Contains(t, preview, "Review mode: this is the plan a sync would apply now")
+	assert.Contains(t, preview, `id="sync"`)
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, labAccounts(), "Sync now applied nothing")
+
+	// Automatic is refused before a reviewed sync.
 	_, page := tc.get("/i/lab/settings")
+	assert.Contains(t, page, `id="mode-note"`)
 	form := settingsForm(t, page)
 	form.Set("csrf", tok)
-	form.Set("mode", modeApproval)
+	form.Set("mode", modeAutomatic)
 	res, body := tc.post("/i/lab/settings", form)
-	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "automatic mode needs a first reviewed sync")
+	_, saved := tc.c.saved.Settings["lab"]
+	assert.False(t, saved, "nothing saved")
+	in, _ := tc.c.get("lab")
+	assert.Equal(t, modeApproval, in.Settings().Mode)
 
-	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
-	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, list := tc.get("/")
-		if strings.Contains(list, "A plan is waiting for approval") {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no plan waits for approval")
-		time.Sleep(20 * time.Millisecond)
-	}
-	all, err := tc.c.app.All(context.Background())
+	// A scheduled run leaves its plan waiting.
+	rec, err := in.Syncer().RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeApproval)
 	require.NoError(t, err)
-	for _, a := range all {
-		require.NotEqual(t, "lab", a.Source, "nothing applied before approval")
-	}
+	assert.Equal(t, dirsync.OutcomeWaiting, rec.Outcome)
+	_, list = tc.get("/")
+	assert.Contains(t, list, "A plan is waiting for approval")
+	assert.Zero(t, labAccounts(), "nothing applied before approval")
 
 	_, pending := tc.get("/i/lab/pending")
 	res, body = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {"not-the-digest"}})
@@ -550,18 +583,33 @@ func TestApprovalMode(t *testing.T) {
 	assert.Contains(t, body, "Nothing was applied")
 	res, _ = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {digestOf(t, pending)}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	all, err = tc.c.app.All(context.Background())
-	require.NoError(t, err)
-	n := 0
-	for _, a := range all {
-		if a.Source == "lab" {
-			n++
-		}
-	}
-	assert.Equal(t, len(hostileNames), n)
+	assert.Equal(t, len(hostileNames), labAccounts())
 	_, hist := tc.get("/i/lab/history")
 	assert.Contains(t, hist, "approval")
 	assert.Contains(t, hist, "waiting-for-approval")
+
+	// Reviewed: automatic may be chosen now, and Sync now runs.
+	_, page = tc.get("/i/lab/settings")
+	assert.NotContains(t, page, `id="mode-note"`)
+	form = settingsForm(t, page)
+	form.Set("csrf", tok)
+	form.Set("mode", modeAutomatic)
+	res, body = tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+	_, list = tc.get("/")
+	assert.Contains(t, list, "every 2h, automatic")
+	require.NoError(t, os.WriteFile(tc.lab, []byte(labLDIF(hostileNames, "Scientist")), 0o600))
+	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/?done=syncnow", res.Header.Get("Location"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if a, ok, err := tc.c.app.Lookup(ctx, "lab", "00000000-0000-4000-8000-000000000001"); err == nil && ok && a.Title == "Scientist" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "Sync now in automatic mode did not apply")
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // A plan over the safety limits (here: everyone disabled at once) shows

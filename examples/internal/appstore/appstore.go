@@ -400,6 +400,18 @@ func (s *Store) Page(ctx context.Context, offset, limit int) ([]diff.Account, in
 	return out, total, nil
 }
 
+// Version changes whenever a change to the store commits (it is bbolt's
+// last transaction ID): a host caches what it derived from the accounts,
+// such as a plan, and reuses it while Version stays the same.
+func (s *Store) Version() (uint64, error) {
+	var v uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = uint64(tx.ID())
+		return nil
+	})
+	return v, err
+}
+
 // view runs f in a read transaction, after checking ctx.
 func (s *Store) view(ctx context.Context, f func(storeTx) error) error {
 	if err := ctx.Err(); err != nil {

@@ -776,11 +776,21 @@ func TestBatchedApply(t *testing.T) {
 		assert.False(t, seen[a.ID], "app IDs are unique")
 		seen[a.ID] = true
 	}
+	v, err := s.Version()
+	require.NoError(t, err)
+	require.NoError(t, s.Apply(ctx, benchCreates(201)[200]))
+	v2, err := s.Version()
+	require.NoError(t, err)
+	assert.Greater(t, v2, v, "a commit moves the version")
+	v3, err := s.Version()
+	require.NoError(t, err)
+	assert.Equal(t, v2, v3, "a read does not")
+	total++
 	// Pages follow the app IDs.
 	p2, total, err := s.Page(ctx, 170, 50)
 	require.NoError(t, err)
-	assert.Equal(t, 180, total)
-	require.Len(t, p2, 10)
+	assert.Equal(t, 181, total)
+	require.Len(t, p2, 11)
 	assert.Equal(t, page[170].ID, p2[0].ID)
 }
 
