@@ -321,7 +321,20 @@ func TestSettingsNameTheFailingRule(t *testing.T) {
 	assert.Contains(t, body, "mapping rule 3")
 	assert.Contains(t, body, "shout")
 	assert.Contains(t, body, `id="failing-rule" data-rule="2"`)
+	errorText := func(page string) string { return regexp.MustCompile(`id="error"[^<]*`).FindString(page) }
+	assert.NotRegexp(t, `rule [02]\b`, errorText(body), "rules are numbered one way, from 1")
 	assert.Equal(t, before, tc.c.saved)
+
+	// A skip that is not a number: the same numbering, the rule kept.
+	form.Set("r2.transforms", "lower")
+	form.Set("r2.skip", "two")
+	res, body = tc.post("/i/northwind-ad/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "mapping rule 3")
+	assert.Contains(t, body, `id="failing-rule" data-rule="2"`)
+	assert.NotRegexp(t, `rule [02]\b`, errorText(body))
+	assert.Equal(t, before, tc.c.saved)
+	form.Set("r2.skip", "")
 
 	form.Set("r2.transforms", "lower")
 	form.Set("every", "5s")
@@ -715,4 +728,110 @@ func TestConcurrentSettingsSaves(t *testing.T) {
 	assert.Equal(t, tc.c.saved.Settings["lab"].Every, in.Settings().Every)
 	// The Run loop of the last save waits for its schedule.
 	require.Eventually(t, func() bool { return !in.Syncer().NextRun().IsZero() }, 10*time.Second, 10*time.Millisecond)
+}
+
+var selectRE = regexp.MustCompile(`name="id" value="([^"]+)" aria-label="select ([^"]+)"`)
+
+// Exceptions are listed above the plan with the person's name and email,
+// adding one keeps the search and names who was added, and each has a
+// button that removes it.
+func TestExceptionsNamedAndRemovable(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	const np = "/i/northwind-ad"
+	_, page := tc.get(np + "/preview?q=" + url.QueryEscape("^[0-9]"))
+	var id string
+	for _, m := range selectRE.FindAllStringSubmatch(page, -1) {
+		if m[2] == "2FA Admin" {
+			id = m[1]
+		}
+	}
+	require.NotEmpty(t, id, "2FA Admin can be picked")
+	res, _ := tc.post(np+"/exceptions", url.Values{"csrf": {tok}, "id": {id}, "q": {"^[0-9]"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc := res.Header.Get("Location")
+	assert.Equal(t, np+"/preview?q=%5E%5B0-9%5D&done=note", loc, "the search is kept")
+	_, page = tc.get(loc)
+	assert.Contains(t, page, "Added to the exceptions: 2FA Admin (2fa-admin@example.test).")
+	assert.Contains(t, page, `value="^[0-9]"`, "the search box keeps the search")
+	exc := strings.Index(page, `id="exceptions"`)
+	require.Positive(t, exc)
+	assert.Less(t, exc, strings.Index(page, `id="summary"`), "exceptions come first")
+	section := page[exc:strings.Index(page, "</section>")]
+	assert.Contains(t, section, `<td class="x-name">2FA Admin</td>`)
+	assert.Contains(t, section, "2fa-admin@example.test")
+	assert.Contains(t, section, `aria-label="Remove the exception for 2FA Admin">Remove exception</button>`)
+	_, again := tc.get(loc)
+	assert.NotContains(t, again, "Added to the exceptions", "the note shows once")
+
+	// The note saved with the exception keeps the name and email for
+	// when neither the app nor the plan holds them.
+	in, _ := tc.c.get("northwind-ad")
+	xs, err := in.Syncer().Exceptions(context.Background())
+	require.NoError(t, err)
+	require.Len(t, xs, 1)
+	assert.Equal(t, "2FA Admin <2fa-admin@example.test>, added in the admin console", xs[0].Note)
+
+	// Remove it with its button.
+	m := regexp.MustCompile(`name="exception" value="([^"]+)"`).FindStringSubmatch(section)
+	require.Len(t, m, 2)
+	res, _ = tc.post(np+"/exceptions/remove", url.Values{"csrf": {tok}, "exception": {htmlUnescape(m[1])}, "who": {"2FA Admin"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = tc.get(res.Header.Get("Location"))
+	assert.Contains(t, page, "Exception removed: 2FA Admin is synced again")
+	assert.NotContains(t, page, `id="exceptions"`)
+	xs, err = in.Syncer().Exceptions(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, xs)
+}
+
+// A large plan comes in pages of pageSize rows, a search pages too and
+// keeps its query in the page links, the Sync button sits above the
+// rows, and the plan is made once for all these pages.
+func TestPreviewPages(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(450, 1)...)
+	in := &integration{Name: "big", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	rowsRE := regexp.MustCompile(`<tr class="op-`)
+
+	_, page := tc.get("/i/big/preview")
+	require.Contains(t, page, `id="plan"`)
+	assert.Len(t, rowsRE.FindAllString(page, -1), pageSize)
+	assert.Less(t, strings.Index(page, `id="sync"`), strings.Index(page, `id="plan"`), "Sync comes before the rows")
+	assert.Contains(t, page, `page <strong id="page-no">1</strong> of 5`)
+	assert.Contains(t, page, `href="/i/big/preview?page=2" rel="next"`)
+	made := in.plans.cur
+	require.NotNil(t, made)
+
+	_, page5 := tc.get("/i/big/preview?page=5")
+	assert.Contains(t, page5, `page <strong id="page-no">5</strong> of 5`)
+	n5 := len(rowsRE.FindAllString(page5, -1))
+	assert.Positive(t, n5)
+	assert.LessOrEqual(t, n5, pageSize)
+	_, over := tc.get("/i/big/preview?page=99")
+	assert.Contains(t, over, `page <strong id="page-no">5</strong> of 5`, "past the end is the last page")
+
+	_, found := tc.get("/i/big/preview?q=" + url.QueryEscape("example"))
+	assert.Contains(t, found, `href="/i/big/preview?page=2&amp;q=example" rel="next"`)
+	assert.Same(t, made, in.plans.cur, "pages and searches reuse the plan")
+	assert.Equal(t, digestOf(t, page), digestOf(t, found))
+
+	// Sync, then the report and the users come in pages too.
+	res, _ := tc.post("/i/big/sync", url.Values{"csrf": {tc.token()}, "digest": {digestOf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	report := tc.waitSync("big")
+	assert.Contains(t, report, `id="report"`)
+	assert.Len(t, regexp.MustCompile(`<tr class="res-`).FindAllString(report, -1), pageSize)
+	assert.Contains(t, report, `href="/i/big/sync?page=2" rel="next"`)
+	_, users := tc.get("/users?page=2")
+	assert.Contains(t, users, `page <strong id="page-no">2</strong> of`)
+	assert.Len(t, regexp.MustCompile(`<tr class="(blocked)?"><td>`).FindAllString(users, -1), pageSize)
+
+	// The sync moved the app: the next preview is a new plan.
+	_, after := tc.get("/i/big/preview")
+	assert.NotSame(t, made, in.plans.cur)
+	assert.Contains(t, after, `data-actionable="0"`)
 }

@@ -113,10 +113,10 @@ type job struct {
 	Read         int
 	Planned      bool
 	ApplyStarted time.Time
-	Shown    string        // the digest the admin synced
-	Plan     *dirsync.Plan // the plan made at the click
-	Report   *dirsync.Report
-	Err      error
+	Shown        string        // the digest the admin synced
+	Plan         *dirsync.Plan // the plan made at the click
+	Report       *dirsync.Report
+	Err          error
 }
 
 // integration is one directory feeding the app.
