@@ -346,23 +346,35 @@ func (s *Store) Apply(ctx context.Context, c diff.Change) error {
 		update = s.db.Batch
 	}
 	err := update(func(tx *bolt.Tx) error {
-		t := storeTx{tx: tx, now: s.now(), prefix: s.prefix}
-		switch c.Op {
-		case diff.OpCreateDepartment:
-			return t.createDepartment(c.Department)
-		case diff.OpCreate:
-			return t.create(c, s.sessions)
-		case diff.OpUpdate, diff.OpUnblock, diff.OpBlock:
-			return t.update(c)
-		case diff.OpDelete:
-			return t.delete(c)
-		case diff.OpSkip:
-			return nil
-		}
-		return fmt.Errorf("unknown op %v", c.Op)
+		return storeTx{tx: tx, now: s.now(), prefix: s.prefix}.apply(c, s.sessions)
 	})
 	if err != nil {
 		return fmt.Errorf("appstore: %s %s: %w", c.Op, c.Key, err)
+	}
+	return nil
+}
+
+// Import applies changes in transactions of up to 1,000, one writer: the
+// store's bulk insert, for seeding an app from an export. Unlike Apply it
+// stops at the first failing change; the transactions before it are
+// committed, the failing one's changes are not.
+func (s *Store) Import(ctx context.Context, changes []diff.Change) error {
+	for lo := 0; lo < len(changes); lo += 1000 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			t := storeTx{tx: tx, now: s.now(), prefix: s.prefix}
+			for _, c := range changes[lo:min(lo+1000, len(changes))] {
+				if err := t.apply(c, s.sessions); err != nil {
+					return fmt.Errorf("appstore: %s %s: %w", c.Op, c.Key, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

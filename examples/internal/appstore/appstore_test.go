@@ -818,20 +818,31 @@ func BenchmarkBulkInsert(b *testing.B) {
 	defer s.Close()
 	changes := benchCreates(b.N)
 	b.ResetTimer()
-	for lo := 0; lo < len(changes); lo += 1000 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			t := storeTx{tx: tx, now: s.now(), prefix: s.prefix}
-			for _, c := range changes[lo:min(lo+1000, len(changes))] {
-				if err := t.create(c, s.sessions); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
+	if err := s.Import(context.Background(), changes); err != nil {
+		b.Fatal(err)
 	}
+}
+
+// Import commits a thousand changes at a time and stops at the first
+// failing one, keeping the transactions before it.
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "app.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	changes := benchCreates(2500)
+	bad := changes[1500].After.Clone()
+	bad.ExternalID = "missing"
+	changes[1500] = diff.Change{Op: diff.OpBlock, Key: bad.Key(), Before: &bad, After: &bad}
+	err = s.Import(ctx, changes)
+	require.ErrorIs(t, err, ErrNotFound)
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1000, st.Accounts, "the first transaction is kept, the failing one's changes are not")
+	require.NoError(t, s.Import(ctx, changes[2000:]))
+	st, err = s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1500, st.Accounts)
 }
 
 // BenchmarkBatchedCreates applies b.N creates through Apply from 256
