@@ -116,10 +116,10 @@ type job struct {
 	// samples are (time, changes done) of the apply, one every quarter
 	// second or so: what the time-left estimate is fitted to.
 	samples []sample
-	Shown        string        // the digest the admin synced
-	Plan         *dirsync.Plan // the plan made at the click
-	Report       *dirsync.Report
-	Err          error
+	Shown   string        // the digest the admin synced
+	Plan    *dirsync.Plan // the plan made at the click
+	Report  *dirsync.Report
+	Err     error
 }
 
 type sample struct {
