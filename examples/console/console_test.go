@@ -835,3 +835,14 @@ func TestPreviewPages(t *testing.T) {
 	assert.NotSame(t, made, in.plans.cur)
 	assert.Contains(t, after, `data-actionable="0"`)
 }
+
+// The time left is the mean rate's over the changes left.
+func TestTimeLeft(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	j := &job{Planned: true, ApplyStarted: t0, Progress: dirsync.Progress{Phase: dirsync.PhaseApply, Done: 25000, Total: 100000}}
+	left, ok := j.timeLeft(t0.Add(2 * time.Second))
+	require.True(t, ok)
+	assert.Equal(t, 6*time.Second, left)
+	_, ok = (&job{}).timeLeft(t0)
+	assert.False(t, ok, "no estimate before the apply")
+}

@@ -113,18 +113,10 @@ type job struct {
 	Read         int
 	Planned      bool
 	ApplyStarted time.Time
-	// samples are (time, changes done) of the apply, one every quarter
-	// second or so: what the time-left estimate is fitted to.
-	samples []sample
-	Shown   string        // the digest the admin synced
-	Plan    *dirsync.Plan // the plan made at the click
-	Report  *dirsync.Report
-	Err     error
-}
-
-type sample struct {
-	at   time.Time
-	done int
+	Shown        string        // the digest the admin synced
+	Plan         *dirsync.Plan // the plan made at the click
+	Report       *dirsync.Report
+	Err          error
 }
 
 // integration is one directory feeding the app.
@@ -179,7 +171,6 @@ func (in *integration) Job() *job {
 		return nil
 	}
 	j := *in.job
-	j.samples = slices.Clone(j.samples)
 	return &j
 }
 
@@ -193,15 +184,8 @@ func (in *integration) setProgress(p dirsync.Progress) {
 		switch {
 		case p.Phase == dirsync.PhaseRead:
 			j.Read = max(j.Read, p.Done)
-		case p.Phase == dirsync.PhaseApply:
-			now := time.Now()
-			if !j.Planned {
-				j.Planned, j.ApplyStarted = true, now
-				j.samples = []sample{{now, 0}}
-			}
-			if last := j.samples[len(j.samples)-1]; now.Sub(last.at) >= 250*time.Millisecond && len(j.samples) < 10000 {
-				j.samples = append(j.samples, sample{now, p.Done})
-			}
+		case p.Phase == dirsync.PhaseApply && !j.Planned:
+			j.Planned, j.ApplyStarted = true, time.Now()
 		}
 	}
 	in.mu.Unlock()

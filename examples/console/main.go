@@ -53,7 +53,7 @@ import (
 
 // appConcurrency is how many changes the app store takes at once; the
 // changes applied together share a commit.
-const appConcurrency = 1024
+const appConcurrency = 256
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -729,40 +729,17 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request, in *integrat
 	s.render(w, r, http.StatusOK, "sync", view{Title: "Sync: " + in.Name, Nav: "preview", In: in, Data: sv, Refresh: j.Running})
 }
 
-// timeLeft estimates the time the apply still needs at now. A store's
-// cost per change grows as it fills (its indexes' pages are rewritten
-// more often), so the estimate fits a cost per change that grows
-// linearly with the changes done, from the first and the second half of
-// the apply so far, and adds up that cost over the changes left; with a
-// steady rate it is the plain rate over the changes left.
+// timeLeft estimates the time the apply still needs at now: the mean
+// rate since the apply began, over the changes left. (A store's cost per
+// change grows as it fills, so at 100,000 creates this promises too
+// little: see BENCHMARKS.md.)
 func (j *job) timeLeft(now time.Time) (time.Duration, bool) {
 	p := j.Progress
-	if !j.Planned || p.Done <= 0 || p.Total <= 0 || len(j.samples) == 0 {
+	el := now.Sub(j.ApplyStarted)
+	if !j.Planned || p.Done <= 0 || p.Total <= 0 || el <= 0 {
 		return 0, false
 	}
-	pts := append(slices.Clone(j.samples), sample{now, p.Done})
-	first, mid, last := pts[0], pts[len(pts)/2], pts[len(pts)-1]
-	el, done := last.at.Sub(first.at).Seconds(), float64(last.done-first.done)
-	if el <= 0 || done <= 0 {
-		return 0, false
-	}
-	left := float64(p.Total - p.Done)
-	plain := el / done * left // seconds at the mean rate so far
-	est := plain
-	d1, d2 := float64(mid.done-first.done), float64(last.done-mid.done)
-	if len(pts) >= 5 && d1 > 0 && d2 > 0 {
-		c1 := mid.at.Sub(first.at).Seconds() / d1 // cost per change, first half
-		c2 := last.at.Sub(mid.at).Seconds() / d2  // and second half
-		m1 := float64(first.done+mid.done) / 2
-		m2 := float64(mid.done+last.done) / 2
-		if slope := (c2 - c1) / (m2 - m1); slope > 0 {
-			// cost(d) = c2 + slope·(d − m2), summed from Done to Total.
-			from, to := float64(p.Done), float64(p.Total)
-			est = c2*left + slope*((to*to-from*from)/2-m2*left)
-			est = min(max(est, plain), 3*plain)
-		}
-	}
-	return time.Duration(est * float64(time.Second)), true
+	return time.Duration(float64(el) / float64(p.Done) * float64(p.Total-p.Done)), true
 }
 
 // roundLeft says a remaining time as a person would.
