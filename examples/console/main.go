@@ -17,10 +17,19 @@
 // -config file (see fileConfig), their secrets from environment variables
 // it names.
 //
-// Pages: Integrations (schedule, last and next run, Sync now, Remove with
-// approval), Preview (the plan with its reasons, regex search, exceptions,
-// Sync with progress and report), Settings (mapping, scope with a group
-// picker, lifecycle, schedule, approval), Users and History.
+// Pages: Integrations (schedule and mode, last and next run, Sync now,
+// Remove with approval), Preview (Sync, then the plan in pages with its
+// reasons, regex search, exceptions listed above it with name and email;
+// Sync shows its read and its apply as two phases, then the report in
+// pages), Settings (mapping, scope with a group picker, lifecycle,
+// schedule, mode), Users (in pages) and History.
+//
+// A new integration is in review mode: each run's plan, scheduled or
+// "Sync now", waits for an admin (a scheduled run's as a plan waiting for
+// approval, "Sync now"'s on the preview), and automatic mode may be
+// chosen only after a first reviewed sync. The plan shown is made once and
+// reused across pages and searches while nothing it depends on moved (see
+// plancache.go); Sync applies only the plan on screen, by its digest.
 //
 // Every POST carries a per-session CSRF token and passes Go's
 // cross-origin protection; pages are html/template, so directory values
