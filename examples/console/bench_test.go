@@ -101,12 +101,12 @@ func benchConsoleScale(b *testing.B, n int) {
 	in, _ := c.get("generated")
 
 	get("/i/generated/preview") // waits for the first plan
-	b.ReportMetric(in.plans.cur.took.Seconds(), "plan-s")
+	b.ReportMetric(in.shownPlan().took.Seconds(), "plan-s")
 	took, page := get("/i/generated/preview")
 	b.ReportMetric(ms(took), "preview-ms")
 	b.ReportMetric(kb(page), "preview-KB")
 	digest := digestRE.FindStringSubmatch(page)[1]
-	cp := in.plans.cur
+	cp := in.shownPlan()
 	creates := 0
 	for i := range cp.plan.Changes {
 		if cp.plan.Changes[i].Op == diff.OpCreate {

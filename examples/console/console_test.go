@@ -803,7 +803,7 @@ func TestPreviewPages(t *testing.T) {
 	assert.Less(t, strings.Index(page, `id="sync"`), strings.Index(page, `id="plan"`), "Sync comes before the rows")
 	assert.Contains(t, page, `page <strong id="page-no">1</strong> of 5`)
 	assert.Contains(t, page, `href="/i/big/preview?page=2" rel="next"`)
-	made := in.plans.cur
+	made := in.shownPlan()
 	require.NotNil(t, made)
 
 	_, page5 := tc.get("/i/big/preview?page=5")
@@ -816,7 +816,7 @@ func TestPreviewPages(t *testing.T) {
 
 	_, found := tc.get("/i/big/preview?q=" + url.QueryEscape("example"))
 	assert.Contains(t, found, `href="/i/big/preview?page=2&amp;q=example" rel="next"`)
-	assert.Same(t, made, in.plans.cur, "pages and searches reuse the plan")
+	assert.Same(t, made, in.shownPlan(), "pages and searches reuse the plan")
 	assert.Equal(t, digestOf(t, page), digestOf(t, found))
 
 	// Sync, then the report and the users come in pages too.
@@ -832,7 +832,7 @@ func TestPreviewPages(t *testing.T) {
 
 	// The sync moved the app: the next preview is a new plan.
 	_, after := tc.get("/i/big/preview")
-	assert.NotSame(t, made, in.plans.cur)
+	assert.NotSame(t, made, in.shownPlan())
 	assert.Contains(t, after, `data-actionable="0"`)
 }
 
@@ -845,4 +845,34 @@ func TestTimeLeft(t *testing.T) {
 	assert.Equal(t, 6*time.Second, left)
 	_, ok = (&job{}).timeLeft(t0)
 	assert.False(t, ok, "no estimate before the apply")
+}
+
+// While a plan is being made longer than a page waits, the preview says
+// so and refreshes itself; nothing can be synced from it.
+func TestPreviewWhilePlanning(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(40, 1)...)
+	in := &integration{Name: "slow", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	_, page := tc.get("/i/slow/preview")
+	require.Contains(t, page, `id="plan"`)
+	dir.SetDelay(20 * time.Millisecond) // the read takes about a second
+	old := planWait
+	planWait = 0
+	defer func() { planWait = old }()
+	tc.c.invalidate(in)
+	_, page = tc.get("/i/slow/preview")
+	assert.Contains(t, page, `id="planning"`)
+	assert.Contains(t, page, `http-equiv="refresh"`)
+	assert.NotContains(t, page, `id="sync"`)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Contains(page, `id="planning"`) {
+		require.True(t, time.Now().Before(deadline), "the plan never came")
+		time.Sleep(50 * time.Millisecond)
+		_, page = tc.get("/i/slow/preview")
+	}
+	assert.Contains(t, page, `id="plan"`)
+	assert.NotContains(t, page, `http-equiv="refresh"`)
 }

@@ -259,6 +259,13 @@ func (c *console) plan(ctx context.Context, in *integration) (*cachedPlan, error
 	return nil, errPlanning
 }
 
+// shownPlan is the cached plan, or nil.
+func (in *integration) shownPlan() *cachedPlan {
+	in.plans.mu.Lock()
+	defer in.plans.mu.Unlock()
+	return in.plans.cur
+}
+
 // planningRead is how many entries the planning going on has read.
 func (in *integration) planningRead() (int, bool) {
 	ps := &in.plans

@@ -720,11 +720,9 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request, in *integrat
 		}
 	}
 	if sv.Phase == 1 {
-		in.plans.mu.Lock()
-		if cur := in.plans.cur; cur != nil && cur.plan.SourceUsers > 0 {
+		if cur := in.shownPlan(); cur != nil && cur.plan.SourceUsers > 0 {
 			sv.ReadPct = min(99, j.Read*100/cur.plan.SourceUsers)
 		}
-		in.plans.mu.Unlock()
 	}
 	s.render(w, r, http.StatusOK, "sync", view{Title: "Sync: " + in.Name, Nav: "preview", In: in, Data: sv, Refresh: j.Running})
 }
