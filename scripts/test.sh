@@ -13,7 +13,8 @@
 #
 # It also starts a throwaway PostgreSQL cluster under a temporary directory
 # (scripts/postgres.sh; it installs the Debian package postgresql when
-# initdb is missing) for store/pgstore and riversync, and stops it on exit.
+# initdb is missing) for store/pgstore, scimpg, riversync and
+# connector/scim's two-replica test, and stops it on exit.
 # Set DIRSYNC_SKIP_POSTGRES=1 to run without it.
 #
 # It installs the npm package scimmy (pinned) into .tools/node_modules when
@@ -69,7 +70,7 @@ if go list -deps ./telemetry/... | grep -E 'msgraph|google.golang.org/api|micros
 fi
 for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest ./store ./store/filestore ./store/storetest; do
   if go list -deps "$pkg" | grep -E 'github.com/jackc/pgx|github.com/riverqueue'; then
-    echo "package $pkg depends on PostgreSQL or River (only store/pgstore and riversync may)" >&2; exit 1
+    echo "package $pkg depends on PostgreSQL or River (only store/pgstore, scimpg and riversync may)" >&2; exit 1
   fi
 done
 if go list -deps ./diff ./mapping ./policy ./connector/... ./store/... | grep -qx 'github.com/dirsync-go/dirsync'; then
@@ -128,7 +129,7 @@ if [ "${DIRSYNC_SKIP_SAMBA:-}" != 1 ]; then
 fi
 
 if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
-  step "PostgreSQL for store/pgstore and riversync"
+  step "PostgreSQL for store/pgstore, scimpg, riversync and connector/scim's replicas"
   eval "$(bash scripts/postgres.sh start)"
   pg_stop() { bash scripts/postgres.sh stop || true; }
 fi

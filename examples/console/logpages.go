@@ -239,10 +239,10 @@ func (s *server) runDetails(w http.ResponseWriter, r *http.Request, in *integrat
 	s.render(w, r, status, "run", view{Title: "Run of " + in.Name, Nav: "history", In: in, Data: rv})
 }
 
-// person is a person's page: who they are in the app, and their log
+// personLog is a person's page: who they are in the app, and their log
 // entries across runs, the newest run first. The person is named by
 // external ID or email (?account=).
-func (s *server) person(w http.ResponseWriter, r *http.Request, in *integration) {
+func (s *server) personLog(w http.ResponseWriter, r *http.Request, in *integration) {
 	ctx := r.Context()
 	qv := r.URL.Query()
 	acct := strings.TrimSpace(qv.Get("account"))

@@ -12,6 +12,7 @@
 //	internal/planner     → connector, diff, mapping, policy; never the root
 //	dirsync (root)       → all of the above
 //	signin, riversync, … → the root and below; nothing imports them
+//	scimpg               → connector/scim (and connector) only; nothing imports it
 //	telemetry            → the root and below, and OpenTelemetry; no
 //	                       connector, store driver or job queue
 //
@@ -46,7 +47,7 @@ type Rule struct {
 // Rules are the module's import rules.
 var Rules = []Rule{
 	{From: "connector/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...",
-		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
+		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/...", "scimpg/..."},
 		Why: "a connector is a source: it reads a directory and knows nothing of the rules or the engine"},
 	{From: "store/...", Not: []string{"", "connector/...", "diff", "mapping", "policy", "signin/...",
 		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
@@ -61,10 +62,13 @@ var Rules = []Rule{
 		Why: "the planner sits below the root package, which calls it"},
 	{From: "internal/seal", Not: []string{"", "connector/...", "mapping", "policy", "store/...", "internal/planner"},
 		Why: "the seal hashes diff plans and nothing else"},
-	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore"},
+	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore", "scimpg/..."},
 		Why: "the root package does not depend on its consumers or on a store driver"},
+	{From: "scimpg/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...", "internal/planner",
+		"riversync/...", "dirsynctest/...", "telemetry/..."},
+		Why: "scimpg is a driver of connector/scim's Resources on PostgreSQL: it imports connector/scim and pgx, nothing of the engine, so hosts pay for pgx only where they keep SCIM state on PostgreSQL"},
 	{From: "telemetry/...", Not: []string{"connector/ad", "connector/entra", "connector/google", "connector/ldif", "connector/scim",
-		"connector/fake", "store/filestore", "store/pgstore", "signin/...", "riversync/...", "dirsynctest/...", "examples/..."},
+		"connector/fake", "store/filestore", "store/pgstore", "signin/...", "riversync/...", "dirsynctest/...", "examples/...", "scimpg/..."},
 		Why: "telemetry observes the Syncer through dirsync.Observer; a host that imports it gets no connector, store driver or job queue with it"},
 }
 
@@ -72,7 +76,7 @@ var Rules = []Rule{
 // engine, and the connectors whose SDKs do not bring it (the Entra and
 // Google SDKs instrument their HTTP clients with it).
 var otelFree = []string{"", "diff", "mapping", "policy", "internal/planner", "internal/seal", "connector", "connector/ad",
-	"connector/fake", "connector/ldif", "connector/scim", "connector/connectortest", "store/...", "dirsynctest", "signin/..."}
+	"connector/fake", "connector/ldif", "connector/scim", "connector/connectortest", "store/...", "dirsynctest", "signin/...", "scimpg/..."}
 
 func init() {
 	for _, p := range otelFree {

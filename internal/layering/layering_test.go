@@ -34,6 +34,7 @@ func TestCheckFindsUpwardImports(t *testing.T) {
 	graph := map[string][]string{
 		m("connector/ad"):     {m("connector"), m("internal/ldaputil"), "github.com/go-ldap/ldap/v3"},
 		m("store/pgstore"):    {m("store"), "github.com/jackc/pgx/v5"},
+		m("scimpg"):           {m("connector/scim"), m("connector"), "github.com/jackc/pgx/v5"},
 		m("internal/planner"): {m("connector"), m("diff"), m("mapping"), m("policy")},
 		m("mapping"):          {m("connector"), m("diff")},
 		m(""):                 {m("internal/planner"), m("store")},
@@ -51,6 +52,9 @@ func TestCheckFindsUpwardImports(t *testing.T) {
 		{"diff", "connector", "diff imports connector"},
 		{"policy", "mapping", "policy imports mapping"},
 		{"", "riversync", "dirsync (root) imports riversync"},
+		{"connector/scim", "scimpg", "connector/scim imports scimpg"},
+		{"scimpg", "", "scimpg imports dirsync (root)"},
+		{"scimpg", "store/pgstore", "scimpg imports store/pgstore"},
 		{"", "telemetry", "dirsync (root) imports telemetry"},
 		{"policy", "telemetry", "policy imports telemetry"},
 		{"telemetry", "connector/entra", "telemetry imports connector/entra"},
