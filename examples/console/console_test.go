@@ -413,7 +413,7 @@ func TestNoSecretRendered(t *testing.T) {
 	tc := newTestConsole(t, "-config", cfg)
 	var pages []string
 	for _, p := range []string{"/", "/users", "/i/corp-ad/preview", "/i/corp-ad/settings", "/i/corp-ad/history",
-		"/i/corp-ad/groups?prefix=abc", "/i/corp-entra/settings", "/i/corp-ad/remove"} {
+		"/i/corp-ad/groups?prefix=abc", "/i/corp-entra/settings", "/i/corp-ad/remove", "/i/corp-ad/person?account=svc%40corp.test"} {
 		_, body := tc.get(p)
 		pages = append(pages, body)
 	}
