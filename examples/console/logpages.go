@@ -233,8 +233,8 @@ func (s *server) runDetails(w http.ResponseWriter, r *http.Request, in *integrat
 	if rv.ID == "" {
 		lv.Missing = "This run was recorded before the console kept a log of each change: only its failures and skips are listed above."
 	} else {
-		status = s.logPage(ctx, in, lv, q, qv.Get("after"), url.Values{"q": {lv.Query}, "op": {lv.Op}, "status": {lv.Status}},
-			runLinks(in.Name, runs))
+		// Every row is of this run: no row links it.
+		status = s.logPage(ctx, in, lv, q, qv.Get("after"), url.Values{"q": {lv.Query}, "op": {lv.Op}, "status": {lv.Status}}, nil)
 	}
 	s.render(w, r, status, "run", view{Title: "Run of " + in.Name, Nav: "history", In: in, Data: rv})
 }

@@ -95,6 +95,7 @@ func TestRunDetailsListTheLog(t *testing.T) {
 		code, page = tc.get(html.UnescapeString(m[1]))
 		require.Equal(t, http.StatusOK, code)
 		assert.Contains(t, page, `id="log-first"`)
+		assert.NotContains(t, page, `class="run-link"`, "no row links the run it is on")
 		require.Less(t, pages, 100)
 	}
 	assert.Equal(t, applied, total, "every applied change is listed once")
