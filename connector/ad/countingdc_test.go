@@ -298,7 +298,7 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 		if scope == 0 && !strings.EqualFold(o.dn, base) {
 			continue
 		}
-		if scope != 0 && !d.under(o.dn, base) {
+		if scope != 0 && !strings.EqualFold(base, d.base) && !d.under(o.dn, base) {
 			continue
 		}
 		if groupsOnly && !slices.Contains(o.attrs["objectClass"], "group") {
