@@ -52,6 +52,7 @@ func main() {
 	groups := flag.Bool("groups", false, "map with role links, so that the plan reads and resolves group memberships")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the plan to this file")
 	stats := flag.Bool("stats", false, "print allocations and GC cycles on stderr at the end")
+	dump := flag.String("dump", "", "write the plan (diff.Plan and SourceUsers, as JSON) to this file, to compare two builds")
 	flag.Parse()
 	ctx := context.Background()
 	if *cpuprofile != "" {
@@ -69,7 +70,7 @@ func main() {
 	if *retitle > 0 {
 		err = retitleUsers(*retitle)
 	} else {
-		err = run(ctx, *app, *save, *unpaged, *groups)
+		err = run(ctx, *app, *save, *dump, *unpaged, *groups)
 	}
 	if *stats {
 		var ms runtime.MemStats
@@ -83,7 +84,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, appFile, saveFile string, unpagedLimit int, groups bool) error {
+func run(ctx context.Context, appFile, saveFile, dumpFile string, unpagedLimit int, groups bool) error {
 	c, err := ad.Open(context.Background(), ad.Config{
 		URLs:         []string{os.Getenv("DIRSYNC_AD_URL")},
 		BindDN:       os.Getenv("DIRSYNC_AD_BIND"),
@@ -133,6 +134,18 @@ func run(ctx context.Context, appFile, saveFile string, unpagedLimit int, groups
 		return err
 	}
 	fmt.Printf("%d users, app holds %d: %s (plan %s)\n", p.SourceUsers, len(accounts), p.Summary(), time.Since(start).Round(time.Millisecond))
+	if dumpFile != "" {
+		b, err := json.Marshal(struct {
+			Plan        diff.Plan
+			SourceUsers int
+		}{p.Plan, p.SourceUsers})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dumpFile, b, 0o600); err != nil {
+			return err
+		}
+	}
 	if saveFile == "" {
 		return nil
 	}
