@@ -137,7 +137,7 @@ func appendAttrs(list []string, names ...string) []string {
 }
 
 // Read yields every user and group under BaseDN that matches Filter, as
-// the pages arrive (see "Memory" in the package documentation): with
+// the pages arrive (see "What is read" in the package documentation): with
 // memberships, users stream and groups follow at the end.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 	return func(yield func(connector.Entry, error) bool) {
@@ -656,6 +656,9 @@ func rangeOption(desc string) (base string, low, high int, ok bool, err error) {
 // by the complete attribute, fetching the remaining ranges from the DC.
 func (s *session) completeRanges(ctx context.Context, le *ldap.Entry) error {
 	for i, a := range le.Attributes {
+		if strings.IndexByte(a.Name, ';') < 0 {
+			continue // no option, so no range: the common case, without the split
+		}
 		base, _, high, ok, err := rangeOption(a.Name)
 		if err != nil {
 			return s.wrap(ctx, "read "+le.DN, err)
