@@ -16,7 +16,9 @@
 // -groups adds role links to the mapping ("Leadership" and "Team leads"
 // of scripts/ad-bench-load.sh's company), so the plan reads memberOf and
 // member and resolves memberships. -cpuprofile writes a CPU profile of the
-// plan; -stats prints the process's allocations and GC cycles on stderr.
+// plan; -stats prints the process's allocations and GC cycles on stderr;
+// -dump writes the plan as JSON, so that two builds' plans can be compared
+// with cmp.
 //
 // The DC comes from DIRSYNC_AD_URL, DIRSYNC_AD_BIND, DIRSYNC_AD_PASSWORD,
 // DIRSYNC_AD_BASE and DIRSYNC_AD_CA (as scripts/samba.sh prints them).
