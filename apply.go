@@ -72,12 +72,22 @@ const ReasonExceptionAtApply = "policy.exception-at-apply"
 // to another integration.
 const ReasonForeign = "conflict.foreign-account"
 
-// apply carries out p and records the run. It returns the report, the
+// apply is applyPlan seen by the Observer as a StageApply.
+func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string, adjust func(*RunRecord)) (*Report, RunRecord, error) {
+	ctx, end := s.observe(ctx, StageStart{Stage: StageApply, Trigger: trigger})
+	e := stagePanicked
+	defer func() { end(e) }()
+	r, run, err := s.applyPlan(ctx, p, trigger, mode, adjust)
+	e = StageEnd{Err: err, Report: r}
+	return r, run, err
+}
+
+// applyPlan carries out p and records the run. It returns the report, the
 // run's record (zero when nothing was applied), and an error joining every
 // failure: of changes, and of the bookkeeping after them (cursor, removal
 // budget, history), which the record names too. adjust, if set, completes
 // the record before it is written.
-func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode string, adjust func(*RunRecord)) (*Report, RunRecord, error) {
+func (s *Syncer) applyPlan(ctx context.Context, p *Plan, trigger Trigger, mode string, adjust func(*RunRecord)) (*Report, RunRecord, error) {
 	if p == nil {
 		return nil, RunRecord{}, errors.New("dirsync: Apply: nil plan")
 	}
@@ -104,7 +114,9 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 		}
 		changes = append(changes, c)
 	}
-	r.Results = s.applyAll(ctx, changes, except)
+	id := newRunID(r.Started)
+	lw := s.newLogWriter(id, r.Started, len(changes))
+	r.Results = s.applyAll(ctx, changes, except, lw)
 	var errs []error
 	skipped := 0
 	for i := range r.Results {
@@ -134,7 +146,11 @@ func (s *Syncer) apply(ctx context.Context, p *Plan, trigger Trigger, mode strin
 	if err := s.noteRemovals(ctx, r); err != nil {
 		books = append(books, fmt.Errorf("dirsync: note the removals applied in the removal budget: %w", err))
 	}
+	if err := lw.close(ctx, s); err != nil {
+		books = append(books, fmt.Errorf("dirsync: provisioning log not written in full: %w", err))
+	}
 	run := s.runRecord(p, r, trigger, mode)
+	run.ID = id
 	if adjust != nil {
 		adjust(&run)
 	}

@@ -43,7 +43,9 @@ func (s *Syncer) concurrency() int {
 //   - once ctx is done no new call starts, the calls in flight finish,
 //     and the rest are not attempted;
 //   - OnApplied and Progress are called one at a time.
-func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except func(*diff.Account) (diff.Reason, bool)) []Result {
+//
+// lw, if not nil, logs each change as its outcome is known.
+func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except func(*diff.Account) (diff.Reason, bool), lw *logWriter) []Result {
 	results := make([]Result, len(changes))
 	total := len(changes)
 	done := 0
@@ -66,9 +68,10 @@ func (s *Syncer) applyAll(ctx context.Context, changes []diff.Change, except fun
 		if n == 1 || changes[lo].Op == diff.OpCreateDepartment {
 			for i := lo; i < hi; i++ {
 				results[i] = s.applyCounted(ctx, changes[i], except, progress)
+				lw.finished(ctx, results, i)
 			}
 		} else {
-			s.applySegment(ctx, changes, results, lo, hi, n, except, progress)
+			s.applySegment(ctx, changes, results, lo, hi, n, except, progress, lw)
 		}
 		lo = hi
 	}
@@ -102,7 +105,7 @@ func segment(op diff.Op) int {
 // applySegment applies changes[lo:hi] with at most n calls in flight, the
 // changes of one account in order.
 func (s *Syncer) applySegment(ctx context.Context, changes []diff.Change, results []Result, lo, hi, n int,
-	except func(*diff.Account) (diff.Reason, bool), progress func()) {
+	except func(*diff.Account) (diff.Reason, bool), progress func(), lw *logWriter) {
 	var keys []string
 	byKey := map[string][]int{}
 	for i := lo; i < hi; i++ {
@@ -121,6 +124,7 @@ func (s *Syncer) applySegment(ctx context.Context, changes []diff.Change, result
 			for group := range work {
 				for _, i := range group {
 					results[i] = s.applyCounted(ctx, changes[i], except, progress)
+					lw.finished(ctx, results, i)
 				}
 			}
 		}()

@@ -113,6 +113,39 @@
 // run history in a Store (package store: in memory by default, a file with
 // store/filestore, PostgreSQL with store/pgstore).
 //
+// # Provisioning log
+//
+// Every apply (a run, Apply, ApplyShown, ApprovePending) records one
+// LogEntry per change it applied, failed or skipped on purpose: the run
+// (RunRecord.ID), when, the account (external ID, email, name), the
+// operation, the reasons (code and sentence), the field changes old → new,
+// the status with why a skip was skipped, and the sink's error, cleaned as
+// a Report cleans it (control characters blanked, cut to 2,000 bytes).
+// Nothing else of the account is kept. Syncer.Log reads it by run, by
+// account (external ID or email), by operation or status and by a search
+// on name, email or external ID (LogQuery.Search), the newest run first
+// and each run in plan order, a page at a time with a cursor
+// (LogQuery.After) that stays valid while runs are added. Changes that
+// were not attempted are not logged: the next run plans them again.
+//
+// The log lives in the Store beside the history but apart from it: each
+// run's entries in segments of 500 under keys of their own, an account
+// index per run, and a small index of runs, so that History reads no more
+// after a 100,000-change import than before (BENCHMARKS.md), and the file
+// store keeps the segments in side files. Options.Log bounds it by age
+// (30 days by default) and by count (100,000 entries by default, dropped
+// oldest first), applied at the end of every run and apply, and switches it
+// off.
+//
+// The log is an audit aid, not the source of truth (the sink is). Its
+// entries are written in plan order, also with concurrent apply, each
+// change once: a segment as soon as every change of it has its outcome,
+// the rest and the account index before Apply returns. A crash loses at
+// most the entries of the changes after the last full segment; a run
+// whose process died keeps its segments, found by run and by account
+// (its segments are scanned, having no index). A failure to write the log
+// fails the run's bookkeeping (RunRecord.Error), not its changes.
+//
 // # Sinks
 //
 // Sink has two methods; optional capabilities (DepartmentLister,

@@ -10,6 +10,9 @@ import (
 // RunRecord is one run as History records it: a host renders these as
 // "import sessions".
 type RunRecord struct {
+	// ID names the run, in the provisioning log too (LogQuery.Run). Runs
+	// recorded before it existed have none.
+	ID       string    `json:"id,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// Trigger is what started the run.
@@ -93,6 +96,9 @@ func (s *Syncer) recordRun(ctx context.Context, run RunRecord) error {
 	ctx = context.WithoutCancel(ctx)
 	if run.Counts == nil {
 		run.Counts = map[string]int{}
+	}
+	if run.ID == "" {
+		run.ID = newRunID(run.Started)
 	}
 	return updateJSON(ctx, s.store, s.key("history"), func(runs *[]RunRecord) error {
 		*runs = append(*runs, run)

@@ -29,6 +29,15 @@ import (
 // together with an error wrapping ErrSafetyLimit, so a host can show it and
 // ask an admin to approve it.
 func (s *Syncer) Plan(ctx context.Context) (*Plan, error) {
+	ctx, end := s.observe(ctx, StageStart{Stage: StagePlan})
+	e := stagePanicked
+	defer func() { end(e) }()
+	p, err := s.plan(ctx)
+	e = StageEnd{Err: err, Plan: p}
+	return p, err
+}
+
+func (s *Syncer) plan(ctx context.Context) (*Plan, error) {
 	st, err := s.loadState(ctx)
 	if err != nil {
 		return nil, err

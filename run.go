@@ -188,6 +188,8 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 	if ctx.Err() != nil {
 		return RunRecord{}, false, nil
 	}
+	ctx, end := s.observe(ctx, StageStart{Stage: StageRun, Trigger: trigger})
+	defer func() { end(StageEnd{Err: err, Run: ranRecord(ran, &rec)}) }()
 	ctx, release, lerr := s.acquire(ctx)
 	if lerr != nil {
 		if ctx.Err() != nil {
@@ -201,12 +203,16 @@ func (s *Syncer) runOnce(ctx context.Context, trigger Trigger, o RunOptions) (re
 	// finish records a run that applied nothing.
 	finish := func(r RunRecord, runErr error) {
 		r.Trigger, r.Mode = trigger, mode
+		if r.ID == "" {
+			r.ID = newRunID(r.Started)
+		}
 		if lost := stillHeld(ctx); lost != nil {
 			// Another replica may run now: the record is returned, not
 			// written.
 			rec, ran, err = r, true, errors.Join(runErr, lost)
 			return
 		}
+		s.pruneLog(ctx)
 		if werr := s.recordRun(ctx, r); werr != nil {
 			werr = fmt.Errorf("dirsync: run not recorded in History: %w", werr)
 			runErr = errors.Join(runErr, werr)

@@ -62,6 +62,14 @@ type Options struct {
 	// host's cue to send the invitation, a blocked one to end sessions if
 	// its sink did not.
 	OnApplied func(context.Context, Result)
+	// Observer, if set, is told as each stage of a run begins and ends
+	// (see Observer): package telemetry turns that into metrics and
+	// traces.
+	Observer Observer
+	// Log configures the provisioning log: one entry per change each
+	// apply carried out, failed or skipped, kept in Store for a bounded
+	// time and count and read with Syncer.Log. On by default.
+	Log LogOptions
 }
 
 // Phase is a stage of a sync, reported through Progress.
@@ -115,6 +123,8 @@ type Syncer struct {
 	applyConcurrency int
 	fullEvery        time.Duration
 	alwaysFull       bool
+	observer         Observer
+	logOpts          LogOptions
 
 	runMu   sync.Mutex // one run or apply at a time
 	hookMu  sync.Mutex // OnApplied and Progress, one call at a time
@@ -141,7 +151,8 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 	}
 	sy := &Syncer{conn: c, sink: s, source: o.Source, mapper: o.Mapper, policy: o.Policy,
 		store: o.Store, log: o.Logger, progress: o.Progress, clock: o.Clock, history: o.HistoryLimit,
-		applied: o.OnApplied, applyConcurrency: o.ApplyConcurrency, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, syncNow: make(chan struct{}, 1)}
+		applied: o.OnApplied, applyConcurrency: o.ApplyConcurrency, fullEvery: o.FullEvery, alwaysFull: o.AlwaysFull, observer: o.Observer,
+		logOpts: o.Log, syncNow: make(chan struct{}, 1)}
 	if sy.fullEvery == 0 {
 		sy.fullEvery = 24 * time.Hour
 	}
@@ -178,11 +189,17 @@ func New(c connector.Connector, s Sink, opts *Options) (*Syncer, error) {
 	if sy.history <= 0 {
 		sy.history = 100
 	}
+	if sy.logOpts.MaxAge == 0 {
+		sy.logOpts.MaxAge = DefaultLogMaxAge
+	}
+	if sy.logOpts.MaxEntries == 0 {
+		sy.logOpts.MaxEntries = DefaultLogMaxEntries
+	}
 	sy.planner = planner.New(planner.Config{Source: sy.source, Connector: c, Sink: s, Mapper: sy.mapper,
 		Policy: sy.policy, Log: sy.log, Now: sy.now, FullEvery: sy.fullEvery, AlwaysFull: sy.alwaysFull,
 		Progress: func(ph planner.Phase, done, total int) {
 			sy.report(Progress{Phase: Phase(ph), Done: done, Total: total})
-		}})
+		}, ObserveRead: sy.observeRead()})
 	return sy, nil
 }
 

@@ -6,7 +6,9 @@
 //   - Incremental: read only what changed since a cursor;
 //   - Checker: verify credentials and permissions in one call;
 //   - Projector: read fewer attributes;
-//   - GroupSearcher: find groups by name prefix, for an admin UI;
+//   - GroupSearcher: find groups by name, for an admin UI, and
+//     GroupSearchMatcher: say whether it matches names by prefix, word
+//     prefix or substring;
 //   - StatusChecker: ask whether one user exists and may sign in, for
 //     sign-in (package signin).
 //
@@ -105,11 +107,22 @@ type Projector interface {
 }
 
 // GroupSearcher is an optional capability for admin UIs that let an admin type
-// a few letters and pick groups to sync. SearchGroups returns groups whose
-// name starts with prefix (case-insensitive), sorted by name; an empty
-// prefix matches every group, and limit <= 0 means no limit.
+// a few letters and pick groups to sync. SearchGroups returns the groups
+// one of whose names matches query, ignoring case, sorted by name; an
+// empty query matches every group, and limit <= 0 means no limit. A
+// group's names are the values of its displayName, name, cn and
+// sAMAccountName attributes (those it has).
+//
+// How a name matches depends on what the directory can search: from the
+// start of the name (MatchPrefix, what a searcher that declares nothing is
+// taken to do), from the start of any word (MatchWordPrefix) or anywhere
+// (MatchSubstring). A searcher declares it by implementing
+// GroupSearchMatcher; GroupSearchMatchOf reads it. The query is text the
+// admin typed: a searcher escapes it for its directory's query language,
+// so that no character of it ('*', '(', '"', '\', NUL, …) is taken as
+// syntax.
 type GroupSearcher interface {
-	SearchGroups(ctx context.Context, prefix string, limit int) ([]Entry, error)
+	SearchGroups(ctx context.Context, query string, limit int) ([]Entry, error)
 }
 
 // Sentinel errors shared by all connectors.

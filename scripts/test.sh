@@ -13,7 +13,8 @@
 #
 # It also starts a throwaway PostgreSQL cluster under a temporary directory
 # (scripts/postgres.sh; it installs the Debian package postgresql when
-# initdb is missing) for store/pgstore and riversync, and stops it on exit.
+# initdb is missing) for store/pgstore, scimpg, riversync and
+# connector/scim's two-replica test, and stops it on exit.
 # Set DIRSYNC_SKIP_POSTGRES=1 to run without it.
 #
 # It installs the npm package scimmy (pinned) into .tools/node_modules when
@@ -56,9 +57,20 @@ for pkg in . ./diff ./mapping ./policy ./connector ./connector/ad; do
     echo "package $pkg depends on a vendor SDK" >&2; exit 1
   fi
 done
+# OpenTelemetry is for package telemetry alone: the engine never pays for
+# it (the Entra and Google SDKs bring it with them), and telemetry brings
+# no vendor SDK, store driver or job queue to the host that imports it.
+for pkg in . ./diff ./mapping ./policy ./internal/planner ./connector ./connector/ad ./connector/fake ./connector/ldif ./connector/scim ./store/... ./dirsynctest ./signin/...; do
+  if go list -deps "$pkg" | grep '^go.opentelemetry.io/'; then
+    echo "package $pkg depends on OpenTelemetry (only telemetry may)" >&2; exit 1
+  fi
+done
+if go list -deps ./telemetry/... | grep -E 'msgraph|google.golang.org/api|microsoft|github.com/jackc/pgx|github.com/riverqueue|go-ldap'; then
+  echo "package telemetry depends on a vendor SDK, a store driver or River" >&2; exit 1
+fi
 for pkg in . ./diff ./mapping ./policy ./connector/... ./dirsynctest ./store ./store/filestore ./store/storetest; do
   if go list -deps "$pkg" | grep -E 'github.com/jackc/pgx|github.com/riverqueue'; then
-    echo "package $pkg depends on PostgreSQL or River (only store/pgstore and riversync may)" >&2; exit 1
+    echo "package $pkg depends on PostgreSQL or River (only store/pgstore, scimpg and riversync may)" >&2; exit 1
   fi
 done
 if go list -deps ./diff ./mapping ./policy ./connector/... ./store/... | grep -qx 'github.com/dirsync-go/dirsync'; then
@@ -117,7 +129,7 @@ if [ "${DIRSYNC_SKIP_SAMBA:-}" != 1 ]; then
 fi
 
 if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
-  step "PostgreSQL for store/pgstore and riversync"
+  step "PostgreSQL for store/pgstore, scimpg, riversync and connector/scim's replicas"
   eval "$(bash scripts/postgres.sh start)"
   pg_stop() { bash scripts/postgres.sh stop || true; }
 fi

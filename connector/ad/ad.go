@@ -108,23 +108,40 @@ func (c *Connector) Check(ctx context.Context) error {
 	return nil
 }
 
-// SearchGroups returns the groups under BaseDN whose name (cn, name,
-// sAMAccountName or displayName) starts with prefix, ignoring case,
-// sorted by name; limit <= 0 means no limit. Members and MemberOf are
-// resolved on the DC as in ReadChanges.
-func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+var _ connector.GroupSearchMatcher = (*Connector)(nil)
+
+// GroupSearchMatch reports that SearchGroups matches substrings.
+func (c *Connector) GroupSearchMatch() connector.GroupMatch { return connector.MatchSubstring }
+
+// SearchGroups returns the groups under BaseDN one of whose names (cn,
+// name, sAMAccountName or displayName) contains query, ignoring case, sorted
+// by name; limit <= 0 means no limit. Members and MemberOf are resolved on
+// the DC as in ReadChanges.
+//
+// The search is an LDAP substring filter, (cn=*query*) and so on, with
+// query escaped by ldap.EscapeFilter: '*', '(', ')', '\', NUL and every
+// byte above 0x7F are sent as \XX, so what the admin typed is only ever
+// matched, never read as filter syntax. Active Directory and Samba
+// evaluate a substring anywhere in these attributes; a DC without a
+// medial (tuple) index on them scans the groups under BaseDN to answer,
+// which for the few thousand groups of a domain is quick. A query that
+// holds NUL finds nothing without asking the DC: no name holds one, and
+// Samba reads an escaped NUL as the end of the value ("adm\x00" would
+// find what "adm" finds).
+func (c *Connector) SearchGroups(ctx context.Context, query string, limit int) ([]connector.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if strings.ContainsRune(query, 0) {
+		return nil, nil
+	}
 	s, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close()
-	filter := "(objectClass=group)"
-	if prefix != "" {
-		p := ldap.EscapeFilter(prefix)
-		filter = "(&(objectClass=group)(|(cn=" + p + "*)(name=" + p + "*)(sAMAccountName=" + p + "*)(displayName=" + p + "*)))"
-	}
 	var groups []connector.Entry
-	err = s.search(ctx, "search groups", c.cfg.BaseDN, ldap.ScopeWholeSubtree, c.filter(filter),
+	err = s.search(ctx, "search groups", c.cfg.BaseDN, ldap.ScopeWholeSubtree, c.filter(groupSearchFilter(query)),
 		appendAttrs(c.attributes(), "displayName", "name", "cn", "sAMAccountName"), nil, func(le *ldap.Entry) error {
 			e, err := s.entry(ctx, le)
 			if err != nil {
@@ -154,4 +171,14 @@ func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) 
 		return nil, err
 	}
 	return groups, nil
+}
+
+// groupSearchFilter is the LDAP filter of SearchGroups: groups one of whose
+// names contains query, escaped.
+func groupSearchFilter(query string) string {
+	if query == "" {
+		return "(objectClass=group)"
+	}
+	q := ldap.EscapeFilter(query)
+	return "(&(objectClass=group)(|(cn=*" + q + "*)(name=*" + q + "*)(sAMAccountName=*" + q + "*)(displayName=*" + q + "*)))"
 }

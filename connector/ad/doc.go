@@ -1,6 +1,7 @@
 // Package ad reads users and groups from Microsoft Active Directory (and
 // Samba AD) over LDAP. It implements connector.Connector,
-// connector.Incremental, connector.Checker and connector.GroupSearcher.
+// connector.Incremental, connector.Checker and connector.GroupSearcher
+// (substring search: "adm" finds "App Admins"; see SearchGroups).
 //
 //	c, err := ad.Open(ctx, ad.Config{
 //		URLs:     []string{"ldaps://dc1.example.com", "ldaps://dc2.example.com"},

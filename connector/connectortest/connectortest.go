@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dirsync-go/dirsync/connector"
 )
@@ -55,6 +57,15 @@ var cancelGrace = 10 * time.Second
 //   - If c implements connector.GroupSearcher, SearchGroups(ctx, "", 5)
 //     succeeds and returns at most five entries, each a group the full
 //     read yielded.
+//   - If it also implements connector.GroupSearchMatcher, a query cut
+//     from the longest group name the way only the declared kind of match
+//     finds it (three letters from inside its longest word for
+//     MatchSubstring, the start of its last word for MatchWordPrefix, its
+//     first three letters for MatchPrefix) finds that group, and every
+//     group found has a name (displayName, name, cn or sAMAccountName)
+//     that the declared GroupMatch's Matches accepts. A directory whose
+//     search index lags its reads (Graph's eventual consistency) can
+//     fail this check for a group created moments ago.
 func Test(ctx context.Context, c connector.Connector, expectedIDs ...string) error {
 	if c == nil {
 		return errors.New("connectortest: nil connector")
@@ -102,6 +113,8 @@ func (t *tester) run(expectedIDs []string) {
 		}
 	}
 	t.report(missing, "expected ID %q was not yielded by the full read")
+	// The longest group name, taken before checkCopies modifies first[0].
+	target, name := longestGroupName(first)
 
 	t.checkCopies(first)
 	t.checkSecondRead("second full read", ids)
@@ -119,6 +132,9 @@ func (t *tester) run(expectedIDs []string) {
 	}
 	if gs, ok := t.c.(connector.GroupSearcher); ok {
 		t.checkSearchGroups(gs, first)
+		if m, ok := gs.(connector.GroupSearchMatcher); ok {
+			t.checkSearchMatch(gs, m.GroupSearchMatch(), target, name)
+		}
 	}
 }
 
@@ -490,6 +506,116 @@ func (t *tester) checkSearchGroups(gs connector.GroupSearcher, first []connector
 		if kind, ok := kinds[g.ID]; !ok || kind != connector.KindGroup || g.Kind != connector.KindGroup {
 			t.errorf("SearchGroups returned %s (Kind %q), which is not a group of the full read", label(&g), g.Kind)
 		}
+	}
+}
+
+// groupNameAttrs are the attributes that hold a group's names, as
+// connector.GroupSearcher says.
+var groupNameAttrs = []string{"displayName", "name", "cn", "sAMAccountName"}
+
+// checkSearchMatch checks a searcher that declares how it matches. It cuts
+// a query from the longest group name of the full read, the way only that
+// kind of search finds it (three letters from inside a word for
+// substring, the start of the name's last word for word prefix, the start
+// of the name for prefix); the search must find that group, and every
+// group it returns must match the query as declared.
+func (t *tester) checkSearchMatch(gs connector.GroupSearcher, m connector.GroupMatch, target *connector.Entry, name string) {
+	switch m {
+	case connector.MatchPrefix, connector.MatchWordPrefix, connector.MatchSubstring:
+	default:
+		t.errorf("GroupSearchMatch returned %v, which is none of MatchPrefix, MatchWordPrefix and MatchSubstring", m)
+		return
+	}
+	q := probeQuery(m, name)
+	if q == "" {
+		return // no group has a name to cut a query from
+	}
+	found, err := gs.SearchGroups(t.ctx, q, 0)
+	if err != nil {
+		t.errorf("SearchGroups(%q, 0) failed: %w", q, err)
+		return
+	}
+	if !slices.ContainsFunc(found, func(g connector.Entry) bool { return g.ID == target.ID }) {
+		t.errorf("SearchGroups(%q, 0) did not find %s, named %q, though the searcher declares %s matching", q, label(target), name, m)
+	}
+	var wrong []string
+	for _, g := range found {
+		if !matchesGroup(m, &g, q) {
+			wrong = append(wrong, fmt.Sprintf("%s named %q", label(&g), groupName(&g)))
+		}
+	}
+	t.report(wrong, "SearchGroups("+strconv.Quote(q)+", 0) returned %s, whose names do not match the query by "+m.String())
+}
+
+// longestGroupName returns (a copy of) the group with the longest name,
+// the lowest ID among equals, and that name; nil and "" if no group has a
+// name.
+func longestGroupName(entries []connector.Entry) (*connector.Entry, string) {
+	var target *connector.Entry
+	var name string
+	for i := range entries {
+		e := &entries[i]
+		if e.Kind != connector.KindGroup {
+			continue
+		}
+		n := groupName(e)
+		if l, best := utf8.RuneCountInString(n), utf8.RuneCountInString(name); l > best || l == best && l > 0 && e.ID < target.ID {
+			target, name = e, n
+		}
+	}
+	if target == nil {
+		return nil, ""
+	}
+	c := target.Clone()
+	return &c, name
+}
+
+// groupName is a group's first name, or "".
+func groupName(e *connector.Entry) string {
+	for _, a := range groupNameAttrs {
+		if v := e.Attr(a); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// matchesGroup reports whether one of e's names matches query m's way.
+func matchesGroup(m connector.GroupMatch, e *connector.Entry, query string) bool {
+	for _, a := range groupNameAttrs {
+		for _, v := range e.Attrs.Values(a) {
+			if m.Matches(v, query) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// probeQuery cuts from name a query only an m search finds, or returns ""
+// when name is too short for one.
+func probeQuery(m connector.GroupMatch, name string) string {
+	first3 := func(s string) string {
+		r := []rune(s)
+		return string(r[:min(3, len(r))])
+	}
+	words := strings.Fields(name)
+	if len(words) == 0 {
+		return ""
+	}
+	switch m {
+	case connector.MatchSubstring:
+		longest := slices.MaxFunc(words, func(a, b string) int {
+			return utf8.RuneCountInString(a) - utf8.RuneCountInString(b)
+		})
+		if r := []rune(longest); len(r) >= 3 {
+			return first3(string(r[1:]))
+		}
+		return ""
+	case connector.MatchWordPrefix:
+		return first3(words[len(words)-1])
+	default:
+		return first3(name)
 	}
 }
 

@@ -278,3 +278,61 @@ func TestCancelledParent(t *testing.T) {
 }
 
 var _ iter.Seq2[connector.Entry, error] = (&testConn{}).Read(context.Background())
+
+// matchConn is a host's GroupSearcher that filters in memory by one kind
+// of match and declares another, or the same.
+type matchConn struct {
+	*testConn
+	does, declares connector.GroupMatch
+}
+
+func (c *matchConn) SearchGroups(ctx context.Context, query string, limit int) ([]connector.Entry, error) {
+	var out []connector.Entry
+	for _, e := range c.entries {
+		if e.Kind == connector.KindGroup && c.does.Matches(e.Attr("cn"), query) {
+			out = append(out, e.Clone())
+		}
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+func (c *matchConn) GroupSearchMatch() connector.GroupMatch { return c.declares }
+
+var _ connector.GroupSearchMatcher = (*matchConn)(nil)
+
+func TestSearchMatchDeclared(t *testing.T) {
+	named := func(id, name string) connector.Entry {
+		g := group(id)
+		g.Attrs.Set("cn", name)
+		return g
+	}
+	entries := append(sample()[:3], named("g1", "App Admins"), named("g2", "Whatsapp"), named("g3", "Sales"))
+	conn := func(does, declares connector.GroupMatch) *matchConn {
+		return &matchConn{testConn: &testConn{entries: entries}, does: does, declares: declares}
+	}
+	for _, m := range []connector.GroupMatch{connector.MatchPrefix, connector.MatchWordPrefix, connector.MatchSubstring} {
+		assert.NoError(t, Test(t.Context(), conn(m, m)), "%v", m)
+	}
+	// "dmi" (inside "Admins") finds nothing by prefix.
+	requireFinding(t, Test(t.Context(), conn(connector.MatchPrefix, connector.MatchSubstring)),
+		`SearchGroups("dmi", 0) did not find "g1" (CN=g1,OU=Groups,DC=example,DC=test), named "App Admins", though the searcher declares substring matching`)
+	// "Adm" (the start of the last word) finds nothing by prefix.
+	requireFinding(t, Test(t.Context(), conn(connector.MatchPrefix, connector.MatchWordPrefix)),
+		`SearchGroups("Adm", 0) did not find "g1"`)
+	// "App" by substring also finds "Whatsapp", which does not start with it.
+	requireFinding(t, Test(t.Context(), conn(connector.MatchSubstring, connector.MatchPrefix)),
+		`SearchGroups("App", 0) returned "g2" (CN=g2,OU=Groups,DC=example,DC=test) named "Whatsapp", whose names do not match the query by prefix`)
+	requireFinding(t, Test(t.Context(), conn(connector.MatchPrefix, connector.GroupMatch(9))),
+		"GroupSearchMatch returned GroupMatch(9), which is none of")
+	// The query is cut from the name as read, not from the entry the
+	// copy check modified (the first one yielded).
+	groupFirst := append([]connector.Entry{named("g1", "App Admins")}, append(sample()[:3], named("g3", "Sales"))...)
+	assert.NoError(t, Test(t.Context(), &matchConn{testConn: &testConn{entries: groupFirst},
+		does: connector.MatchSubstring, declares: connector.MatchSubstring}))
+	// A directory without named groups has nothing to cut a query from.
+	assert.NoError(t, Test(t.Context(), &matchConn{testConn: &testConn{entries: sample()}, declares: connector.MatchSubstring,
+		does: connector.MatchSubstring}))
+}

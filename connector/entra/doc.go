@@ -1,7 +1,9 @@
 // Package entra reads users and groups from Microsoft Entra ID (formerly
 // Azure Active Directory) through Microsoft Graph, with the official
 // msgraph-sdk-go client. It implements connector.Connector,
-// connector.Incremental, connector.Checker and connector.GroupSearcher.
+// connector.Incremental, connector.Checker and connector.GroupSearcher
+// (Graph's $search, which matches the beginning of words: "adm" finds "App
+// Admins"; see SearchGroups).
 //
 //	c, err := entra.Open(ctx, entra.Config{
 //		TenantID:     "contoso.onmicrosoft.com",

@@ -379,6 +379,50 @@ func TestSearchGroups(t *testing.T) {
 	assert.Equal(t, "All staff", gs[0].Attr("displayName"))
 }
 
+// The group picker's search goes through Graph's $search, which matches
+// the beginning of words: "adm" finds "App Admins". What the admin types
+// stays inside the quoted clause, however it is punctuated.
+func TestSearchGroupsWords(t *testing.T) {
+	tn := newTenant(t)
+	ctx := testCtx(t)
+	admins := tn.srv.AddGroup("App Admins", tn.alice)
+	tn.srv.AddGroup("Badminton club")
+	tn.srv.AddGroup(`We say "hi" \ there`)
+	c := tn.open(t)
+	assert.Equal(t, connector.MatchWordPrefix, connector.GroupSearchMatchOf(c))
+	names := func(q string) []string {
+		t.Helper()
+		gs, err := c.SearchGroups(ctx, q, 0)
+		require.NoError(t, err, "search %q", q)
+		out := []string{}
+		for _, g := range gs {
+			out = append(out, g.Attr("displayName"))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"App Admins"}, names("adm"), `"Badminton" holds "adm", but no word of it starts with it`)
+	assert.Empty(t, names("dmin"))
+	assert.Equal(t, []string{"App Admins"}, names("ADMINS app"))
+	assert.Equal(t, []string{"Sales team", `We say "hi" \ there`}, names("t"))
+	assert.Equal(t, []string{`We say "hi" \ there`}, names(`"hi" \`))
+	for _, q := range []string{`adm" OR "displayName:`, `\" OR "displayName:`, "\x00", "adm\x00"} {
+		assert.Empty(t, names(q), "query %q stays one clause", q)
+	}
+	gs, err := c.SearchGroups(ctx, "app admins", 0)
+	require.NoError(t, err)
+	require.Len(t, gs, 1)
+	assert.Equal(t, admins, gs[0].ID)
+	assert.Equal(t, []string{tn.alice}, gs[0].Members)
+
+	searches := tn.srv.Searches()
+	require.NotEmpty(t, searches)
+	for _, s := range searches {
+		assert.Equal(t, "eventual", s.ConsistencyLevel, s.Query)
+	}
+	assert.Equal(t, `"displayName:adm"`, searches[0].Query)
+	assert.Contains(t, searches, fakegraph.Search{Query: `"displayName:adm\" OR \"displayName:"`, ConsistencyLevel: "eventual"})
+}
+
 func TestConformance(t *testing.T) {
 	tn := newTenant(t)
 	require.NoError(t, connectortest.Test(testCtx(t), tn.open(t), tn.alice, tn.bob, tn.sales, tn.all))

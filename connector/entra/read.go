@@ -308,16 +308,19 @@ func deltaManager(data map[string]any) (id string, ok bool) {
 	return id, ok
 }
 
-// listGroups pages through /groups, filtered by a displayName prefix when
-// prefix is not empty.
-func (c *Connector) listGroups(ctx context.Context, prefix string, f func(models.Groupable)) error {
+// listGroups pages through /groups; a non-empty search is sent as
+// $search="displayName:<search>", an advanced query, with the header
+// ConsistencyLevel: eventual on every page.
+func (c *Connector) listGroups(ctx context.Context, search string, f func(models.Groupable)) error {
 	q := &groups.GroupsRequestBuilderGetQueryParameters{Select: c.groups}
-	if prefix != "" {
-		filter := "startswith(displayName,'" + strings.ReplaceAll(prefix, "'", "''") + "')"
-		q.Filter = &filter
+	h := c.headers()
+	if search != "" {
+		clause := searchClause("displayName", search)
+		q.Search = &clause
+		h.Add("ConsistencyLevel", "eventual")
 	}
 	resp, err := c.client.Groups().Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{
-		Headers: c.headers(), QueryParameters: q,
+		Headers: h, QueryParameters: q,
 	})
 	for page := 1; ; page++ {
 		if err != nil {
@@ -330,8 +333,19 @@ func (c *Connector) listGroups(ctx context.Context, prefix string, f func(models
 		if next == "" {
 			return nil
 		}
-		resp, err = c.client.Groups().WithUrl(next).Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{Headers: c.headers()})
+		resp, err = c.client.Groups().WithUrl(next).Get(ctx, &groups.GroupsRequestBuilderGetRequestConfiguration{Headers: h})
 	}
+}
+
+// searchClause is one $search clause, "<prop>:<text>", with the double
+// quotes and backslashes in text escaped by a backslash, as Graph asks
+// ("The whole clause must be declared inside double quotes. If it
+// contains double quotes or backslash, it should be escaped with a
+// backslash",
+// https://learn.microsoft.com/en-us/graph/search-query-parameter). The
+// client URL-encodes the rest.
+func searchClause(prop, text string) string {
+	return `"` + prop + ":" + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(text) + `"`
 }
 
 // transitiveMembers returns the IDs of the users and groups in a group,
@@ -421,13 +435,37 @@ func (c *Connector) groupIDs(ctx context.Context, op string, resp models.Directo
 	}
 }
 
-// SearchGroups returns the groups whose displayName starts with prefix
-// (Graph's startswith filter, which ignores case), sorted by name, with
-// their transitive Members (users and groups); limit <= 0 means no limit.
-// MemberOf is not filled in.
-func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+var _ connector.GroupSearchMatcher = (*Connector)(nil)
+
+// GroupSearchMatch reports that SearchGroups matches the beginning of
+// words.
+func (c *Connector) GroupSearchMatch() connector.GroupMatch { return connector.MatchWordPrefix }
+
+// SearchGroups returns the groups whose displayName has, for each word of
+// query, a word that starts with it (connector.MatchWordPrefix), sorted by
+// name, with their transitive Members (users and groups);
+// limit <= 0 means no limit. MemberOf is not filled in.
+//
+// The search is Graph's $search="displayName:<query>" (query quoted, see
+// searchClause), sent with the header ConsistencyLevel: eventual, without
+// which Graph refuses $search on directory objects (400
+// Request_UnsupportedQuery). $search does not need $count=true, unlike
+// Graph's other advanced queries
+// (https://learn.microsoft.com/en-us/graph/aad-advanced-queries), so none
+// is sent. Graph splits displayName and the query into words (at spaces,
+// case changes, digits and symbols) and finds the groups where every word
+// of the query starts a word of the name, ignoring case: "adm" finds "App
+// Admins", "dmin" does not
+// (https://learn.microsoft.com/en-us/graph/search-query-parameter). The
+// index is eventually consistent: a group created or renamed moments ago
+// may not be found yet. A query that holds NUL finds nothing, without a
+// request (no name holds one); an empty or blank query lists every group.
+func (c *Connector) SearchGroups(ctx context.Context, query string, limit int) ([]connector.Entry, error) {
+	if strings.ContainsRune(query, 0) {
+		return nil, ctx.Err()
+	}
 	var gs []connector.Entry
-	if err := c.listGroups(ctx, prefix, func(g models.Groupable) { gs = append(gs, groupEntry(g)) }); err != nil {
+	if err := c.listGroups(ctx, strings.TrimSpace(query), func(g models.Groupable) { gs = append(gs, groupEntry(g)) }); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(gs, func(a, b connector.Entry) int {

@@ -36,6 +36,7 @@ type Directory struct {
 	failErr   error
 	delay     time.Duration
 	checkErr  error
+	match     connector.GroupMatch
 }
 
 // record is one entry and the sequence number of its last change. The
@@ -52,6 +53,8 @@ var (
 	_ connector.Incremental   = (*Directory)(nil)
 	_ connector.Checker       = (*Directory)(nil)
 	_ connector.GroupSearcher = (*Directory)(nil)
+
+	_ connector.GroupSearchMatcher = (*Directory)(nil)
 )
 
 // New returns a directory holding entries, read back in the order given.
@@ -67,7 +70,8 @@ var (
 // New panics if an entry has an empty ID or is marked Deleted: that is a
 // mistake in the test, not a condition to handle.
 func New(entries ...connector.Entry) *Directory {
-	d := &Directory{index: make(map[string]int, len(entries)), recs: make([]record, 0, len(entries))}
+	d := &Directory{index: make(map[string]int, len(entries)), recs: make([]record, 0, len(entries)),
+		match: connector.MatchSubstring}
 	for i := range entries {
 		if err := checkNew(&entries[i]); err != nil {
 			panic(err)
@@ -555,28 +559,47 @@ func (d *Directory) Check(ctx context.Context) error {
 	return d.checkErr
 }
 
+// SetGroupMatch makes SearchGroups match as m, and GroupSearchMatch say
+// so, to stand in for a directory that searches by prefix only (Google)
+// or by word prefix (Microsoft Graph). A new Directory matches substrings.
+func (d *Directory) SetGroupMatch(m connector.GroupMatch) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.match = m
+}
+
+// GroupSearchMatch implements connector.GroupSearchMatcher: substring,
+// unless SetGroupMatch said otherwise.
+func (d *Directory) GroupSearchMatch() connector.GroupMatch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.match
+}
+
 // SearchGroups implements connector.GroupSearcher: it returns copies of the
-// live groups whose name (cn, else displayName, else name) starts with
-// prefix, ignoring case, sorted by name then ID. A limit of zero or less
-// means no limit.
-func (d *Directory) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+// live groups one of whose names (cn, displayName, name, sAMAccountName)
+// contains query, ignoring case (or matches it as SetGroupMatch set),
+// sorted by name (cn, else displayName, else name) then ID. A limit of
+// zero or less means no limit.
+func (d *Directory) SearchGroups(ctx context.Context, query string, limit int) ([]connector.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("fake: search groups: %w", err)
 	}
 	p, _ := d.snapshot(nil, 0)
+	m := d.GroupSearchMatch()
 	type hit struct {
 		name string
 		e    *connector.Entry
 	}
 	var hits []hit
-	lp := strings.ToLower(prefix)
 	for _, r := range p.recs {
 		if r.e.Deleted || r.e.Kind != connector.KindGroup {
 			continue
 		}
-		name := groupName(r.e)
-		if strings.HasPrefix(strings.ToLower(name), lp) {
-			hits = append(hits, hit{name, r.e})
+		if slices.ContainsFunc(groupNameAttrs, func(a string) bool {
+			return slices.ContainsFunc(r.e.Attrs.Values(a), func(v string) bool { return m.Matches(v, query) })
+		}) {
+			hits = append(hits, hit{groupName(r.e), r.e})
 		}
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
@@ -591,6 +614,9 @@ func (d *Directory) SearchGroups(ctx context.Context, prefix string, limit int) 
 	}
 	return out, nil
 }
+
+// groupNameAttrs hold a group's names, as connector.GroupSearcher says.
+var groupNameAttrs = []string{"cn", "displayName", "name", "sAMAccountName"}
 
 func groupName(e *connector.Entry) string {
 	for _, a := range []string{"cn", "displayName", "name"} {

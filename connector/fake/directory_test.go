@@ -372,6 +372,40 @@ func TestSearchGroups(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// A Directory matches substrings, or as SetGroupMatch says, and declares
+// what it does.
+func TestSearchGroupsMatch(t *testing.T) {
+	d := New(Company(30, 1)...)
+	names := func(q string) []string {
+		t.Helper()
+		got, err := d.SearchGroups(t.Context(), q, 0)
+		require.NoError(t, err)
+		out := []string{}
+		for _, g := range got {
+			out = append(out, g.Attr("cn"))
+		}
+		return out
+	}
+	assert.Equal(t, connector.MatchSubstring, connector.GroupSearchMatchOf(d))
+	assert.Equal(t, []string{"IT Admins"}, names("adm"))
+	assert.Equal(t, []string{"Sales APAC", "Sales Europe"}, names("ALES"))
+	assert.Equal(t, []string{"Former Employees", "Platform Engineering"}, names("orm"))
+	assert.Equal(t, []string{"Support North America"}, names("RTH AM"))
+	for _, q := range []string{"*", "(", `\`, "\x00", ".*"} {
+		assert.Empty(t, names(q), "query %q is text, not a pattern", q)
+	}
+
+	d.SetGroupMatch(connector.MatchPrefix)
+	assert.Equal(t, connector.MatchPrefix, connector.GroupSearchMatchOf(d))
+	assert.Empty(t, names("adm"))
+	assert.Equal(t, []string{"IT", "IT Admins"}, names("it"))
+
+	d.SetGroupMatch(connector.MatchWordPrefix)
+	assert.Equal(t, []string{"IT Admins"}, names("adm"))
+	assert.Equal(t, []string{"Platform Engineering"}, names("eng plat"))
+	require.NoError(t, connectortest.Test(t.Context(), d))
+}
+
 // Reads, mutations and incremental reads at the same time (run with -race).
 func TestConcurrentUse(t *testing.T) {
 	entries := Company(200, 1)

@@ -2,8 +2,9 @@
 // benchmarks, in the way testing/fstest.MapFS stands in for a file system.
 //
 // A Directory implements connector.Connector and every optional capability
-// (connector.Incremental, connector.Checker, connector.GroupSearcher), so a
-// host can exercise a full sync without a network:
+// (connector.Incremental, connector.Checker, connector.GroupSearcher with
+// connector.GroupSearchMatcher), so a host can exercise a full sync without
+// a network:
 //
 //	dir := fake.New(fake.Company(500, 1)...)
 //	syncer, err := dirsync.New(dir, sink, opts)
@@ -13,6 +14,10 @@
 // read that breaks after n entries, as a dropped connection does),
 // SetDelay (a slow directory, to test cancellation and progress),
 // FailCheck, and ExpireCursors (an aged-out DirSync cookie or delta link).
+// Its group search matches substrings, as an LDAP directory's does;
+// SetGroupMatch makes it match by prefix only, as Google's does, or by word
+// prefix, as Microsoft Graph's does, so a host can show its admin UI
+// against each.
 // Shuffle makes reads come back in another order, to show that nothing
 // downstream depends on it.
 //

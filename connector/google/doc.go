@@ -182,9 +182,14 @@
 //
 // # Group search
 //
-// SearchGroups lists all groups and filters them here by name prefix,
-// case-insensitively; groups.list's own query matches words, not
-// prefixes.
+// SearchGroups finds the groups whose name starts with what the admin
+// typed, and says so (connector.GroupSearchMatcher reports
+// connector.MatchPrefix): groups.list's query searches a group's name by
+// exact match or prefix only, name:adm*, so "adm" cannot find "App
+// Admins" (https://developers.google.com/workspace/admin/directory/v1/guides/search-groups).
+// Only the leading letters and digits of the query are sent, unquoted;
+// the rest is matched here, so nothing typed is read as query syntax. New
+// groups can take up to 36 hours to reach Google's search results.
 //
 // # User status
 //

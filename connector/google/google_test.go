@@ -364,6 +364,61 @@ func TestSearchGroups(t *testing.T) {
 	assert.Equal(t, []string{"g3", "g2"}, []string{gs[0].ID, gs[1].ID}, "sorted by name: All staff, EMEA")
 }
 
+// Google matches group names from the start only, and the connector says
+// so. Only the leading letters and digits of the query reach groups.list's
+// query (unquoted, as name:<p>*); the rest is matched in the connector, so
+// quotes, stars and backslashes are text.
+func TestSearchGroupsPrefix(t *testing.T) {
+	fk := newFake(t)
+	fk.AddGroup(fakegoogle.Group{ID: "g4", Email: "app-admins@example.com", Name: "App Admins"})
+	fk.AddGroup(fakegoogle.Group{ID: "g5", Email: "obrien@example.com", Name: "O'Brien's team"})
+	fk.AddGroup(fakegoogle.Group{ID: "g6", Email: "star@example.com", Name: `Ops* \ 'night'`})
+	c := open(t, fk)
+	assert.Equal(t, connector.MatchPrefix, connector.GroupSearchMatchOf(c))
+	search := func(q string) (ids []string, sent string) {
+		t.Helper()
+		n := fk.Requests("groups")
+		gs, err := c.SearchGroups(testCtx(t), q, 0)
+		require.NoError(t, err, "search %q", q)
+		ids = []string{}
+		for _, g := range gs {
+			ids = append(ids, g.ID)
+		}
+		if fk.Requests("groups") > n {
+			sent = fk.LastQuery("groups").Get("query")
+		}
+		return ids, sent
+	}
+	for _, tt := range []struct {
+		q, sent string
+		want    []string
+	}{
+		{"adm", "name:adm*", []string{}}, // "App Admins" does not start with "adm"
+		{"app", "name:app*", []string{"g4"}},
+		{"APP ADM", "name:APP*", []string{"g4"}},
+		{"App Admins team", "name:App*", []string{}},
+		{"O'Brien", "name:O*", []string{"g5"}},
+		{"o'brien's t", "name:o*", []string{"g5"}},
+		{"ops* \\", "name:ops*", []string{"g6"}},
+		{`ops* \ 'n`, "name:ops*", []string{"g6"}},
+		{"ops*x", "name:ops*", []string{}},
+		{"'", "", []string{}},
+		{"*", "", []string{}},
+		{"name:app* OR", "name:name*", []string{}},
+		{"", "", []string{"g3", "g4", "g2", "g5", "g6", "g1"}},
+	} {
+		ids, sent := search(tt.q)
+		assert.Equal(t, tt.want, ids, "query %q", tt.q)
+		assert.Equal(t, tt.sent, sent, "query %q", tt.q)
+	}
+	n := fk.Requests("groups")
+	gs, err := c.SearchGroups(testCtx(t), "app\x00", 0)
+	require.NoError(t, err)
+	assert.Empty(t, gs)
+	assert.Equal(t, n, fk.Requests("groups"), "a NUL finds nothing without a request")
+	require.NoError(t, connectortest.Test(testCtx(t), c))
+}
+
 func collect(t *testing.T, c *google.Connector, since connector.Cursor) ([]connector.Entry, connector.Cursor) {
 	t.Helper()
 	var got []connector.Entry

@@ -184,11 +184,19 @@ func (c *Connector) listUsers(ctx context.Context) ([]connector.Entry, error) {
 }
 
 func (c *Connector) listGroups(ctx context.Context) ([]*admin.Group, error) {
+	return c.listGroupsQuery(ctx, "")
+}
+
+// listGroupsQuery is listGroups with groups.list's query parameter.
+func (c *Connector) listGroupsQuery(ctx context.Context, query string) ([]*admin.Group, error) {
 	call := c.svc.Groups.List().MaxResults(groupsPageSize).Fields("nextPageToken,groups(id,email,name,description)")
 	if c.cfg.Domain != "" {
 		call.Domain(c.cfg.Domain)
 	} else {
 		call.Customer(c.cfg.Customer)
+	}
+	if query != "" {
+		call.Query(query)
 	}
 	var out []*admin.Group
 	pages := 0

@@ -65,9 +65,10 @@ type Connector struct {
 
 // Compile-time checks of the capabilities Connector offers.
 var (
-	_ connector.Connector     = (*Connector)(nil)
-	_ connector.Checker       = (*Connector)(nil)
-	_ connector.GroupSearcher = (*Connector)(nil)
+	_ connector.Connector          = (*Connector)(nil)
+	_ connector.Checker            = (*Connector)(nil)
+	_ connector.GroupSearcher      = (*Connector)(nil)
+	_ connector.GroupSearchMatcher = (*Connector)(nil)
 )
 
 // Open returns a connector that reads the file cfg.Path on every read, so
@@ -149,10 +150,14 @@ func (c *Connector) Check(ctx context.Context) error {
 	return err
 }
 
+// GroupSearchMatch implements connector.GroupSearchMatcher: the file is
+// in memory, so SearchGroups finds the query anywhere in a group's name.
+func (c *Connector) GroupSearchMatch() connector.GroupMatch { return connector.MatchSubstring }
+
 // SearchGroups implements connector.GroupSearcher: the groups whose name
-// (cn, else name, else sAMAccountName) starts with prefix, ignoring case,
+// (cn, else name, else sAMAccountName) contains query, ignoring case,
 // sorted by name and then ID. A limit of zero or less means no limit.
-func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) ([]connector.Entry, error) {
+func (c *Connector) SearchGroups(ctx context.Context, query string, limit int) ([]connector.Entry, error) {
 	entries, err := c.load(ctx)
 	if err != nil {
 		return nil, err
@@ -162,13 +167,12 @@ func (c *Connector) SearchGroups(ctx context.Context, prefix string, limit int) 
 		e    connector.Entry
 	}
 	var hits []hit
-	lp := strings.ToLower(prefix)
 	for _, e := range entries {
 		if e.Kind != connector.KindGroup {
 			continue
 		}
 		name := cmp.Or(e.Attr("cn"), e.Attr("name"), e.Attr("sAMAccountName"), e.DN)
-		if strings.HasPrefix(strings.ToLower(name), lp) {
+		if connector.MatchSubstring.Matches(name, query) {
 			hits = append(hits, hit{name, e})
 		}
 	}

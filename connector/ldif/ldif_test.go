@@ -376,6 +376,16 @@ func TestSearchGroups(t *testing.T) {
 	gs, err = c.SearchGroups(t.Context(), "", 1)
 	require.NoError(t, err)
 	assert.Len(t, gs, 1)
+	// Anywhere in the name, as GroupSearchMatch declares.
+	assert.Equal(t, connector.MatchSubstring, connector.GroupSearchMatchOf(c))
+	gs, err = c.SearchGroups(t.Context(), "ADM", 0)
+	require.NoError(t, err)
+	require.Len(t, gs, 1)
+	assert.Equal(t, "Domain Admins", gs[0].Attr("cn"))
+	gs, err = c.SearchGroups(t.Context(), "rope", 0)
+	require.NoError(t, err)
+	require.Len(t, gs, 1)
+	assert.Equal(t, salesGUID, gs[0].ID)
 }
 
 // A larger file, generated, to keep the parser honest about scale and

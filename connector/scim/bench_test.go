@@ -347,36 +347,43 @@ func runClients(n int, fn func(c, i int)) time.Duration {
 }
 
 // BenchmarkPushConcurrent: 2,000 users POSTed by 16 concurrent clients
-// through the handler into MemoryResources and into a Journal (each write
-// durable before its answer). Reports requests per second.
+// through the handler into MemoryResources, into a Journal (each write
+// durable before its answer), and, with DIRSYNC_PG_URL, into scimpg on
+// PostgreSQL: one replica, and two replicas (two Servers on two pools,
+// the clients alternating between them). Reports requests per second.
 func BenchmarkPushConcurrent(b *testing.B) {
 	n := benchUsers(2_000)
 	bodies := make([][]byte, n)
 	for i := range bodies {
 		bodies[i] = pushBody(i)
 	}
-	for _, kind := range []string{"memory", "journal"} {
+	for _, kind := range []string{"memory", "journal", "postgresql", "postgresql-2replicas"} {
 		b.Run(kind, func(b *testing.B) {
 			var total time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				ctx := context.Background()
-				srv, err := scim.Open(ctx, scim.Config{Resources: openBenchResources(b, kind)})
-				if err != nil {
-					b.Fatal(err)
+				var hs []http.Handler
+				var tok string
+				for _, res := range openBenchReplicas(b, kind) {
+					srv, err := scim.Open(ctx, scim.Config{Resources: res})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if tok == "" {
+						if tok, err = srv.RotateToken(ctx); err != nil {
+							b.Fatal(err)
+						}
+					}
+					hs = append(hs, newClient(b, srv, tok).h)
 				}
-				tok, err := srv.RotateToken(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				h := newClient(b, srv, tok).h
 				b.StartTimer()
-				total += runClients(n, func(_, i int) {
+				total += runClients(n, func(c, i int) {
 					req := httptest.NewRequest(http.MethodPost, "https://app.example.com"+mountPath+"/Users", strings.NewReader(string(bodies[i])))
 					req.Header.Set("Authorization", "Bearer "+tok)
 					req.Header.Set("Content-Type", "application/scim+json")
 					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
+					hs[c%len(hs)].ServeHTTP(w, req)
 					if w.Code != http.StatusCreated {
 						b.Errorf("POST: %d %s", w.Code, w.Body)
 					}
@@ -385,6 +392,21 @@ func BenchmarkPushConcurrent(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/total.Seconds(), "req/s")
 		})
 	}
+}
+
+// openBenchReplicas returns the resources of one new integration, one
+// handle per replica.
+func openBenchReplicas(b *testing.B, kind string) []scim.Resources {
+	switch kind {
+	case "postgresql", "postgresql-2replicas":
+		stores, _ := pgReplicas(b, 1+strings.Count(kind, "-2"))
+		var out []scim.Resources
+		for _, st := range stores {
+			out = append(out, st.Resources("bench"))
+		}
+		return out
+	}
+	return []scim.Resources{openBenchResources(b, kind)}
 }
 
 // BenchmarkPutConcurrent: 2,000 records Put by 16 concurrent goroutines

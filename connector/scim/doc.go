@@ -205,10 +205,48 @@
 // Syncer's sync state (dirsync's Store: cursor, history, approvals),
 // which the integration keeps as for any other connector.
 // MemoryResources keeps the resources in memory; Journal, the persistent
-// embedded default, keeps one journal file per integration, synced on
-// every write; a write cut short by a crash or refused by a full disk is
-// cut off the file, never left for the next write to be appended to. A
-// host may implement Resources on its own database. One Server per integration and process.
+// embedded default, keeps one journal file per integration, synced before
+// any write is answered; a write cut short by a crash or refused by a
+// full disk is cut off the file, never left for the next write to be
+// appended to.
+//
+// On resources that store batches (BatchPutter; Journal does), the
+// Server commits concurrent requests in groups: each write is validated
+// and applied in order under the Server's write lock, queued, and the
+// lock released; one PutBatch (one write and one sync of the journal)
+// stores the queued writes, and each request is answered once its batch
+// is durable. No request reads a write that is not durable yet: a read
+// that saw one waits for its batch. When a batch cannot be stored, the
+// Server rolls it back, with the batch queued behind it (its writes were
+// validated against the failed ones), to the durable state, and answers
+// all their writers 500; nothing of them calls OnChange. A
+// host may implement Resources on its own database. Those two belong to
+// one Server in one process.
+//
+// # Several replicas
+//
+// Resources that several processes share implement Shared (the scimpg
+// package keeps them on PostgreSQL), and then every replica serves every
+// integration, each with a Server of its own: before each request, and
+// before Read, ReadChanges and Check, the Server catches up with what
+// others wrote (Shared.Since), and it makes each write under the
+// integration's lock across processes (Shared.Write), validated against
+// the state caught up under that lock. A write acknowledged by one
+// replica is read back from any other at once; userName and group
+// displayName uniqueness and group membership hold under concurrent
+// writes from several replicas; a token rotated on one is refused by all
+// from the moment RotateToken returns; a ReadChanges cursor issued on one
+// replica is valid on every other. The requests a Server receives while
+// one Write runs go together in its next Write, validated in order; none
+// is read back before that Write committed, and when it fails, all of
+// them are rolled back and answered 500. Requests that cannot catch up
+// get 503 with Retry-After (providers retry): answering from a stale
+// memory could accept a revoked token. OnChange runs on the replica that
+// accepted the write; riversync.SyncNow coalesces the calls of every
+// replica.
+//
+// The scimtest package is the conformance suite of Resources, Shared
+// included.
 //
 // # Removing an integration
 //

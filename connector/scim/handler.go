@@ -43,6 +43,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Log(r.Context(), level, "scim request", "method", r.Method, "endpoint", endpoint, "id", id,
 			"status", status, "duration", time.Since(start))
 	}()
+	if err := s.catchUp(r.Context()); err != nil {
+		// Shared resources that cannot be read: answering from what this
+		// replica last saw could undo what another acknowledged, or
+		// accept a revoked token. Providers retry a 503.
+		s.log.ErrorContext(r.Context(), "scim: request refused", "err", err)
+		rw.Header().Set("Retry-After", "5")
+		writeError(rw, http.StatusServiceUnavailable, "", "the resources cannot be read now; retry later")
+		return
+	}
 	if !s.authorized(r.Header.Get("Authorization")) {
 		rw.Header().Set("WWW-Authenticate", `Bearer realm="SCIM", error="invalid_token"`)
 		writeError(rw, http.StatusUnauthorized, "", "a valid bearer token is required")
@@ -150,7 +159,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeErr(w, err)
 			return
 		}
-		rec, _, err := s.write(ctx, rt, "", func(*record) (map[string]any, error) { return rt.normalizeResource(body) })
+		// Normalised before the write lock: it depends on the body alone.
+		doc, nerr := rt.normalizeResource(body)
+		rec, _, err := s.write(ctx, rt, "", func(*record) (map[string]any, error) { return doc, nerr })
 		if err == nil {
 			s.logUndeclared(ctx, rt, rec)
 		}
@@ -165,9 +176,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 	case id == "":
 		writeError(w, http.StatusNotImplemented, "", "use GET or POST on "+rt.endpoint)
 	case r.Method == http.MethodGet:
-		s.mu.RLock()
-		rec := s.lookup(rt, id)
-		s.mu.RUnlock()
+		var rec *record
+		if err := s.read(ctx, func() { rec = s.lookup(rt, id) }); err != nil {
+			s.writeFailure(ctx, w, err)
+			return
+		}
 		if rec == nil {
 			writeError(w, http.StatusNotFound, "", rt.name+" not found")
 			return
@@ -179,7 +192,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, rt *resou
 			writeErr(w, err)
 			return
 		}
-		rec, changed, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return rt.normalizeResource(body) })
+		doc, nerr := rt.normalizeResource(body)
+		rec, changed, err := s.write(ctx, rt, id, func(*record) (map[string]any, error) { return doc, nerr })
 		if err != nil {
 			s.writeFailure(ctx, w, err)
 			return
@@ -243,6 +257,12 @@ func (s *Server) writeFailure(ctx context.Context, w http.ResponseWriter, err er
 		writeErr(w, err)
 		return
 	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// A read that waited for writes in flight, given up by the client.
+		s.log.WarnContext(ctx, "scim: request given up", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "", "the request was given up")
+		return
+	}
 	s.log.ErrorContext(ctx, "scim: write failed", "err", err)
 	writeError(w, http.StatusInternalServerError, "", "the change could not be stored; nothing was changed")
 }
@@ -290,15 +310,24 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *resourceType, 
 	if u, ok := nameEq(rt, expr); ok {
 		// The probe before a create (Entra, Okta): an index lookup,
 		// with the comparison the filter would make (foldName).
-		s.mu.RLock()
-		if k := nameKeyOf(rt.name, map[string]any{"userName": u, "displayName": u}); k != "" {
-			if id, taken := s.names[k]; taken {
-				hits = append(hits, s.recs[s.index[id]])
+		err := s.read(r.Context(), func() {
+			hits = hits[:0]
+			if k := nameKeyOf(rt.name, map[string]any{"userName": u, "displayName": u}); k != "" {
+				if id, taken := s.names[k]; taken {
+					hits = append(hits, s.recs[s.index[id]])
+				}
 			}
+		})
+		if err != nil {
+			s.writeFailure(r.Context(), w, err)
+			return
 		}
-		s.mu.RUnlock()
 	} else {
-		recs, _ := s.snapshot()
+		recs, _, err := s.snapshot(r.Context())
+		if err != nil {
+			s.writeFailure(r.Context(), w, err)
+			return
+		}
 		match := func(*record) bool { return true }
 		if expr != nil {
 			match = rt.compileFilter(expr)

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/dirsync-go/dirsync/internal/atomicfile"
 )
@@ -229,7 +231,13 @@ func (j *Journal) append(ctx context.Context, jl journalLine) error {
 	if err != nil {
 		return err
 	}
-	b = append(b, '\n')
+	return j.appendLines(append(b, '\n'))
+}
+
+// appendLines queues whole lines in the next batch and returns once that
+// batch is durable, or failed and cut back off: the lines are written,
+// synced and cut off together.
+func (j *Journal) appendLines(b []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.writable(); err != nil {
@@ -309,6 +317,79 @@ func (j *Journal) cut() error {
 // Put implements Resources.
 func (j *Journal) Put(ctx context.Context, r Record) error {
 	return j.append(ctx, journalLine{Record: &r})
+}
+
+// PutBatch implements BatchPutter: the records' lines join one batch of
+// the group commit, so they are synced together, or, when the write or
+// the sync fails, cut off together.
+func (j *Journal) PutBatch(ctx context.Context, recs []Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var b []byte
+	for i := range recs {
+		var err error
+		if b, err = appendRecordLine(b, &recs[i]); err != nil {
+			return err
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	return j.appendLines(b)
+}
+
+// appendRecordLine appends r's journal line, newline included: the line
+// json.Marshal(journalLine{Record: r}) gives (the attributes as they
+// are, when they are valid JSON on one line), written without reflection:
+// a batch is encoded by the one writer that stores it, while the others
+// wait. Values it cannot write plainly go through json.Marshal.
+func appendRecordLine(b []byte, r *Record) ([]byte, error) {
+	// A newline can only be whitespace between tokens (JSON strings
+	// escape it), and would split the line.
+	attrsPlain := len(r.Attrs) == 0 || (bytes.IndexByte(r.Attrs, '\n') < 0 && json.Valid(r.Attrs))
+	if !plainJSONString(r.ID) || !plainJSONString(r.Type) || !attrsPlain ||
+		r.Created.Year() < 0 || r.Created.Year() > 9999 || r.Modified.Year() < 0 || r.Modified.Year() > 9999 {
+		line, err := json.Marshal(journalLine{Record: r})
+		if err != nil {
+			return b, err
+		}
+		return append(append(b, line...), '\n'), nil
+	}
+	b = append(b, `{"record":{"id":"`...)
+	b = append(b, r.ID...)
+	b = append(b, `","type":"`...)
+	b = append(b, r.Type...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	if r.CreatedSeq != 0 {
+		b = append(b, `,"createdSeq":`...)
+		b = strconv.AppendUint(b, r.CreatedSeq, 10)
+	}
+	b = append(b, `,"created":"`...)
+	b = r.Created.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","modified":"`...)
+	b = r.Modified.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if r.Deleted {
+		b = append(b, `,"deleted":true`...)
+	}
+	if len(r.Attrs) > 0 {
+		b = append(b, `,"attrs":`...)
+		b = append(b, r.Attrs...)
+	}
+	return append(b, "}}\n"...), nil
+}
+
+// plainJSONString reports whether s is written in JSON as it is, between
+// quotes (encoding/json escapes <, > and & too).
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // SetTokenHash implements Resources.

@@ -48,15 +48,16 @@ type State struct {
 // SCIM server's own record of the provider's writes, apart from the
 // Syncer's sync state (cursor, history), which lives in a dirsync Store.
 // The Server loads it once (Load) and writes through it: a write is
-// answered only after Put returned, so what the provider was told is
-// durable.
+// answered only after Put (or PutBatch, see BatchPutter) returned, so
+// what the provider was told is durable.
 //
 // A host may keep the resources in its own database by implementing
 // Resources; the Server serialises its calls (one Put or SetTokenHash at
-// a time), so an implementation needs no locking of its own beyond what
-// its backend needs. One Server per integration and process: two
-// processes writing one integration's resources would each miss the
-// other's writes.
+// a time, and one PutBatch at a time), so an implementation needs no
+// locking of its own beyond what its backend needs. A plain Resources belongs to one Server in one
+// process: two processes writing one integration's resources would each
+// miss the other's writes. Resources that several processes share
+// implement Shared as well.
 type Resources interface {
 	// Load returns the stored state; empty resources return an empty
 	// State.
@@ -127,3 +128,73 @@ var (
 	_ Resources = (*MemoryResources)(nil)
 	_ Resources = (*Journal)(nil)
 )
+
+// Shared is the optional capability of Resources that several processes
+// share, each with a Server of the integration: every replica of a host
+// serves every integration (the scimpg package keeps them on
+// PostgreSQL). A Server on Shared resources serves nothing from a stale
+// memory:
+//
+//   - before it answers any request, and before the Syncer's Read and
+//     ReadChanges and Check, it catches up with Since: the records
+//     written after its own sequence number, and the token hash; so a
+//     write acknowledged by one replica is read back from any other, and
+//     a token rotated on one is refused by all from the moment
+//     RotateToken returns;
+//   - each write (a resource or the token) runs in Write, under the
+//     integration's lock across processes: it catches up again under the
+//     lock, validates against that state (userName and group displayName
+//     uniqueness, the resource's current version for a PATCH, its
+//     existence), takes the next sequence number and stores the write
+//     before the lock is released. Two replicas never hand out one
+//     sequence number, never both accept one userName, and never lose
+//     one of two concurrent PATCHes of a group's members.
+//
+// The Server calls Load and Put on Shared resources never: Open reads
+// with Since(ctx, 0). Sequence numbers count every write, the token's
+// included, so that a replica can tell a newer token from an older one.
+type Shared interface {
+	Resources
+	// Since returns what was stored after seq: every record whose Seq is
+	// above it (its latest version, tombstones included), in Seq order,
+	// with the integration's current sequence number and token hash, as
+	// of one moment (one snapshot of the backend).
+	Since(ctx context.Context, seq uint64) (*Delta, error)
+	// Write stores writes under the integration's lock across
+	// processes: it takes the lock, reads what was stored after seq as
+	// Since does, and calls f with it while it holds the lock; f returns
+	// the writes, in order, at the sequence numbers Delta.Seq+1,
+	// Delta.Seq+2, …, or none to store nothing. Write stores them all in
+	// one transaction and commits before it releases the lock, and
+	// returns nil only once they are durable; when it fails, none of them
+	// is stored. When f fails, nothing is stored and Write returns f's
+	// error as it is. f is called at most once. (A Server writes the
+	// requests that arrived while the previous Write ran in one Write.)
+	Write(ctx context.Context, seq uint64, f func(*Delta) ([]Write, error)) error
+}
+
+// Delta is what Shared resources stored after a sequence number.
+type Delta struct {
+	// Seq is the integration's sequence number: the Seq of its last
+	// write, a record's or the token's; 0 before the first.
+	Seq uint64
+	// Records are the records written after the sequence number asked
+	// for, each in its latest version, in Seq order.
+	Records []Record
+	// TokenHash is the current token hash, nil when none was issued or
+	// it was revoked.
+	TokenHash []byte
+}
+
+// Write is one write to Shared resources: a record, or (Record nil) the
+// token hash.
+type Write struct {
+	// Seq is the write's sequence number: the one after the previous
+	// write's (Delta.Seq+1 for the first), and Record.Seq.
+	Seq uint64
+	// Record is the record to store, replacing the one with its ID.
+	Record *Record
+	// TokenHash is the new token hash when Record is nil; nil revokes
+	// the token.
+	TokenHash []byte
+}

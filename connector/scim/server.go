@@ -36,8 +36,9 @@ const (
 // resources in memory.
 type Config struct {
 	// Resources keeps what the provider wrote: a Journal (one file per
-	// integration), or the host's own Resources on its database. Default:
-	// a new MemoryResources (nothing survives a restart).
+	// integration), the host's own Resources on its database, or Shared
+	// resources that every replica serves (scimpg on PostgreSQL).
+	// Default: a new MemoryResources (nothing survives a restart).
 	Resources Resources `json:"-"`
 	// OnChange is called after writes the Server accepted, so that the
 	// integration syncs: wire it to a dirsync.Syncer's SyncNow or to
@@ -81,6 +82,7 @@ type Config struct {
 // safe for concurrent use.
 type Server struct {
 	res      Resources
+	shared   Shared // res, when several processes share it; else nil
 	onChange func(context.Context)
 	log      *slog.Logger
 	baseURL  string
@@ -94,13 +96,23 @@ type Server struct {
 
 	wmu sync.Mutex // one write (and its Resources I/O) at a time
 
-	mu    sync.RWMutex // guards what follows; held only in memory
-	seq   uint64
-	recs  []*record         // creation order
-	index map[string]int    // id → position in recs
-	names map[string]string // nameKey of a live user's userName or group's displayName → its id
-	gone  map[string]string // goneKey of a tombstone → its id
-	token []byte
+	batcher BatchPutter // res, when its writes go in batches (group commit); else nil
+	commit  commitQueue // the batches of writes in flight; see commit.go
+
+	mu  sync.RWMutex // guards what follows; held only in memory
+	seq uint64
+	// durable is the Seq up to which every write is durable: seq, except
+	// while batched writes are in flight. gen counts the rollbacks of
+	// failed batches; settled is closed (and replaced) when durable or
+	// gen changes.
+	durable uint64
+	gen     uint64
+	settled chan struct{}
+	recs    []*record         // creation order
+	index   map[string]int    // id → position in recs
+	names   map[string]string // nameKey of a live user's userName or group's displayName → its id
+	gone    map[string]string // goneKey of a tombstone → its id
+	token   []byte
 
 	nmu     sync.Mutex // the OnChange goroutine
 	idle    *sync.Cond // signalled when running turns false
@@ -112,7 +124,39 @@ type Server struct {
 // modified once stored: a write stores a new record.
 type record struct {
 	Record
-	doc map[string]any // nil for a tombstone
+	doc  map[string]any // nil for a tombstone
+	gone string         // a tombstone's externalId, if the resource had one
+}
+
+// decodeRecord decodes a stored Record.
+func decodeRecord(r Record) (*record, error) {
+	rec := &record{Record: r}
+	if !r.Deleted {
+		if err := json.Unmarshal(r.Attrs, &rec.doc); err != nil || rec.doc == nil {
+			return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptResources, r.ID)
+		}
+	} else if len(r.Attrs) > 0 {
+		var t struct {
+			ExternalID string `json:"externalId"`
+		}
+		if err := json.Unmarshal(r.Attrs, &t); err != nil {
+			return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptResources, r.ID, err)
+		}
+		rec.gone = t.ExternalID
+	}
+	return rec, nil
+}
+
+// byCreation orders records as lists page them: by creation, the same
+// before and after a restart.
+func byCreation(a, b *record) int {
+	if c := cmp.Compare(a.CreatedSeq, b.CreatedSeq); c != 0 {
+		return c
+	}
+	if c := a.Created.Compare(b.Created); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func (r *record) version() string { return `W/"` + strconv.FormatUint(r.Seq, 10) + `"` }
@@ -151,53 +195,143 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	st, err := s.res.Load(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("scim: load resources: %w", err)
+	st := &State{}
+	var seq uint64
+	var err2 error
+	if sh, ok := s.res.(Shared); ok {
+		s.shared = sh
+		var d *Delta
+		if d, err2 = sh.Since(ctx, 0); err2 == nil {
+			st.Records, st.TokenHash, seq = d.Records, d.TokenHash, d.Seq
+		}
+	} else {
+		st, err2 = s.res.Load(ctx)
 	}
-	recs := slices.Clone(st.Records)
+	if err2 != nil {
+		return nil, fmt.Errorf("scim: load resources: %w", err2)
+	}
+	recs := make([]*record, 0, len(st.Records))
+	for _, r := range st.Records {
+		rec, err := decodeRecord(r)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
 	// Creation order, so that paging is stable while a provider adds
 	// resources, and the same as before the restart.
-	slices.SortFunc(recs, func(a, b Record) int {
-		if c := cmp.Compare(a.CreatedSeq, b.CreatedSeq); c != 0 {
-			return c
+	slices.SortFunc(recs, byCreation)
+	for _, rec := range recs {
+		if _, dup := s.index[rec.ID]; dup {
+			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptResources, rec.ID)
 		}
-		if c := a.Created.Compare(b.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	for _, r := range recs {
-		rec := &record{Record: r}
-		if !r.Deleted {
-			if err := json.Unmarshal(r.Attrs, &rec.doc); err != nil || rec.doc == nil {
-				return nil, fmt.Errorf("%w: resource %s: attributes are not a JSON object", ErrCorruptResources, r.ID)
-			}
-		} else if len(r.Attrs) > 0 {
-			var t struct {
-				ExternalID string `json:"externalId"`
-			}
-			if err := json.Unmarshal(r.Attrs, &t); err != nil {
-				return nil, fmt.Errorf("%w: tombstone %s: %v", ErrCorruptResources, r.ID, err)
-			}
-			if t.ExternalID != "" {
-				s.gone[goneKey(r.Type, t.ExternalID)] = r.ID
-			}
-		}
-		if _, dup := s.index[r.ID]; dup {
-			return nil, fmt.Errorf("%w: resource %s stored twice", ErrCorruptResources, r.ID)
-		}
-		s.index[r.ID] = len(s.recs)
-		s.recs = append(s.recs, rec)
-		s.seq = max(s.seq, r.Seq)
-		if u := nameKey(rec); u != "" {
-			s.names[u] = r.ID
-		}
+		s.putLocked(rec)
+		s.seq = max(s.seq, rec.Seq)
 	}
+	s.seq = max(s.seq, seq)
+	s.durable = s.seq
+	s.settled = make(chan struct{})
+	if b, ok := s.res.(BatchPutter); ok && s.shared == nil {
+		s.batcher = b
+	}
+	s.commit.init()
 	if len(st.TokenHash) > 0 {
 		s.token = slices.Clone(st.TokenHash)
 	}
 	return s, nil
+}
+
+// putLocked makes rec the current version of its resource (a new
+// resource goes last, or into the slot reserved for it), and keeps the
+// name and tombstone indexes. The caller holds mu.
+func (s *Server) putLocked(rec *record) {
+	i, known := s.index[rec.ID]
+	if known {
+		if prev := s.recs[i]; prev != nil {
+			if k := nameKey(prev); k != "" && s.names[k] == prev.ID {
+				delete(s.names, k)
+			}
+			if k := goneKey(prev.Type, prev.gone); prev.Deleted && prev.gone != "" && s.gone[k] == prev.ID {
+				delete(s.gone, k)
+			}
+		}
+		s.recs[i] = rec
+	} else {
+		s.index[rec.ID] = len(s.recs)
+		s.recs = append(s.recs, rec)
+	}
+	if k := nameKey(rec); k != "" {
+		s.names[k] = rec.ID
+	}
+	if rec.Deleted && rec.gone != "" {
+		s.gone[goneKey(rec.Type, rec.gone)] = rec.ID
+	}
+}
+
+// catchUp brings the Server up to date with Shared resources: what other
+// processes wrote since its sequence number, and the token. It does
+// nothing on resources that are not Shared.
+func (s *Server) catchUp(ctx context.Context) error {
+	if s.shared == nil {
+		return nil
+	}
+	s.mu.RLock()
+	seq := s.seq
+	s.mu.RUnlock()
+	d, err := s.shared.Since(ctx, seq)
+	if err != nil {
+		return fmt.Errorf("scim: catch up with the shared resources: %w", err)
+	}
+	return s.applyDelta(d)
+}
+
+// applyDelta applies what Shared resources stored after the Server's
+// sequence number. A delta no newer than the Server (read before another
+// goroutine's catch-up or write was applied) changes nothing; a newer
+// one skips the records the Server already holds in that version or a
+// later one, so deltas and the Server's own writes may be applied in any
+// order.
+func (s *Server) applyDelta(d *Delta) error {
+	recs := make([]*record, 0, len(d.Records))
+	for _, r := range d.Records {
+		rec, err := decodeRecord(r)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.Seq, b.Seq) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.Seq <= s.seq {
+		return nil
+	}
+	// Resources new to this Server were created after everything it
+	// holds: reserve their slots in creation order, then apply every
+	// record in write order, so the name indexes pass through the states
+	// the writers saw.
+	var fresh []*record
+	for _, r := range recs {
+		if _, ok := s.index[r.ID]; !ok {
+			fresh = append(fresh, r)
+		}
+	}
+	slices.SortFunc(fresh, byCreation)
+	for _, r := range fresh {
+		if _, ok := s.index[r.ID]; !ok {
+			s.index[r.ID] = len(s.recs)
+			s.recs = append(s.recs, nil)
+		}
+	}
+	for _, r := range recs {
+		if prev := s.recs[s.index[r.ID]]; prev != nil && prev.Seq >= r.Seq {
+			continue
+		}
+		s.putLocked(r)
+	}
+	s.token = slices.Clone(d.TokenHash)
+	s.seq, s.durable = d.Seq, d.Seq
+	return nil
 }
 
 // goneKey keys a deleted resource by its type and externalId.
@@ -317,13 +451,38 @@ func (s *Server) RevokeToken(ctx context.Context) error { return s.setToken(ctx,
 func (s *Server) setToken(ctx context.Context, hash []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.res.SetTokenHash(ctx, hash); err != nil {
+	if s.shared == nil {
+		if err := s.res.SetTokenHash(ctx, hash); err != nil {
+			return fmt.Errorf("scim: store token hash: %w", err)
+		}
+		s.mu.Lock()
+		s.token = hash
+		s.mu.Unlock()
+		return nil
+	}
+	var w Write
+	err := s.shared.Write(ctx, s.currentSeq(), func(d *Delta) ([]Write, error) {
+		if err := s.applyDelta(d); err != nil {
+			return nil, err
+		}
+		w = Write{Seq: d.Seq + 1, TokenHash: hash}
+		return []Write{w}, nil
+	})
+	if err != nil {
 		return fmt.Errorf("scim: store token hash: %w", err)
 	}
 	s.mu.Lock()
-	s.token = hash
+	if s.seq < w.Seq {
+		s.token, s.seq, s.durable = hash, w.Seq, w.Seq
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *Server) currentSeq() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
 }
 
 // authorized checks the request's bearer token against the stored hash in
@@ -345,6 +504,9 @@ func (s *Server) authorized(h string) bool {
 func (s *Server) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("scim: check: %w", err)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -408,9 +570,37 @@ func (s *Server) Wait() {
 // resource when id is ""), as mutate computes it from the current one.
 // mutate returns the new document, or nil to delete. It reports whether
 // anything changed.
+//
+// Writes are validated one at a time (wmu) in this process; on Shared
+// resources, one at a time across processes too, each against the state
+// caught up under the integration's lock (see writeShared).
 func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate func(cur *record) (map[string]any, error)) (*record, bool, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	if s.batcher != nil {
+		return s.writeBatched(ctx, rt, id, mutate)
+	}
+	if s.shared == nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		rec, changed, err := s.prepare(rt, id, mutate, s.currentSeq()+1)
+		if err != nil || !changed {
+			return rec, false, err
+		}
+		if err := s.res.Put(ctx, rec.Record); err != nil {
+			return nil, false, fmt.Errorf("scim: store %s %s: %w", rt.name, rec.ID, err)
+		}
+		s.mu.Lock()
+		s.putLocked(rec)
+		s.seq, s.durable = rec.Seq, rec.Seq
+		s.mu.Unlock()
+		return rec, true, nil
+	}
+	return s.writeShared(ctx, rt, id, mutate)
+}
+
+// prepare validates a write against the Server's current state and
+// returns the record it would store at seq, and whether it changes
+// anything. The caller holds wmu.
+func (s *Server) prepare(rt *resourceType, id string, mutate func(cur *record) (map[string]any, error), seq uint64) (*record, bool, error) {
 	var cur *record
 	if id != "" {
 		s.mu.RLock()
@@ -429,9 +619,9 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 	}
 	if k := nameKeyOf(rt.name, doc); doc != nil && k != "" && (cur == nil || k != nameKey(cur)) {
 		// A new name (or a new resource) must not be another's. One
-		// write at a time (wmu), so the check holds until the write is
-		// in: two concurrent creates with one name get 201 and 409,
-		// whatever the Resources.
+		// write at a time (wmu, and the shared lock), so the check holds
+		// until the write is in: two concurrent creates with one name
+		// get 201 and 409, whatever the Resources.
 		s.mu.RLock()
 		owner, taken := s.names[k]
 		s.mu.RUnlock()
@@ -444,21 +634,19 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		}
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	rec := &record{Record: Record{Type: rt.name, Seq: s.seq + 1, Created: now, Modified: now}, doc: doc}
+	rec := &record{Record: Record{Type: rt.name, Seq: seq, Created: now, Modified: now}, doc: doc}
 	if cur != nil {
 		rec.ID, rec.Created, rec.CreatedSeq = cur.ID, cur.Created, cur.CreatedSeq
 		if !now.After(cur.Modified) {
 			rec.Modified = cur.Modified.Add(time.Millisecond) // lastModified never goes back
 		}
-	} else if old, ok := s.gone[goneKey(rt.name, externalIDOf(doc))]; ok && externalIDOf(doc) != "" {
+	} else if old, ok := s.goneID(rt.name, externalIDOf(doc)); ok {
 		// The provider deleted this resource and creates it again: the
 		// same externalId (Entra's object id, Okta's user id) is the same
 		// person, so the resource takes its old id and place, and the app
 		// its old account back ("back in the directory"), never a second.
-		rec.ID = old
-		s.mu.RLock()
-		rec.CreatedSeq = s.recs[s.index[old]].CreatedSeq
-		s.mu.RUnlock()
+		rec.ID = old.ID
+		rec.CreatedSeq = old.CreatedSeq
 	} else {
 		rec.ID, rec.CreatedSeq = newID(), rec.Seq
 	}
@@ -467,38 +655,28 @@ func (s *Server) write(ctx context.Context, rt *resourceType, id string, mutate 
 		// if it is created again.
 		rec.Deleted = true
 		if ext := externalIDOf(cur.doc); ext != "" {
+			rec.gone = ext
 			rec.Attrs, _ = json.Marshal(map[string]string{"externalId": ext})
 		}
 	} else if rec.Attrs, err = json.Marshal(doc); err != nil {
 		return nil, false, err
 	}
-	if err := s.res.Put(ctx, rec.Record); err != nil {
-		return nil, false, fmt.Errorf("scim: store %s %s: %w", rt.name, rec.ID, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq = rec.Seq
-	if cur != nil {
-		if u := nameKey(cur); u != "" && s.names[u] == cur.ID {
-			delete(s.names, u)
-		}
-	}
-	if i, ok := s.index[rec.ID]; ok {
-		s.recs[i] = rec // an update, or a resource created again
-	} else {
-		s.index[rec.ID] = len(s.recs)
-		s.recs = append(s.recs, rec)
-	}
-	switch {
-	case rec.Deleted && externalIDOf(cur.doc) != "":
-		s.gone[goneKey(rt.name, externalIDOf(cur.doc))] = rec.ID
-	case !rec.Deleted && externalIDOf(rec.doc) != "" && s.gone[goneKey(rt.name, externalIDOf(rec.doc))] == rec.ID:
-		delete(s.gone, goneKey(rt.name, externalIDOf(rec.doc)))
-	}
-	if u := nameKey(rec); u != "" {
-		s.names[u] = rec.ID
-	}
 	return rec, true, nil
+}
+
+// goneID returns the tombstone of the deleted resource of type typ with
+// the externalId.
+func (s *Server) goneID(typ, externalID string) (*record, bool) {
+	if externalID == "" {
+		return nil, false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.gone[goneKey(typ, externalID)]
+	if !ok {
+		return nil, false
+	}
+	return s.recs[s.index[id]], true
 }
 
 // lookup returns the live resource of type rt with the id. The caller
@@ -526,12 +704,14 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// snapshot returns the records as they are now. Records are immutable, so
-// the caller may read them without the lock.
-func (s *Server) snapshot() ([]*record, uint64) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Clone(s.recs), s.seq
+// snapshot returns the records as they are now, every one of them
+// durable (see read). Records are immutable, so the caller may read them
+// without the lock.
+func (s *Server) snapshot(ctx context.Context) ([]*record, uint64, error) {
+	var recs []*record
+	var seq uint64
+	err := s.read(ctx, func() { recs, seq = slices.Clone(s.recs), s.seq })
+	return recs, seq, err
 }
 
 // Read implements connector.Connector: every live user and group, in the
@@ -539,7 +719,15 @@ func (s *Server) snapshot() ([]*record, uint64) {
 // members name it; a group's Members lists the members that exist.
 func (s *Server) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
 	return func(yield func(connector.Entry, error) bool) {
-		recs, _ := s.snapshot()
+		if err := s.catchUp(ctx); err != nil {
+			yield(connector.Entry{}, err)
+			return
+		}
+		recs, _, err := s.snapshot(ctx)
+		if err != nil {
+			yield(connector.Entry{}, fmt.Errorf("scim: read: %w", err))
+			return
+		}
 		memberOf := membership(recs)
 		n := 0
 		for _, r := range recs {
@@ -571,7 +759,13 @@ func (s *Server) ReadChanges(ctx context.Context, since connector.Cursor, yield 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("scim: read changes: %w", err)
 	}
-	recs, seq := s.snapshot()
+	if err := s.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	recs, seq, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scim: read changes: %w", err)
+	}
 	var from uint64
 	full := len(since) == 0
 	if !full {

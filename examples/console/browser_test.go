@@ -39,12 +39,15 @@ func chromium(t *testing.T) string {
 }
 
 // TestBrowser drives the console in headless Chromium through the issue's
-// scenario: integrations, preview of the sample company, a regex search,
-// an exception that shrinks the plan, sync with its report, the run in
-// history, a mapping change that changes the preview, the group picker
-// after three letters, directory markup rendered as text, a bad regex's
-// inline error, a POST without the CSRF token refused, and the removal of
-// an integration with its approval. Screenshots of each page go to a
+// scenario: integrations in review mode, "Sync now" showing the preview
+// and applying nothing, the plan in pages with Sync in view, a regex
+// search, an exception named at the top that shrinks the plan and keeps
+// the search, sync with its report, the run in history, automatic mode
+// refused before and allowed after that reviewed sync, the exception
+// removed with its button, a mapping change that changes the preview, the
+// group picker after three letters, directory markup rendered as text, a
+// bad regex's inline error, a POST without the CSRF token refused, and
+// the removal of an integration with its approval. Screenshots of each page go to a
 // temporary directory, or to $DIRSYNC_CONSOLE_SHOTS when set.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
@@ -159,14 +162,31 @@ func TestBrowser(t *testing.T) {
 	list := text("#integrations")
 	assert.Contains(t, list, "northwind-ad")
 	assert.Contains(t, list, "lab")
-	assert.Contains(t, list, "every 2h, automatic")
+	assert.Contains(t, list, "every 2h, review mode: each run waits for approval")
+	assert.NotContains(t, list, "automatic,")
 	shot("integrations")
 
-	// Preview of the sample company.
-	do("preview", chromedp.Click(chromedp.CSS(`tr[data-name="northwind-ad"] a.button`)), chromedp.WaitVisible(chromedp.CSS("#plan")))
+	// Review mode: Sync now shows the plan and applies nothing.
+	do("sync now", chromedp.Click(chromedp.CSS(`tr[data-name="northwind-ad"] button`)), chromedp.WaitVisible(chromedp.CSS("#flash")),
+		chromedp.WaitVisible(chromedp.CSS("#plan")))
+	assert.Contains(t, text("#flash"), "Review mode: this is the plan a sync would apply now")
 	before := actionable()
 	require.Greater(t, before, 150, "the sample company is about 200 people")
+	// The plan comes in pages, Sync in view above the rows.
+	assert.Equal(t, "1", text("#page-no"))
+	assert.Len(t, eval[[]string](t, bctx, `[...document.querySelectorAll("#plan tbody tr")].map(tr => tr.dataset.op)`), pageSize)
+	inView := `(() => { const r = document.getElementById("sync").getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; })()`
+	assert.True(t, eval[bool](t, bctx, inView), "Sync is reachable without scrolling")
 	shot("preview")
+	do("next page", chromedp.Click(chromedp.CSS("#next-page")), chromedp.WaitVisible(chromedp.CSS("#plan")))
+	assert.Equal(t, "2", text("#page-no"))
+	assert.Equal(t, before, actionable(), "the same plan on every page")
+	assert.True(t, eval[bool](t, bctx, inView))
+	do("users before any sync", chromedp.Navigate(base+"/users"), chromedp.WaitVisible(chromedp.CSS("#users")))
+	assert.NotContains(t, text("#users"), "northwind-ad", "Sync now applied nothing")
+	do("mode before a reviewed sync", chromedp.Navigate(base+np+"/settings"), chromedp.WaitVisible(chromedp.CSS("#mode-note")))
+	assert.True(t, eval[bool](t, bctx, `document.querySelector('#mode option[value="automatic"]').disabled`))
+	do("back to the preview", chromedp.Navigate(base+np+"/preview"), chromedp.WaitVisible(chromedp.CSS("#plan")))
 
 	// Search ^[0-9]: only the accounts whose name starts with a digit.
 	do("search", chromedp.SetValue(chromedp.CSS("#q"), "^[0-9]"), chromedp.Submit(chromedp.CSS("#q")),
@@ -184,12 +204,23 @@ func TestBrowser(t *testing.T) {
 	do("top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	shot("search")
 
-	// Add 2FA Admin to the exceptions: the plan shrinks by one.
+	// Add 2FA Admin to the exceptions: the plan shrinks by one, the
+	// search stays, the page names who was added and lists the exception
+	// at the top with name and email.
 	do("add exception", chromedp.Click(chromedp.CSS(`input[aria-label="select 2FA Admin"]`)),
 		chromedp.Click(chromedp.CSS("#add-exceptions")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	after := actionable()
 	assert.Equal(t, before-1, after, "one change fewer")
-	assert.Contains(t, text("#exceptions"), "added in the admin console")
+	assert.Contains(t, text("#flash"), "Added to the exceptions: 2FA Admin (2fa-admin@example.test)")
+	assert.Equal(t, "^[0-9]", eval[string](t, bctx, `document.getElementById("q").value`), "the search is kept")
+	assert.NotEmpty(t, text("#shown"))
+	exc := text("#exceptions")
+	assert.Contains(t, exc, "2FA Admin")
+	assert.Contains(t, exc, "2fa-admin@example.test")
+	assert.Contains(t, exc, "Remove exception")
+	assert.True(t, eval[bool](t, bctx, `document.getElementById("exceptions").getBoundingClientRect().top < document.getElementById("plan").getBoundingClientRect().top`),
+		"exceptions are listed above the plan")
+	shot("exceptions")
 
 	// A bad regex: an inline error, the plan still there.
 	do("bad regex", chromedp.SetValue(chromedp.CSS("#q"), "([0-9]"), chromedp.Submit(chromedp.CSS("#q")),
@@ -219,6 +250,20 @@ func TestBrowser(t *testing.T) {
 	// attribute) shows as updates in the preview.
 	do("preview after sync", chromedp.Navigate(base+np+"/preview"), chromedp.WaitVisible(chromedp.CSS("#summary")))
 	require.Equal(t, 0, actionable())
+
+	// The exception's button removes it: 2FA Admin is planned again.
+	do("remove exception", chromedp.Click(chromedp.CSS(`button[aria-label="Remove the exception for 2FA Admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#flash")))
+	assert.Contains(t, text("#flash"), "Exception removed: 2FA Admin is synced again")
+	assert.Equal(t, 1, actionable())
+	assert.Zero(t, eval[int](t, bctx, `document.querySelectorAll("#exceptions").length`))
+
+	// After this reviewed sync, automatic mode may be chosen.
+	do("automatic", chromedp.Navigate(base+np+"/settings"), chromedp.WaitVisible(chromedp.CSS("#mode")),
+		chromedp.SetValue(chromedp.CSS("#mode"), "automatic"), chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	assert.Zero(t, eval[int](t, bctx, `document.querySelectorAll("#mode-note").length`))
+	do("integrations in automatic", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#integrations")))
+	assert.Contains(t, text(`tr[data-name="northwind-ad"] td.mode`), "every 2h, automatic")
 	do("settings", chromedp.Navigate(base+np+"/settings"), chromedp.WaitVisible(chromedp.CSS("#rules")))
 	changed := eval[bool](t, bctx, `(() => {
 		for (const t of document.querySelectorAll('#rules input[name$=".target"]')) {
@@ -232,13 +277,15 @@ func TestBrowser(t *testing.T) {
 	assert.Greater(t, mapped, 100, "titles now come from the department")
 	assert.Contains(t, text("#plan"), "title")
 
-	// Group picker: nothing for two letters, the group after three.
+	// Group picker: nothing for two letters, the group after three, found
+	// by a part of its name ("ont" in "External Contractors").
 	do("settings again", chromedp.Navigate(base+np+"/settings"), chromedp.WaitVisible(chromedp.CSS("#group-search")),
-		chromedp.SendKeys(chromedp.CSS("#group-search"), "Ex"), chromedp.WaitVisible(chromedp.CSS("#group-hits li")))
+		chromedp.SendKeys(chromedp.CSS("#group-search"), "on"), chromedp.WaitVisible(chromedp.CSS("#group-hits li")))
 	assert.Contains(t, text("#group-hits"), "at least three letters")
 	do("third letter", chromedp.SendKeys(chromedp.CSS("#group-search"), "t"),
 		chromedp.WaitVisible(chromedp.CSS("#group-hits button.hit")))
 	assert.Contains(t, text("#group-hits"), "External Contractors")
+	assert.NotContains(t, text("#group-hits"), "from the start only", "the sample's LDIF file is searched for substrings")
 	do("scroll", chromedp.ScrollIntoView(chromedp.CSS("#group-search")))
 	shot("settings")
 	do("pick", chromedp.Click(chromedp.CSS("#group-hits button.hit")), chromedp.WaitVisible(chromedp.CSS("#picked li")))

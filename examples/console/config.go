@@ -144,6 +144,7 @@ func (ic integrationConfig) open(ctx context.Context, log *slog.Logger) (*integr
 		cfg.Logger = log
 		in.conn, err = ldif.Open(ctx, cfg)
 		in.Summary = []kv{{"File", cfg.Path}}
+		in.fingerprint = fileFingerprint(cfg.Path)
 	default:
 		return nil, st, fmt.Errorf("integration %q: unknown kind %q (want ad, entra, google or ldif)", ic.Name, ic.Kind)
 	}
@@ -168,11 +169,11 @@ func sampleIntegration(ctx context.Context) (*integration, Settings, error) {
 }
 
 // defaultSettings are the settings of a new integration of the kind: the
-// bundled mapping for its directory, a sync every two hours, applied
-// automatically; for Active Directory (and LDIF exports of it) only OUs
+// bundled mapping for its directory, a sync every two hours in review mode
+// (each run's plan waits for an admin's approval); for Active Directory (and LDIF exports of it) only OUs
 // whose name ends in "user" or "users".
 func defaultSettings(kind string) Settings {
-	st := Settings{Every: "2h", Mode: modeAutomatic}
+	st := Settings{Every: "2h", Mode: modeApproval}
 	switch kind {
 	case "entra":
 		st.Mapping = mapping.EntraSpec()

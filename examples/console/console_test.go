@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dirsync-go/dirsync"
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/policy"
 )
@@ -320,7 +321,20 @@ func TestSettingsNameTheFailingRule(t *testing.T) {
 	assert.Contains(t, body, "mapping rule 3")
 	assert.Contains(t, body, "shout")
 	assert.Contains(t, body, `id="failing-rule" data-rule="2"`)
+	errorText := func(page string) string { return regexp.MustCompile(`id="error"[^<]*`).FindString(page) }
+	assert.NotRegexp(t, `rule [02]\b`, errorText(body), "rules are numbered one way, from 1")
 	assert.Equal(t, before, tc.c.saved)
+
+	// A skip that is not a number: the same numbering, the rule kept.
+	form.Set("r2.transforms", "lower")
+	form.Set("r2.skip", "two")
+	res, body = tc.post("/i/northwind-ad/settings", form)
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "mapping rule 3")
+	assert.Contains(t, body, `id="failing-rule" data-rule="2"`)
+	assert.NotRegexp(t, `rule [02]\b`, errorText(body))
+	assert.Equal(t, before, tc.c.saved)
+	form.Set("r2.skip", "")
 
 	form.Set("r2.transforms", "lower")
 	form.Set("every", "5s")
@@ -502,47 +516,79 @@ func TestSyncShowsProgress(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, res.StatusCode)
 	assert.Contains(t, body, "already running")
 
-	sawRead := false
+	sawRead, sawApply := false, false
+	readRE := regexp.MustCompile(`class="phase now" id="phase-read">.*\n.*read: \d+ entries read`)
+	applyRE := regexp.MustCompile(`(?s)class="phase done" id="phase-read">.*<progress id="progress-read" max="100" value="100">.*class="phase now" id="phase-apply">.*<progress id="progress" max="100" value="\d+">`)
 	for strings.Contains(page, `id="running"`) {
-		sawRead = sawRead || strings.Contains(page, "Syncing… read")
+		sawRead = sawRead || readRE.MatchString(page)
+		if applyRE.MatchString(page) {
+			sawApply = true
+			assert.False(t, readRE.MatchString(page), "the read phase stays done while the apply runs")
+		}
 		time.Sleep(20 * time.Millisecond)
 		_, page = tc.get("/i/slow/sync")
 	}
 	assert.True(t, sawRead, "the page named the read phase while it ran")
+	assert.True(t, sawApply, "the apply showed as the second phase, with the read done")
 	assert.Contains(t, page, `id="report"`)
 	assert.NotContains(t, page, `http-equiv="refresh"`)
 }
 
-// In approval mode a scheduled or "Sync now" run stops at a plan waiting
-// for approval; the integrations page says so, and approving the plan
-// shown applies it. A digest that is not the pending plan's applies
-// nothing.
-func TestApprovalMode(t *testing.T) {
+// A new integration is in review mode: "Sync now" plans and shows the
+// preview, applying nothing; a scheduled run leaves its plan waiting for
+// approval; automatic mode is refused until a first reviewed sync, and
+// once chosen, "Sync now" runs and applies. A digest that is not the
+// pending plan's applies nothing.
+func TestReviewMode(t *testing.T) {
 	tc := newTestConsole(t)
 	tok := tc.token()
+	ctx := context.Background()
+	labAccounts := func() int {
+		all, err := tc.c.app.All(ctx)
+		require.NoError(t, err)
+		n := 0
+		for _, a := range all {
+			if a.Source == "lab" {
+				n++
+			}
+		}
+		return n
+	}
+	_, list := tc.get("/")
+	assert.Contains(t, list, "every 2h, review mode: each run waits for approval")
+	assert.NotContains(t, list, "automatic</td>")
+
+	// Sync now: the preview of the plan, nothing applied.
+	res, _ := tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/i/lab/preview?done=review", res.Header.Get("Location"))
+	_, preview := tc.get("/i/lab/preview?done=review")
+	assert.Contains(t, preview, "Review mode: this is the plan a sync would apply now")
+	assert.Contains(t, preview, `id="sync"`)
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, labAccounts(), "Sync now applied nothing")
+
+	// Automatic is refused before a reviewed sync.
 	_, page := tc.get("/i/lab/settings")
+	assert.Contains(t, page, `id="mode-note"`)
 	form := settingsForm(t, page)
 	form.Set("csrf", tok)
-	form.Set("mode", modeApproval)
+	form.Set("mode", modeAutomatic)
 	res, body := tc.post("/i/lab/settings", form)
-	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, body, "automatic mode needs a first reviewed sync")
+	_, saved := tc.c.saved.Settings["lab"]
+	assert.False(t, saved, "nothing saved")
+	in, _ := tc.c.get("lab")
+	assert.Equal(t, modeApproval, in.Settings().Mode)
 
-	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
-	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, list := tc.get("/")
-		if strings.Contains(list, "A plan is waiting for approval") {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "no plan waits for approval")
-		time.Sleep(20 * time.Millisecond)
-	}
-	all, err := tc.c.app.All(context.Background())
+	// A scheduled run leaves its plan waiting.
+	rec, err := in.Syncer().RunOnce(ctx, dirsync.TriggerSchedule, dirsync.ModeApproval)
 	require.NoError(t, err)
-	for _, a := range all {
-		require.NotEqual(t, "lab", a.Source, "nothing applied before approval")
-	}
+	assert.Equal(t, dirsync.OutcomeWaiting, rec.Outcome)
+	_, list = tc.get("/")
+	assert.Contains(t, list, "A plan is waiting for approval")
+	assert.Zero(t, labAccounts(), "nothing applied before approval")
 
 	_, pending := tc.get("/i/lab/pending")
 	res, body = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {"not-the-digest"}})
@@ -550,18 +596,33 @@ func TestApprovalMode(t *testing.T) {
 	assert.Contains(t, body, "Nothing was applied")
 	res, _ = tc.post("/i/lab/pending", url.Values{"csrf": {tok}, "digest": {digestOf(t, pending)}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
-	all, err = tc.c.app.All(context.Background())
-	require.NoError(t, err)
-	n := 0
-	for _, a := range all {
-		if a.Source == "lab" {
-			n++
-		}
-	}
-	assert.Equal(t, len(hostileNames), n)
+	assert.Equal(t, len(hostileNames), labAccounts())
 	_, hist := tc.get("/i/lab/history")
 	assert.Contains(t, hist, "approval")
 	assert.Contains(t, hist, "waiting-for-approval")
+
+	// Reviewed: automatic may be chosen now, and Sync now runs.
+	_, page = tc.get("/i/lab/settings")
+	assert.NotContains(t, page, `id="mode-note"`)
+	form = settingsForm(t, page)
+	form.Set("csrf", tok)
+	form.Set("mode", modeAutomatic)
+	res, body = tc.post("/i/lab/settings", form)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, regexp.MustCompile(`id="error"[^<]*`).FindString(body))
+	_, list = tc.get("/")
+	assert.Contains(t, list, "every 2h, automatic")
+	require.NoError(t, os.WriteFile(tc.lab, []byte(labLDIF(hostileNames, "Scientist")), 0o600))
+	res, _ = tc.post("/i/lab/syncnow", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/?done=syncnow", res.Header.Get("Location"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if a, ok, err := tc.c.app.Lookup(ctx, "lab", "00000000-0000-4000-8000-000000000001"); err == nil && ok && a.Title == "Scientist" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "Sync now in automatic mode did not apply")
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // A plan over the safety limits (here: everyone disabled at once) shows
@@ -667,4 +728,151 @@ func TestConcurrentSettingsSaves(t *testing.T) {
 	assert.Equal(t, tc.c.saved.Settings["lab"].Every, in.Settings().Every)
 	// The Run loop of the last save waits for its schedule.
 	require.Eventually(t, func() bool { return !in.Syncer().NextRun().IsZero() }, 10*time.Second, 10*time.Millisecond)
+}
+
+var selectRE = regexp.MustCompile(`name="id" value="([^"]+)" aria-label="select ([^"]+)"`)
+
+// Exceptions are listed above the plan with the person's name and email,
+// adding one keeps the search and names who was added, and each has a
+// button that removes it.
+func TestExceptionsNamedAndRemovable(t *testing.T) {
+	tc := newTestConsole(t)
+	tok := tc.token()
+	const np = "/i/northwind-ad"
+	_, page := tc.get(np + "/preview?q=" + url.QueryEscape("^[0-9]"))
+	var id string
+	for _, m := range selectRE.FindAllStringSubmatch(page, -1) {
+		if m[2] == "2FA Admin" {
+			id = m[1]
+		}
+	}
+	require.NotEmpty(t, id, "2FA Admin can be picked")
+	res, _ := tc.post(np+"/exceptions", url.Values{"csrf": {tok}, "id": {id}, "q": {"^[0-9]"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc := res.Header.Get("Location")
+	assert.Equal(t, np+"/preview?q=%5E%5B0-9%5D&done=note", loc, "the search is kept")
+	_, page = tc.get(loc)
+	assert.Contains(t, page, "Added to the exceptions: 2FA Admin (2fa-admin@example.test).")
+	assert.Contains(t, page, `value="^[0-9]"`, "the search box keeps the search")
+	exc := strings.Index(page, `id="exceptions"`)
+	require.Positive(t, exc)
+	assert.Less(t, exc, strings.Index(page, `id="summary"`), "exceptions come first")
+	section := page[exc:strings.Index(page, "</section>")]
+	assert.Contains(t, section, `<td class="x-name">2FA Admin</td>`)
+	assert.Contains(t, section, "2fa-admin@example.test")
+	assert.Contains(t, section, `aria-label="Remove the exception for 2FA Admin">Remove exception</button>`)
+	_, again := tc.get(loc)
+	assert.NotContains(t, again, "Added to the exceptions", "the note shows once")
+
+	// The note saved with the exception keeps the name and email for
+	// when neither the app nor the plan holds them.
+	in, _ := tc.c.get("northwind-ad")
+	xs, err := in.Syncer().Exceptions(context.Background())
+	require.NoError(t, err)
+	require.Len(t, xs, 1)
+	assert.Equal(t, "2FA Admin <2fa-admin@example.test>, added in the admin console", xs[0].Note)
+
+	// Remove it with its button.
+	m := regexp.MustCompile(`name="exception" value="([^"]+)"`).FindStringSubmatch(section)
+	require.Len(t, m, 2)
+	res, _ = tc.post(np+"/exceptions/remove", url.Values{"csrf": {tok}, "exception": {htmlUnescape(m[1])}, "who": {"2FA Admin"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = tc.get(res.Header.Get("Location"))
+	assert.Contains(t, page, "Exception removed: 2FA Admin is synced again")
+	assert.NotContains(t, page, `id="exceptions"`)
+	xs, err = in.Syncer().Exceptions(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, xs)
+}
+
+// A large plan comes in pages of pageSize rows, a search pages too and
+// keeps its query in the page links, the Sync button sits above the
+// rows, and the plan is made once for all these pages.
+func TestPreviewPages(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(450, 1)...)
+	in := &integration{Name: "big", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	rowsRE := regexp.MustCompile(`<tr class="op-`)
+
+	_, page := tc.get("/i/big/preview")
+	require.Contains(t, page, `id="plan"`)
+	assert.Len(t, rowsRE.FindAllString(page, -1), pageSize)
+	assert.Less(t, strings.Index(page, `id="sync"`), strings.Index(page, `id="plan"`), "Sync comes before the rows")
+	assert.Contains(t, page, `page <strong id="page-no">1</strong> of 5`)
+	assert.Contains(t, page, `href="/i/big/preview?page=2" rel="next"`)
+	made := in.shownPlan()
+	require.NotNil(t, made)
+
+	_, page5 := tc.get("/i/big/preview?page=5")
+	assert.Contains(t, page5, `page <strong id="page-no">5</strong> of 5`)
+	n5 := len(rowsRE.FindAllString(page5, -1))
+	assert.Positive(t, n5)
+	assert.LessOrEqual(t, n5, pageSize)
+	_, over := tc.get("/i/big/preview?page=99")
+	assert.Contains(t, over, `page <strong id="page-no">5</strong> of 5`, "past the end is the last page")
+
+	_, found := tc.get("/i/big/preview?q=" + url.QueryEscape("example"))
+	assert.Contains(t, found, `href="/i/big/preview?page=2&amp;q=example" rel="next"`)
+	assert.Same(t, made, in.shownPlan(), "pages and searches reuse the plan")
+	assert.Equal(t, digestOf(t, page), digestOf(t, found))
+
+	// Sync, then the report and the users come in pages too.
+	res, _ := tc.post("/i/big/sync", url.Values{"csrf": {tc.token()}, "digest": {digestOf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	report := tc.waitSync("big")
+	assert.Contains(t, report, `id="report"`)
+	assert.Len(t, regexp.MustCompile(`<tr class="res-`).FindAllString(report, -1), pageSize)
+	assert.Contains(t, report, `href="/i/big/sync?page=2" rel="next"`)
+	_, users := tc.get("/users?page=2")
+	assert.Contains(t, users, `page <strong id="page-no">2</strong> of`)
+	assert.Len(t, regexp.MustCompile(`<tr class="(blocked)?"><td>`).FindAllString(users, -1), pageSize)
+
+	// The sync moved the app: the next preview is a new plan.
+	_, after := tc.get("/i/big/preview")
+	assert.NotSame(t, made, in.shownPlan())
+	assert.Contains(t, after, `data-actionable="0"`)
+}
+
+// The time left is the mean rate's over the changes left.
+func TestTimeLeft(t *testing.T) {
+	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	j := &job{Planned: true, ApplyStarted: t0, Progress: dirsync.Progress{Phase: dirsync.PhaseApply, Done: 25000, Total: 100000}}
+	left, ok := j.timeLeft(t0.Add(2 * time.Second))
+	require.True(t, ok)
+	assert.Equal(t, 6*time.Second, left)
+	_, ok = (&job{}).timeLeft(t0)
+	assert.False(t, ok, "no estimate before the apply")
+}
+
+// While a plan is being made longer than a page waits, the preview says
+// so and refreshes itself; nothing can be synced from it.
+func TestPreviewWhilePlanning(t *testing.T) {
+	tc := newTestConsole(t)
+	dir := fake.New(fake.Company(40, 1)...)
+	in := &integration{Name: "slow", Kind: "fake", conn: dir}
+	st := defaultSettings("ad")
+	st.Policy = policy.Config{}
+	require.NoError(t, tc.c.add(in, st))
+	_, page := tc.get("/i/slow/preview")
+	require.Contains(t, page, `id="plan"`)
+	dir.SetDelay(20 * time.Millisecond) // the read takes about a second
+	old := planWait
+	planWait = 0
+	defer func() { planWait = old }()
+	tc.c.invalidate(in)
+	_, page = tc.get("/i/slow/preview")
+	assert.Contains(t, page, `id="planning"`)
+	assert.Contains(t, page, `http-equiv="refresh"`)
+	assert.NotContains(t, page, `id="sync"`)
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Contains(page, `id="planning"`) {
+		require.True(t, time.Now().Before(deadline), "the plan never came")
+		time.Sleep(50 * time.Millisecond)
+		_, page = tc.get("/i/slow/preview")
+	}
+	assert.Contains(t, page, `id="plan"`)
+	assert.NotContains(t, page, `http-equiv="refresh"`)
 }

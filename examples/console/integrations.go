@@ -35,7 +35,12 @@ type Settings struct {
 	// Every is the interval of scheduled syncs, as policy.ParseDuration
 	// reads it ("2h", "1d").
 	Every string `json:"every"`
-	// Mode is "automatic" or "approval".
+	// Mode is "approval" (review mode: each run's plan waits for an
+	// admin's approval, and "Sync now" shows the preview) or "automatic"
+	// (runs apply within the safety limits). A new integration starts in
+	// review mode; the console accepts "automatic" only after a first
+	// reviewed sync (reviewed), and runs one configured "automatic" in
+	// review mode until then.
 	Mode string `json:"mode"`
 }
 
@@ -87,11 +92,11 @@ func (st Settings) compile() (compiled, error) {
 	if err != nil {
 		return c, &settingsError{Part: "schedule", Rule: -1, Err: err}
 	}
-	c = compiled{mapper: m, policy: p, every: every, mode: dirsync.ModeAutomatic}
+	c = compiled{mapper: m, policy: p, every: every, mode: dirsync.ModeApproval}
 	switch st.Mode {
-	case modeAutomatic, "":
-	case modeApproval:
-		c.mode = dirsync.ModeApproval
+	case modeAutomatic:
+		c.mode = dirsync.ModeAutomatic
+	case modeApproval, "":
 	default:
 		return c, &settingsError{Part: "schedule", Rule: -1, Err: fmt.Errorf("unknown approval mode %q", st.Mode)}
 	}
@@ -103,10 +108,15 @@ type job struct {
 	Running  bool
 	Started  time.Time
 	Progress dirsync.Progress
-	Shown    string        // the digest the admin synced
-	Plan     *dirsync.Plan // the plan made at the click
-	Report   *dirsync.Report
-	Err      error
+	// Read is how many directory entries the sync's plan read; Planned
+	// is set once the plan was made and the apply begins (ApplyStarted).
+	Read         int
+	Planned      bool
+	ApplyStarted time.Time
+	Shown        string        // the digest the admin synced
+	Plan         *dirsync.Plan // the plan made at the click
+	Report       *dirsync.Report
+	Err          error
 }
 
 // integration is one directory feeding the app.
@@ -127,6 +137,11 @@ type integration struct {
 	runDone  chan struct{}
 	progress dirsync.Progress // of the run or apply going on
 	job      *job
+
+	// fingerprint, if set, changes when the directory may have (see
+	// plancache.go).
+	fingerprint func() string
+	plans       planState
 }
 
 type kv struct{ K, V string }
@@ -161,10 +176,23 @@ func (in *integration) Job() *job {
 
 func (in *integration) setProgress(p dirsync.Progress) {
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	in.progress = p
-	if in.job != nil && in.job.Running {
-		in.job.Progress = p
+	running := in.job != nil && in.job.Running
+	if running {
+		j := in.job
+		j.Progress = p
+		switch {
+		case p.Phase == dirsync.PhaseRead:
+			j.Read = max(j.Read, p.Done)
+		case p.Phase == dirsync.PhaseApply && !j.Planned:
+			j.Planned, j.ApplyStarted = true, time.Now()
+		}
+	}
+	in.mu.Unlock()
+	if !running && p.Phase == dirsync.PhaseRead {
+		in.plans.mu.Lock()
+		in.plans.readN = max(in.plans.readN, p.Done)
+		in.plans.mu.Unlock()
 	}
 }
 
@@ -280,20 +308,59 @@ func (c *console) applyLocked(in *integration, st Settings) error {
 	in.mu.Lock()
 	in.settings, in.sy, in.stopRun, in.runDone = st, sy, cancel, runDone
 	in.mu.Unlock()
+	mode := comp.mode
+	if mode == dirsync.ModeAutomatic && !reviewed(c.base, sy) {
+		// Configured automatic, but nobody has reviewed a sync yet.
+		mode = dirsync.ModeApproval
+	}
 	c.wg.Go(func() {
 		defer close(runDone)
-		// SkipInitial: nothing is applied before an admin has looked at a
-		// preview or the first scheduled time comes.
-		_ = sy.Run(ctx, &dirsync.RunOptions{SkipInitial: true, Mode: comp.mode,
-			Schedule: dirsync.Schedule{Every: comp.every}})
+		// SkipInitial: nothing runs before the first scheduled time; in
+		// review mode a run only leaves its plan waiting for approval.
+		_ = sy.Run(ctx, &dirsync.RunOptions{SkipInitial: true, Mode: mode,
+			Schedule: dirsync.Schedule{Every: comp.every},
+			OnRun:    func(dirsync.RunRecord) { c.invalidate(in) }})
 	})
+	c.invalidate(in)
 	return nil
 }
+
+// reviewed reports whether an admin has reviewed a sync of the
+// integration: a plan applied from the preview or approved while
+// waiting, recorded in its History.
+func reviewed(ctx context.Context, sy *dirsync.Syncer) bool {
+	runs, err := sy.History(ctx)
+	if err != nil {
+		return false
+	}
+	for _, r := range runs {
+		if (r.Trigger == dirsync.TriggerApply || r.Trigger == dirsync.TriggerApproval) &&
+			(r.Outcome == dirsync.OutcomeApplied || r.Outcome == dirsync.OutcomeNoChanges || r.Applied > 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// effectiveMode is how the integration's runs apply now: "automatic" only
+// when so set and a sync has been reviewed.
+func (in *integration) effectiveMode(ctx context.Context) string {
+	if in.Settings().Mode == modeAutomatic && reviewed(ctx, in.Syncer()) {
+		return modeAutomatic
+	}
+	return modeApproval
+}
+
+// errNotReviewed refuses automatic mode before a first reviewed sync.
+var errNotReviewed = errors.New("automatic mode needs a first reviewed sync: open the preview, check the plan and press Sync (or approve a plan waiting for approval), then switch to automatic")
 
 // update saves new settings for an integration after validating them.
 func (c *console) update(in *integration, st Settings) error {
 	in.reconf.Lock()
 	defer in.reconf.Unlock()
+	if st.Mode == modeAutomatic && in.Settings().Mode != modeAutomatic && !reviewed(c.base, in.Syncer()) {
+		return &settingsError{Part: "schedule", Rule: -1, Err: errNotReviewed}
+	}
 	if err := c.applyLocked(in, st); err != nil {
 		return err
 	}
@@ -362,10 +429,27 @@ func (c *console) startSync(in *integration, digest string, approve bool) bool {
 	sy := in.sy
 	in.mu.Unlock()
 	c.wg.Go(func() {
+		wasReviewed := reviewed(c.base, sy)
 		plan, rep, err := sy.ApplyShown(c.base, digest, approve)
 		in.mu.Lock()
-		defer in.mu.Unlock()
 		j.Running, j.Plan, j.Report, j.Err = false, plan, rep, err
+		in.mu.Unlock()
+		if rep == nil && plan != nil {
+			// Nothing applied: the plan ApplyShown made is the one to
+			// show next.
+			perr := error(nil)
+			if plan.Safety != nil {
+				perr = dirsync.ErrSafetyLimit
+			}
+			c.remember(in, plan, perr)
+			return
+		}
+		c.invalidate(in)
+		if rep != nil && !wasReviewed && in.Settings().Mode == modeAutomatic {
+			// The first reviewed sync lets a configured automatic mode
+			// take effect.
+			_ = c.apply(in, in.Settings())
+		}
 	})
 	return true
 }

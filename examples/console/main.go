@@ -6,6 +6,7 @@
 //	go run ./examples/console -addr 127.0.0.1:0    # any free port
 //	go run ./examples/console -config integrations.json
 //	go run ./examples/console -ldif lab=export.ldf
+//	go run ./examples/console -generate 100000      # plus a generated company
 //
 // The app is one tenant whose user store is the examples' app store
 // (examples/internal/appstore, a bbolt file under -data), prefilled with
@@ -16,10 +17,19 @@
 // -config file (see fileConfig), their secrets from environment variables
 // it names.
 //
-// Pages: Integrations (schedule, last and next run, Sync now, Remove with
-// approval), Preview (the plan with its reasons, regex search, exceptions,
-// Sync with progress and report), Settings (mapping, scope with a group
-// picker, lifecycle, schedule, approval), Users and History.
+// Pages: Integrations (schedule and mode, last and next run, Sync now,
+// Remove with approval), Preview (Sync, then the plan in pages with its
+// reasons, regex search, exceptions listed above it with name and email;
+// Sync shows its read and its apply as two phases, then the report in
+// pages), Settings (mapping, scope with a group picker, lifecycle,
+// schedule, mode), Users (in pages) and History.
+//
+// A new integration is in review mode: each run's plan, scheduled or
+// "Sync now", waits for an admin (a scheduled run's as a plan waiting for
+// approval, "Sync now"'s on the preview), and automatic mode may be
+// chosen only after a first reviewed sync. The plan shown is made once and
+// reused across pages and searches while nothing it depends on moved (see
+// plancache.go); Sync applies only the plan on screen, by its digest.
 //
 // Every POST carries a per-session CSRF token and passes Go's
 // cross-origin protection; pages are html/template, so directory values
@@ -45,9 +55,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/examples/internal/appstore"
 	"github.com/dirsync-go/dirsync/store/filestore"
 )
+
+// appConcurrency is how many changes the app store takes at once; the
+// changes applied together share a commit.
+const appConcurrency = 256
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,6 +79,10 @@ type options struct {
 	config  string
 	ldif    ldifFlag
 	verbose bool
+	// generate, above 0, adds the integration "generated": a company of
+	// that many people made by connector/fake (for trying the console at
+	// scale).
+	generate int
 	// allowHosts are host names the console answers to besides the
 	// loopback ones (see hosts.go).
 	allowHosts hostFlag
@@ -78,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.config, "config", "", "JSON file adding AD, Entra ID, Google or LDIF integrations")
 	fs.Var(&o.ldif, "ldif", "add an LDIF export as an integration: name=path (repeatable)")
 	fs.BoolVar(&o.verbose, "v", false, "log to stderr")
+	fs.IntVar(&o.generate, "generate", 0, "also add the integration \"generated\": a made-up company of this many people, in memory")
 	fs.Var(&o.allowHosts, "allow-host", "also answer requests for this host name (repeatable); by default only localhost, 127.0.0.1 and [::1] are served")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -145,7 +165,9 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
-	app, err := appstore.Open(filepath.Join(o.data, "app.db"), nil)
+	// Concurrency: the Syncer applies up to appConcurrency changes at
+	// once, and the store commits those together.
+	app, err := appstore.Open(filepath.Join(o.data, "app.db"), &appstore.Options{Concurrency: appConcurrency})
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +206,16 @@ func openConsole(ctx context.Context, o options, log *slog.Logger) (*console, er
 		configs = fc.Integrations
 	}
 	configs = append(configs, o.ldif...)
+	if o.generate > 0 {
+		in := &integration{Name: "generated", Kind: "fake", conn: fake.New(fake.Company(o.generate, 1)...),
+			Summary: []kv{{"Directory", fmt.Sprintf("a generated company of %d people (connector/fake), in memory", o.generate)}}}
+		// Everyone in scope: fake.Company's OUs are not all "…Users".
+		st := defaultSettings("ad")
+		st.Policy.Scope.Rules = nil
+		if err := c.add(in, st); err != nil {
+			return fail(err)
+		}
+	}
 	for _, ic := range configs {
 		in, st, err := ic.open(ctx, log)
 		if err != nil {

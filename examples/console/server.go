@@ -18,10 +18,12 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dirsync-go/dirsync"
@@ -46,12 +48,18 @@ type server struct {
 	key     []byte // signs CSRF tokens
 	pages   map[string]*template.Template
 	handler http.Handler
+
+	// notes are one-time messages naming people ("Added to the
+	// exceptions: …"), by session, shown by the page a POST redirects
+	// to: such text never travels in a URL.
+	notesMu sync.Mutex
+	notes   map[string]string
 }
 
 // newServer returns the console's handler. It answers requests for
 // loopback host names and for the allowed ones only (checkHost).
 func newServer(c *console, allowedHosts []string) (*server, error) {
-	s := &server{c: c, key: make([]byte, 32), pages: map[string]*template.Template{}}
+	s := &server{c: c, key: make([]byte, 32), pages: map[string]*template.Template{}, notes: map[string]string{}}
 	rand.Read(s.key)
 	funcs := template.FuncMap{
 		"join": strings.Join,
@@ -68,6 +76,14 @@ func newServer(c *console, allowedHosts []string) (*server, error) {
 				return 0
 			}
 			return min(100, p.Done*100/p.Total)
+		},
+		"num": func(n int) string {
+			// 100000 as 100,000.
+			s := strconv.Itoa(n)
+			for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+				s = s[:i] + "," + s[i:]
+			}
+			return s
 		},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
@@ -118,6 +134,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 type ctxKey struct{}
 
+type sessionKey struct{}
+
 // secure sets the security headers, gives every browser a session cookie,
 // and refuses a POST whose CSRF token is not the session's.
 func (s *server) secure(next http.Handler) http.Handler {
@@ -153,7 +171,8 @@ func (s *server) secure(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, token)))
+		ctx := context.WithValue(context.WithValue(r.Context(), ctxKey{}, token), sessionKey{}, sess)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -220,34 +239,57 @@ func redirect(w http.ResponseWriter, r *http.Request, path string, flash string)
 // flashes are the messages a redirect may show, by code, so that no text
 // travels in a URL.
 var flashes = map[string]string{
-	"syncnow":    "Sync requested: it runs in the background; see History for its outcome.",
-	"exceptions": "Exceptions saved: those accounts are never touched by this integration. The plan below is recomputed without them.",
+	"syncnow":    "Sync requested: it runs in the background and applies its plan within the safety limits (automatic mode); see History for its outcome.",
+	"review":     "Review mode: this is the plan a sync would apply now. Nothing changes until you press Sync below.",
 	"unexcepted": "Exception removed.",
 	"settings":   "Settings saved. The preview now uses them.",
 	"approved":   "The pending plan was approved and applied; see History.",
 	"removed":    "The integration was removed. The accounts it managed were handled as its removal plan said.",
 }
 
-func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
+func (s *server) flash(r *http.Request) string {
+	if r.URL.Query().Get("done") == "note" {
+		sess, _ := r.Context().Value(sessionKey{}).(string)
+		s.notesMu.Lock()
+		defer s.notesMu.Unlock()
+		n := s.notes[sess]
+		delete(s.notes, sess)
+		return n
+	}
+	return flashes[r.URL.Query().Get("done")]
+}
+
+// note keeps msg for the session's next page (redirect with done=note).
+func (s *server) note(r *http.Request, msg string) {
+	sess, _ := r.Context().Value(sessionKey{}).(string)
+	s.notesMu.Lock()
+	defer s.notesMu.Unlock()
+	if len(s.notes) > 10000 {
+		clear(s.notes) // abandoned sessions; a note is a courtesy
+	}
+	s.notes[sess] = msg
+}
 
 // ---- Integrations
 
 type integrationRow struct {
-	In      *integration
-	Every   string
-	Mode    string
-	Last    *dirsync.RunRecord
-	Next    time.Time
-	Pending bool
-	Running bool
-	Err     string
+	In       *integration
+	Every    string
+	Mode     string // the mode runs have now: "automatic" or "approval"
+	Reviewed bool
+	Last     *dirsync.RunRecord
+	Next     time.Time
+	Pending  bool
+	Running  bool
+	Err      string
 }
 
 func (s *server) integrations(w http.ResponseWriter, r *http.Request) {
 	var rows []integrationRow
 	for _, in := range s.c.integrations() {
 		st, sy := in.Settings(), in.Syncer()
-		row := integrationRow{In: in, Every: st.Every, Mode: cmp.Or(st.Mode, modeAutomatic), Next: sy.NextRun()}
+		row := integrationRow{In: in, Every: st.Every, Next: sy.NextRun(), Reviewed: reviewed(r.Context(), sy)}
+		row.Mode = in.effectiveMode(r.Context())
 		runs, err := sy.History(r.Context())
 		if err != nil {
 			row.Err = "History could not be read: " + err.Error()
@@ -262,15 +304,72 @@ func (s *server) integrations(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, row)
 	}
-	s.render(w, r, http.StatusOK, "integrations", view{Title: "Integrations", Nav: "integrations", Flash: flash(r), Data: rows})
+	s.render(w, r, http.StatusOK, "integrations", view{Title: "Integrations", Nav: "integrations", Flash: s.flash(r), Data: rows})
 }
 
+// syncNow is the "Sync now" button. In review mode it plans afresh and
+// shows the preview, where Sync applies what it shows; in automatic mode
+// it asks the schedule for a run at once.
 func (s *server) syncNow(w http.ResponseWriter, r *http.Request, in *integration) {
+	if in.effectiveMode(r.Context()) != modeAutomatic {
+		s.c.invalidate(in)
+		redirect(w, r, "/i/"+in.Name+"/preview", "review")
+		return
+	}
 	in.Syncer().SyncNow()
 	redirect(w, r, "/", "syncnow")
 }
 
 // ---- Preview
+
+// pageSize is how many rows a page of the preview, a report or the users
+// shows.
+const pageSize = 100
+
+// pager is the position in a long list and the links to its neighbours.
+type pager struct {
+	Page, Pages, From, To, Total int
+	Prev, Next, First, Last      string
+}
+
+// newPager places page (1-based; out of range is clamped) in a list of
+// total rows; link makes the URL of a page.
+func newPager(total, page int, link func(page int) string) pager {
+	pages := max(1, (total+pageSize-1)/pageSize)
+	page = min(max(page, 1), pages)
+	pg := pager{Page: page, Pages: pages, Total: total, From: (page - 1) * pageSize, To: min(total, page*pageSize)}
+	if page > 1 {
+		pg.Prev, pg.First = link(page-1), link(1)
+	}
+	if page < pages {
+		pg.Next, pg.Last = link(page+1), link(pages)
+	}
+	return pg
+}
+
+// pageLink returns the links of path's pages, keeping the query q.
+func pageLink(path, param string, q url.Values) func(int) string {
+	return func(page int) string {
+		v := url.Values{}
+		for k, vs := range q {
+			if k != param && k != "done" {
+				v[k] = vs
+			}
+		}
+		if page > 1 {
+			v.Set(param, strconv.Itoa(page))
+		}
+		if len(v) == 0 {
+			return path
+		}
+		return path + "?" + v.Encode()
+	}
+}
+
+func pageParam(r *http.Request, name string) int {
+	n, _ := strconv.Atoi(r.URL.Query().Get(name))
+	return n
+}
 
 type row struct {
 	Op         string
@@ -287,10 +386,10 @@ type row struct {
 	Select bool
 }
 
-func rowsOf(p *dirsync.Plan) []row {
-	out := make([]row, 0, len(p.Changes))
-	for i := range p.Changes {
-		c := &p.Changes[i]
+func rowsOf(changes []diff.Change) []row {
+	out := make([]row, 0, len(changes))
+	for i := range changes {
+		c := &changes[i]
 		rw := row{Op: c.Op.String(), Name: c.Label(), Status: c.Status(), Fields: c.Fields, Actionable: c.Op.Actionable()}
 		a := cmp.Or(c.After, c.Before)
 		if a != nil {
@@ -312,6 +411,7 @@ func rowsOf(p *dirsync.Plan) []row {
 
 type planView struct {
 	Rows       []row
+	Pager      pager
 	Summary    string
 	Actionable int
 	Total      int
@@ -320,44 +420,75 @@ type planView struct {
 	Query      string
 	QueryError string
 	Shown      int
-	Exceptions []policy.Exception
+	Exceptions []exceptionRow
 	ReadError  string
-	Moved      bool
+	// Planning is set while the plan is being made (Read entries so far).
+	Planning bool
+	Read     int
+	// Age is how long ago the plan shown was made, Took how long that
+	// took.
+	Age, Took string
+}
+
+// exceptionRow is an exception as the preview lists it: with the name
+// and email of the person it protects.
+type exceptionRow struct {
+	X     policy.Exception
+	JSON  string
+	Name  string
+	Email string
+	What  string // "directory ID …", "email", "pattern …"
 }
 
 func (s *server) preview(w http.ResponseWriter, r *http.Request, in *integration) {
-	q := r.URL.Query().Get("q")
-	pv, status := s.planView(r.Context(), in, q)
 	if j := in.Job(); j != nil && j.Running {
 		redirect(w, r, "/i/"+in.Name+"/sync", "")
 		return
 	}
-	s.render(w, r, status, "preview", view{Title: "Preview: " + in.Name, Nav: "preview", In: in, Flash: flash(r), Data: pv})
+	q := r.URL.Query().Get("q")
+	pv, status := s.planView(r, in, q, pageParam(r, "page"))
+	s.render(w, r, status, "preview", view{Title: "Preview: " + in.Name, Nav: "preview", In: in, Flash: s.flash(r), Data: pv,
+		Refresh: pv.Planning})
 }
 
-// planView plans the integration and renders the plan, filtered by the
+// planView renders a page of the integration's plan, filtered by the
 // regular expression q.
-func (s *server) planView(ctx context.Context, in *integration, q string) (planView, int) {
-	sy := in.Syncer()
+func (s *server) planView(r *http.Request, in *integration, q string, page int) (planView, int) {
+	ctx := r.Context()
 	pv := planView{Query: q}
-	pv.Exceptions, _ = sy.Exceptions(ctx)
-	p, err := sy.Plan(ctx)
-	if err != nil && !errors.Is(err, dirsync.ErrSafetyLimit) {
+	cp, err := s.c.plan(ctx, in)
+	pv.Exceptions = s.exceptionRows(ctx, in, cp)
+	switch {
+	case errors.Is(err, errPlanning):
+		pv.Planning = true
+		pv.Read, _ = in.planningRead()
+		return pv, http.StatusOK
+	case err != nil:
 		pv.ReadError = "The plan could not be made, so nothing will change: " + err.Error()
 		return pv, http.StatusBadGateway
 	}
-	fillPlan(&pv, p)
+	p := cp.plan
+	pv.Summary, pv.Digest = cp.summary, cp.digest
+	pv.Actionable, pv.Total = p.Actionable(), len(p.Changes)
+	if p.Safety != nil {
+		pv.Safety = p.Safety.Error()
+	}
+	pv.Age = time.Since(cp.made).Round(time.Second).String()
+	pv.Took = cp.took.Round(10 * time.Millisecond).String()
+	shown := p
 	if q != "" {
-		if sub, err := p.Search(q); err != nil {
+		if sub, err := cp.search(q); err != nil {
 			pv.QueryError = "Not a valid regular expression: " + err.Error()
 			if se, ok := errors.AsType[*syntax.Error](err); ok {
 				pv.QueryError = fmt.Sprintf("Not a valid regular expression: %s in %q.", se.Code, se.Expr)
 			}
 		} else {
-			pv.Rows = rowsOf(sub)
-			pv.Shown = len(sub.Changes)
+			shown = sub
 		}
 	}
+	pv.Shown = len(shown.Changes)
+	pv.Pager = newPager(len(shown.Changes), page, pageLink("/i/"+in.Name+"/preview", "page", r.URL.Query()))
+	pv.Rows = rowsOf(shown.Changes[pv.Pager.From:pv.Pager.To])
 	// Rows of the preview can be picked for "Add to exceptions".
 	for i := range pv.Rows {
 		pv.Rows[i].Select = pv.Rows[i].ExternalID != "" && !pv.Rows[i].Excepted
@@ -365,8 +496,68 @@ func (s *server) planView(ctx context.Context, in *integration, q string) (planV
 	return pv, http.StatusOK
 }
 
-func fillPlan(pv *planView, p *dirsync.Plan) {
-	pv.Rows = rowsOf(p)
+// exceptionRows lists the integration's exceptions with the people they
+// protect: the name and email the app holds for a directory ID, else the
+// plan's, else the note saved with the exception.
+func (s *server) exceptionRows(ctx context.Context, in *integration, cp *cachedPlan) []exceptionRow {
+	xs, _ := in.Syncer().Exceptions(ctx)
+	var ids []string
+	for _, x := range xs {
+		if x.ID != "" {
+			ids = append(ids, x.ID)
+		}
+	}
+	known := map[string]person{}
+	if len(ids) > 0 {
+		accts, _ := s.c.app.LookupAccounts(ctx, in.Name, ids, nil)
+		for _, a := range accts {
+			known[strings.ToLower(a.ExternalID)] = person{Name: a.Name(), Email: a.Email}
+		}
+	}
+	out := make([]exceptionRow, 0, len(xs))
+	for _, x := range xs {
+		b, _ := json.Marshal(x)
+		er := exceptionRow{X: x, JSON: string(b)}
+		switch {
+		case x.ID != "":
+			er.What = "directory ID " + x.ID
+			p, ok := known[strings.ToLower(x.ID)]
+			if !ok && cp != nil {
+				p, ok = cp.people[x.ID]
+			}
+			if ok {
+				er.Name, er.Email = p.Name, p.Email
+			} else {
+				er.Name, er.Email = noteName(x.Note)
+			}
+		case x.Email != "":
+			er.What, er.Email = "email", x.Email
+		default:
+			er.What = "names matching " + x.Pattern
+		}
+		out = append(out, er)
+	}
+	return out
+}
+
+// exceptionNote is the note saved with an exception added here: it keeps
+// the person's name and email for when neither the app nor the plan
+// holds them any more.
+func exceptionNote(p person) string {
+	return fmt.Sprintf("%s <%s>, added in the admin console", p.Name, p.Email)
+}
+
+// noteName reads the name and email back from exceptionNote's text.
+func noteName(note string) (name, email string) {
+	head, _, ok := strings.Cut(note, ", added in the admin console")
+	if !ok {
+		return "", ""
+	}
+	name, rest, _ := strings.Cut(head, " <")
+	return name, strings.TrimSuffix(rest, ">")
+}
+
+func fillPlan(pv *planView, p *dirsync.Plan, r *http.Request, path string) {
 	pv.Summary = p.Summary()
 	pv.Actionable = p.Actionable()
 	pv.Total = len(p.Changes)
@@ -375,24 +566,59 @@ func fillPlan(pv *planView, p *dirsync.Plan) {
 	if p.Safety != nil {
 		pv.Safety = p.Safety.Error()
 	}
+	pv.Pager = newPager(len(p.Changes), pageParam(r, "page"), pageLink(path, "page", r.URL.Query()))
+	pv.Rows = rowsOf(p.Changes[pv.Pager.From:pv.Pager.To])
 }
 
 func (s *server) addExceptions(w http.ResponseWriter, r *http.Request, in *integration) {
 	ids := r.PostForm["id"]
+	q := r.PostForm.Get("q")
+	back := "/i/" + in.Name + "/preview"
+	if q != "" {
+		back += "?" + url.Values{"q": {q}}.Encode()
+	}
 	if len(ids) == 0 {
-		pv, status := s.planView(r.Context(), in, r.PostForm.Get("q"))
+		pv, status := s.planView(r, in, q, 1)
 		s.render(w, r, status, "preview", view{Title: "Preview: " + in.Name, Nav: "preview", In: in,
 			Error: "Select at least one account to add to the exceptions.", Data: pv})
 		return
 	}
 	sy := in.Syncer()
+	cp, _ := s.c.plan(r.Context(), in)
+	var names []string
 	for _, id := range ids {
-		if err := sy.AddException(r.Context(), policy.Exception{ID: id, Note: "added in the admin console"}); err != nil {
+		p, ok := person{}, false
+		if cp != nil {
+			p, ok = cp.people[id]
+		}
+		if !ok {
+			if accts, err := s.c.app.LookupAccounts(r.Context(), in.Name, []string{id}, nil); err == nil && len(accts) > 0 {
+				p, ok = person{Name: accts[0].Name(), Email: accts[0].Email}, true
+			}
+		}
+		x := policy.Exception{ID: id, Note: "added in the admin console"}
+		who := "directory ID " + id
+		if ok {
+			x.Note = exceptionNote(p)
+			who = p.Name
+			if p.Email != "" {
+				who += " (" + p.Email + ")"
+			}
+		}
+		if err := sy.AddException(r.Context(), x); err != nil {
+			s.c.invalidate(in)
 			s.fail(w, r, http.StatusInternalServerError, "The exception could not be saved: "+err.Error())
 			return
 		}
+		names = append(names, who)
 	}
-	redirect(w, r, "/i/"+in.Name+"/preview", "exceptions")
+	s.c.invalidate(in)
+	s.note(r, "Added to the exceptions: "+strings.Join(names, ", ")+". This integration never touches them; the plan below is made again without them.")
+	sep := "?"
+	if q != "" {
+		sep = "&"
+	}
+	http.Redirect(w, r, back+sep+"done=note", http.StatusSeeOther)
 }
 
 func (s *server) removeException(w http.ResponseWriter, r *http.Request, in *integration) {
@@ -405,7 +631,10 @@ func (s *server) removeException(w http.ResponseWriter, r *http.Request, in *int
 		s.fail(w, r, http.StatusInternalServerError, "The exception could not be removed: "+err.Error())
 		return
 	}
-	redirect(w, r, "/i/"+in.Name+"/preview", "unexcepted")
+	s.c.invalidate(in)
+	who := cmp.Or(r.PostForm.Get("who"), "the account")
+	s.note(r, "Exception removed: "+who+" is synced again; the plan below shows what that changes.")
+	redirect(w, r, "/i/"+in.Name+"/preview", "note")
 }
 
 func (s *server) sync(w http.ResponseWriter, r *http.Request, in *integration) {
@@ -427,10 +656,19 @@ type syncView struct {
 	Safety   bool
 	Plan     planView
 	Results  []resultRow
+	Pager    pager
 	Applied  int
 	Failed   int
 	Skipped  int
 	NotTried int
+	// Phase is 1 while the sync reads the directory and plans, 2 while it
+	// applies. ReadPct is how far the read came against the last plan's
+	// size (0 when unknown), ApplyPct the apply's share done, Left the
+	// estimate of the time the apply still needs.
+	Phase    int
+	ReadPct  int
+	ApplyPct int
+	Left     string
 }
 
 type resultRow struct {
@@ -444,14 +682,26 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request, in *integrat
 		return
 	}
 	sv := syncView{Job: j}
-	if !j.Running {
+	if j.Running {
+		sv.Phase = 1
+		if j.Planned {
+			sv.Phase = 2
+			if p := j.Progress; p.Total > 0 {
+				sv.ApplyPct = min(100, p.Done*100/p.Total)
+				if left, ok := j.timeLeft(time.Now()); ok {
+					sv.Left = roundLeft(left)
+				}
+			}
+		}
+	} else {
 		sv.Moved = errors.Is(j.Err, dirsync.ErrPlanChanged)
 		sv.Safety = errors.Is(j.Err, dirsync.ErrSafetyLimit) && j.Report == nil
 		if (sv.Moved || sv.Safety) && j.Plan != nil {
-			fillPlan(&sv.Plan, j.Plan)
+			fillPlan(&sv.Plan, j.Plan, r, "/i/"+in.Name+"/sync")
 		}
-		if j.Report != nil {
-			for _, res := range j.Report.Results {
+		if rep := j.Report; rep != nil {
+			sv.Pager = newPager(len(rep.Results), pageParam(r, "page"), pageLink("/i/"+in.Name+"/sync", "page", r.URL.Query()))
+			for _, res := range rep.Results[sv.Pager.From:sv.Pager.To] {
 				rr := resultRow{Op: res.Change.Op.String(), Name: res.Change.Label(), Status: string(res.Status)}
 				switch res.Status {
 				case dirsync.StatusFailed:
@@ -463,13 +713,43 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request, in *integrat
 				}
 				sv.Results = append(sv.Results, rr)
 			}
-			sv.Applied = j.Report.Count(dirsync.StatusApplied)
-			sv.Failed = j.Report.Count(dirsync.StatusFailed)
-			sv.Skipped = j.Report.Count(dirsync.StatusSkipped)
-			sv.NotTried = j.Report.Count(dirsync.StatusNotAttempted)
+			sv.Applied = rep.Count(dirsync.StatusApplied)
+			sv.Failed = rep.Count(dirsync.StatusFailed)
+			sv.Skipped = rep.Count(dirsync.StatusSkipped)
+			sv.NotTried = rep.Count(dirsync.StatusNotAttempted)
+		}
+	}
+	if sv.Phase == 1 {
+		if cur := in.shownPlan(); cur != nil && cur.plan.SourceUsers > 0 {
+			sv.ReadPct = min(99, j.Read*100/cur.plan.SourceUsers)
 		}
 	}
 	s.render(w, r, http.StatusOK, "sync", view{Title: "Sync: " + in.Name, Nav: "preview", In: in, Data: sv, Refresh: j.Running})
+}
+
+// timeLeft estimates the time the apply still needs at now: the mean
+// rate since the apply began, over the changes left. (A store's cost per
+// change grows as it fills, so at 100,000 creates this promises too
+// little: see BENCHMARKS.md.)
+func (j *job) timeLeft(now time.Time) (time.Duration, bool) {
+	p := j.Progress
+	el := now.Sub(j.ApplyStarted)
+	if !j.Planned || p.Done <= 0 || p.Total <= 0 || el <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(el) / float64(p.Done) * float64(p.Total-p.Done)), true
+}
+
+// roundLeft says a remaining time as a person would.
+func roundLeft(d time.Duration) string {
+	switch {
+	case d < 5*time.Second:
+		return "a few seconds"
+	case d < 90*time.Second:
+		return fmt.Sprintf("about %d s", int(d.Round(5*time.Second).Seconds()))
+	default:
+		return fmt.Sprintf("about %d min", int(d.Round(time.Minute).Minutes()))
+	}
 }
 
 // ---- Settings
@@ -490,13 +770,19 @@ type settingsView struct {
 	OtherRules  int
 	DeleteDays  int
 	CanSearch   bool
+	PrefixOnly  bool // the group search matches names from the start only
 	Targets     []string
 	FailingRule int
+	// Reviewed is set once a sync was reviewed: automatic mode may be
+	// chosen.
+	Reviewed bool
 }
 
 func newSettingsView(in *integration, st Settings, failing int) settingsView {
-	sv := settingsView{St: st, FailingRule: failing}
-	_, sv.CanSearch = in.conn.(connector.GroupSearcher)
+	sv := settingsView{St: st, FailingRule: failing, Reviewed: reviewed(context.Background(), in.Syncer())}
+	if gs, ok := in.conn.(connector.GroupSearcher); ok {
+		sv.CanSearch, sv.PrefixOnly = true, connector.GroupSearchMatchOf(gs) == connector.MatchPrefix
+	}
 	for i, ru := range st.Mapping.Rules {
 		sv.Rules = append(sv.Rules, ruleRow{Index: i, Target: ru.Target, From: strings.Join(ru.From, ", "), Value: ru.Value,
 			Template: ru.Template, Lookup: ru.Lookup, Split: ru.Split, TrimSuffixes: strings.Join(ru.TrimSuffixes, ", "),
@@ -520,7 +806,7 @@ func newSettingsView(in *integration, st Settings, failing int) settingsView {
 }
 
 func (s *server) settings(w http.ResponseWriter, r *http.Request, in *integration) {
-	s.render(w, r, http.StatusOK, "settings", view{Title: "Settings: " + in.Name, Nav: "settings", In: in, Flash: flash(r),
+	s.render(w, r, http.StatusOK, "settings", view{Title: "Settings: " + in.Name, Nav: "settings", In: in, Flash: s.flash(r),
 		Data: newSettingsView(in, in.Settings(), -1)})
 }
 
@@ -552,7 +838,9 @@ func formSettings(r *http.Request, cur Settings) (Settings, error) {
 		if sk := p("skip"); sk != "" {
 			v, err := strconv.Atoi(sk)
 			if err != nil || v < 0 {
-				return st, &settingsError{Part: "mapping", Rule: len(st.Mapping.Rules), Err: fmt.Errorf("rule %d (%s): skip %q is not a number of path elements", i+1, ru.Target, sk)}
+				// Kept in the form, marked as the failing rule.
+				st.Mapping.Rules = append(st.Mapping.Rules, ru)
+				return st, &settingsError{Part: "mapping", Rule: len(st.Mapping.Rules) - 1, Err: fmt.Errorf("skip %q is not a number of path elements", sk)}
 			}
 			ru.Skip = v
 		}
@@ -600,8 +888,17 @@ func (s *server) saveSettings(w http.ResponseWriter, r *http.Request, in *integr
 		if errors.As(err, &se) {
 			failing = se.Rule
 			msg = "Not saved: the " + se.Part + " is invalid: " + se.Err.Error()
+			if errors.Is(err, errNotReviewed) {
+				msg = "Not saved: " + errNotReviewed.Error() + "."
+			}
 			if failing >= 0 && failing < len(st.Mapping.Rules) {
-				msg = fmt.Sprintf("Not saved: mapping rule %d (target %q) is invalid: %s", failing+1, st.Mapping.Rules[failing].Target, se.Err.Error())
+				// The rule's own error, without mapping's 0-based
+				// "rule N": the page numbers rules from 1.
+				why := se.Err
+				if re, ok := errors.AsType[*mapping.RuleError](why); ok {
+					why = re.Err
+				}
+				msg = fmt.Sprintf("Not saved: mapping rule %d (target %q) is invalid: %s", failing+1, st.Mapping.Rules[failing].Target, why)
 			}
 		}
 		s.render(w, r, http.StatusUnprocessableEntity, "settings", view{Title: "Settings: " + in.Name, Nav: "settings", In: in,
@@ -617,8 +914,13 @@ type groupHit struct {
 	DN   string `json:"dn,omitempty"`
 }
 
-// groups answers the group picker: groups whose name starts with prefix,
-// once at least three letters are typed.
+// prefixOnlyNote tells the admin why "adm" does not find "App Admins".
+const prefixOnlyNote = "This directory matches names from the start only."
+
+// groups answers the group picker: the groups the directory finds for
+// what was typed (by substring, word prefix or prefix, as it declares:
+// "match" in the answer), once at least three letters are typed. For a
+// directory that matches from the start only, "note" says so.
 func (s *server) groups(w http.ResponseWriter, r *http.Request, in *integration) {
 	w.Header().Set("Content-Type", "application/json")
 	prefix := strings.TrimSpace(r.URL.Query().Get("prefix"))
@@ -643,7 +945,12 @@ func (s *server) groups(w http.ResponseWriter, r *http.Request, in *integration)
 		name := cmp.Or(g.Attrs.Get("cn"), g.Attrs.Get("name"), g.Attrs.Get("displayName"), g.ID)
 		hits = append(hits, groupHit{ID: g.ID, Name: name, DN: g.DN})
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"groups": hits})
+	m := connector.GroupSearchMatchOf(gs)
+	res := map[string]any{"groups": hits, "match": m.String()}
+	if m == connector.MatchPrefix {
+		res["note"] = prefixOnlyNote
+	}
+	_ = json.NewEncoder(w).Encode(res)
 }
 
 // ---- History
@@ -683,13 +990,20 @@ func (s *server) pending(w http.ResponseWriter, r *http.Request, in *integration
 	}
 	var pv planView
 	if p != nil {
-		fillPlan(&pv, p)
+		fillPlan(&pv, p, r, "/i/"+in.Name+"/pending")
 	}
 	s.render(w, r, http.StatusOK, "pending", view{Title: "Waiting for approval: " + in.Name, Nav: "integrations", In: in, Data: pv})
 }
 
 func (s *server) approvePending(w http.ResponseWriter, r *http.Request, in *integration) {
-	_, err := in.Syncer().ApprovePending(r.Context(), r.PostForm.Get("digest"))
+	wasReviewed := reviewed(r.Context(), in.Syncer())
+	rep, err := in.Syncer().ApprovePending(r.Context(), r.PostForm.Get("digest"))
+	s.c.invalidate(in)
+	if rep != nil && !wasReviewed && in.Settings().Mode == modeAutomatic {
+		// A configured automatic mode takes effect after this first
+		// reviewed sync.
+		_ = s.c.apply(in, in.Settings())
+	}
 	switch {
 	case errors.Is(err, dirsync.ErrPlanChanged):
 		s.fail(w, r, http.StatusConflict, "Nothing was applied: the directory or the app changed since this plan was shown. Review the new plan waiting for approval.")
@@ -711,7 +1025,7 @@ func (s *server) removal(w http.ResponseWriter, r *http.Request, in *integration
 		return
 	}
 	var pv planView
-	fillPlan(&pv, p)
+	fillPlan(&pv, p, r, "/i/"+in.Name+"/remove")
 	s.render(w, r, http.StatusOK, "remove", view{Title: "Remove " + in.Name, Nav: "integrations", In: in, Data: pv})
 }
 
@@ -746,16 +1060,27 @@ type userRow struct {
 	MayDeactivate string
 }
 
+type usersView struct {
+	Rows  []userRow
+	Pager pager
+}
+
+// users lists a page of the app's accounts, in the order the app created
+// them: only the page's accounts are read.
 func (s *server) users(w http.ResponseWriter, r *http.Request) {
-	all, err := s.c.app.All(r.Context())
+	page := max(1, pageParam(r, "page"))
+	all, total, err := s.c.app.Page(r.Context(), (page-1)*pageSize, pageSize)
+	if err == nil && len(all) == 0 && total > 0 {
+		// Past the end: the last page.
+		page = (total + pageSize - 1) / pageSize
+		all, total, err = s.c.app.Page(r.Context(), (page-1)*pageSize, pageSize)
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "The app's accounts could not be read: "+err.Error())
 		return
 	}
-	slices.SortFunc(all, func(a, b diff.Account) int {
-		return cmp.Or(cmp.Compare(strings.ToLower(a.Name()), strings.ToLower(b.Name())), cmp.Compare(a.ID, b.ID))
-	})
-	rows := make([]userRow, 0, len(all))
+	uv := usersView{Pager: newPager(total, page, pageLink("/users", "page", r.URL.Query()))}
+	uv.Rows = make([]userRow, 0, len(all))
 	for _, a := range all {
 		ur := userRow{A: a, Status: "active", Source: "—", MayDeactivate: "yes: not managed by directory sync"}
 		switch {
@@ -776,9 +1101,9 @@ func (s *server) users(w http.ResponseWriter, r *http.Request) {
 				ur.MayDeactivate = "yes: sync keeps a block set here"
 			}
 		}
-		rows = append(rows, ur)
+		uv.Rows = append(uv.Rows, ur)
 	}
-	s.render(w, r, http.StatusOK, "users", view{Title: "Users", Nav: "users", Data: rows})
+	s.render(w, r, http.StatusOK, "users", view{Title: "Users", Nav: "users", Data: uv})
 }
 
 func when(t time.Time) string {

@@ -8,6 +8,7 @@
 //
 //	go run ./examples/continuous            # a run every 10 seconds
 //	go run ./examples/continuous -approve   # runs wait for approval
+//	go run ./examples/continuous -otel otel.json  # spans and metrics as JSON to otel.json
 //
 // Press Enter to sync now (or send SIGUSR1), type "a" and Enter to approve
 // the pending plan, Ctrl-C to stop: the run in progress finishes the change
@@ -31,13 +32,21 @@ import (
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/connector/fake"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/telemetry"
 )
 
 func main() {
 	every := flag.Duration("every", 10*time.Second, "interval between runs")
 	approve := flag.Bool("approve", false, "stop each run at 'plan ready, waiting for approval'")
 	users := flag.Int("users", 200, "size of the generated company")
+	otelOut := flag.String("otel", "", "write OpenTelemetry spans and metrics as JSON to this file ('-': stdout)")
 	flag.Parse()
+	shutdown, err := setupOTel(*otelOut, *every)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer shutdown(context.Background())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -69,7 +78,8 @@ func main() {
 
 	sink := dirsynctest.NewMemorySink()
 	sy, err := dirsync.New(dir, sink, &dirsync.Options{
-		Source: "demo-ad",
+		Source:   "demo-ad",
+		Observer: telemetry.New(nil), // metrics and traces, to the providers setupOTel installed
 		OnApplied: func(_ context.Context, r dirsync.Result) {
 			if r.Change.Op != dirsync.OpCreate { // creates are many on the first run
 				fmt.Printf("  applied: %s %s — %s\n", r.Change.Op, r.Change.Label(), r.Change.Status())

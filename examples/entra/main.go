@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs.StringVar(&cfg.GraphBaseURL, "graph", entra.DefaultGraphBaseURL, "Graph base URL (national clouds)")
 	fs.StringVar(&cfg.OrgPathAttribute, "org-path", entra.DefaultOrgPathAttribute, "user property used as the org path")
 	search := fs.String("search", "", "print only the plan lines of accounts matching this regexp")
-	groups := fs.String("groups", "", "list the groups whose name starts with this prefix, and stop")
+	groups := fs.String("groups", "", "list the groups with a word of their name starting with this (Graph $search), and stop")
 	verbose := fs.Bool("v", false, "log requests and progress to stderr")
 	demo := fs.Bool("demo", false, "offline: sync a fake tenant on loopback into the in-memory store")
 	if err := fs.Parse(args); err != nil {

@@ -13,6 +13,11 @@
 // 403. Faults (rate limits, 5xx, dropped connections) can be injected for
 // the next N requests.
 //
+// groups.list takes the query parameter as "Search for groups" documents
+// it: name and email with = (exact) or :{PREFIX}* (starts with; there is
+// no substring search for groups), memberKey, single-quoted values; see
+// groupquery.go.
+//
 // A users(…) fields parameter (partial response,
 // https://developers.google.com/workspace/admin/directory/v1/guides/performance#partial-response)
 // keeps only the named top-level fields of each user. Fields records the
@@ -693,11 +698,22 @@ func (s *Server) listUsers(w http.ResponseWriter, q url.Values) {
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, q url.Values) {
+	clauses, err := parseGroupQuery(q.Get("query"))
+	if err != nil {
+		WriteError(w, 400, "invalid", "INVALID_ARGUMENT", "Invalid Input")
+		return
+	}
 	s.mu.Lock()
-	lo, hi, next, err := page(q, len(s.groups), 200, 200)
+	var sel []*Group
+	for _, g := range s.groups {
+		if s.matchGroup(clauses, g) {
+			sel = append(sel, g)
+		}
+	}
+	lo, hi, next, err := page(q, len(sel), 200, 200)
 	var out []any
 	if err == nil {
-		for _, g := range s.groups[lo:hi] {
+		for _, g := range sel[lo:hi] {
 			out = append(out, map[string]any{"kind": "admin#directory#group", "id": g.ID,
 				"email": g.Email, "name": g.Name, "etag": `"g-` + g.ID + `"`})
 		}

@@ -7,7 +7,8 @@
 // /users/{id}/transitiveMemberOf, /groups, /groups/delta, /groups/{id},
 // /groups/{id}/transitiveMembers and /groups/{id}/transitiveMemberOf.
 // It honours $select, $expand=manager, $top, $filter=startswith(displayName,'…')
-// on groups, and Prefer: odata.maxpagesize=N, and returns absolute
+// and $search (see below) on groups, $count=true with ConsistencyLevel:
+// eventual, and Prefer: odata.maxpagesize=N, and returns absolute
 // @odata.nextLink and @odata.deltaLink URLs pointing back at itself.
 // Errors use Graph's shape {"error":{"code":…,"message":…}}.
 //
@@ -65,6 +66,16 @@
 //
 // An expired delta link is answered with ExpireDeltaTokensWith's status
 // and code (by default 400 SyncStateNotFound, the service's spelling).
+//
+// # $search
+//
+// GET /groups takes $search as Graph documents it for directory objects:
+// only with the header ConsistencyLevel: eventual (else 400
+// Request_UnsupportedQuery, in the service's words), quoted clauses
+// joined by AND and OR, and displayName and description matched by
+// tokens: "adm" finds "App Admins", "dmin" does not. search.go cites the
+// documentation for each rule. Searches records the $search and the
+// ConsistencyLevel header of every request.
 //
 // # Faults
 //
@@ -125,6 +136,7 @@ type Server struct {
 	denyGroups    bool
 	unreplicated  map[string]bool
 	isGroup       map[string]bool // every group ID ever added, deleted ones too
+	searches      []Search
 }
 
 type user struct {
@@ -468,7 +480,7 @@ func (s *Server) BytesServed() int64 {
 }
 
 // ResetCounts zeroes the request and byte counters and forgets the
-// recorded $select values.
+// recorded $select and $search values.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -476,6 +488,7 @@ func (s *Server) ResetCounts() {
 	s.bytes = 0
 	clear(s.requests)
 	clear(s.selects)
+	s.searches = nil
 }
 
 // countingWriter counts the bytes of a response body into *n.
@@ -591,10 +604,14 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		search, ok := s.search(w, r)
+		if !ok {
+			return
+		}
 		var items []map[string]any
 		for _, g := range s.groups {
 			name, _ := g.props["displayName"].(string)
-			if strings.HasPrefix(strings.ToLower(name), strings.ToLower(prefix)) {
+			if strings.HasPrefix(strings.ToLower(name), strings.ToLower(prefix)) && (search == nil || search.matches(g.props)) {
 				items = append(items, selectProps(g.props, q))
 			}
 		}
@@ -797,6 +814,9 @@ func (s *Server) pageFunc(w http.ResponseWriter, r *http.Request, size, n int, i
 		items = append(items, item(i))
 	}
 	out := map[string]any{"@odata.context": s.BaseURL() + "/$metadata#" + context, "value": items}
+	if q.Get("$count") == "true" && advanced(r) {
+		out["@odata.count"] = n
+	}
 	if end < n {
 		q.Set("$skiptoken", strconv.Itoa(end))
 		out["@odata.nextLink"] = s.URL + r.URL.Path + "?" + q.Encode()

@@ -12,9 +12,14 @@
 //	internal/planner     → connector, diff, mapping, policy; never the root
 //	dirsync (root)       → all of the above
 //	signin, riversync, … → the root and below; nothing imports them
+//	scimpg               → connector/scim (and connector) only; nothing imports it
+//	telemetry            → the root and below, and OpenTelemetry; no
+//	                       connector, store driver or job queue
 //
 // A rule names what a package may not depend on, directly or through
-// another package of the module.
+// another package of the module, and which modules outside it (Vendor):
+// OpenTelemetry stays out of the engine, so only a host that imports
+// telemetry pays for it.
 package layering
 
 import (
@@ -33,29 +38,51 @@ const Module = "github.com/dirsync-go/dirsync"
 type Rule struct {
 	From string
 	Not  []string
-	Why  string
+	// Vendor lists import path prefixes outside the module
+	// ("go.opentelemetry.io/").
+	Vendor []string
+	Why    string
 }
 
 // Rules are the module's import rules.
 var Rules = []Rule{
 	{From: "connector/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...",
-		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
+		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/...", "scimpg/..."},
 		Why: "a connector is a source: it reads a directory and knows nothing of the rules or the engine"},
 	{From: "store/...", Not: []string{"", "connector/...", "diff", "mapping", "policy", "signin/...",
-		"internal/planner", "riversync/...", "dirsynctest/..."},
+		"internal/planner", "riversync/...", "dirsynctest/...", "telemetry/..."},
 		Why: "a store driver imports only the store interface package, as database/sql drivers import only driver"},
 	{From: "diff", Not: []string{"...", "internal/..."},
 		Why: "the diff is a pure function of plain data"},
-	{From: "mapping", Not: []string{"", "policy", "store/...", "internal/planner", "signin/...", "riversync/..."},
+	{From: "mapping", Not: []string{"", "policy", "store/...", "internal/planner", "signin/...", "riversync/...", "telemetry/..."},
 		Why: "mapping sees connector entries and diff accounts only"},
-	{From: "policy", Not: []string{"", "mapping", "store/...", "internal/planner", "signin/...", "riversync/..."},
+	{From: "policy", Not: []string{"", "mapping", "store/...", "internal/planner", "signin/...", "riversync/...", "telemetry/..."},
 		Why: "policy sees connector entries and diff accounts only"},
-	{From: "internal/planner", Not: []string{"", "store/...", "signin/...", "riversync/...", "dirsynctest/..."},
+	{From: "internal/planner", Not: []string{"", "store/...", "signin/...", "riversync/...", "dirsynctest/...", "telemetry/..."},
 		Why: "the planner sits below the root package, which calls it"},
 	{From: "internal/seal", Not: []string{"", "connector/...", "mapping", "policy", "store/...", "internal/planner"},
 		Why: "the seal hashes diff plans and nothing else"},
-	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore"},
+	{From: "", Not: []string{"signin/...", "riversync/...", "dirsynctest/...", "telemetry/...", "store/filestore", "store/pgstore", "scimpg/..."},
 		Why: "the root package does not depend on its consumers or on a store driver"},
+	{From: "scimpg/...", Not: []string{"", "diff", "mapping", "policy", "signin/...", "store/...", "internal/planner",
+		"riversync/...", "dirsynctest/...", "telemetry/..."},
+		Why: "scimpg is a driver of connector/scim's Resources on PostgreSQL: it imports connector/scim and pgx, nothing of the engine, so hosts pay for pgx only where they keep SCIM state on PostgreSQL"},
+	{From: "telemetry/...", Not: []string{"connector/ad", "connector/entra", "connector/google", "connector/ldif", "connector/scim",
+		"connector/fake", "store/filestore", "store/pgstore", "signin/...", "riversync/...", "dirsynctest/...", "examples/...", "scimpg/..."},
+		Why: "telemetry observes the Syncer through dirsync.Observer; a host that imports it gets no connector, store driver or job queue with it"},
+}
+
+// otelFree are the packages that never depend on OpenTelemetry: the
+// engine, and the connectors whose SDKs do not bring it (the Entra and
+// Google SDKs instrument their HTTP clients with it).
+var otelFree = []string{"", "diff", "mapping", "policy", "internal/planner", "internal/seal", "connector", "connector/ad",
+	"connector/fake", "connector/ldif", "connector/scim", "connector/connectortest", "store/...", "dirsynctest", "signin/...", "scimpg/..."}
+
+func init() {
+	for _, p := range otelFree {
+		Rules = append(Rules, Rule{From: p, Vendor: []string{"go.opentelemetry.io/"},
+			Why: "OpenTelemetry is for package telemetry, which a host imports when it wants it"})
+	}
 }
 
 // match reports whether the relative package path rel matches pattern.
@@ -95,7 +122,16 @@ func Check(deps map[string][]string, rules []Rule) []string {
 			}
 			for _, d := range ds {
 				to, ok := rel(d)
-				if !ok || to == from {
+				if !ok {
+					for _, v := range r.Vendor {
+						if strings.HasPrefix(d, v) {
+							out = append(out, fmt.Sprintf("%s imports %s: %s", show(from), d, r.Why))
+							break
+						}
+					}
+					continue
+				}
+				if to == from {
 					continue
 				}
 				for _, not := range r.Not {

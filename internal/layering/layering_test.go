@@ -34,9 +34,11 @@ func TestCheckFindsUpwardImports(t *testing.T) {
 	graph := map[string][]string{
 		m("connector/ad"):     {m("connector"), m("internal/ldaputil"), "github.com/go-ldap/ldap/v3"},
 		m("store/pgstore"):    {m("store"), "github.com/jackc/pgx/v5"},
+		m("scimpg"):           {m("connector/scim"), m("connector"), "github.com/jackc/pgx/v5"},
 		m("internal/planner"): {m("connector"), m("diff"), m("mapping"), m("policy")},
 		m("mapping"):          {m("connector"), m("diff")},
 		m(""):                 {m("internal/planner"), m("store")},
+		m("telemetry"):        {m(""), m("connector"), m("store"), m("diff"), "go.opentelemetry.io/otel/metric"},
 	}
 	require.Empty(t, Check(graph, Rules), "the intended layout")
 
@@ -50,6 +52,13 @@ func TestCheckFindsUpwardImports(t *testing.T) {
 		{"diff", "connector", "diff imports connector"},
 		{"policy", "mapping", "policy imports mapping"},
 		{"", "riversync", "dirsync (root) imports riversync"},
+		{"connector/scim", "scimpg", "connector/scim imports scimpg"},
+		{"scimpg", "", "scimpg imports dirsync (root)"},
+		{"scimpg", "store/pgstore", "scimpg imports store/pgstore"},
+		{"", "telemetry", "dirsync (root) imports telemetry"},
+		{"policy", "telemetry", "policy imports telemetry"},
+		{"telemetry", "connector/entra", "telemetry imports connector/entra"},
+		{"telemetry", "store/pgstore", "telemetry imports store/pgstore"},
 	} {
 		g := map[string][]string{}
 		for k, v := range graph {
@@ -59,5 +68,18 @@ func TestCheckFindsUpwardImports(t *testing.T) {
 		found := Check(g, Rules)
 		require.Len(t, found, 1, "%s → %s", bad.from, bad.to)
 		assert.True(t, strings.HasPrefix(found[0], bad.want), found[0])
+	}
+
+	// OpenTelemetry reaches the engine neither directly nor through a
+	// dependency outside the module; package telemetry may import it.
+	for _, from := range []string{"", "diff", "mapping", "policy", "internal/planner", "connector", "connector/ad", "store/filestore"} {
+		g := map[string][]string{}
+		for k, v := range graph {
+			g[k] = v
+		}
+		g[m(from)] = append(g[m(from)], "go.opentelemetry.io/otel/trace")
+		found := Check(g, Rules)
+		require.Len(t, found, 1, "%s → OpenTelemetry", from)
+		assert.True(t, strings.HasPrefix(found[0], show(from)+" imports go.opentelemetry.io/otel/trace"), found[0])
 	}
 }

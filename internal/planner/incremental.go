@@ -81,7 +81,10 @@ func (pl *Planner) incremental(ctx context.Context, inc connector.Incremental, s
 	pr, _ := pl.mapper.(partialResolver)
 	var changed chunked[connector.Entry]
 	pl.report(PhaseRead, 0, 0)
-	next, err := inc.ReadChanges(ctx, since, func(e connector.Entry) error {
+	read := pl.observed(func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+		return inc.ReadChanges(ctx, since, yield)
+	}, true)
+	next, err := read(ctx, func(e connector.Entry) error {
 		changed.add(e)
 		return nil
 	})

@@ -61,6 +61,10 @@ type Config struct {
 	// Progress, if set, is called as the read, the mapping and the diff
 	// advance; total is 0 while unknown.
 	Progress func(phase Phase, done, total int)
+	// ObserveRead, if set, is called as the directory read begins; it
+	// returns the context the read runs with and a function called as the
+	// read ends, with how many entries came and the read's error.
+	ObserveRead func(ctx context.Context, incremental bool) (context.Context, func(entries int, err error))
 }
 
 // State is what the integration remembers between plans, loaded by the
@@ -120,12 +124,15 @@ type Planner struct {
 	fullEvery  time.Duration
 	alwaysFull bool
 	progress   func(Phase, int, int)
+	observe    func(context.Context, bool) (context.Context, func(int, error))
 }
 
-// New returns a Planner. Every field of cfg but Progress must be set.
+// New returns a Planner. Every field of cfg but Progress and ObserveRead
+// must be set.
 func New(cfg Config) *Planner {
 	pl := &Planner{source: cfg.Source, conn: cfg.Connector, sink: cfg.Sink, mapper: cfg.Mapper, policy: cfg.Policy,
-		log: cfg.Log, now: cfg.Now, fullEvery: cfg.FullEvery, alwaysFull: cfg.AlwaysFull, progress: cfg.Progress}
+		log: cfg.Log, now: cfg.Now, fullEvery: cfg.FullEvery, alwaysFull: cfg.AlwaysFull, progress: cfg.Progress,
+		observe: cfg.ObserveRead}
 	if d, ok := cfg.Mapper.(mapping.Describer); ok {
 		pl.desc, pl.described = d.Describe(), true
 	}
@@ -192,6 +199,7 @@ func readAllSource(c connector.Connector) entrySource {
 // full plans from a read of the whole directory.
 func (pl *Planner) full(ctx context.Context, src entrySource, st *State) (*Result, error) {
 	start := pl.now()
+	src = pl.observed(src, false)
 	// The entries are dropped once mapped, before the sink is listed, so
 	// that a large directory and a large app are not held twice at once;
 	// both sides are kept compactly, and the pairs in step leave the diff
@@ -219,6 +227,24 @@ func (pl *Planner) full(ctx context.Context, src entrySource, st *State) (*Resul
 	}
 	pl.log.InfoContext(ctx, "plan ready", "changes", res.Plan.Summary(), "users", sourceUsers, "accounts", j.listed)
 	return res, nil
+}
+
+// ErrPanicked ends an observed read left by a panic (which goes on).
+var ErrPanicked = errors.New("dirsync: panic in the read (it did not finish)")
+
+// observed is src seen by Config.ObserveRead.
+func (pl *Planner) observed(src entrySource, incremental bool) entrySource {
+	if pl.observe == nil {
+		return src
+	}
+	return func(ctx context.Context, yield func(connector.Entry) error) (connector.Cursor, error) {
+		ctx, end := pl.observe(ctx, incremental)
+		n, err := 0, ErrPanicked
+		defer func() { end(n, err) }()
+		var c connector.Cursor
+		c, err = src(ctx, func(e connector.Entry) error { n++; return yield(e) })
+		return c, err
+	}
 }
 
 // Compute runs the diff of desired against current; unchanged are this

@@ -127,3 +127,87 @@ func TestCorruptValueLongKey(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound)
 	assert.Less(t, len(err.Error()), 1024, "%.200s", err)
 }
+
+// A large value lives in a side file: the store file that every call
+// reads stays small, and side files come and go with their keys.
+func TestSideFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	side := path + ".d"
+	s, err := filestore.Open(path)
+	require.NoError(t, err)
+	big := []byte(strings.Repeat("segment ", 100_000)) // 800 kB
+	require.NoError(t, s.Put(ctx, "log/run/1/0", big))
+	require.NoError(t, s.Put(ctx, "small", []byte("v")))
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Less(t, info.Size(), int64(1000), "the store file holds the large value")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"version": 2`)
+	names, err := os.ReadDir(side)
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+
+	reopened, err := filestore.Open(path)
+	require.NoError(t, err)
+	got, err := reopened.Get(ctx, "log/run/1/0")
+	require.NoError(t, err)
+	assert.Equal(t, big, got)
+
+	// Overwritten, the old side file goes; a small value comes back in.
+	bigger := append(big, '!')
+	require.NoError(t, s.Update(ctx, "log/run/1/0", func(old []byte, found bool) ([]byte, error) {
+		assert.True(t, found)
+		assert.Equal(t, big, old)
+		return bigger, nil
+	}))
+	names, err = os.ReadDir(side)
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	require.NoError(t, s.Put(ctx, "log/run/1/0", []byte("now small")))
+	names, err = os.ReadDir(side)
+	require.NoError(t, err)
+	assert.Empty(t, names)
+	b, err = os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"version": 1`, "without side files the file is what version 1 readers read")
+
+	// Deleted, its side file goes.
+	require.NoError(t, s.Put(ctx, "other", big))
+	require.NoError(t, s.Delete(ctx, "other"))
+	names, err = os.ReadDir(side)
+	require.NoError(t, err)
+	assert.Empty(t, names)
+
+	// A side file no store file names (a crash between the two writes)
+	// is removed by Open.
+	require.NoError(t, os.WriteFile(filepath.Join(side, "orphan"), []byte("x"), 0o600))
+	_, err = filestore.Open(path)
+	require.NoError(t, err)
+	names, err = os.ReadDir(side)
+	require.NoError(t, err)
+	assert.Empty(t, names)
+}
+
+func TestSideFileCorrupt(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := filestore.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Put(ctx, "k", []byte(strings.Repeat("x", 64<<10))))
+	names, err := os.ReadDir(path + ".d")
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	side := filepath.Join(path+".d", names[0].Name())
+	require.NoError(t, os.WriteFile(side, []byte("tampered"), 0o600))
+	_, err = s.Get(ctx, "k")
+	require.ErrorIs(t, err, store.ErrCorruptStore)
+	assert.Contains(t, err.Error(), `"k"`)
+	require.NoError(t, os.Remove(side))
+	_, err = s.Get(ctx, "k")
+	require.ErrorIs(t, err, store.ErrCorruptStore)
+	err = s.Update(ctx, "k", func([]byte, bool) ([]byte, error) { return nil, nil })
+	require.ErrorIs(t, err, store.ErrCorruptStore, "an update does not overwrite what it cannot read")
+}

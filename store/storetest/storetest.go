@@ -50,6 +50,7 @@ func Test(ctx context.Context, newStore func(ctx context.Context) (store.Store, 
 		{"missing key", checkMissing},
 		{"copies", checkCopies},
 		{"large values", checkLarge},
+		{"many keys of many sizes", checkManyKeys},
 		{"long keys", checkLongKeys},
 		{"concurrent writers", checkConcurrentPuts},
 		{"concurrent updates (if implemented)", checkUpdates},
@@ -227,6 +228,74 @@ func checkLarge(ctx context.Context, st store.Store) error {
 		return err
 	}
 	return expectValue(ctx, st, "integration/big/history", []byte(b.String()))
+}
+
+// checkManyKeys writes keys as the provisioning log does (a segment per
+// key, from a few bytes to a few hundred KiB, equal values under several
+// keys), rewrites some larger or smaller, deletes some, and reads every
+// key back.
+func checkManyKeys(ctx context.Context, st store.Store) error {
+	r := rand.New(rand.NewPCG(3, 4))
+	value := func(i int) []byte {
+		n := []int{0, 10, 1000, 40 << 10, 300 << 10}[i%5]
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		return b
+	}
+	want := map[string][]byte{}
+	for i := range 60 {
+		k := "integration/corp-ad/log/run/20260102T030405.000000Z-0a1b2c3d/" + strconv.Itoa(i)
+		want[k] = value(i)
+		if i%7 == 0 && i > 0 { // the same value as the key before
+			want[k] = want["integration/corp-ad/log/run/20260102T030405.000000Z-0a1b2c3d/"+strconv.Itoa(i-1)]
+		}
+		if err := st.Put(ctx, k, want[k]); err != nil {
+			return fmt.Errorf("Put(%q): %w", k, err)
+		}
+	}
+	i := 0
+	for k := range want {
+		switch i % 4 {
+		case 0:
+			if err := st.Delete(ctx, k); err != nil {
+				return fmt.Errorf("Delete(%q): %w", k, err)
+			}
+			delete(want, k)
+		case 1:
+			want[k] = value(i + 1)
+			if err := st.Put(ctx, k, want[k]); err != nil {
+				return fmt.Errorf("Put(%q): %w", k, err)
+			}
+		case 2:
+			v := value(i + 2)
+			err := store.UpdateJSON(ctx, st, k+"/json", func(s *[]byte) error { *s = v; return nil })
+			if err != nil {
+				return fmt.Errorf("UpdateJSON(%q): %w", k+"/json", err)
+			}
+			var got []byte
+			if err := store.GetJSON(ctx, st, k+"/json", &got); err != nil || !bytes.Equal(got, v) {
+				return fmt.Errorf("GetJSON(%q) after UpdateJSON: %d bytes, %v; want %d bytes", k+"/json", len(got), err, len(v))
+			}
+		}
+		i++
+	}
+	for k, v := range want {
+		if err := expectValue(ctx, st, k, v); err != nil {
+			return err
+		}
+	}
+	for i := range 60 {
+		k := "integration/corp-ad/log/run/20260102T030405.000000Z-0a1b2c3d/" + strconv.Itoa(i)
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if _, err := st.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("Get(%q) after Delete: %v, want ErrNotFound", k, err)
+		}
+	}
+	return nil
 }
 
 const (

@@ -59,7 +59,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const body = await res.json();
       if (mine !== seq) return; // a later keystroke won
       if (!res.ok) { show([], body.error || "The search failed."); return; }
-      show(body.groups, body.groups.length ? "" : "No group starts with that.");
+      // A prefix-only directory says so in body.note.
+      show(body.groups, [body.groups.length ? "" : "No group matches that.", body.note || ""].join(" ").trim());
     } catch (e) {
       if (mine === seq) show([], "The search failed: " + e.message);
     }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,7 +442,7 @@ func TestAccountsContext(t *testing.T) {
 // The store passes the sink conformance suite that every host sink should
 // pass, with the quickstart's options and with the console's.
 func TestAppStoreConformance(t *testing.T) {
-	for name, o := range map[string]*Options{"quickstart": testOptions, "console": nil} {
+	for name, o := range map[string]*Options{"quickstart": testOptions, "plain": nil, "console": {Concurrency: 16}} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			n := 0
@@ -732,4 +733,143 @@ func BenchmarkCreates(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Changes applied at once share commits, and one that fails is taken out
+// of its batch: the others apply, it changes nothing, and its caller gets
+// its own error.
+func TestBatchedApply(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "app.db"), &Options{Concurrency: 32})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 32, s.ApplyConcurrency())
+	changes := benchCreates(200)
+	// Every tenth change updates an account the app does not hold.
+	for i := 0; i < len(changes); i += 10 {
+		a := changes[i].After.Clone()
+		a.ExternalID = "missing-" + a.ExternalID
+		changes[i] = diff.Change{Op: diff.OpUpdate, Key: a.Key(), Before: &a, After: &a,
+			Fields: []diff.FieldChange{{Name: diff.FieldTitle, New: "x"}}}
+	}
+	errs := make([]error, len(changes))
+	var wg sync.WaitGroup
+	for i := range changes {
+		wg.Go(func() { errs[i] = s.Apply(ctx, changes[i]) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%10 == 0 {
+			assert.ErrorIs(t, err, ErrNotFound, "change %d", i)
+		} else {
+			assert.NoError(t, err, "change %d", i)
+		}
+	}
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 180, st.Accounts)
+	seen := map[string]bool{}
+	page, total, err := s.Page(ctx, 0, 1000)
+	require.NoError(t, err)
+	assert.Equal(t, 180, total)
+	for _, a := range page {
+		assert.False(t, seen[a.ID], "app IDs are unique")
+		seen[a.ID] = true
+	}
+	v, err := s.Version()
+	require.NoError(t, err)
+	require.NoError(t, s.Apply(ctx, benchCreates(201)[200]))
+	v2, err := s.Version()
+	require.NoError(t, err)
+	assert.Greater(t, v2, v, "a commit moves the version")
+	v3, err := s.Version()
+	require.NoError(t, err)
+	assert.Equal(t, v2, v3, "a read does not")
+	// Pages follow the app IDs.
+	p2, total, err := s.Page(ctx, 170, 50)
+	require.NoError(t, err)
+	assert.Equal(t, 181, total)
+	require.Len(t, p2, 11)
+	assert.Equal(t, page[170].ID, p2[0].ID)
+}
+
+func benchCreates(n int) []diff.Change {
+	changes := make([]diff.Change, n)
+	for i := range changes {
+		a := &diff.Account{Source: "bench", ExternalID: fmt.Sprintf("guid-%08d", i), Managed: true,
+			Username: fmt.Sprintf("user%d", i), Email: fmt.Sprintf("user%d@example.test", i),
+			GivenName: "Given", FamilyName: fmt.Sprintf("Family %d", i), DisplayName: fmt.Sprintf("Given Family %d", i),
+			Title: "Engineer", Department: []string{"Engineering", "Backend"}, Roles: []string{"user"}}
+		changes[i] = diff.Change{Op: diff.OpCreate, Key: a.Key(), After: a,
+			Fields: []diff.FieldChange{{Name: diff.FieldEmail, New: a.Email}}}
+	}
+	return changes
+}
+
+// BenchmarkBulkInsert is the store's own bulk insert, the floor a sync's
+// apply is measured against: b.N creates of new accounts written
+// directly, 1,000 to a transaction, by one goroutine.
+func BenchmarkBulkInsert(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "app.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	changes := benchCreates(b.N)
+	b.ResetTimer()
+	if err := s.Import(context.Background(), changes); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// Import commits a thousand changes at a time and stops at the first
+// failing one, keeping the transactions before it.
+func TestImport(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "app.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	changes := benchCreates(2500)
+	bad := changes[1500].After.Clone()
+	bad.ExternalID = "missing"
+	changes[1500] = diff.Change{Op: diff.OpBlock, Key: bad.Key(), Before: &bad, After: &bad}
+	err = s.Import(ctx, changes)
+	require.ErrorIs(t, err, ErrNotFound)
+	st, err := s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1000, st.Accounts, "the first transaction is kept, the failing one's changes are not")
+	require.NoError(t, s.Import(ctx, changes[2000:]))
+	st, err = s.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1500, st.Accounts)
+}
+
+// BenchmarkBatchedCreates applies b.N creates through Apply from 256
+// goroutines, as a Syncer does with the console's store (Concurrency
+// 256): the commits are shared.
+func BenchmarkBatchedCreates(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(b.TempDir(), "app.db"), &Options{Concurrency: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	changes := benchCreates(b.N)
+	b.ResetTimer()
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Go(func() {
+			for i := range work {
+				if err := s.Apply(ctx, changes[i]); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for i := range changes {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }

@@ -339,3 +339,20 @@ func (t storeTx) counter(name []byte) uint64 {
 func (t storeTx) addCounter(name []byte, n uint64) error {
 	return t.tx.Bucket(bucketMeta).Put(name, binary.BigEndian.AppendUint64(nil, t.counter(name)+n))
 }
+
+// apply carries out one change in t.
+func (t storeTx) apply(c diff.Change, sessions int) error {
+	switch c.Op {
+	case diff.OpCreateDepartment:
+		return t.createDepartment(c.Department)
+	case diff.OpCreate:
+		return t.create(c, sessions)
+	case diff.OpUpdate, diff.OpUnblock, diff.OpBlock:
+		return t.update(c)
+	case diff.OpDelete:
+		return t.delete(c)
+	case diff.OpSkip:
+		return nil
+	}
+	return fmt.Errorf("unknown op %v", c.Op)
+}

@@ -1,0 +1,4 @@
+package scim
+
+// QueuedOps is queuedOps, for the external tests.
+var QueuedOps = queuedOps
