@@ -16,7 +16,8 @@
 # OU=dirsync-bench,DC=example,DC=test (internal/cmd/adbenchldif describes
 # the company: 28 OUs, managers, 5% disabled, 1% expired, 9 groups). To
 # keep another DC on the same ports running, run this one in a network
-# namespace of its own:
+# namespace of its own (with ldb-tools installed beforehand: apt has no
+# network there):
 #
 #   ip netns add ds100k && ip netns exec ds100k ip link set lo up
 #   export DIRSYNC_SAMBA_DIR=/tmp/dirsync-samba-100k
@@ -45,7 +46,10 @@ log() { printf 'ad-bench-load.sh: %s\n' "$*" >&2; }
 if ! command -v ldbadd >/dev/null; then
   if [ "$(id -u)" != 0 ]; then log "ldbadd missing (Debian package ldb-tools); need root to install it"; exit 1; fi
   log "installing ldb-tools"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ldb-tools >/dev/null
+  # In a network namespace of its own apt cannot reach the mirror: install
+  # ldb-tools outside it first.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ldb-tools >/dev/null ||
+    { log "could not install ldb-tools (in a network namespace? run apt-get install ldb-tools outside it first)"; exit 1; }
 fi
 if [ -f "$DIR/samba.pid" ] && kill -0 "$(cat "$DIR/samba.pid")" 2>/dev/null; then
   log "a DC is running under $DIR; stop it first (bash scripts/samba.sh stop)"; exit 1

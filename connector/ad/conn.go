@@ -44,6 +44,7 @@ type session struct {
 	srv  server
 	conn *ldap.Conn
 	stop func() bool // stops the ctx watcher
+	conv *converter  // see entry
 }
 
 // wrap turns err from operation op into an *OpError. When ctx is done the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/dirsync-go/dirsync/internal/ldaputil"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -71,6 +72,11 @@ type dcCounts struct {
 	Cut                     int // of which ended in sizeLimitExceeded
 	Entries                 int // entries returned by subtree searches
 	DirSyncEntries          int // of which by DirSync
+	// GroupIndex counts the page requests of the narrow search of the
+	// groups alone ((objectClass=group): see memberIndex), and
+	// GroupIndexEntries what they returned; neither is in Paged or
+	// Entries.
+	GroupIndex, GroupIndexEntries int
 }
 
 func newCountingDC(t testing.TB, users int) *countingDC {
@@ -183,6 +189,12 @@ func (d *countingDC) serve(conn net.Conn) {
 	}
 }
 
+// under reports whether dn is base or below it.
+func (d *countingDC) under(dn, base string) bool {
+	in, err := ldaputil.IsUnder(dn, base)
+	return err == nil && in
+}
+
 // equalities collects the values of equality terms on attr in a filter.
 func equalities(f *ber.Packet, attr string) []string {
 	var out []string
@@ -229,6 +241,7 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 	}
 	guids := equalities(op.Children[6], "objectGUID")
 	dns := equalities(op.Children[6], "distinguishedName")
+	groupsOnly := slices.Equal(equalities(op.Children[6], "objectClass"), []string{"group"})
 
 	d.mu.Lock()
 	if base == "" && scope == 0 {
@@ -272,14 +285,23 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 		return
 	}
 	paging, _ := ldap.FindControl(ctrls, ldap.ControlTypePaging).(*ldap.ControlPaging)
-	if paging != nil {
+	switch {
+	case groupsOnly:
+		d.counts.GroupIndex++
+	case paging != nil:
 		d.counts.Paged++
-	} else if scope != 0 {
+	case scope != 0:
 		d.counts.Unpaged++
 	}
 	var hits []*fakeObj
 	for _, o := range d.objs {
 		if scope == 0 && !strings.EqualFold(o.dn, base) {
+			continue
+		}
+		if scope != 0 && !strings.EqualFold(base, d.base) && !d.under(o.dn, base) {
+			continue
+		}
+		if groupsOnly && !slices.Contains(o.attrs["objectClass"], "group") {
 			continue
 		}
 		if d.matches(o, guids, dns) {
@@ -319,8 +341,15 @@ func (d *countingDC) search(conn net.Conn, id any, op *ber.Packet, ctrls []ldap.
 	for _, o := range hits[from:to] {
 		out = append(out, d.entry(o, attrs))
 	}
-	d.counts.Entries += len(out)
+	if groupsOnly {
+		d.counts.GroupIndexEntries += len(out)
+	} else {
+		d.counts.Entries += len(out)
+	}
 	hook := d.onPage
+	if groupsOnly {
+		hook = nil
+	}
 	d.mu.Unlock()
 	for _, e := range out {
 		write(conn, id, e)

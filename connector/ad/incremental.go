@@ -169,18 +169,9 @@ func (s *session) fullWithCursor(ctx context.Context, nc string, yield func(conn
 	default:
 		next.Cookie = cookie
 	}
-	entries, err := s.readAll(ctx)
+	mem, err := s.readFull(ctx, yield)
 	if err != nil {
 		return nil, err
-	}
-	for _, e := range entries {
-		if err := yield(e); err != nil {
-			return nil, err
-		}
-	}
-	var mem memberships
-	if s.c.tracksMembers() {
-		mem = membershipsOf(entries)
 	}
 	return next.finish(mem)
 }

@@ -3,7 +3,9 @@ package ad
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"strings"
 
 	"github.com/dirsync-go/dirsync/connector"
 	"github.com/dirsync-go/dirsync/internal/ldaputil"
@@ -18,17 +20,6 @@ import (
 // removed members are found, on either change-tracking path, and the
 // remembered members of a deleted group are the ones it leaves.
 type memberships map[string][]string
-
-// membershipsOf collects the groups' members from a complete read.
-func membershipsOf(entries []connector.Entry) memberships {
-	m := memberships{}
-	for _, e := range entries {
-		if e.Kind == connector.KindGroup && !e.Deleted {
-			m[e.ID] = slices.Compact(slices.Sorted(slices.Values(e.Members)))
-		}
-	}
-	return m
-}
 
 // pack encodes the memberships for the cursor: per group, the members'
 // objectGUIDs, 16 bytes each (JSON writes them in base64, about 22 bytes
@@ -207,4 +198,129 @@ func (s *session) goneGroups(ctx context.Context, mem memberships) ([]connector.
 		}
 	}
 	return gone, nil
+}
+
+// memberIndex resolves the memberships of a full read while its entries
+// stream: MemberOf and Members name entries by ID, and memberOf and
+// member name them by DN, so some entries must be known before others.
+//
+// A narrow search of the groups alone (objectGUID and objectClass, with the
+// read's filter: the groups a full read returns) comes first and indexes
+// them by DN; a user is then resolved, and yielded, as soon as it arrives:
+// its MemberOf is its memberOf resolved against that index. A group's
+// Members can name entries read after it, so the groups are held until
+// the end of the read, with the DN of every entry read (a 128-bit hash of
+// the normalized DN, and the ID: about 100 bytes an entry); their Members
+// and MemberOf are then resolved against the whole read, as they were when
+// the connector held every entry. On a directory that does not change
+// during the read the result is the same; a group that appears (created,
+// renamed, moved in) between the narrow search and the read is missing
+// from the MemberOf of the users yielded before the end, and the cursor
+// remembers it with no members, so that the next incremental read, which
+// reports that group as changed, re-reads its members.
+type memberIndex struct {
+	seeds  [2]maphash.Seed
+	groups map[dnKey]string // the narrow search: normalized DN → group ID
+	all    map[dnKey]string // every entry read: normalized DN → ID
+	held   []connector.Entry
+}
+
+// dnKey is a 128-bit hash of a normalized DN: two entries of one read
+// collide with a probability of about n²/2¹²⁹.
+type dnKey [2]uint64
+
+func newMemberIndex() *memberIndex {
+	return &memberIndex{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		groups: map[dnKey]string{}, all: map[dnKey]string{}}
+}
+
+// key returns the key of dn, or false for a DN that does not parse (such a
+// DN is never matched, as before).
+func (x *memberIndex) key(dn string) (dnKey, bool) {
+	n, err := ldaputil.NormalizeDN(dn)
+	if err != nil {
+		return dnKey{}, false
+	}
+	return dnKey{maphash.String(x.seeds[0], n), maphash.String(x.seeds[1], n)}, true
+}
+
+// resolve returns the IDs that dns name in index, sorted, without
+// duplicates; nil for none.
+func (x *memberIndex) resolve(dns []string, index map[dnKey]string) []string {
+	var out []string
+	for _, dn := range dns {
+		if k, ok := x.key(dn); ok {
+			if id, ok := index[k]; ok {
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// groupIndex runs the narrow search of the groups.
+func (s *session) groupIndex(ctx context.Context) (*memberIndex, error) {
+	const op = "search groups for memberships"
+	x := newMemberIndex()
+	err := s.search(ctx, op, s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, s.c.filter("(objectClass=group)"),
+		[]string{"objectGUID", "objectClass"}, nil, func(le *ldap.Entry) error {
+			if !slices.ContainsFunc(le.GetAttributeValues("objectClass"), func(oc string) bool { return strings.EqualFold(oc, "group") }) {
+				return nil
+			}
+			id, err := ldaputil.GUIDFromBytes(le.GetRawAttributeValue("objectGUID"))
+			if err != nil {
+				return fmt.Errorf("ad: entry %q: objectGUID: %w", le.DN, err)
+			}
+			if k, ok := x.key(le.DN); ok {
+				x.groups[k] = id
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// add notes e as read. A user gets its MemberOf and add reports true: it
+// can be yielded. A group is kept for finish, and add reports false.
+func (x *memberIndex) add(e *connector.Entry) bool {
+	if k, ok := x.key(e.DN); ok {
+		x.all[k] = e.ID
+	}
+	if e.Kind == connector.KindGroup {
+		x.held = append(x.held, *e)
+		return false
+	}
+	e.MemberOf = x.resolve(e.Attrs.Values("memberOf"), x.groups)
+	return true
+}
+
+// finish resolves the held groups, and returns them in the order they
+// were read with the memberships a cursor remembers.
+func (x *memberIndex) finish() ([]connector.Entry, memberships) {
+	read := make(map[dnKey]string, len(x.held))
+	for _, g := range x.held {
+		if k, ok := x.key(g.DN); ok {
+			read[k] = g.ID
+		}
+	}
+	mem := make(memberships, len(x.held))
+	for i := range x.held {
+		g := &x.held[i]
+		g.MemberOf = x.resolve(g.Attrs.Values("memberOf"), read)
+		g.Members = x.resolve(g.Attrs.Values("member"), x.all)
+		if k, ok := x.key(g.DN); ok && x.groups[k] == g.ID {
+			mem[g.ID] = slices.Clone(g.Members)
+		} else {
+			// Not in the narrow search: the users yielded before lack
+			// it in MemberOf. Remembered without members, its members
+			// are re-read by the next incremental read.
+			mem[g.ID] = nil
+		}
+	}
+	groups := x.held
+	x.held, x.all, x.groups = nil, nil, nil
+	return groups, mem
 }

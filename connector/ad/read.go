@@ -136,20 +136,36 @@ func appendAttrs(list []string, names ...string) []string {
 	return list
 }
 
-// Read yields every user and group under BaseDN that matches Filter. The
-// whole directory is read (page by page) before the first entry is yielded,
-// because group memberships are resolved from DNs to IDs across entries.
+// Read yields every user and group under BaseDN that matches Filter, as
+// the pages arrive (see "What is read" in the package documentation): with
+// memberships, users stream and groups follow at the end.
 func (c *Connector) Read(ctx context.Context) iter.Seq2[connector.Entry, error] {
-	return connector.ReadAllThenYield(ctx, "ad", c.readAll)
+	return func(yield func(connector.Entry, error) bool) {
+		stopped := false
+		err := c.readFull(ctx, func(e connector.Entry) error {
+			if !yield(e, nil) {
+				stopped = true
+				return errStopped
+			}
+			return nil
+		})
+		if err != nil && !stopped {
+			yield(connector.Entry{}, err)
+		}
+	}
 }
 
-func (c *Connector) readAll(ctx context.Context) ([]connector.Entry, error) {
+// errStopped ends a read whose consumer stopped.
+var errStopped = errors.New("ad: read stopped by its consumer")
+
+func (c *Connector) readFull(ctx context.Context, yield func(connector.Entry) error) error {
 	s, err := c.dial(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer s.close()
-	return s.readAll(ctx)
+	_, err = s.readFull(ctx, yield)
+	return err
 }
 
 // searchEntries runs a paged search under BaseDN for filter and converts
@@ -168,18 +184,61 @@ func (s *session) searchEntries(ctx context.Context, op, filter string) ([]conne
 	return entries, err
 }
 
-func (s *session) readAll(ctx context.Context) ([]connector.Entry, error) {
+// readFull reads every user and group, passing each to yield as soon as
+// it is complete, and returns the groups' memberships for a cursor (nil
+// when the connector does not read memberships). Nothing of the directory
+// is held: without memberships each entry is converted and yielded as its
+// page arrives; with them, a narrow search of the groups comes first (see
+// memberIndex), users are yielded as they arrive with MemberOf resolved,
+// and the groups, whose Members can name entries read after them, are
+// yielded at the end.
+func (s *session) readFull(ctx context.Context, yield func(connector.Entry) error) (memberships, error) {
+	const op = "search users and groups"
 	start := time.Now()
-	entries, err := s.searchFull(ctx, "search users and groups", s.c.filter(baseFilter))
+	n := 0
+	var idx *memberIndex
+	if s.c.tracksMembers() {
+		var err error
+		if idx, err = s.groupIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
+	err := s.searchFull(ctx, op, s.c.filter(baseFilter), func(le *ldap.Entry) error {
+		e, err := s.entry(ctx, le)
+		if err != nil {
+			return err
+		}
+		if idx != nil && !idx.add(&e) {
+			return nil // a group: held until the end
+		}
+		if err := ctx.Err(); err != nil {
+			return s.wrap(ctx, op, err)
+		}
+		n++
+		return yield(e)
+	})
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ad: read from %s: %w", s.srv.url, err)
 	}
-	resolveMembers(entries)
-	s.c.log.DebugContext(ctx, "read directory", "url", s.srv.url, "entries", len(entries), "took", time.Since(start))
-	return entries, nil
+	var mem memberships
+	if idx != nil {
+		groups, m := idx.finish()
+		for _, g := range groups {
+			if err := ctx.Err(); err != nil {
+				return nil, s.wrap(ctx, op, err)
+			}
+			n++
+			if err := yield(g); err != nil {
+				return nil, err
+			}
+		}
+		mem = m
+	}
+	s.c.log.DebugContext(ctx, "read directory", "url", s.srv.url, "entries", n, "took", time.Since(start))
+	return mem, nil
 }
 
 // pagedDCs is the set of DCs (by URL) that cut an unpaged full read.
@@ -203,7 +262,8 @@ func (p *pagedDCs) add(url string) {
 	p.urls[url] = true
 }
 
-// searchFull is searchEntries for a full read. When Config.UnpagedLimit is
+// searchFull is the search of a full read: it calls fn for every entry
+// under BaseDN that matches filter. When Config.UnpagedLimit is
 // positive it first asks for every entry in one unpaged search of at most
 // that many entries, which a DC without a result cap (Samba) answers at
 // much less cost than pages for a small directory;
@@ -221,17 +281,18 @@ func (p *pagedDCs) add(url string) {
 // adminLimitExceeded after some entries (or operationsError: Samba's end
 // of an over-long search; or the client's own size limit, which Samba
 // ignores for administrators); those entries are thrown away,
-// never used as the directory. Only a search that ends in success is
-// complete (RFC 4511, 4.5.2). The request carries a server time limit of
-// half Config.Timeout, so a slow DC ends it with timeLimitExceeded (and the
-// read pages) before the client's own timeout fails the read.
-func (s *session) searchFull(ctx context.Context, op, filter string) ([]connector.Entry, error) {
+// never used as the directory: fn sees none of them. Only a search that
+// ends in success is complete (RFC 4511, 4.5.2). The request carries a
+// server time limit of half Config.Timeout, so a slow DC ends it with
+// timeLimitExceeded (and the read pages) before the client's own timeout
+// fails the read.
+func (s *session) searchFull(ctx context.Context, op, filter string, fn func(*ldap.Entry) error) error {
 	if s.c.cfg.UnpagedLimit <= 0 || s.c.paged.has(s.srv.url) {
-		return s.searchEntries(ctx, op, filter)
+		return s.search(ctx, op, s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, filter, s.c.attributes(), nil, fn)
 	}
-	entries, cut, err := s.searchUnpaged(ctx, op, filter)
+	cut, err := s.searchUnpaged(ctx, op, filter, fn)
 	if err != nil || cut == notCut {
-		return entries, err
+		return err
 	}
 	if cut == cutByClient {
 		// The DC goes on sending the rest of its answer: a new connection
@@ -239,22 +300,23 @@ func (s *session) searchFull(ctx context.Context, op, filter string) ([]connecto
 		// leaves it behind instead of reading it off the wire first.
 		fresh, err := s.c.dialOne(ctx, s.srv)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.close()
 		*s = *fresh
 	}
 	s.c.paged.add(s.srv.url)
 	s.c.log.DebugContext(ctx, "the DC cut an unpaged search; paging from here on", "url", s.srv.url)
-	return s.searchEntries(ctx, op, filter)
+	return s.search(ctx, op, s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, filter, s.c.attributes(), nil, fn)
 }
 
 // searchUnpaged runs one search without the paged results control, limited
-// to Config.UnpagedLimit entries. It reports cut when the DC ended it with
-// a size, time or administrative limit: its entries are then dropped.
-func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries []connector.Entry, cut cutBy, err error) {
+// to Config.UnpagedLimit entries, and calls fn for each entry once the
+// answer is complete. It reports cut, and calls fn for none, when the DC
+// ended it with a size, time or administrative limit.
+func (s *session) searchUnpaged(ctx context.Context, op, filter string, fn func(*ldap.Entry) error) (cut cutBy, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, notCut, s.wrap(ctx, op, err)
+		return notCut, s.wrap(ctx, op, err)
 	}
 	timeLimit := max(1, int(s.c.cfg.Timeout/2/time.Second))
 	req := ldap.NewSearchRequest(s.c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
@@ -266,9 +328,9 @@ func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		return nil, notCut, s.wrap(ctx, op, err)
+		return notCut, s.wrap(ctx, op, err)
 	case errors.Is(err, ldap.ErrSizeLimitExceeded): // the client's own limit
-		return nil, cutByClient, nil
+		return cutByClient, nil
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded),
 		ldap.IsErrorWithCode(err, ldap.LDAPResultTimeLimitExceeded),
 		ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded),
@@ -277,20 +339,17 @@ func (s *session) searchUnpaged(ctx context.Context, op, filter string) (entries
 		// timeLimitExceeded. Paging after it is safe: the paged read
 		// either completes or fails.
 		ldap.IsErrorWithCode(err, ldap.LDAPResultOperationsError):
-		return nil, cutByDC, nil
+		return cutByDC, nil
 	default:
-		return nil, notCut, s.wrap(ctx, op, err)
+		return notCut, s.wrap(ctx, op, err)
 	}
-	entries = make([]connector.Entry, 0, len(res.Entries))
 	for i, le := range res.Entries {
-		e, err := s.entry(ctx, le)
-		if err != nil {
-			return nil, notCut, err
+		res.Entries[i] = nil // passed on: let it go
+		if err := fn(le); err != nil {
+			return notCut, err
 		}
-		entries = append(entries, e)
-		res.Entries[i] = nil // converted: let it go
 	}
-	return entries, notCut, nil
+	return notCut, nil
 }
 
 // cutBy says who cut an unpaged search short, if anyone.
@@ -305,29 +364,66 @@ const (
 // search runs a paged search and calls fn for each entry. Every failure,
 // including a connection dropped between pages, is an error: a search
 // never ends short and quiet.
+//
+// The request for the next page goes out as soon as a page has arrived,
+// before fn sees its entries, so the DC works on the next page while the
+// client converts this one (a page's cookie is all the next request
+// needs). At most two pages are held: the one fn is given and the one
+// arriving.
 func (s *session) search(ctx context.Context, op, base string, scope int, filter string, attrs []string, controls []ldap.Control, fn func(*ldap.Entry) error) error {
-	paging := ldap.NewControlPaging(uint32(s.c.cfg.PageSize))
-	for {
-		if err := ctx.Err(); err != nil {
-			return s.wrap(ctx, op, err)
+	if err := ctx.Err(); err != nil {
+		return s.wrap(ctx, op, err)
+	}
+	type page struct {
+		res *ldap.SearchResult
+		err error
+	}
+	pages := make(chan page)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(pages)
+		paging := ldap.NewControlPaging(uint32(s.c.cfg.PageSize))
+		for {
+			req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false,
+				filter, attrs, append(slices.Clone(controls), paging))
+			res, err := s.conn.Search(req)
+			select {
+			case pages <- page{res, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+			ctrl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+			if !ok || len(ctrl.Cookie) == 0 {
+				return
+			}
+			paging.SetCookie(ctrl.Cookie)
+			if ctx.Err() != nil {
+				return
+			}
 		}
-		req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false,
-			filter, attrs, append(slices.Clone(controls), paging))
-		res, err := s.conn.Search(req)
-		if err != nil {
-			return s.wrap(ctx, op, err)
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return s.wrap(ctx, op, p.err)
 		}
-		for _, le := range res.Entries {
+		for i, le := range p.res.Entries {
+			p.res.Entries[i] = nil // passed on: let it go
 			if err := fn(le); err != nil {
 				return err
 			}
 		}
-		ctrl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
-		if !ok || len(ctrl.Cookie) == 0 {
-			return nil
+		if err := ctx.Err(); err != nil {
+			return s.wrap(ctx, op, err)
 		}
-		paging.SetCookie(ctrl.Cookie)
 	}
+	if err := ctx.Err(); err != nil { // the pages ended early only then
+		return s.wrap(ctx, op, err)
+	}
+	return nil
 }
 
 // entry converts an LDAP entry, completing ranged attributes.
@@ -335,51 +431,166 @@ func (s *session) entry(ctx context.Context, le *ldap.Entry) (connector.Entry, e
 	if err := s.completeRanges(ctx, le); err != nil {
 		return connector.Entry{}, err
 	}
-	return convert(le, time.Now())
+	if s.conv == nil {
+		s.conv = newConverter()
+	}
+	return s.conv.convert(le, time.Now())
+}
+
+// converter converts the entries of a session. It keeps what entries
+// share, so that each entry costs only its own values: the lower-case
+// attribute names, and the OU path of each parent DN. It is not safe for
+// concurrent use (a session converts in one goroutine).
+type converter struct {
+	names map[string]string   // attribute name as the DC spells it → lower case
+	paths map[string][]string // parent DN → OU path
+}
+
+// maxConverterPaths bounds the OU paths a converter keeps: a directory has
+// far fewer parents than entries, and one with more only converts slower.
+const maxConverterPaths = 1 << 14
+
+func newConverter() *converter {
+	return &converter{names: map[string]string{}, paths: map[string][]string{}}
+}
+
+// lower returns name in lower case, allocating once per spelling.
+func (c *converter) lower(name string) string {
+	if l, ok := c.names[name]; ok {
+		return l
+	}
+	l := strings.ToLower(name)
+	if len(c.names) < 1024 {
+		c.names[name] = l
+	}
+	return l
+}
+
+// ouPath is ldaputil.OUPath, parsed once per parent: when the first RDN
+// of dn has a single attribute other than OU, the path is the parent's.
+// Each entry gets its own copy of the slice (the strings are shared).
+func (c *converter) ouPath(dn string) ([]string, error) {
+	parent, ok := leafParent(dn)
+	if !ok {
+		return ldaputil.OUPath(dn)
+	}
+	if p, ok := c.paths[parent]; ok {
+		return slices.Clone(p), nil
+	}
+	p, err := ldaputil.OUPath(dn)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.paths) < maxConverterPaths {
+		c.paths[parent] = slices.Clone(p)
+	}
+	return p, nil
+}
+
+// leafParent splits dn after its first RDN when that RDN is a plain
+// "type=value" whose type is not OU (so the RDN adds nothing to the OU
+// path) and holds no '+' (a multi-valued RDN could hold an OU): it returns
+// the rest, the parent's DN, as written. ok is false for every other DN,
+// which is then parsed whole.
+func leafParent(dn string) (parent string, ok bool) {
+	eq := strings.IndexByte(dn, '=')
+	if eq <= 0 || strings.EqualFold(strings.TrimSpace(dn[:eq]), "ou") ||
+		strings.ContainsAny(dn[:eq], ",;+\\\"") {
+		return "", false
+	}
+	for i := eq + 1; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++ // the escaped character, or the first of two hex digits
+		case '+', '"':
+			return "", false
+		case ',', ';':
+			return dn[i+1:], true
+		}
+	}
+	return "", false // no parent: parse it whole
 }
 
 // convert builds an Entry from a complete LDAP entry. MemberOf and Members
-// are left for resolveMembers.
-func convert(le *ldap.Entry, now time.Time) (connector.Entry, error) {
-	raw := le.GetRawAttributeValue("objectGUID")
+// are left for the caller. The attribute values are the ldap.Entry's own
+// (not copied): le must not be used afterwards.
+func (c *converter) convert(le *ldap.Entry, now time.Time) (connector.Entry, error) {
+	var guid, class, uac, expires, computed, lockout *ldap.EntryAttribute
+	e := connector.Entry{Kind: connector.KindUser, DN: le.DN, Attrs: make(connector.Attrs, len(le.Attributes)+2)}
+	for _, a := range le.Attributes {
+		name := c.lower(a.Name)
+		switch name {
+		case "objectguid":
+			guid = first(guid, a)
+			continue
+		case "objectclass":
+			class = first(class, a)
+		case "useraccountcontrol":
+			uac = first(uac, a)
+		case "accountexpires":
+			expires = first(expires, a)
+		case "msds-user-account-control-computed":
+			computed = first(computed, a)
+		case "lockouttime":
+			lockout = first(lockout, a)
+		}
+		if len(a.Values) == 0 {
+			continue
+		}
+		// Names differing in case only: the last one wins, as with
+		// Attrs.Set (every key is lower case).
+		e.Attrs[name] = a.Values
+	}
+	if class != nil && slices.ContainsFunc(class.Values, func(oc string) bool { return strings.EqualFold(oc, "group") }) {
+		e.Kind = connector.KindGroup
+	}
+	var raw []byte
+	if guid != nil && len(guid.ByteValues) > 0 {
+		raw = guid.ByteValues[0]
+	}
 	id, err := ldaputil.GUIDFromBytes(raw)
 	if err != nil {
 		return connector.Entry{}, fmt.Errorf("ad: entry %q: objectGUID: %w", le.DN, err)
 	}
-	e := connector.Entry{ID: id, Kind: connector.KindUser, DN: le.DN, Attrs: connector.Attrs{}}
-	for _, oc := range le.GetAttributeValues("objectClass") {
-		if strings.EqualFold(oc, "group") {
-			e.Kind = connector.KindGroup
-		}
-	}
-	if e.Path, err = ldaputil.OUPath(le.DN); err != nil {
+	e.ID = id
+	if e.Path, err = c.ouPath(le.DN); err != nil {
 		return connector.Entry{}, fmt.Errorf("ad: entry %q: %w", le.DN, err)
 	}
-	for _, a := range le.Attributes {
-		name := a.Name
-		if strings.EqualFold(name, "objectGUID") || len(a.Values) == 0 {
-			continue
-		}
-		e.Attrs.Set(name, slices.Clone(a.Values)...)
-	}
-	e.Attrs.Set("objectGUID", id)
+	e.Attrs["objectguid"] = []string{id}
 	if e.Kind == connector.KindUser {
-		if v := le.GetAttributeValue("userAccountControl"); v != "" {
+		if v := value(uac); v != "" {
 			uac, err := ldaputil.ParseUserAccountControl(v)
 			if err != nil {
 				return connector.Entry{}, fmt.Errorf("ad: entry %q: %w", le.DN, err)
 			}
 			e.Disabled = uac.Disabled()
 		}
-		if expired(le.GetAttributeValue("accountExpires"), now) {
+		if expired(value(expires), now) {
 			e.Disabled = true
-			e.Attrs.Set("accountexpired", "true")
+			e.Attrs["accountexpired"] = []string{"true"}
 		}
-		if lockedOut(le) {
-			e.Attrs.Set("lockedout", "true")
+		if lockedOut(value(computed), value(lockout)) {
+			e.Attrs["lockedout"] = []string{"true"}
 		}
 	}
 	return e, nil
+}
+
+// first returns a, unless an attribute is already found: go-ldap's
+// GetAttributeValue returns the first attribute of a name.
+func first(found, a *ldap.EntryAttribute) *ldap.EntryAttribute {
+	if found != nil {
+		return found
+	}
+	return a
+}
+
+// value returns the first value of a, or "".
+func value(a *ldap.EntryAttribute) string {
+	if a == nil || len(a.Values) == 0 {
+		return ""
+	}
+	return a.Values[0]
 }
 
 // expired reports whether an accountExpires value (100-nanosecond
@@ -400,14 +611,14 @@ func fileTime(n int64) time.Time {
 	return time.Unix(0, 0).Add(time.Duration(n-epochDiff) * 100).UTC()
 }
 
-// lockedOut reads msDS-User-Account-Control-Computed, or lockoutTime where
-// the DC did not return the computed attribute.
-func lockedOut(le *ldap.Entry) bool {
-	if v := le.GetAttributeValue("msDS-User-Account-Control-Computed"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+// lockedOut reads msDS-User-Account-Control-Computed (computed), or
+// lockoutTime where the DC did not return the computed attribute.
+func lockedOut(computed, lockoutTime string) bool {
+	if computed != "" {
+		n, err := strconv.ParseInt(computed, 10, 64)
 		return err == nil && n&uacLockoutComputed != 0
 	}
-	n, err := strconv.ParseInt(le.GetAttributeValue("lockoutTime"), 10, 64)
+	n, err := strconv.ParseInt(lockoutTime, 10, 64)
 	return err == nil && n > 0
 }
 
@@ -445,6 +656,9 @@ func rangeOption(desc string) (base string, low, high int, ok bool, err error) {
 // by the complete attribute, fetching the remaining ranges from the DC.
 func (s *session) completeRanges(ctx context.Context, le *ldap.Entry) error {
 	for i, a := range le.Attributes {
+		if strings.IndexByte(a.Name, ';') < 0 {
+			continue // no option, so no range: the common case, without the split
+		}
 		base, _, high, ok, err := rangeOption(a.Name)
 		if err != nil {
 			return s.wrap(ctx, "read "+le.DN, err)
@@ -506,36 +720,4 @@ func (s *session) rangedValues(ctx context.Context, dn, attr string, low, step i
 		low = hi + 1
 	}
 	return nil, s.wrap(ctx, "ranged read of "+dn, errors.New("too many ranges"))
-}
-
-// resolveMembers turns the DNs in memberOf and member into IDs of entries
-// in the same read. DNs outside the read are dropped.
-func resolveMembers(entries []connector.Entry) {
-	byDN := make(map[string]int, len(entries))
-	for i := range entries {
-		if k, err := ldaputil.NormalizeDN(entries[i].DN); err == nil {
-			byDN[k] = i
-		}
-	}
-	ids := func(dns []string, kind connector.Kind) []string {
-		var out []string
-		for _, dn := range dns {
-			k, err := ldaputil.NormalizeDN(dn)
-			if err != nil {
-				continue
-			}
-			if i, ok := byDN[k]; ok && (kind == "" || entries[i].Kind == kind) {
-				out = append(out, entries[i].ID)
-			}
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	for i := range entries {
-		e := &entries[i]
-		e.MemberOf = ids(e.Attrs.Values("memberOf"), connector.KindGroup)
-		if e.Kind == connector.KindGroup {
-			e.Members = ids(e.Attrs.Values("member"), "")
-		}
-	}
 }

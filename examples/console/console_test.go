@@ -838,15 +838,38 @@ func TestPreviewPages(t *testing.T) {
 	assert.Contains(t, after, `data-actionable="0"`)
 }
 
-// The time left is the mean rate's over the changes left.
+// The time left is the changes left at the rate of the last seconds; in
+// the apply's first second, at the mean rate.
 func TestTimeLeft(t *testing.T) {
 	t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
-	j := &job{Planned: true, ApplyStarted: t0, Progress: dirsync.Progress{Phase: dirsync.PhaseApply, Done: 25000, Total: 100000}}
-	left, ok := j.timeLeft(t0.Add(2 * time.Second))
+	j := &job{Planned: true, ApplyStarted: t0, Progress: dirsync.Progress{Phase: dirsync.PhaseApply, Done: 250, Total: 100000}}
+	j.rate.add(t0, 0)
+	left, ok := j.timeLeft(t0.Add(500 * time.Millisecond))
 	require.True(t, ok)
-	assert.Equal(t, 6*time.Second, left)
+	assert.Equal(t, 199*time.Second+500*time.Millisecond, left, "mean rate: 500/s")
 	_, ok = (&job{}).timeLeft(t0)
 	assert.False(t, ok, "no estimate before the apply")
+
+	// 1,000 changes a second for 10 s, then 250 a second: the estimate
+	// follows the slower rate once the faster one is out of the window.
+	now := t0
+	done := 0
+	for range 40 {
+		now = now.Add(250 * time.Millisecond)
+		done += 250
+		j.rate.add(now, done)
+	}
+	for range 40 {
+		now = now.Add(250 * time.Millisecond)
+		done += 62
+		j.rate.add(now, done)
+	}
+	j.Progress.Done = done
+	left, ok = j.timeLeft(now)
+	require.True(t, ok)
+	assert.InDelta(t, float64(100000-done)/248, left.Seconds(), 1, "the last seconds' rate, 248/s")
+	mean := now.Sub(t0).Seconds() / float64(done) * float64(100000-done)
+	assert.Greater(t, left.Seconds(), 2*mean, "the mean rate would promise less than half")
 }
 
 // While a plan is being made longer than a page waits, the preview says

@@ -113,10 +113,13 @@ type job struct {
 	Read         int
 	Planned      bool
 	ApplyStarted time.Time
-	Shown        string        // the digest the admin synced
-	Plan         *dirsync.Plan // the plan made at the click
-	Report       *dirsync.Report
-	Err          error
+	// rate holds the apply's progress over the last seconds, for the
+	// time-left estimate (timeLeft).
+	rate   rateWindow
+	Shown  string        // the digest the admin synced
+	Plan   *dirsync.Plan // the plan made at the click
+	Report *dirsync.Report
+	Err    error
 }
 
 // integration is one directory feeding the app.
@@ -186,6 +189,9 @@ func (in *integration) setProgress(p dirsync.Progress) {
 			j.Read = max(j.Read, p.Done)
 		case p.Phase == dirsync.PhaseApply && !j.Planned:
 			j.Planned, j.ApplyStarted = true, time.Now()
+			j.rate.add(j.ApplyStarted, p.Done)
+		case p.Phase == dirsync.PhaseApply:
+			j.rate.add(time.Now(), p.Done)
 		}
 	}
 	in.mu.Unlock()

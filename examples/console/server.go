@@ -728,17 +728,64 @@ func (s *server) syncStatus(w http.ResponseWriter, r *http.Request, in *integrat
 	s.render(w, r, http.StatusOK, "sync", view{Title: "Sync: " + in.Name, Nav: "preview", In: in, Data: sv, Refresh: j.Running})
 }
 
-// timeLeft estimates the time the apply still needs at now: the mean
-// rate since the apply began, over the changes left. (A store's cost per
-// change grows as it fills, so at 100,000 creates this promises too
-// little: see BENCHMARKS.md.)
+// timeLeft estimates the time the apply still needs at now: the changes
+// left at the rate of the last few seconds (rateWindow), or, in the
+// apply's first second, at the mean rate so far. A store's cost per
+// change grows as it fills, so the rate of the last seconds promises
+// less than the mean over the whole apply would, and follows the apply
+// as it slows (see BENCHMARKS.md).
 func (j *job) timeLeft(now time.Time) (time.Duration, bool) {
 	p := j.Progress
-	el := now.Sub(j.ApplyStarted)
-	if !j.Planned || p.Done <= 0 || p.Total <= 0 || el <= 0 {
+	if !j.Planned || p.Done <= 0 || p.Total <= 0 {
 		return 0, false
 	}
-	return time.Duration(float64(el) / float64(p.Done) * float64(p.Total-p.Done)), true
+	left := float64(p.Total - p.Done)
+	if at, done, ok := j.rate.since(now); ok && p.Done > done {
+		return time.Duration(float64(now.Sub(at)) / float64(p.Done-done) * left), true
+	}
+	el := now.Sub(j.ApplyStarted)
+	if el <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(el) / float64(p.Done) * left), true
+}
+
+// rateWindow keeps a sample of the apply's progress every rateEvery, the
+// last len(s) of them: about rateSpan of history, in a fixed array so
+// that a job copied by value (integration.Job) carries its own.
+type rateWindow struct {
+	s [16]rateSample
+	n int // samples taken
+}
+
+type rateSample struct {
+	at   time.Time
+	done int
+}
+
+const (
+	rateEvery = 250 * time.Millisecond
+	rateSpan  = 16 * rateEvery
+)
+
+func (w *rateWindow) add(at time.Time, done int) {
+	if w.n > 0 && at.Sub(w.s[(w.n-1)%len(w.s)].at) < rateEvery {
+		return
+	}
+	w.s[w.n%len(w.s)] = rateSample{at, done}
+	w.n++
+}
+
+// since returns the oldest sample kept, once the samples span a second.
+func (w *rateWindow) since(now time.Time) (time.Time, int, bool) {
+	if w.n == 0 {
+		return time.Time{}, 0, false
+	}
+	first := w.s[max(0, w.n-len(w.s))%len(w.s)]
+	if now.Sub(first.at) < time.Second {
+		return time.Time{}, 0, false
+	}
+	return first.at, first.done, true
 }
 
 // roundLeft says a remaining time as a person would.

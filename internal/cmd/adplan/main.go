@@ -13,6 +13,13 @@
 //	/tmp/adplan -retitle 100          # change 100 users' titles on the DC
 //	/usr/bin/time -v /tmp/adplan -app /tmp/app.json   # plans 100 updates
 //
+// -groups adds role links to the mapping ("Leadership" and "Team leads"
+// of scripts/ad-bench-load.sh's company), so the plan reads memberOf and
+// member and resolves memberships. -cpuprofile writes a CPU profile of the
+// plan; -stats prints the process's allocations and GC cycles on stderr;
+// -dump writes the plan as JSON, so that two builds' plans can be compared
+// with cmp.
+//
 // The DC comes from DIRSYNC_AD_URL, DIRSYNC_AD_BIND, DIRSYNC_AD_PASSWORD,
 // DIRSYNC_AD_BASE and DIRSYNC_AD_CA (as scripts/samba.sh prints them).
 package main
@@ -26,6 +33,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -33,6 +42,7 @@ import (
 	"github.com/dirsync-go/dirsync/connector/ad"
 	"github.com/dirsync-go/dirsync/diff"
 	"github.com/dirsync-go/dirsync/dirsynctest"
+	"github.com/dirsync-go/dirsync/mapping"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -41,21 +51,42 @@ func main() {
 	save := flag.String("save", "", "apply the plan to the app and write its accounts to this JSON file")
 	retitle := flag.Int("retitle", 0, "change the title of this many users on the DC (the first by DN) and exit")
 	unpaged := flag.Int("unpaged-limit", 0, "ad.Config.UnpagedLimit: 0 (the default) reads in pages; N > 0 first tries one unpaged search of at most N entries")
+	groups := flag.Bool("groups", false, "map with role links, so that the plan reads and resolves group memberships")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the plan to this file")
+	stats := flag.Bool("stats", false, "print allocations and GC cycles on stderr at the end")
+	dump := flag.String("dump", "", "write the plan (diff.Plan and SourceUsers, as JSON) to this file, to compare two builds")
 	flag.Parse()
 	ctx := context.Background()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "adplan:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	if *retitle > 0 {
 		err = retitleUsers(*retitle)
 	} else {
-		err = run(ctx, *app, *save, *unpaged)
+		err = run(ctx, *app, *save, *dump, *unpaged, *groups)
+	}
+	if *stats {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "adplan: %d MB allocated in %d allocations, %d GC cycles\n", ms.TotalAlloc>>20, ms.Mallocs, ms.NumGC)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "adplan:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error {
+func run(ctx context.Context, appFile, saveFile, dumpFile string, unpagedLimit int, groups bool) error {
 	c, err := ad.Open(context.Background(), ad.Config{
 		URLs:         []string{os.Getenv("DIRSYNC_AD_URL")},
 		BindDN:       os.Getenv("DIRSYNC_AD_BIND"),
@@ -85,7 +116,17 @@ func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error 
 			return err
 		}
 	}
-	sy, err := dirsync.New(c, sink, nil)
+	var opts *dirsync.Options
+	if groups {
+		spec := mapping.ADSpec()
+		spec.Roles = []mapping.RoleLink{{Group: "Leadership", Role: "leader"}, {Group: "Team leads", Role: "lead"}}
+		m, err := mapping.New(spec)
+		if err != nil {
+			return err
+		}
+		opts = &dirsync.Options{Mapper: m}
+	}
+	sy, err := dirsync.New(c, sink, opts)
 	if err != nil {
 		return err
 	}
@@ -95,6 +136,18 @@ func run(ctx context.Context, appFile, saveFile string, unpagedLimit int) error 
 		return err
 	}
 	fmt.Printf("%d users, app holds %d: %s (plan %s)\n", p.SourceUsers, len(accounts), p.Summary(), time.Since(start).Round(time.Millisecond))
+	if dumpFile != "" {
+		b, err := json.Marshal(struct {
+			Plan        diff.Plan
+			SourceUsers int
+		}{p.Plan, p.SourceUsers})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dumpFile, b, 0o600); err != nil {
+			return err
+		}
+	}
 	if saveFile == "" {
 		return nil
 	}
