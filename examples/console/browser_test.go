@@ -246,6 +246,26 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, text("#run"), strconv.Itoa(after))
 	shot("run")
 
+	// The run's changes from the provisioning log: searched, then a
+	// person's log opened from a row.
+	rows := `[...document.querySelectorAll("#log tbody tr[data-op]")].length`
+	assert.Equal(t, logPageSize, eval[int](t, bctx, rows), "the first page of the run's changes")
+	do("search the run", chromedp.SetValue(chromedp.CSS("#log-q"), "Okafor$"), chromedp.Submit(chromedp.CSS("#log-q")),
+		chromedp.WaitVisible(chromedp.CSS("#log-clear")))
+	who := eval[[]string](t, bctx, `[...document.querySelectorAll("#log a.person-link")].map(a => a.textContent)`)
+	require.NotEmpty(t, who)
+	for _, n := range who {
+		assert.True(t, strings.HasSuffix(n, "Okafor"), n)
+	}
+	assert.Equal(t, len(who), eval[int](t, bctx, rows))
+	assert.Contains(t, text("#log"), "New in the directory", "each change says why")
+	shot("run-log")
+	do("a person's log", chromedp.Click(chromedp.CSS("#log a.person-link")), chromedp.WaitVisible(chromedp.CSS("#person")))
+	assert.Equal(t, who[0], text("#person-name"))
+	assert.Contains(t, text("#log"), "create")
+	assert.Contains(t, text("#log"), "applied")
+	shot("person")
+
 	// Nothing left to do; a mapping change (title from the department
 	// attribute) shows as updates in the preview.
 	do("preview after sync", chromedp.Navigate(base+np+"/preview"), chromedp.WaitVisible(chromedp.CSS("#summary")))

@@ -172,7 +172,9 @@ func TestDirectoryDataRendersAsText(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
 	report := tc.waitSync("lab")
 	_, users := tc.get("/users")
-	for _, page := range []string{preview, report, users} {
+	_, run := tc.newestRun("lab")                                 // the run's changes from the log
+	person := tc.mustGet("/i/lab/person?account=lab0%40lab.test") // a person's log
+	for _, page := range []string{preview, report, users, run, person} {
 		for _, n := range hostileNames {
 			if strings.ContainsAny(n, `<>"'`) {
 				assert.NotContains(t, page, n, "raw markup in a page")
@@ -411,7 +413,7 @@ func TestNoSecretRendered(t *testing.T) {
 	tc := newTestConsole(t, "-config", cfg)
 	var pages []string
 	for _, p := range []string{"/", "/users", "/i/corp-ad/preview", "/i/corp-ad/settings", "/i/corp-ad/history",
-		"/i/corp-ad/groups?prefix=abc", "/i/corp-entra/settings", "/i/corp-ad/remove"} {
+		"/i/corp-ad/groups?prefix=abc", "/i/corp-entra/settings", "/i/corp-ad/remove", "/i/corp-ad/person?account=svc%40corp.test"} {
 		_, body := tc.get(p)
 		pages = append(pages, body)
 	}

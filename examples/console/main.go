@@ -22,7 +22,11 @@
 // reasons, regex search, exceptions listed above it with name and email;
 // Sync shows its read and its apply as two phases, then the report in
 // pages), Settings (mapping, scope with a group picker, lifecycle,
-// schedule, mode), Users (in pages) and History.
+// schedule, mode), Users (in pages, each managed person linking their
+// log) and History. A run's details list its changes from the
+// provisioning log (dirsync.Syncer.Log) with a regex search, operation and
+// status filters and Next links; a person's page (/i/NAME/person?account=
+// external ID or email) lists their entries across runs (logpages.go).
 //
 // A new integration is in review mode: each run's plan, scheduled or
 // "Sync now", waits for an admin (a scheduled run's as a plan waiting for

@@ -118,7 +118,8 @@ func newServer(c *console, allowedHosts []string) (*server, error) {
 	mux.HandleFunc("POST /i/{name}/settings", s.withIntegration(s.saveSettings))
 	mux.HandleFunc("GET /i/{name}/groups", s.withIntegration(s.groups))
 	mux.HandleFunc("GET /i/{name}/history", s.withIntegration(s.history))
-	mux.HandleFunc("GET /i/{name}/history/{run}", s.withIntegration(s.run))
+	mux.HandleFunc("GET /i/{name}/history/{run}", s.withIntegration(s.runDetails))
+	mux.HandleFunc("GET /i/{name}/person", s.withIntegration(s.personLog))
 	mux.HandleFunc("GET /i/{name}/pending", s.withIntegration(s.pending))
 	mux.HandleFunc("POST /i/{name}/pending", s.withIntegration(s.approvePending))
 	mux.HandleFunc("GET /i/{name}/remove", s.withIntegration(s.removal))
@@ -1011,22 +1012,6 @@ func (s *server) history(w http.ResponseWriter, r *http.Request, in *integration
 	s.render(w, r, http.StatusOK, "history", view{Title: "History: " + in.Name, Nav: "history", In: in, Data: runs})
 }
 
-func (s *server) run(w http.ResponseWriter, r *http.Request, in *integration) {
-	runs, err := in.Syncer().History(r.Context())
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "The history could not be read: "+err.Error())
-		return
-	}
-	id := r.PathValue("run")
-	for _, rec := range runs {
-		if strconv.FormatInt(rec.Started.UnixNano(), 10) == id {
-			s.render(w, r, http.StatusOK, "run", view{Title: "Run of " + in.Name, Nav: "history", In: in, Data: rec})
-			return
-		}
-	}
-	s.fail(w, r, http.StatusNotFound, "That run is not in the history (only the last 100 runs are kept).")
-}
-
 // ---- Pending approval (ModeApproval, or a run over the safety limits)
 
 func (s *server) pending(w http.ResponseWriter, r *http.Request, in *integration) {
@@ -1105,6 +1090,7 @@ type userRow struct {
 	Source        string
 	Status        string
 	MayDeactivate string
+	Person        string // the person's log page, while their integration is kept
 }
 
 type usersView struct {
@@ -1139,6 +1125,9 @@ func (s *server) users(w http.ResponseWriter, r *http.Request) {
 		if a.Managed {
 			ur.Source = a.Source
 			in, ok := s.c.get(a.Source)
+			if ok {
+				ur.Person = personLink(a.Source, a.ExternalID, a.Email)
+			}
 			switch {
 			case !ok:
 				ur.MayDeactivate = "yes: its integration was removed"
