@@ -165,10 +165,20 @@ step "the root package's tests again, with concurrent apply switched on"
 DIRSYNC_TEST_APPLY_CONCURRENCY=8 go test -race -count=1 .
 cleanup
 cleanup() { :; }
+# quietly runs a command, showing its output only when it fails.
+quietly() {
+  local out; out=$(mktemp)
+  if ! "$@" >"$out" 2>&1; then cat "$out"; rm -f "$out"; return 1; fi
+  rm -f "$out"
+}
 if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
-  step "PostgreSQL benchmarks compile and run once"
-  DIRSYNC_BENCH_ROUND=5x100 go test -run='^$' -bench=. -benchtime=1x ./store/pgstore/ ./riversync/ >/dev/null
+step "PostgreSQL benchmarks compile and run once"
+  quietly env DIRSYNC_BENCH_ROUND=5x100 go test -run='^$' -bench=. -benchtime=1x ./store/pgstore/ ./riversync/
 fi
+# connector/scim's push benchmarks include scimpg on PostgreSQL (failing,
+# not skipping, under CI=true without it), so they run while it is up.
+step "SCIM benchmarks compile and run once"
+quietly env DIRSYNC_SCIM_BENCH_USERS=500 go test -run='^$' -bench=. -benchtime=1x ./connector/scim/
 pg_stop
 pg_stop() { :; }
 
@@ -185,9 +195,8 @@ fuzz ./connector/scim FuzzPatchPath
 fuzz ./connector/scim FuzzRequest
 
 step "benchmarks compile and run once"
-DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/ >/dev/null
-DIRSYNC_GOOGLE_BENCH_USERS=2000 go test -run='^$' -bench=. -benchtime=1x ./connector/google/ >/dev/null
-DIRSYNC_SCIM_BENCH_USERS=500 go test -run='^$' -bench=. -benchtime=1x ./connector/scim/ >/dev/null
+quietly env DIRSYNC_BENCH_SIZES=100k go test -run='^$' -bench=. -benchtime=1x ./ ./connector/fake/ ./mapping/
+quietly env DIRSYNC_GOOGLE_BENCH_USERS=2000 go test -run='^$' -bench=. -benchtime=1x ./connector/google/
 
 step "quickstart, twice"
 qs=$(mktemp -d)
