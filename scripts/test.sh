@@ -172,7 +172,7 @@ quietly() {
   rm -f "$out"
 }
 if [ "${DIRSYNC_SKIP_POSTGRES:-}" != 1 ]; then
-step "PostgreSQL benchmarks compile and run once"
+  step "PostgreSQL benchmarks compile and run once"
   quietly env DIRSYNC_BENCH_ROUND=5x100 go test -run='^$' -bench=. -benchtime=1x ./store/pgstore/ ./riversync/
 fi
 # connector/scim's push benchmarks include scimpg on PostgreSQL (failing,
