@@ -181,6 +181,9 @@ step "SCIM benchmarks compile and run once"
 quietly env DIRSYNC_SCIM_BENCH_USERS=500 go test -run='^$' -bench=. -benchtime=1x ./connector/scim/
 pg_stop
 pg_stop() { :; }
+# The cluster is gone: what runs after it (the root package's log
+# benchmarks, say) must not try to reach it.
+unset DIRSYNC_PG_URL DIRSYNC_PG_DIR
 
 step "fuzz (short runs)"
 # A count, not a duration: a duration-based -fuzztime can end in a spurious
