@@ -57,10 +57,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,11 +65,15 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/dirsync-go/dirsync/internal/pgmigrate"
+
 	"github.com/dirsync-go/dirsync/connector/scim"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
+
+var migrationSet = pgmigrate.Set{FS: migrationFS, Prefix: "scimpg", Table: "scim_migrations", TooNew: ErrSchemaTooNew}
 
 // ErrNotMigrated reports a schema without this package's tables: call
 // Migrate.
@@ -123,79 +124,13 @@ func New(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 		resources:    pgx.Identifier{o.Schema, "scim_resources"}.Sanitize()}, nil
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("scimpg: migration %s: no version number", base)
-		}
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
-
 // Migrate creates the schema when missing and applies the embedded
 // migrations it has not applied yet, in one transaction, so a failed
 // migration leaves the schema as it was. It is safe to call from several
 // replicas at once and on every start. A schema migrated by a newer
 // version is an error wrapping ErrSchemaTooNew, and nothing is changed.
 func (s *Store) Migrate(ctx context.Context) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	q := pgx.Identifier{s.schema}.Sanitize()
-	versions := pgx.Identifier{s.schema, "scim_migrations"}.Sanitize()
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('dirsync.scimpg.migrate.' || $1, 0))`, s.schema); err != nil {
-			return fmt.Errorf("scimpg: migrate: lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
-			return fmt.Errorf("scimpg: migrate: create schema %s: %w", q, err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versions+` (
-			version    integer     PRIMARY KEY,
-			name       text        NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("scimpg: migrate: %w", err)
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+versions).Scan(&current); err != nil {
-			return fmt.Errorf("scimpg: migrate: %w", err)
-		}
-		if latest := ms[len(ms)-1].version; current > latest {
-			return fmt.Errorf("%w: schema %s is at version %d, this program knows up to %d", ErrSchemaTooNew, s.schema, current, latest)
-		}
-		for _, m := range ms {
-			if m.version <= current {
-				continue
-			}
-			if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{{schema}}", q)); err != nil {
-				return fmt.Errorf("scimpg: migrate: %s: %w", m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO `+versions+` (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("scimpg: migrate: %s: %w", m.name, err)
-			}
-		}
-		return nil
-	})
+	return migrationSet.Migrate(ctx, s.pool, s.schema)
 }
 
 // Resources returns the resources of one integration (any name the host
