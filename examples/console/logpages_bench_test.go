@@ -3,16 +3,8 @@ package main
 import (
 	"context"
 	"html"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/dirsync-go/dirsync"
 )
@@ -31,49 +23,14 @@ import (
 //
 // Run it once: -benchtime 1x.
 func BenchmarkLogPages(b *testing.B) {
-	n := 105400
-	if v := os.Getenv("DIRSYNC_CONSOLE_BENCH_USERS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ctx := context.Background()
-	o, err := parseFlags([]string{"-data", filepath.Join(b.TempDir(), "data"), "-generate", strconv.Itoa(n)}, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := openConsole(ctx, o, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.close()
-	s, err := newServer(c, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(s)
-	defer srv.Close()
-	in, _ := c.get("generated")
-	rec, err := in.Syncer().RunOnce(ctx, dirsync.TriggerStart, dirsync.ModeAutomatic)
+	bc := newBenchConsole(b, benchConsoleUsers(b))
+	get := bc.get
+	in, _ := bc.c.get("generated")
+	rec, err := in.Syncer().RunOnce(context.Background(), dirsync.TriggerStart, dirsync.ModeAutomatic)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(rec.Applied), "changes")
-	get := func(path string) (time.Duration, string) {
-		start := time.Now()
-		res, err := http.Get(srv.URL + path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		took := time.Since(start)
-		if err != nil || res.StatusCode != http.StatusOK {
-			b.Fatalf("GET %s: %d %v", path, res.StatusCode, err)
-		}
-		return took, string(body)
-	}
 	for range b.N {
 		path := runLink("generated", &rec)
 		took, page := get(path)
