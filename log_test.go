@@ -642,3 +642,40 @@ func TestLogRunCutShort(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound, n)
 	}
 }
+
+// Two replicas (two Syncers on one Store) applying at once, with a
+// retention pass after each: the run index is updated read-modify-write,
+// so neither run's log is lost to the other's update.
+func TestLogTwoReplicasApplyAtOnce(t *testing.T) {
+	defer dirsync.SetLogSegment(3)()
+	st := store.NewMemory()
+	dir := fake.New()
+	for i := range 12 {
+		require.NoError(t, dir.Add(user(fmt.Sprintf("%02d", i), fmt.Sprintf("user%02d", i), "Users")))
+	}
+	var plans [2]*dirsync.Plan
+	var sys [2]*dirsync.Syncer
+	for i := range sys {
+		sys[i] = newSyncer(t, dir, dirsynctest.NewMemorySink(), &dirsync.Options{Store: st})
+		p, err := sys[i].Plan(context.Background())
+		require.NoError(t, err)
+		plans[i] = p
+	}
+	var wg sync.WaitGroup
+	reports := make([]*dirsync.Report, 2)
+	for i := range sys {
+		wg.Go(func() {
+			r, err := sys[i].Apply(context.Background(), plans[i])
+			assert.NoError(t, err)
+			reports[i] = r
+		})
+	}
+	wg.Wait()
+	ids := runIDs(t, sys[0])
+	require.Len(t, ids, 2, "both applies are in History")
+	for _, id := range ids {
+		got := readAll(t, sys[1], dirsync.LogQuery{Run: id}, 1000)
+		assert.Len(t, got, len(reports[0].Results), "run %s's log, read by a replica", id)
+	}
+	assert.Len(t, readAll(t, sys[0], dirsync.LogQuery{}, 1000), len(reports[0].Results)+len(reports[1].Results), "no run lost from the index")
+}
